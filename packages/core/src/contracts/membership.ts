@@ -1,0 +1,63 @@
+import type { Lifecycle } from './lifecycle.js';
+
+/**
+ * alive: answering. suspect: missed probes, may still refute. dead: declared
+ * failed (may come back with a higher incarnation). left: said goodbye.
+ */
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
+
+export interface Member {
+  /** Stable node id from the config (unique in the cluster). */
+  readonly id: string;
+  /** Transport URI of the node, e.g. `udp://127.0.0.2:7946`. */
+  readonly address: string;
+  readonly state: MemberState;
+  /** Bumped by the member itself to refute a suspicion or announce a restart. */
+  readonly incarnation: number;
+  /** Small string facts the member announces about itself: `api` (its HTTP base URL), `role`. */
+  readonly meta: Readonly<Record<string, string>>;
+}
+
+export interface MembershipEvent {
+  /** The member as it is now. */
+  readonly member: Member;
+  /** Its state before this change; undefined when it was not known. */
+  readonly previous: MemberState | undefined;
+}
+
+export type MembershipListener = (event: MembershipEvent) => void;
+
+/** What a membership strategy promises about itself, used by its conformance run and the simulator. */
+export interface MembershipBounds {
+  /** A crashed member is seen as dead by every live member within this many ms. */
+  readonly detectionMs: number;
+  /** Packet loss rate (0..1) at which the strategy declares no member dead that is alive. */
+  readonly toleratedLoss: number;
+  /** The protocol period in ms (probe / heartbeat interval). */
+  readonly periodMs: number;
+  /** Suspicion timeout in ms, where the strategy has one. */
+  readonly suspicionTimeoutMs?: number;
+}
+
+/**
+ * Who is in the cluster right now, and in which state.
+ *
+ * `members()` and `self` are cheap synchronous snapshots, safe to call from
+ * any callback. Listeners run synchronously after the view changes, once per
+ * changed member; a listener must not throw and must not block (queue work).
+ * A strategy talks to other nodes only through the injected Rpc.
+ */
+export interface Membership extends Lifecycle {
+  readonly name: string;
+  /** This node as others see it. */
+  readonly self: Member;
+  /** Every known member, self included, in a stable order (by id). */
+  members(): readonly Member[];
+  /** Subscribes to changes; returns the unsubscribe function. */
+  on(listener: MembershipListener): () => void;
+  /** Contacts seed addresses (transport URIs) and merges their view. Resolves once one seed answered. */
+  join(seeds: readonly string[]): Promise<void>;
+  /** Tells the cluster this node leaves on purpose. Called before stop() on a graceful shutdown. */
+  leave(): Promise<void>;
+  readonly bounds: MembershipBounds;
+}

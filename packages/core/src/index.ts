@@ -1,0 +1,22 @@
+import 'reflect-metadata';
+
+export * from './errors.js';
+export * from './tokens.js';
+export * from './plugin.js';
+export type * from './contracts/clock.js';
+export type * from './contracts/codec.js';
+export type * from './contracts/lifecycle.js';
+export type * from './contracts/membership.js';
+export type * from './contracts/placement.js';
+export type * from './contracts/random.js';
+export type * from './contracts/rpc.js';
+export type * from './contracts/storage.js';
+export type * from './contracts/transport.js';
+export type { Logger, LogFields } from './contracts/logger.js';
+export { silentLogger } from './contracts/logger.js';
+export * from './config/index.js';
+export * from './kernel/index.js';
+export * from './rpc/index.js';
+export * from './kv/index.js';
+export * from './sim/index.js';
+export * from './conformance/index.js';

@@ -1,0 +1,145 @@
+import type { Clock } from './contracts/clock.js';
+import type { Codec } from './contracts/codec.js';
+import type { Logger } from './contracts/logger.js';
+import type { Membership } from './contracts/membership.js';
+import type { Placement } from './contracts/placement.js';
+import type { Random } from './contracts/random.js';
+import type { MessageRegistry, Rpc } from './contracts/rpc.js';
+import type { Storage } from './contracts/storage.js';
+import type { Transport } from './contracts/transport.js';
+import { KvError } from './errors.js';
+import type { ComponentName } from './tokens.js';
+
+export const PLUGIN_FAMILIES = ['codec', 'transport', 'membership', 'placement', 'storage'] as const;
+export type PluginFamily = (typeof PLUGIN_FAMILIES)[number];
+
+/** Facts about the node being built, from its config and command line. */
+export interface NodeInfo {
+  /** Unique node id. */
+  readonly id: string;
+  /** `host:port` the node listens on (the transport turns it into its URI). */
+  readonly address: string;
+  /** Role in topologies that have several (`storage`, `frontend`, `controller`). */
+  readonly role: string;
+  /** Absolute directory for this node's persistent files. */
+  readonly dataDir: string;
+  /** Absolute directory of the config file (relative paths resolve against it). */
+  readonly configDir: string;
+}
+
+/** The codecs a node can decode: its own plus every other registered one. */
+export interface CodecSet {
+  /** The configured codec: used for everything this node sends first. */
+  readonly primary: Codec;
+  /** The codec whose frame tag is `tag`, if this node knows it. */
+  byTag(tag: number): Codec | undefined;
+  readonly all: readonly Codec[];
+}
+
+/** Everything the kernel can hand a plugin. A plugin asks for the names it needs. */
+export interface Components {
+  node: NodeInfo;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  messages: MessageRegistry;
+  codec: Codec;
+  codecs: CodecSet;
+  transport: Transport;
+  rpc: Rpc;
+  membership: Membership;
+  placement: Placement;
+  storage: Storage;
+  config: Readonly<Record<string, unknown>>;
+}
+
+/** What each family's factory builds. */
+export interface FamilyTypes {
+  codec: Codec;
+  transport: Transport;
+  membership: Membership;
+  placement: Placement;
+  storage: Storage;
+}
+
+/** A JSON Schema (draft 2020-12 subset that ajv accepts). */
+export type JsonSchema = Record<string, unknown>;
+
+/**
+ * A plugin's manifest. The kernel validates `options` against `optionsSchema`
+ * (filling defaults), resolves the components named in `needs` from the
+ * node's container, and calls `create(options)(components)`; the result is
+ * registered under the family's token. No decorators, no tsyringe.
+ */
+export interface PluginManifest<
+  F extends PluginFamily = PluginFamily,
+  O = any,
+  N extends ComponentName = ComponentName,
+> {
+  readonly family: F;
+  /** kebab-case name used in configs: `"membership": { "name": "swim" }`. */
+  readonly name: string;
+  /** One sentence for `kvmesh plugins` and error messages. */
+  readonly description: string;
+  /** The plugin's own version, for logs. */
+  readonly version?: string;
+  /**
+   * JSON Schema of the options object: `type: "object"`,
+   * `additionalProperties: false`, and a `description` and `default` for
+   * every property.
+   */
+  readonly optionsSchema: JsonSchema;
+  /** Components `create` receives. The kernel builds them first and starts them first. */
+  readonly needs: readonly N[];
+  /** Two-step factory: options first (validated, defaults filled, frozen), then components. */
+  readonly create: (options: O) => (components: Pick<Components, N>) => FamilyTypes[F] | Promise<FamilyTypes[F]>;
+}
+
+export type AnyPluginManifest = PluginManifest<PluginFamily, any, ComponentName>;
+
+const BRAND = Symbol.for('@kvmesh/plugin-manifest');
+const NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+
+/** Problems with a manifest's shape, as sentences; empty when it is valid. */
+export function manifestProblems(value: unknown): string[] {
+  if (typeof value !== 'object' || value === null) return ['a plugin manifest must be an object'];
+  const m = value as Partial<AnyPluginManifest>;
+  const problems: string[] = [];
+  if (!PLUGIN_FAMILIES.includes(m.family as PluginFamily)) {
+    problems.push(`family must be one of ${PLUGIN_FAMILIES.join(', ')} (found ${JSON.stringify(m.family)})`);
+  }
+  if (typeof m.name !== 'string' || !NAME.test(m.name)) {
+    problems.push(`name must be kebab-case (found ${JSON.stringify(m.name)})`);
+  }
+  if (typeof m.description !== 'string' || m.description === '')
+    problems.push('description must be a non-empty string');
+  const schema = m.optionsSchema as JsonSchema | undefined;
+  if (typeof schema !== 'object' || schema === null || schema['type'] !== 'object') {
+    problems.push('optionsSchema must be a JSON Schema with type "object"');
+  } else if (schema['additionalProperties'] !== false) {
+    problems.push('optionsSchema must set additionalProperties: false so typos in configs are caught');
+  }
+  if (!Array.isArray(m.needs)) problems.push('needs must be an array of component names');
+  if (typeof m.create !== 'function') problems.push('create must be a function (options) => (components) => instance');
+  return problems;
+}
+
+/**
+ * Checks and freezes a manifest. Built-in and third-party plugins both use it;
+ * the loader also accepts plain objects of the same shape.
+ * @throws KvError KVMESH_ERR_PLUGIN_INVALID listing every problem.
+ */
+export function definePlugin<F extends PluginFamily, O, N extends ComponentName>(
+  manifest: PluginManifest<F, O, N>,
+): PluginManifest<F, O, N> {
+  const problems = manifestProblems(manifest);
+  if (problems.length > 0) {
+    const label = typeof manifest?.name === 'string' ? `plugin '${manifest.name}'` : 'plugin';
+    throw new KvError('KVMESH_ERR_PLUGIN_INVALID', `${label}: ${problems.join('; ')}`);
+  }
+  return Object.freeze({ ...manifest, needs: Object.freeze([...manifest.needs]), [BRAND]: true });
+}
+
+export function isPluginManifest(value: unknown): value is AnyPluginManifest {
+  return manifestProblems(value).length === 0;
+}
