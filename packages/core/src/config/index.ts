@@ -1,1 +1,5 @@
-export {};
+export * from './env.js';
+export * from './load.js';
+export * from './problems.js';
+export * from './schema.js';
+export * from './validate.js';

@@ -60,4 +60,17 @@ export interface Membership extends Lifecycle {
   /** Tells the cluster this node leaves on purpose. Called before stop() on a graceful shutdown. */
   leave(): Promise<void>;
   readonly bounds: MembershipBounds;
+  /**
+   * Hint from the data path: a request to member `id` just failed. Cheap and
+   * non-blocking; strategies may ignore it or confirm it by their own
+   * probing (the controller does). Never marks a member dead by itself.
+   */
+  reportUnreachable?(id: string): void;
+  /**
+   * Replaces the member list by an operator's decision (`PUT /v1/cluster/view`),
+   * for strategies whose view is administered rather than discovered
+   * (`static`). `view` holds `host:port` node addresses. Resolves once the new
+   * view is installed here and sent to every member of the old and new view.
+   */
+  setView?(view: readonly string[]): Promise<void>;
 }

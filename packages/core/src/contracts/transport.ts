@@ -32,7 +32,11 @@ export interface RequestOptions {
 export interface Transport extends Lifecycle {
   /** Strategy name, e.g. `udp`. */
   readonly name: string;
-  /** This endpoint's own URI, known from construction on. */
+  /**
+   * This endpoint's own URI, known from construction on. When it was built
+   * with port 0 (any free port), `start()` replaces the 0 with the port it
+   * got, so read it again after `start()` resolves before telling peers.
+   */
   readonly address: string;
   /** Largest frame `request` accepts (and the largest response it reads). */
   readonly maxFrameBytes: number;

@@ -1,1 +1,4 @@
-export {};
+export * from './graph.js';
+export * from './loader.js';
+export * from './node.js';
+export * from './registry.js';

@@ -1,0 +1,42 @@
+// A complete third-party placement plugin in plain JavaScript: every key lives
+// on the alive member with the smallest id (optionally preferring a role).
+// List its path in a config's "plugins" array and select it by name.
+import { KvError, definePlugin } from '@kvmesh/core';
+
+export const plugin = definePlugin({
+  family: 'placement',
+  name: 'first-alive',
+  description: 'Every key on the alive member with the smallest id: a minimal example of a placement plugin.',
+  version: '1.0.0',
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      preferRole: {
+        type: 'string',
+        default: '',
+        description: 'When set, members whose meta.role equals it come first. Empty: any member.',
+      },
+    },
+  },
+  needs: ['membership'],
+  create:
+    ({ preferRole }) =>
+    ({ membership }) => ({
+      name: 'first-alive',
+      async locate() {
+        const alive = membership.members().filter((m) => m.state === 'alive');
+        const preferred = preferRole ? alive.filter((m) => m.meta.role === preferRole) : [];
+        const owner = (preferred.length > 0 ? preferred : alive)[0];
+        if (!owner) throw new KvError('KVMESH_ERR_PLACEMENT_EMPTY', 'no alive member can hold the key');
+        return { replicas: [owner], writeQuorum: 1, readQuorum: 1 };
+      },
+      plan(before, after) {
+        const first = (list) => list.filter((m) => m.state === 'alive')[0]?.id;
+        const [from, to] = [first(before), first(after)];
+        if (from === to) return [];
+        return [{ range: 'all keys', contains: () => true, from: from ? [from] : [], to: to ? [to] : [] }];
+      },
+      describe: () => ({ strategy: 'first-alive', preferRole }),
+    }),
+});

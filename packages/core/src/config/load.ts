@@ -1,0 +1,110 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { KvError } from '../errors.js';
+import type { JsonSchema } from '../plugin.js';
+import { loadPlugins } from '../kernel/loader.js';
+import type { PluginRegistry } from '../kernel/registry.js';
+import { interpolateEnv } from './env.js';
+import { configError } from './problems.js';
+import type { ConfigProblem } from './problems.js';
+import { validateConfig } from './validate.js';
+import type { KvmeshConfig } from './validate.js';
+
+export interface LoadConfigOptions {
+  /** Plugins to choose from; the file's `plugins` are added to a copy of it. */
+  readonly registry: PluginRegistry;
+  /** Environment for `${VAR}`; default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Values that win over the file (command-line flags), by JSON Pointer: `{ '/node/address': '127.0.0.2:4000' }`. */
+  readonly overrides?: Readonly<Record<string, unknown>>;
+  readonly extensions?: Readonly<Record<string, JsonSchema>>;
+}
+
+export interface LoadedConfig {
+  readonly config: KvmeshConfig;
+  /** The registry with the file's third-party plugins added. */
+  readonly registry: PluginRegistry;
+  /** Absolute path of the file. */
+  readonly file: string;
+  /** Folder of the file: relative plugin paths resolve against it. */
+  readonly dir: string;
+}
+
+/**
+ * Reads, interpolates, overrides, loads third-party plugins and validates a
+ * config file, reporting every problem at once.
+ * @throws KvError KVMESH_ERR_CONFIG_READ, KVMESH_ERR_CONFIG_ENV,
+ *   KVMESH_ERR_CONFIG_INVALID, KVMESH_ERR_PLUGIN_LOAD, KVMESH_ERR_PLUGIN_INVALID
+ */
+export async function loadConfig(path: string, options: LoadConfigOptions): Promise<LoadedConfig> {
+  const file = resolve(path);
+  const dir = dirname(file);
+  const raw = parseJson(await readText(file), file);
+  return resolveConfig(raw, { ...options, file, dir });
+}
+
+/** The same pipeline for an already parsed document (tests, generated configs). */
+export async function resolveConfig(
+  raw: unknown,
+  options: LoadConfigOptions & { file: string; dir: string },
+): Promise<LoadedConfig> {
+  const problems: ConfigProblem[] = [];
+  const interpolated = interpolateEnv(raw, options.env ?? process.env, problems);
+  if (problems.length > 0) throw configError(options.file, problems);
+  for (const [pointer, value] of Object.entries(options.overrides ?? {})) {
+    if (value !== undefined) setPointer(interpolated, pointer, value);
+  }
+  const registry = options.registry.clone();
+  const plugins = (interpolated as { plugins?: unknown }).plugins;
+  if (Array.isArray(plugins)) {
+    await loadPlugins(
+      registry,
+      plugins.filter((p): p is string => typeof p === 'string'),
+      options.dir,
+    );
+  }
+  const config = validateConfig(interpolated, registry, {
+    file: options.file,
+    ...(options.extensions ? { extensions: options.extensions } : {}),
+  });
+  return { config, registry, file: options.file, dir: options.dir };
+}
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(err);
+    throw new KvError('KVMESH_ERR_CONFIG_READ', `${file}: cannot read config: ${reason}`, { cause: err });
+  }
+}
+
+function parseJson(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    const position = /position (\d+)/.exec(reason);
+    const where = position ? ` at ${lineColumn(text, Number(position[1]))}` : '';
+    throw new KvError('KVMESH_ERR_CONFIG_READ', `${file}: not valid JSON${where}: ${reason}`, { cause: err });
+  }
+}
+
+function lineColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset).split('\n');
+  return `line ${before.length}, column ${before.at(-1)!.length + 1}`;
+}
+
+/** Sets a value at a JSON Pointer, creating objects on the way. */
+export function setPointer(target: unknown, pointer: string, value: unknown): void {
+  const segments = pointer
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let node = target as Record<string, unknown>;
+  for (const segment of segments.slice(0, -1)) {
+    if (typeof node[segment] !== 'object' || node[segment] === null) node[segment] = {};
+    node = node[segment] as Record<string, unknown>;
+  }
+  node[segments.at(-1)!] = value;
+}

@@ -1,0 +1,137 @@
+import { PLUGIN_FAMILIES } from '../plugin.js';
+import type { JsonSchema, PluginFamily } from '../plugin.js';
+import type { PluginRegistry } from '../kernel/registry.js';
+
+/** Plugin names used when a config leaves a family out. */
+export const DEFAULT_PLUGINS: Partial<Record<PluginFamily, string>> = {
+  codec: 'json',
+  transport: 'http',
+  storage: 'lmdb',
+};
+
+const HOST_PORT = '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$';
+
+/** The kernel's own sections; plugin sections are added by `familySection`. */
+export const CORE_PROPERTIES: Record<string, JsonSchema> = {
+  $schema: { type: 'string', description: 'Path or URL of the JSON Schema that editors use to check this file.' },
+  node: {
+    type: 'object',
+    description: 'This node.',
+    additionalProperties: false,
+    required: ['address'],
+    properties: {
+      id: {
+        type: 'string',
+        pattern: '^[A-Za-z0-9._:-]{1,128}$',
+        description: 'Unique node id in the cluster. Default: the address.',
+      },
+      address: {
+        type: 'string',
+        pattern: HOST_PORT,
+        description: 'host:port this node listens on and announces (e.g. 127.0.0.1:4000).',
+      },
+      role: {
+        type: 'string',
+        default: 'storage',
+        description: 'Role in topologies that have several: storage, frontend, controller.',
+      },
+      dataDir: {
+        type: 'string',
+        description: "Directory for this node's files, relative to the working directory. Default: ./data/<id>.",
+      },
+    },
+  },
+  join: {
+    type: 'array',
+    items: { type: 'string', minLength: 1 },
+    default: [],
+    description: 'Seed addresses (host:port) to join through at start.',
+  },
+  plugins: {
+    type: 'array',
+    items: { type: 'string', minLength: 1 },
+    uniqueItems: true,
+    default: [],
+    description: 'Third-party plugin modules: paths relative to this file, or package names.',
+  },
+  rpc: {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    description: 'Node-to-node requests.',
+    properties: {
+      timeoutMs: { type: 'integer', minimum: 1, default: 2000, description: 'Default deadline of a request.' },
+    },
+  },
+  limits: {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    description: 'Data limits; over a limit is a 4xx, never a truncated write.',
+    properties: {
+      maxKeyBytes: { type: 'integer', minimum: 1, default: 1024, description: 'Longest key in UTF-8 bytes.' },
+      maxValueBytes: { type: 'integer', minimum: 0, default: 1048576, description: 'Largest value in bytes.' },
+    },
+  },
+};
+
+/** Shape of a family section before its plugin is known (the first validation pass). */
+export function familySection(family: PluginFamily): JsonSchema {
+  const fallback = DEFAULT_PLUGINS[family];
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['name'],
+    ...(fallback ? { default: { name: fallback } } : {}),
+    description: `The ${family} strategy.`,
+    properties: {
+      name: { type: 'string', description: `Name of a registered ${family} plugin.` },
+      options: { type: 'object', default: {}, description: "The plugin's options (see its schema)." },
+    },
+  };
+}
+
+/** The first-pass schema: core sections, family sections with opaque options, plus host sections. */
+export function coreConfigSchema(extensions: Readonly<Record<string, JsonSchema>> = {}): JsonSchema {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['node'],
+    properties: {
+      ...CORE_PROPERTIES,
+      ...Object.fromEntries(PLUGIN_FAMILIES.map((f) => [f, familySection(f)])),
+      ...extensions,
+    },
+  };
+}
+
+/**
+ * The whole schema for editors: every registered plugin's options schema is
+ * chosen by the section's `name`, so completion and checking work inside
+ * `options` too. Written to `configs/kvmesh.schema.json` by `kvmesh schema`.
+ */
+export function editorConfigSchema(registry: PluginRegistry, extensions: Readonly<Record<string, JsonSchema>> = {}): JsonSchema {
+  const base = coreConfigSchema(extensions);
+  const properties = { ...(base['properties'] as Record<string, JsonSchema>) };
+  for (const family of PLUGIN_FAMILIES) {
+    const entries = registry.entries(family);
+    const section = familySection(family);
+    properties[family] = {
+      ...section,
+      properties: {
+        name: { enum: entries.map((e) => e.manifest.name), description: `Name of a ${family} plugin.` },
+        options: { type: 'object' },
+      },
+      allOf: entries.map((e) => ({
+        if: { properties: { name: { const: e.manifest.name } } },
+        then: { properties: { options: { ...e.manifest.optionsSchema, description: e.manifest.description } } },
+      })),
+    };
+  }
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    title: 'kvmesh node configuration',
+    ...base,
+    properties,
+  };
+}

@@ -1,0 +1,142 @@
+import { Ajv } from 'ajv';
+import type { KvmeshConfig, PluginChoice } from '../config/validate.js';
+import type { Codec } from '../contracts/codec.js';
+import type { Logger } from '../contracts/logger.js';
+import { KvError } from '../errors.js';
+import { PLUGIN_FAMILIES } from '../plugin.js';
+import type { AnyPluginManifest, CodecSet, Components, NodeInfo, PluginFamily } from '../plugin.js';
+import { RpcService } from '../rpc/rpc-service.js';
+import { createMessageRegistry } from '../rpc/messages.js';
+import { defineCoreMessages } from '../rpc/core-messages.js';
+import { SystemClock } from '../sim/system-clock.js';
+import { SystemRandom } from '../sim/system-random.js';
+import { TOKENS } from '../tokens.js';
+import type { ComponentDefinition } from './graph.js';
+import type { PluginRegistry } from './registry.js';
+
+interface CoreContext {
+  readonly info: NodeInfo;
+  readonly config: KvmeshConfig;
+  readonly logger: Logger;
+  readonly provided: Partial<Components>;
+}
+
+/** Definitions of what every node has regardless of its plugins. */
+export function coreDefinitions({ info, config, logger, provided }: CoreContext): ComponentDefinition[] {
+  const value = (name: keyof Components, make: () => unknown): ComponentDefinition => ({
+    name,
+    token: TOKENS[name],
+    label: name,
+    needs: [],
+    build: () => provided[name] ?? make(),
+  });
+  return [
+    value('node', () => info),
+    value('config', () => config),
+    value('logger', () => logger),
+    value('clock', () => new SystemClock()),
+    value('random', () => new SystemRandom()),
+    value('messages', () => {
+      const registry = createMessageRegistry();
+      defineCoreMessages(registry);
+      return registry;
+    }),
+    {
+      name: 'rpc',
+      token: TOKENS.rpc,
+      label: 'rpc',
+      needs: ['transport', 'codecs', 'messages', 'clock', 'logger'],
+      build: (c) =>
+        provided.rpc ??
+        new RpcService({
+          transport: c['transport'] as Components['transport'],
+          codecs: c['codecs'] as CodecSet,
+          messages: c['messages'] as Components['messages'],
+          clock: c['clock'] as Components['clock'],
+          logger: c['logger'] as Logger,
+          timeoutMs: config.rpc.timeoutMs,
+        }),
+    },
+  ];
+}
+
+/** One definition per configured family, plus `codecs`: every registered codec, for decoding any peer's frames. */
+export function pluginDefinitions(
+  config: KvmeshConfig,
+  registry: PluginRegistry,
+  provided: Partial<Components>,
+): ComponentDefinition[] {
+  const definitions: ComponentDefinition[] = [];
+  for (const family of PLUGIN_FAMILIES) {
+    const choice = config[family] as PluginChoice | undefined;
+    if (family === 'codec' || !choice) continue;
+    const instance = provided[family];
+    definitions.push(
+      instance
+        ? { name: family, token: TOKENS[family], label: `${family} (provided)`, needs: [], build: () => instance }
+        : pluginDefinition(family, registry.get(family, choice.name), choice.options),
+    );
+  }
+  definitions.push(...codecDefinitions(config.codec, registry, provided));
+  return definitions;
+}
+
+function pluginDefinition(family: PluginFamily, manifest: AnyPluginManifest, options: unknown): ComponentDefinition {
+  return {
+    name: family,
+    token: TOKENS[family],
+    label: `${family} '${manifest.name}'`,
+    needs: manifest.needs,
+    build: (components) => manifest.create(options)(components as unknown as Components),
+  };
+}
+
+const defaults = new Ajv({ useDefaults: true, strict: false });
+
+function codecDefinitions(
+  choice: PluginChoice,
+  registry: PluginRegistry,
+  provided: Partial<Components>,
+): ComponentDefinition[] {
+  const manifests = registry.entries('codec').map((e) => e.manifest);
+  const needs = [...new Set(manifests.flatMap((m) => m.needs))];
+  const codecs: ComponentDefinition = {
+    name: 'codecs',
+    token: TOKENS.codecs,
+    label: 'codecs',
+    needs,
+    build: async (components) => {
+      if (provided.codecs) return provided.codecs;
+      const all: Codec[] = [];
+      let primary: Codec | undefined;
+      for (const manifest of manifests) {
+        const isPrimary = manifest.name === choice.name;
+        const options = isPrimary ? choice.options : defaultOptions(manifest);
+        const codec = (await manifest.create(options)(components as unknown as Components)) as Codec;
+        if (all.some((c) => c.tag === codec.tag)) {
+          throw new KvError('KVMESH_ERR_PLUGIN_INVALID', `codec '${codec.name}' reuses frame tag ${codec.tag}`);
+        }
+        all.push(codec);
+        if (isPrimary) primary = codec;
+      }
+      if (!primary) throw new KvError('KVMESH_ERR_PLUGIN_UNKNOWN', `codec '${choice.name}' is not registered`);
+      const byTag = new Map(all.map((c) => [c.tag, c]));
+      const set: CodecSet = { primary, all, byTag: (tag) => byTag.get(tag) };
+      return set;
+    },
+  };
+  const codec: ComponentDefinition = {
+    name: 'codec',
+    token: TOKENS.codec,
+    label: `codec '${choice.name}'`,
+    needs: ['codecs'],
+    build: (c) => provided.codec ?? (c['codecs'] as CodecSet).primary,
+  };
+  return [codecs, codec];
+}
+
+function defaultOptions(manifest: AnyPluginManifest): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  defaults.validate(manifest.optionsSchema, options);
+  return Object.freeze(options);
+}

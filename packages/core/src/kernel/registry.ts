@@ -1,0 +1,75 @@
+import { KvError } from '../errors.js';
+import { PLUGIN_FAMILIES, definePlugin } from '../plugin.js';
+import type { AnyPluginManifest, PluginFamily } from '../plugin.js';
+
+/** Where a registered plugin came from, for error messages. */
+export interface PluginEntry {
+  readonly manifest: AnyPluginManifest;
+  /** `built-in`, or the module specifier it was loaded from. */
+  readonly origin: string;
+}
+
+/**
+ * The plugins a node can choose from, by family and name. Built-ins and
+ * third-party plugins live here side by side; nothing else tells them apart.
+ */
+export class PluginRegistry {
+  readonly #byFamily = new Map<PluginFamily, Map<string, PluginEntry>>(PLUGIN_FAMILIES.map((f) => [f, new Map()]));
+
+  constructor(manifests: readonly AnyPluginManifest[] = [], origin = 'built-in') {
+    for (const m of manifests) this.add(m, origin);
+  }
+
+  /**
+   * Adds a plugin. Adding the very same manifest twice is a no-op (a module
+   * listed by two configs); another plugin with a taken name is an error.
+   * @throws KvError KVMESH_ERR_PLUGIN_INVALID, KVMESH_ERR_PLUGIN_DUPLICATE
+   */
+  add(manifest: AnyPluginManifest, origin: string): void {
+    const checked = definePlugin(manifest);
+    const family = this.#byFamily.get(checked.family)!;
+    const existing = family.get(checked.name);
+    if (existing) {
+      if (existing.manifest.create === manifest.create) return;
+      throw new KvError(
+        'KVMESH_ERR_PLUGIN_DUPLICATE',
+        `${checked.family} plugin '${checked.name}' from ${origin} clashes with the one from ${existing.origin}`,
+      );
+    }
+    family.set(checked.name, { manifest: checked, origin });
+  }
+
+  has(family: PluginFamily, name: string): boolean {
+    return this.#byFamily.get(family)?.has(name) ?? false;
+  }
+
+  /** @throws KvError KVMESH_ERR_PLUGIN_UNKNOWN listing the names that exist. */
+  get(family: PluginFamily, name: string): AnyPluginManifest {
+    const entry = this.#byFamily.get(family)?.get(name);
+    if (!entry) throw new KvError('KVMESH_ERR_PLUGIN_UNKNOWN', unknownPluginMessage(family, name, this.names(family)));
+    return entry.manifest;
+  }
+
+  /** Registered names of a family, sorted. */
+  names(family: PluginFamily): string[] {
+    return [...(this.#byFamily.get(family)?.keys() ?? [])].sort();
+  }
+
+  entries(family: PluginFamily): PluginEntry[] {
+    return [...(this.#byFamily.get(family)?.values() ?? [])].sort((a, b) => a.manifest.name.localeCompare(b.manifest.name));
+  }
+
+  /** A registry with the same plugins, to which more can be added without touching this one. */
+  clone(): PluginRegistry {
+    const copy = new PluginRegistry();
+    for (const family of PLUGIN_FAMILIES) {
+      for (const entry of this.entries(family)) copy.add(entry.manifest, entry.origin);
+    }
+    return copy;
+  }
+}
+
+export function unknownPluginMessage(family: string, name: string, available: readonly string[]): string {
+  const list = available.length > 0 ? available.join(', ') : 'none registered';
+  return `unknown ${family} plugin '${name}'; available: ${list}`;
+}

@@ -1,0 +1,138 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { PluginRegistry, interpolateEnv, isKvError, loadConfig, validateConfig } from '../src/index.js';
+import type { ConfigProblem, KvError } from '../src/index.js';
+import { fakePlacement, fakeStorage, stubPlugin } from './helpers/fake-plugins.js';
+
+const registry = new PluginRegistry([
+  fakeStorage([]),
+  fakeStorage([], 'other-store'),
+  fakePlacement([]),
+  stubPlugin('codec', 'json'),
+  stubPlugin('transport', 'http'),
+]);
+const minimal = { node: { address: '127.0.0.1:4000' }, storage: { name: 'fake-store' } };
+
+function problemsOf(fn: () => unknown): { path: string; message: string }[] {
+  try {
+    fn();
+  } catch (err) {
+    if (isKvError(err)) return (err.details?.['problems'] as { path: string; message: string }[]) ?? [];
+    throw err;
+  }
+  throw new Error('expected a config error');
+}
+
+test('reports an unknown plugin, a wrong option type and an unknown key all at once, by JSON path', (t) => {
+  const problems = problemsOf(() =>
+    validateConfig(
+      {
+        node: { address: '127.0.0.1:4000' },
+        placement: { name: 'chrod' },
+        storage: { name: 'fake-store', options: { capacity: 'lots' } },
+        replication: 3,
+      },
+      registry,
+    ),
+  );
+  const paths = problems.map((p) => p.path).sort();
+  t.deepEqual(paths, ['/placement/name', '/replication', '/storage/options/capacity']);
+  t.regex(problems.find((p) => p.path === '/placement/name')!.message, /unknown placement plugin 'chrod'; available: fake-place/);
+  t.regex(problems.find((p) => p.path === '/storage/options/capacity')!.message, /must be integer \(found "lots"\)/);
+  t.is(problems.find((p) => p.path === '/replication')!.message, 'unknown key');
+});
+
+test('the error message names the file and lists every problem on its own line', (t) => {
+  const err = t.throws<KvError>(() =>
+    validateConfig({ node: { address: 'nope' }, storage: { name: 'fake-store', options: { colour: 1 } } }, registry, {
+      file: 'configs/x.json',
+    }),
+  );
+  t.is(err.code, 'KVMESH_ERR_CONFIG_INVALID');
+  const lines = err.message.split('\n');
+  t.is(lines[0], 'configs/x.json: 2 problems');
+  t.true(lines.some((l) => l.includes('/node/address: must match pattern')));
+  t.true(lines.some((l) => l.includes('/storage/options/colour: unknown key')));
+});
+
+test('fills defaults, derives node id and data dir, and freezes the result', (t) => {
+  const config = validateConfig(minimal, registry);
+  t.is(config.node.id, '127.0.0.1:4000');
+  t.is(config.node.dataDir, './data/127.0.0.1_4000');
+  t.is(config.node.role, 'storage');
+  t.is(config.rpc.timeoutMs, 2000);
+  t.is(config.limits.maxKeyBytes, 1024);
+  t.is(config.limits.maxValueBytes, 1048576);
+  t.deepEqual(config.storage.options, { capacity: 10, label: 'main' });
+  t.deepEqual(config.codec, { name: 'json', options: {} });
+  t.true(Object.isFrozen(config.storage.options));
+  t.throws(() => {
+    (config.node as { id: string }).id = 'changed';
+  });
+});
+
+test('does not modify the document it validates', (t) => {
+  const doc = structuredClone(minimal);
+  validateConfig(doc, registry);
+  t.deepEqual(doc, minimal);
+});
+
+test('a missing required section is reported', (t) => {
+  const problems = problemsOf(() => validateConfig({ storage: { name: 'fake-store' } }, registry));
+  t.deepEqual(problems, [{ path: '/node', message: 'is required' }]);
+});
+
+test('interpolates ${VAR} and ${VAR:-default}, typing whole references as JSON', (t) => {
+  const problems: ConfigProblem[] = [];
+  const out = interpolateEnv(
+    { a: '${HOST}:${PORT:-4000}', n: '${REPL_FACTOR:-2}', view: '${VIEW}', list: ['${HOST}'], keep: 7 },
+    { HOST: '127.0.0.2', VIEW: '127.0.0.2:4000,127.0.0.3:4000' },
+    problems,
+  );
+  t.deepEqual(out, { a: '127.0.0.2:4000', n: 2, view: '127.0.0.2:4000,127.0.0.3:4000', list: ['127.0.0.2'], keep: 7 });
+  t.deepEqual(problems, []);
+});
+
+test('an unset variable without default is reported with its path', (t) => {
+  const problems: ConfigProblem[] = [];
+  interpolateEnv({ node: { address: '${ADDRESS}' } }, {}, problems);
+  t.is(problems.length, 1);
+  t.is(problems[0]!.path, '/node/address');
+  t.regex(problems[0]!.message, /ADDRESS is not set/);
+});
+
+test('loadConfig applies environment, then command-line overrides, then validates', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kvmesh-config-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'node.json');
+  await writeFile(
+    file,
+    JSON.stringify({ node: { id: '${NODE_ID:-n1}', address: '${ADDRESS}' }, storage: { name: 'fake-store' } }),
+  );
+  const { config } = await loadConfig(file, {
+    registry,
+    env: { ADDRESS: '127.0.0.1:5000' },
+    overrides: { '/node/id': 'from-flag', '/storage/options/capacity': 3 },
+  });
+  t.is(config.node.id, 'from-flag');
+  t.is(config.node.address, '127.0.0.1:5000');
+  t.is(config.storage.options['capacity'], 3);
+});
+
+test('a JSON syntax error names the file, line and column', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kvmesh-config-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'bad.json');
+  await writeFile(file, '{\n  "node": {,\n}');
+  const err = await t.throwsAsync<KvError>(loadConfig(file, { registry }));
+  t.is(err.code, 'KVMESH_ERR_CONFIG_READ');
+  t.regex(err.message, /bad\.json: not valid JSON at line 2, column 12/);
+});
+
+test('a missing file is a read error', async (t) => {
+  const err = await t.throwsAsync<KvError>(loadConfig('/nonexistent/kvmesh.json', { registry }));
+  t.is(err.code, 'KVMESH_ERR_CONFIG_READ');
+  t.regex(err.message, /no such file/);
+});

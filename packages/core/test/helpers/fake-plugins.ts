@@ -1,0 +1,79 @@
+import { definePlugin } from '../../src/index.js';
+import type { AnyPluginManifest, Storage, StoredRecord } from '../../src/index.js';
+
+/** Names of lifecycle calls, shared by the fakes of one test. */
+export type Journal = string[];
+
+/** A storage fake that records start/stop in `journal`. */
+export function fakeStorage(journal: Journal, name = 'fake-store'): AnyPluginManifest {
+  return definePlugin({
+    family: 'storage',
+    name,
+    description: 'Map-backed storage for kernel tests.',
+    optionsSchema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        capacity: { type: 'integer', minimum: 1, default: 10, description: 'Most records.' },
+        label: { type: 'string', default: 'main', description: 'A label.' },
+      },
+    },
+    needs: ['node', 'logger'],
+    create: (options: { capacity: number; label: string }) => () => {
+      const records = new Map<string, StoredRecord>();
+      const storage: Storage & { options: unknown } = {
+        name,
+        options,
+        start: () => void journal.push(`start ${name}`),
+        stop: () => void journal.push(`stop ${name}`),
+        get: async (key) => records.get(key),
+        put: async (record) => (records.set(record.key, record), true),
+        count: async () => records.size,
+        sizeBytes: async () => 0,
+        scan: async () => ({ records: [...records.values()], next: undefined }),
+        collectTombstones: async () => 0,
+        purge: async (key) => void records.delete(key),
+      };
+      return storage;
+    },
+  });
+}
+
+/** A placement fake that needs storage, to give the kernel an order to respect. */
+export function fakePlacement(journal: Journal, failOn?: 'build' | 'start'): AnyPluginManifest {
+  return definePlugin({
+    family: 'placement',
+    name: 'fake-place',
+    description: 'Placement fake for kernel tests.',
+    optionsSchema: { type: 'object', additionalProperties: false, properties: {} },
+    needs: ['storage', 'clock'],
+    create: () => () => {
+      if (failOn === 'build') throw new Error('cannot build');
+      return {
+        name: 'fake-place',
+        start: () => {
+          if (failOn === 'start') throw new Error('ring is broken');
+          journal.push('start fake-place');
+        },
+        stop: () => void journal.push('stop fake-place'),
+        locate: async () => ({ replicas: [], writeQuorum: 1, readQuorum: 1 }),
+        plan: () => [],
+        describe: () => ({}),
+      };
+    },
+  });
+}
+
+/** A manifest that only has to exist (for config validation tests). */
+export function stubPlugin(family: 'codec' | 'transport' | 'storage', name: string): AnyPluginManifest {
+  return definePlugin({
+    family,
+    name,
+    description: `Stub ${family}.`,
+    optionsSchema: { type: 'object', additionalProperties: false, properties: {} },
+    needs: [],
+    create: () => () => {
+      throw new Error('stub');
+    },
+  });
+}
