@@ -5,6 +5,7 @@ export * from './tokens.js';
 export * from './plugin.js';
 export type * from './contracts/clock.js';
 export type * from './contracts/codec.js';
+export type * from './contracts/kv.js';
 export type * from './contracts/lifecycle.js';
 export type * from './contracts/membership.js';
 export type * from './contracts/placement.js';

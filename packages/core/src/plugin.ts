@@ -1,5 +1,6 @@
 import type { Clock } from './contracts/clock.js';
 import type { Codec } from './contracts/codec.js';
+import type { KvService } from './contracts/kv.js';
 import type { Logger } from './contracts/logger.js';
 import type { Membership } from './contracts/membership.js';
 import type { Placement } from './contracts/placement.js';
@@ -50,6 +51,7 @@ export interface Components {
   membership: Membership;
   placement: Placement;
   storage: Storage;
+  kv: KvService;
   config: Readonly<Record<string, unknown>>;
 }
 

@@ -16,6 +16,7 @@ export const TOKENS = {
   membership: Symbol.for('@kvmesh/membership'),
   placement: Symbol.for('@kvmesh/placement'),
   storage: Symbol.for('@kvmesh/storage'),
+  kv: Symbol.for('@kvmesh/kv'),
 } as const;
 
 export type ComponentName = keyof typeof TOKENS;

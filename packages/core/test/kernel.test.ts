@@ -79,7 +79,9 @@ test('a failing factory is wrapped with family and name', async (t) => {
     ...base,
     placement: { name: 'fake-place' },
   });
-  const err = await t.throwsAsync<KvError>(createNode({ config, registry, provide: { transport: loopbackTransport('a') } }));
+  const err = await t.throwsAsync<KvError>(
+    createNode({ config, registry, provide: { transport: loopbackTransport('a') } }),
+  );
   t.is(err.message, "placement 'fake-place': cannot build");
 });
 
@@ -106,12 +108,17 @@ test('plugins receive validated options and only the components they declared', 
     ...fakePlacement([]),
     create: () => (components) => {
       seen = Object.keys(components).sort();
-      return { name: 'probe', locate: async () => ({ replicas: [], writeQuorum: 1, readQuorum: 1 }), plan: () => [], describe: () => ({}) };
+      return {
+        name: 'probe',
+        locate: async () => ({ replicas: [], writeQuorum: 1, readQuorum: 1 }),
+        plan: () => [],
+        describe: () => ({}),
+      };
     },
   };
   const { registry, config } = setup([], [probe], { ...base, placement: { name: 'fake-place' } });
   await createNode({ config, registry, provide: { transport: loopbackTransport('a') } });
   t.deepEqual(seen, ['clock', 'storage']);
   const node = await createNode({ config, registry, provide: { transport: loopbackTransport('b') } });
-  t.deepEqual((node.get<{ options: unknown }>('storage')).options, { capacity: 10, label: 'main' });
+  t.deepEqual(node.get<{ options: unknown }>('storage').options, { capacity: 10, label: 'main' });
 });

@@ -37,7 +37,11 @@ function interpolateString(
     const found = env[name];
     if (found !== undefined && found !== '') return found;
     if (fallback !== undefined) return fallback;
-    problems.push({ path: path || '/', message: `environment variable ${name} is not set and has no default`, env: true });
+    problems.push({
+      path: path || '/',
+      message: `environment variable ${name} is not set and has no default`,
+      env: true,
+    });
     return '';
   };
   const whole = WHOLE.exec(text);

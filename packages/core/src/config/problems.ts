@@ -13,7 +13,11 @@ export function configError(file: string, problems: readonly ConfigProblem[]): K
   const onlyEnv = problems.every((p) => p.env === true);
   const lines = problems.map((p) => `  ${p.path}: ${p.message}`);
   const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
-  return new KvError(onlyEnv ? 'KVMESH_ERR_CONFIG_ENV' : 'KVMESH_ERR_CONFIG_INVALID', `${file}: ${count}\n${lines.join('\n')}`, {
-    details: { file, problems: problems.map(({ path, message }) => ({ path, message })) },
-  });
+  return new KvError(
+    onlyEnv ? 'KVMESH_ERR_CONFIG_ENV' : 'KVMESH_ERR_CONFIG_INVALID',
+    `${file}: ${count}\n${lines.join('\n')}`,
+    {
+      details: { file, problems: problems.map(({ path, message }) => ({ path, message })) },
+    },
+  );
 }

@@ -110,7 +110,10 @@ export function coreConfigSchema(extensions: Readonly<Record<string, JsonSchema>
  * chosen by the section's `name`, so completion and checking work inside
  * `options` too. Written to `configs/kvmesh.schema.json` by `kvmesh schema`.
  */
-export function editorConfigSchema(registry: PluginRegistry, extensions: Readonly<Record<string, JsonSchema>> = {}): JsonSchema {
+export function editorConfigSchema(
+  registry: PluginRegistry,
+  extensions: Readonly<Record<string, JsonSchema>> = {},
+): JsonSchema {
   const base = coreConfigSchema(extensions);
   const properties = { ...(base['properties'] as Record<string, JsonSchema>) };
   for (const family of PLUGIN_FAMILIES) {

@@ -68,7 +68,10 @@ export function validateConfig(raw: unknown, registry: PluginRegistry, options: 
       const section = config[family] as { name?: unknown; options?: unknown } | undefined;
       if (typeof section?.name !== 'string') continue;
       if (!registry.has(family, section.name)) {
-        problems.push({ path: `/${family}/name`, message: unknownPluginMessage(family, section.name, registry.names(family)) });
+        problems.push({
+          path: `/${family}/name`,
+          message: unknownPluginMessage(family, section.name, registry.names(family)),
+        });
         continue;
       }
       if (typeof section.options !== 'object' || section.options === null) continue;
@@ -110,9 +113,15 @@ function toProblem(error: ErrorObject, root: unknown, prefix = ''): ConfigProble
     case 'required':
       return { path: `${path}/${escapePointer(String(params['missingProperty']))}`, message: 'is required' };
     case 'enum':
-      return { path: path || '/', message: `must be one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')} (found ${found(root, error.instancePath)})` };
+      return {
+        path: path || '/',
+        message: `must be one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')} (found ${found(root, error.instancePath)})`,
+      };
     default:
-      return { path: path || '/', message: `${error.message ?? 'is invalid'} (found ${found(root, error.instancePath)})` };
+      return {
+        path: path || '/',
+        message: `${error.message ?? 'is invalid'} (found ${found(root, error.instancePath)})`,
+      };
   }
 }
 
@@ -143,4 +152,3 @@ export function deepFreeze<T>(value: T): T {
   }
   return value;
 }
-

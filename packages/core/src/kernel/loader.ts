@@ -25,14 +25,18 @@ export async function importPluginModule(specifier: string, baseDir: string): Pr
     if (!existsSync(path)) throw new Error(`${path} does not exist`);
     url = pathToFileURL(path).href;
   } catch (err) {
-    throw new KvError('KVMESH_ERR_PLUGIN_LOAD', `plugin module '${specifier}' not found from ${baseDir}`, { cause: err });
+    throw new KvError('KVMESH_ERR_PLUGIN_LOAD', `plugin module '${specifier}' not found from ${baseDir}`, {
+      cause: err,
+    });
   }
   let mod: Record<string, unknown>;
   try {
     mod = (await import(url)) as Record<string, unknown>;
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    throw new KvError('KVMESH_ERR_PLUGIN_LOAD', `plugin module '${specifier}' failed to load: ${reason}`, { cause: err });
+    throw new KvError('KVMESH_ERR_PLUGIN_LOAD', `plugin module '${specifier}' failed to load: ${reason}`, {
+      cause: err,
+    });
   }
   const exported = mod['plugins'] ?? mod['plugin'] ?? mod['default'];
   const manifests = (Array.isArray(exported) ? exported : [exported]) as unknown[];
@@ -45,7 +49,11 @@ export async function importPluginModule(specifier: string, baseDir: string): Pr
 }
 
 /** Imports every module in `specifiers` into `registry`. */
-export async function loadPlugins(registry: PluginRegistry, specifiers: readonly string[], baseDir: string): Promise<void> {
+export async function loadPlugins(
+  registry: PluginRegistry,
+  specifiers: readonly string[],
+  baseDir: string,
+): Promise<void> {
   for (const specifier of specifiers) {
     for (const manifest of await importPluginModule(specifier, baseDir)) registry.add(manifest, specifier);
   }

@@ -189,4 +189,3 @@ export async function createNode(options: CreateNodeOptions): Promise<KvNode> {
   }
   return new KvNode(container, info, built, logger);
 }
-

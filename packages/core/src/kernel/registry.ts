@@ -56,7 +56,9 @@ export class PluginRegistry {
   }
 
   entries(family: PluginFamily): PluginEntry[] {
-    return [...(this.#byFamily.get(family)?.values() ?? [])].sort((a, b) => a.manifest.name.localeCompare(b.manifest.name));
+    return [...(this.#byFamily.get(family)?.values() ?? [])].sort((a, b) =>
+      a.manifest.name.localeCompare(b.manifest.name),
+    );
   }
 
   /** A registry with the same plugins, to which more can be added without touching this one. */

@@ -81,7 +81,10 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
       const message = this.#codecFor(response.header.codecTag).decode(response.body);
       if (response.header.kind === FrameKind.Error) throw remoteError(message, to);
       if (response.header.kind !== FrameKind.Response) {
-        throw new KvError('KVMESH_ERR_CODEC_DECODE', `expected a response from ${to}, got frame kind ${response.header.kind}`);
+        throw new KvError(
+          'KVMESH_ERR_CODEC_DECODE',
+          `expected a response from ${to}, got frame kind ${response.header.kind}`,
+        );
       }
       return message as Message<P>;
     } catch (err) {
@@ -92,7 +95,10 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
 
   send(to: string, type: string, payload: unknown): void {
     const codec = this.#options.codecs.primary;
-    const frame = writeFrame({ codecTag: codec.tag, kind: FrameKind.OneWay, deadlineMs: 0 }, codec.encode(type, payload));
+    const frame = writeFrame(
+      { codecTag: codec.tag, kind: FrameKind.OneWay, deadlineMs: 0 },
+      codec.encode(type, payload),
+    );
     this.#options.transport.send(to, frame);
     this.stats.messagesSent++;
   }
@@ -125,7 +131,8 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
         throw new KvError('KVMESH_ERR_CODEC_DECODE', `expected a request, got frame kind ${header.kind}`);
       }
       const handler = this.#handlers.get(message.type);
-      if (!handler) throw new KvError('KVMESH_ERR_RPC_NO_HANDLER', `no handler for '${message.type}' on ${this.address}`);
+      if (!handler)
+        throw new KvError('KVMESH_ERR_RPC_NO_HANDLER', `no handler for '${message.type}' on ${this.address}`);
       if (header.deadlineMs > 0) {
         timer = this.#options.clock.setTimeout(
           () => controller.abort(new KvError('KVMESH_ERR_RPC_TIMEOUT', 'the caller stopped waiting')),
@@ -175,7 +182,8 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
 
   #codecFor(tag: number): Codec {
     const codec = this.#options.codecs.byTag(tag);
-    if (!codec) throw new KvError('KVMESH_ERR_CODEC_UNKNOWN', `frame uses codec tag ${tag}, which this node does not know`);
+    if (!codec)
+      throw new KvError('KVMESH_ERR_CODEC_UNKNOWN', `frame uses codec tag ${tag}, which this node does not know`);
     return codec;
   }
 
@@ -187,10 +195,16 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
       message = err.message;
       if (code === 'KVMESH_ERR_CODEC_DECODE' || code === 'KVMESH_ERR_CODEC_UNKNOWN') this.stats.framesRejected++;
     } else {
-      this.#options.logger.error({ from, err: err instanceof Error ? err.stack : String(err) }, 'request handler failed');
+      this.#options.logger.error(
+        { from, err: err instanceof Error ? err.stack : String(err) },
+        'request handler failed',
+      );
       if (err instanceof Error) message = `the remote handler failed: ${err.message}`;
     }
-    return writeFrame({ codecTag: codec.tag, kind: FrameKind.Error, deadlineMs: 0 }, codec.encode(CORE_MESSAGES.error, { code, message }));
+    return writeFrame(
+      { codecTag: codec.tag, kind: FrameKind.Error, deadlineMs: 0 },
+      codec.encode(CORE_MESSAGES.error, { code, message }),
+    );
   }
 }
 
