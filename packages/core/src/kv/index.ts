@@ -1,1 +1,2 @@
-export {};
+export * from './hlc.js';
+export * from './key-order.js';

@@ -1,0 +1,449 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExecutionContext, TestFn } from 'ava';
+import type { StoredRecord, Storage, Version } from '../contracts/storage.js';
+import { compareVersions } from '../kv/hlc.js';
+
+/** Where a storage under test keeps its files: a fresh directory per test, removed afterwards. */
+export interface StorageConformanceContext {
+  readonly dir: string;
+}
+
+export interface StorageConformanceOptions {
+  /** Builds a new, not yet started storage that keeps its files (if any) in `ctx.dir`. */
+  readonly create: (ctx: StorageConformanceContext) => Promise<Storage>;
+  /** True when records must survive stop and re-creation on the same directory. */
+  readonly durable: boolean;
+  /** Builds the storage again on a directory used before; defaults to `create`. */
+  readonly reopen?: (ctx: StorageConformanceContext) => Promise<Storage>;
+  /** Prefix of every test title, so several suites can share a file. Default `storage`. */
+  readonly title?: string;
+}
+
+const UTF8 = new TextEncoder();
+
+/** A record with sensible defaults, for tests of Storage implementations. */
+export function storageRecord(
+  key: string,
+  value: string | Uint8Array,
+  version: Partial<Version> & Pick<Version, 'wallMs'>,
+  extra: { tombstone?: boolean; contentType?: string } = {},
+): StoredRecord {
+  const tombstone = extra.tombstone ?? false;
+  return {
+    key,
+    value: tombstone ? new Uint8Array(0) : typeof value === 'string' ? UTF8.encode(value) : value,
+    contentType: extra.contentType ?? (tombstone ? '' : 'application/octet-stream'),
+    version: { wallMs: version.wallMs, logical: version.logical ?? 0, node: version.node ?? 'n1' },
+    tombstone,
+  };
+}
+
+/**
+ * The contract tests every Storage runs unchanged: version rule (put-if-newer,
+ * ties by node id, tombstones), counts, ordered and paged scans, tombstone
+ * collection, purge, concurrency on one key, awkward keys and values,
+ * lifecycle, and (when `durable`) survival across stop and re-creation.
+ *
+ * Call it from an ava test file: `runStorageConformance(test, { create, durable })`.
+ */
+export function runStorageConformance(test: TestFn, options: StorageConformanceOptions): void {
+  const prefix = options.title ?? 'storage';
+  const reopen = options.reopen ?? options.create;
+
+  const dirFor = async (t: ExecutionContext): Promise<string> => {
+    const dir = await mkdtemp(join(tmpdir(), 'kvmesh-storage-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    return dir;
+  };
+
+  const started = async (
+    t: ExecutionContext,
+    dir: string,
+    build: StorageConformanceOptions['create'] = options.create,
+  ): Promise<Storage> => {
+    const storage = await build({ dir });
+    // Teardowns run last-in first-out, so the storage stops before its directory goes.
+    t.teardown(async () => {
+      await storage.stop?.();
+    });
+    await storage.start?.();
+    return storage;
+  };
+
+  const open = async (t: ExecutionContext): Promise<Storage> => started(t, await dirFor(t));
+
+  test(`${prefix}: get of an absent key resolves to undefined`, async (t) => {
+    const s = await open(t);
+    t.is(await s.get('absent'), undefined);
+    t.is(await s.count(), 0);
+  });
+
+  test(`${prefix}: put then get returns the same bytes, content type, version and tombstone flag`, async (t) => {
+    const s = await open(t);
+    const record = storageRecord(
+      'k',
+      'hello',
+      { wallMs: 1_700_000_000_123, logical: 7, node: 'node-a' },
+      {
+        contentType: 'text/plain; charset=utf-8',
+      },
+    );
+    t.true(await s.put(record));
+    assertRecord(t, await s.get('k'), record);
+  });
+
+  test(`${prefix}: put refuses an equal or older version and keeps the stored record`, async (t) => {
+    const s = await open(t);
+    const stored = storageRecord('k', 'v2', { wallMs: 2000, logical: 5, node: 'b' });
+    t.true(await s.put(stored));
+    t.false(await s.put(storageRecord('k', 'same', { wallMs: 2000, logical: 5, node: 'b' })));
+    t.false(await s.put(storageRecord('k', 'older-logical', { wallMs: 2000, logical: 4, node: 'z' })));
+    t.false(await s.put(storageRecord('k', 'older-wall', { wallMs: 1999, logical: 60000, node: 'z' })));
+    t.false(await s.put(storageRecord('k', 'older-node', { wallMs: 2000, logical: 5, node: 'a' })));
+    assertRecord(t, await s.get('k'), stored);
+  });
+
+  test(`${prefix}: a newer version replaces the stored record (wallMs first, then logical)`, async (t) => {
+    const s = await open(t);
+    t.true(await s.put(storageRecord('k', 'v1', { wallMs: 1000, logical: 9, node: 'z' })));
+    const byLogical = storageRecord('k', 'v2', { wallMs: 1000, logical: 10, node: 'a' });
+    t.true(await s.put(byLogical));
+    assertRecord(t, await s.get('k'), byLogical);
+    const byWall = storageRecord('k', 'v3', { wallMs: 1001, logical: 0, node: 'a' }, { contentType: 'text/x' });
+    t.true(await s.put(byWall));
+    assertRecord(t, await s.get('k'), byWall);
+    t.is(await s.count(), 1);
+  });
+
+  test(`${prefix}: equal timestamps are broken by node id, whatever the arrival order`, async (t) => {
+    const s = await open(t);
+    const low = storageRecord('x', 'from-a', { wallMs: 5000, logical: 1, node: 'node-a' });
+    const high = storageRecord('x', 'from-b', { wallMs: 5000, logical: 1, node: 'node-b' });
+    t.true(await s.put(low));
+    t.true(await s.put(high));
+    assertRecord(t, await s.get('x'), high);
+    t.true(await s.put({ ...high, key: 'y' }));
+    t.false(await s.put({ ...low, key: 'y' }));
+    assertRecord(t, await s.get('y'), { ...high, key: 'y' });
+  });
+
+  test(`${prefix}: a tombstone beats an older put and is refused when older`, async (t) => {
+    const s = await open(t);
+    t.true(await s.put(storageRecord('k', 'live', { wallMs: 1000 })));
+    const tomb = storageRecord('k', '', { wallMs: 2000 }, { tombstone: true });
+    t.true(await s.put(tomb));
+    assertRecord(t, await s.get('k'), tomb);
+    t.false(await s.put(storageRecord('k', 'late-old-write', { wallMs: 1500 })));
+    t.false(await s.put(storageRecord('k', '', { wallMs: 1999 }, { tombstone: true })));
+    assertRecord(t, await s.get('k'), tomb);
+    t.is(await s.count(), 0);
+
+    t.true(await s.put(storageRecord('j', 'newer', { wallMs: 3000 })));
+    t.false(await s.put(storageRecord('j', '', { wallMs: 2500 }, { tombstone: true })));
+    t.is((await s.get('j'))?.tombstone, false);
+
+    const revived = storageRecord('k', 'revived', { wallMs: 2001 });
+    t.true(await s.put(revived));
+    assertRecord(t, await s.get('k'), revived);
+    t.is(await s.count(), 2);
+  });
+
+  test(`${prefix}: a tombstone for a key never written is stored`, async (t) => {
+    const s = await open(t);
+    const tomb = storageRecord('ghost', '', { wallMs: 10 }, { tombstone: true });
+    t.true(await s.put(tomb));
+    assertRecord(t, await s.get('ghost'), tomb);
+    t.false(await s.put(storageRecord('ghost', 'old', { wallMs: 9 })));
+    t.is(await s.count(), 0);
+  });
+
+  test(`${prefix}: count counts live records only`, async (t) => {
+    const s = await open(t);
+    t.is(await s.count(), 0);
+    for (const key of ['a', 'b', 'c', 'd']) await s.put(storageRecord(key, key, { wallMs: 100 }));
+    t.is(await s.count(), 4);
+    await s.put(storageRecord('b', '', { wallMs: 200 }, { tombstone: true }));
+    await s.put(storageRecord('zz', '', { wallMs: 200 }, { tombstone: true }));
+    t.is(await s.count(), 3);
+    await s.put(storageRecord('a', 'a2', { wallMs: 200 }));
+    t.is(await s.count(), 3, 'overwriting a live record does not change the count');
+    await s.put(storageRecord('b', '', { wallMs: 300 }, { tombstone: true }));
+    t.is(await s.count(), 3, 'a newer tombstone over a tombstone does not change the count');
+    await s.purge('c');
+    await s.purge('zz');
+    await s.purge('never-there');
+    t.is(await s.count(), 2);
+    await s.put(storageRecord('b', 'back', { wallMs: 400 }));
+    t.is(await s.count(), 3);
+  });
+
+  test(`${prefix}: sizeBytes grows with stored keys and values and shrinks after purge`, async (t) => {
+    const s = await open(t);
+    const empty = await s.sizeBytes();
+    t.true(empty >= 0);
+    await s.put(storageRecord('first', new Uint8Array(10_000), { wallMs: 1 }));
+    const one = await s.sizeBytes();
+    t.true(one >= empty + 10_000, `expected at least ${empty + 10_000}, got ${one}`);
+    await s.put(storageRecord('second', new Uint8Array(20_000), { wallMs: 1 }));
+    const two = await s.sizeBytes();
+    t.true(two >= one + 20_000, `expected at least ${one + 20_000}, got ${two}`);
+    await s.purge('second');
+    t.true((await s.sizeBytes()) < two);
+  });
+
+  test(`${prefix}: scan returns records in UTF-8 byte order`, async (t) => {
+    const s = await open(t);
+    const keys = ['b', 'a', 'ab', 'A', '', 'é', 'z', '\u{1F600}', '\uFFFD', '\uE000', 'a\u0000', '0', '~', '日本'];
+    for (const key of keys) await s.put(storageRecord(key, key, { wallMs: 1 }));
+    const page = await s.scan({ limit: 100 });
+    t.deepEqual(
+      page.records.map((r) => r.key),
+      [...keys].sort(byteOrder),
+    );
+    t.is(page.next, undefined);
+    for (const r of page.records) t.is(Buffer.from(r.value).toString('utf8'), r.key);
+  });
+
+  test(`${prefix}: paging with after/next visits every key exactly once`, async (t) => {
+    const s = await open(t);
+    const keys = Array.from({ length: 1000 }, (_, i) => `key-${(i * 7919) % 1000}`);
+    await Promise.all(keys.map((key) => s.put(storageRecord(key, key, { wallMs: 1 }))));
+    const seen = await scanAll(t, s, { limit: 37 });
+    t.deepEqual(seen, [...keys].sort(byteOrder));
+  });
+
+  test(`${prefix}: scan honours start (inclusive) and end (exclusive), also across pages`, async (t) => {
+    const s = await open(t);
+    const keys = Array.from({ length: 50 }, (_, i) => `k${String(i).padStart(2, '0')}`);
+    for (const key of keys) await s.put(storageRecord(key, key, { wallMs: 1 }));
+    const page = await s.scan({ start: 'k10', end: 'k20', limit: 100 });
+    t.deepEqual(
+      page.records.map((r) => r.key),
+      keys.slice(10, 20),
+    );
+    t.is(page.next, undefined);
+    t.deepEqual(await scanAll(t, s, { start: 'k05', end: 'k45', limit: 4 }), keys.slice(5, 45));
+    t.deepEqual(await scanAll(t, s, { start: 'k4', limit: 3 }), keys.slice(40));
+    t.deepEqual(await scanAll(t, s, { end: 'k03', limit: 2 }), keys.slice(0, 3));
+    t.deepEqual(
+      (await s.scan({ start: 'k30', after: 'k35', limit: 2 })).records.map((r) => r.key),
+      ['k36', 'k37'],
+    );
+    t.deepEqual(
+      (await s.scan({ start: 'k30', after: 'k10', limit: 1 })).records.map((r) => r.key),
+      ['k30'],
+    );
+    t.deepEqual((await s.scan({ start: 'k20', end: 'k20', limit: 10 })).records, []);
+  });
+
+  test(`${prefix}: scan applies the filter and pages through every match`, async (t) => {
+    const s = await open(t);
+    const keys = Array.from({ length: 300 }, (_, i) => `f${i}`);
+    for (const key of keys) await s.put(storageRecord(key, key, { wallMs: 1 }));
+    const even = (key: string): boolean => Number(key.slice(1)) % 2 === 0;
+    const seen = await scanAll(t, s, { limit: 16, filter: even });
+    t.deepEqual(seen, keys.filter(even).sort(byteOrder));
+    const none = await scanAll(t, s, { limit: 16, filter: () => false });
+    t.deepEqual(none, []);
+  });
+
+  test(`${prefix}: scan includes tombstones by default and leaves them out with tombstones: false`, async (t) => {
+    const s = await open(t);
+    await s.put(storageRecord('a', 'a', { wallMs: 1 }));
+    await s.put(storageRecord('b', '', { wallMs: 1 }, { tombstone: true }));
+    await s.put(storageRecord('c', 'c', { wallMs: 1 }));
+    await s.put(storageRecord('d', '', { wallMs: 1 }, { tombstone: true }));
+    const all = await s.scan({ limit: 10 });
+    t.deepEqual(
+      all.records.map((r) => [r.key, r.tombstone]),
+      [
+        ['a', false],
+        ['b', true],
+        ['c', false],
+        ['d', true],
+      ],
+    );
+    t.deepEqual(await scanAll(t, s, { limit: 1, tombstones: false }), ['a', 'c']);
+  });
+
+  test(`${prefix}: collectTombstones removes only tombstones older than the threshold`, async (t) => {
+    const s = await open(t);
+    await s.put(storageRecord('live-old', 'x', { wallMs: 100 }));
+    await s.put(storageRecord('tomb-old', '', { wallMs: 1000 }, { tombstone: true }));
+    await s.put(storageRecord('tomb-old-2', '', { wallMs: 1499, logical: 3 }, { tombstone: true }));
+    await s.put(storageRecord('tomb-at', '', { wallMs: 1500 }, { tombstone: true }));
+    await s.put(storageRecord('tomb-new', '', { wallMs: 2000 }, { tombstone: true }));
+    t.is(await s.collectTombstones(1500), 2);
+    t.is(await s.get('tomb-old'), undefined);
+    t.is(await s.get('tomb-old-2'), undefined);
+    t.truthy(await s.get('tomb-at'));
+    t.truthy(await s.get('tomb-new'));
+    t.is((await s.get('live-old'))?.tombstone, false);
+    t.is(await s.count(), 1);
+    t.is(await s.collectTombstones(1500), 0);
+    t.deepEqual(await scanAll(t, s, { limit: 10 }), ['live-old', 'tomb-at', 'tomb-new']);
+  });
+
+  test(`${prefix}: purge removes a record whatever its version`, async (t) => {
+    const s = await open(t);
+    await s.put(storageRecord('p', 'v', { wallMs: 9_000_000 }));
+    await s.put(storageRecord('q', '', { wallMs: 9_000_000 }, { tombstone: true }));
+    await s.purge('p');
+    await s.purge('q');
+    t.is(await s.get('p'), undefined);
+    t.is(await s.get('q'), undefined);
+    t.deepEqual((await s.scan({ limit: 10 })).records, []);
+    t.true(await s.put(storageRecord('p', 'older-after-purge', { wallMs: 1 })), 'purge forgets the old version');
+    t.is(await s.count(), 1);
+  });
+
+  test(`${prefix}: concurrent puts of many versions to one key leave the newest`, async (t) => {
+    const s = await open(t);
+    const versions: Version[] = [];
+    for (let wallMs = 1; wallMs <= 20; wallMs++) {
+      for (const logical of [0, 1, 2]) {
+        for (const node of ['a', 'b', 'c']) versions.push({ wallMs, logical, node });
+      }
+    }
+    // A fixed shuffle, so the newest does not arrive last.
+    const shuffled = versions.map((v, i) => ({ v, k: (i * 7331) % versions.length })).sort((x, y) => x.k - y.k);
+    const results = await Promise.all(
+      shuffled.map(({ v }) => s.put(storageRecord('hot', `${v.wallMs}.${v.logical}.${v.node}`, v))),
+    );
+    t.true(results.some(Boolean));
+    const newest = [...versions].sort(compareVersions).at(-1)!;
+    const got = await s.get('hot');
+    t.deepEqual(got?.version, newest);
+    t.is(Buffer.from(got!.value).toString('utf8'), `${newest.wallMs}.${newest.logical}.${newest.node}`);
+    t.is(await s.count(), 1);
+  });
+
+  test(`${prefix}: the empty key, unicode keys and values with every byte value round-trip`, async (t) => {
+    const s = await open(t);
+    const everyByte = new Uint8Array(512).map((_, i) => i % 256);
+    const keys = ['', ' ', 'ключ', '鍵/子', '\u{1F511}\u{1F5DD}', 'a\u0000b', 'é'.normalize('NFD'), '%2F..\\'];
+    for (const [i, key] of keys.entries()) {
+      t.true(await s.put(storageRecord(key, everyByte, { wallMs: 10 + i })), `put ${JSON.stringify(key)}`);
+    }
+    for (const [i, key] of keys.entries()) {
+      const got = await s.get(key);
+      t.truthy(got, `get ${JSON.stringify(key)}`);
+      t.is(got!.key, key);
+      t.true(sameBytes(got!.value, everyByte), `value of ${JSON.stringify(key)}`);
+      t.is(got!.version.wallMs, 10 + i);
+    }
+    t.is(await s.get('é'.normalize('NFC')), undefined, 'keys are compared as given, not normalized');
+    t.is(await s.count(), keys.length);
+    t.true((await scanAll(t, s, { limit: 3 })).includes(''));
+  });
+
+  test(`${prefix}: an empty value and a large value round-trip`, async (t) => {
+    const s = await open(t);
+    const large = new Uint8Array(1024 * 1024).map((_, i) => (i * 31) & 0xff);
+    await s.put(storageRecord('empty', new Uint8Array(0), { wallMs: 1 }, { contentType: '' }));
+    await s.put(storageRecord('large', large, { wallMs: 1 }));
+    const empty = await s.get('empty');
+    t.is(empty?.value.length, 0);
+    t.is(empty?.contentType, '');
+    t.is(empty?.tombstone, false);
+    t.true(sameBytes((await s.get('large'))!.value, large));
+  });
+
+  test(`${prefix}: stored values do not alias the caller's buffer`, async (t) => {
+    const s = await open(t);
+    const value = Uint8Array.from([1, 2, 3]);
+    await s.put(storageRecord('k', value, { wallMs: 1 }));
+    value[0] = 99;
+    t.true(sameBytes((await s.get('k'))!.value, [1, 2, 3]));
+  });
+
+  test(`${prefix}: start and stop are idempotent`, async (t) => {
+    const dir = await dirFor(t);
+    const s = await options.create({ dir });
+    t.teardown(async () => {
+      await s.stop?.();
+    });
+    await s.start?.();
+    await s.start?.();
+    t.true(await s.put(storageRecord('k', 'v', { wallMs: 1 })));
+    await s.stop?.();
+    await s.stop?.();
+    t.pass();
+  });
+
+  if (options.durable) {
+    test(`${prefix}: records, tombstones and counts survive stop and re-creation on the same directory`, async (t) => {
+      const dir = await dirFor(t);
+      const first = await options.create({ dir });
+      await first.start?.();
+      const keys = Array.from({ length: 200 }, (_, i) => `d${i}`);
+      try {
+        await Promise.all(keys.map((key, i) => first.put(storageRecord(key, `value-${i}`, { wallMs: 100 + i }))));
+        await first.put(storageRecord('d7', '', { wallMs: 10_000 }, { tombstone: true }));
+      } finally {
+        await first.stop?.();
+      }
+      const second = await started(t, dir, reopen);
+      t.is(await second.count(), keys.length - 1);
+      for (const [i, key] of keys.entries()) {
+        const got = await second.get(key);
+        if (key === 'd7') {
+          t.is(got?.tombstone, true);
+          continue;
+        }
+        t.is(got ? Buffer.from(got.value).toString('utf8') : undefined, `value-${i}`);
+        t.deepEqual(got?.version, { wallMs: 100 + i, logical: 0, node: 'n1' });
+      }
+      t.false(await second.put(storageRecord('d7', 'stale', { wallMs: 9_999 })), 'the version rule survives too');
+      t.deepEqual(await scanAll(t, second, { limit: 64 }), [...keys].sort(byteOrder));
+    });
+  }
+}
+
+function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+function sameBytes(actual: Uint8Array, expected: ArrayLike<number>): boolean {
+  if (actual.length !== expected.length) return false;
+  for (let i = 0; i < actual.length; i++) if (actual[i] !== expected[i]) return false;
+  return true;
+}
+
+function assertRecord(t: ExecutionContext, actual: StoredRecord | undefined, expected: StoredRecord): void {
+  if (actual === undefined) {
+    t.fail(`no record for ${JSON.stringify(expected.key)}`);
+    return;
+  }
+  t.is(actual.key, expected.key);
+  t.true(sameBytes(actual.value, expected.value), 'value bytes');
+  t.is(actual.contentType, expected.contentType);
+  t.deepEqual(
+    { wallMs: actual.version.wallMs, logical: actual.version.logical, node: actual.version.node },
+    expected.version,
+  );
+  t.is(actual.tombstone, expected.tombstone);
+}
+
+/** Keys of every page from `options` on, checking the page contract on the way. */
+async function scanAll(
+  t: ExecutionContext,
+  storage: Storage,
+  options: Omit<Parameters<Storage['scan']>[0], 'after'>,
+): Promise<string[]> {
+  const keys: string[] = [];
+  let after: string | undefined;
+  for (let pages = 0; ; pages++) {
+    if (pages > 100_000) throw new Error('scan did not terminate');
+    const page = await storage.scan(after === undefined ? options : { ...options, after });
+    t.true(page.records.length <= options.limit, 'a page holds at most limit records');
+    keys.push(...page.records.map((r) => r.key));
+    if (page.next === undefined) break;
+    if (after !== undefined) t.true(byteOrder(page.next, after) > 0, 'next moves forward');
+    after = page.next;
+  }
+  t.is(new Set(keys).size, keys.length, 'no key is returned twice');
+  return keys;
+}

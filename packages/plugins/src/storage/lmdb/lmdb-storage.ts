@@ -1,0 +1,331 @@
+import type { Logger, ScanOptions, ScanPage, Storage, StoredRecord } from '@kvmesh/core';
+import { KvError, compareVersions, isKvError, silentLogger } from '@kvmesh/core';
+import { open, type RootDatabase } from 'lmdb';
+import { validateKey, validateRecord } from '../validate-record.js';
+import { RECORD_FORMAT, decodeHead, decodeRecord, encodeRecord } from './record-codec.js';
+
+export interface LmdbStorageOptions {
+  /** Absolute directory of the lmdb environment (created if missing). */
+  readonly dataDir: string;
+  /** Initial map size; lmdb-js grows the map on demand. 0 = lmdb-js default. */
+  readonly mapSizeBytes: number;
+  /** True: a put resolves only after its transaction is fsynced. See the class comment. */
+  readonly syncWrites: boolean;
+  /** LZ4-compress values above 1000 bytes. */
+  readonly compression: boolean;
+}
+
+/** Records examined per scan page at most, so a selective filter cannot block the event loop. */
+export const LMDB_SCAN_BUDGET = 10_000;
+
+/** Tombstones removed per write transaction by collectTombstones, to keep each transaction short. */
+const COLLECT_BATCH = 1_000;
+
+// Key space of the one lmdb database: 0x00 + name for metadata, 0x01 + UTF-8
+// key for records. The prefix keeps byte order (lmdb's memcmp order is UTF-8
+// byte order) and lets the empty key exist, which lmdb itself refuses.
+const META_PREFIX = 0x00;
+const RECORD_PREFIX = 0x01;
+const RECORDS_START = Buffer.from([RECORD_PREFIX]);
+const RECORDS_END = Buffer.from([RECORD_PREFIX + 1]);
+const META_FORMAT = metaKey('format');
+const META_LIVE = metaKey('live');
+const META_BYTES = metaKey('bytes');
+
+/** lmdb-js's default key size limit, used when the store does not report one. */
+const DEFAULT_LMDB_MAX_KEY_BYTES = 1978;
+
+type Db = RootDatabase<Buffer, Buffer>;
+
+/**
+ * Records in an lmdb environment (one memory-mapped B+tree file, copy-on-write,
+ * single writer), one entry per key in the layout of `record-codec.ts`.
+ *
+ * Atomic put-if-newer: the read of the stored version, the comparison and the
+ * write run in one `db.transaction()` callback. lmdb-js runs such callbacks
+ * one after another inside the environment's single write transaction (which
+ * also holds lmdb's cross-process writer lock), and reads inside the callback
+ * see that transaction's own writes, so no other put can slip between the
+ * check and the write, in this process or another one.
+ *
+ * Counts: the live-record count and the byte total are entries of their own,
+ * updated in the same transaction as the record, so `count()` is one read and
+ * is never off by a racing write or a crash.
+ *
+ * Durability: with `syncWrites` (default) the environment is opened with
+ * `overlappingSync: false`, so LMDB's commit flushes data and meta pages to
+ * disk (fdatasync) before lmdb-js resolves the transaction's promise: a
+ * resolved put survives a kill of the process and a crash of the machine.
+ * With `syncWrites: false` lmdb-js's `overlappingSync` mode resolves as soon
+ * as the commit is visible and flushes in the background: a resolved put
+ * still survives a killed process (the pages are in the OS cache and lmdb-js
+ * restores the latest commit while the boot id is unchanged) but the last
+ * moments of writes can be lost if the machine itself crashes. `noSync` is
+ * never used.
+ */
+export class LmdbStorage implements Storage {
+  readonly name = 'lmdb';
+  readonly options: LmdbStorageOptions;
+  private readonly logger: Logger;
+  private db: Db | undefined;
+  private maxKeyBytes = DEFAULT_LMDB_MAX_KEY_BYTES - 1;
+
+  constructor(options: LmdbStorageOptions, logger: Logger = silentLogger) {
+    this.options = options;
+    this.logger = logger;
+  }
+
+  async start(): Promise<void> {
+    if (this.db !== undefined) return;
+    const { dataDir, mapSizeBytes, syncWrites, compression } = this.options;
+    let db: Db;
+    try {
+      db = open<Buffer, Buffer>(dataDir, {
+        keyEncoding: 'binary',
+        encoding: 'binary',
+        noSubdir: false,
+        overlappingSync: !syncWrites,
+        compression,
+        ...(mapSizeBytes > 0 ? { mapSize: mapSizeBytes } : {}),
+      });
+    } catch (err) {
+      throw ioError(`cannot open the lmdb environment in ${dataDir}`, err);
+    }
+    try {
+      await checkFormat(db, dataDir);
+    } catch (err) {
+      await db.close();
+      throw isKvError(err) ? err : ioError(`cannot read the lmdb environment in ${dataDir}`, err);
+    }
+    const reported = (db as unknown as { maxKeySize?: number }).maxKeySize;
+    this.maxKeyBytes = (typeof reported === 'number' ? reported : DEFAULT_LMDB_MAX_KEY_BYTES) - 1;
+    this.db = db;
+    this.logger.info({ dataDir, syncWrites, compression }, 'lmdb storage opened');
+  }
+
+  async stop(): Promise<void> {
+    const db = this.db;
+    if (db === undefined) return;
+    this.db = undefined;
+    await db.close();
+  }
+
+  async get(key: string): Promise<StoredRecord | undefined> {
+    const db = this.opened();
+    const bytes = this.read(() => db.getBinary(recordKey(validateKey(key, this.maxKeyBytes))));
+    return bytes === undefined ? undefined : decodeRecord(key, bytes);
+  }
+
+  async put(record: StoredRecord): Promise<boolean> {
+    const db = this.opened();
+    validateRecord(record, this.maxKeyBytes);
+    const key = recordKey(record.key);
+    const encoded = encodeRecord(record);
+    return this.write(() =>
+      db.transaction(() => {
+        const old = db.getBinary(key);
+        let live = record.tombstone ? 0 : 1;
+        let bytes = key.length + encoded.length;
+        if (old !== undefined) {
+          const head = decodeHead(record.key, old);
+          if (compareVersions(record.version, head.version) <= 0) return false;
+          if (!head.tombstone) live -= 1;
+          bytes -= key.length + old.length;
+        }
+        db.putSync(key, encoded);
+        adjustCounters(db, live, bytes);
+        return true;
+      }),
+    );
+  }
+
+  async count(): Promise<number> {
+    const db = this.opened();
+    return this.read(() => readCounter(db, META_LIVE));
+  }
+
+  async sizeBytes(): Promise<number> {
+    const db = this.opened();
+    return this.read(() => readCounter(db, META_BYTES));
+  }
+
+  async scan(options: ScanOptions): Promise<ScanPage> {
+    const db = this.opened();
+    const limit = Math.max(1, Math.floor(options.limit));
+    const includeTombstones = options.tombstones ?? true;
+    let start = options.start === undefined ? RECORDS_START : recordKey(validateKey(options.start));
+    let exclusiveStart = false;
+    if (options.after !== undefined) {
+      const after = recordKey(validateKey(options.after));
+      if (Buffer.compare(after, start) >= 0) {
+        start = after;
+        exclusiveStart = true;
+      }
+    }
+    const end = options.end === undefined ? RECORDS_END : recordKey(validateKey(options.end));
+    if (Buffer.compare(start, end) >= 0) return { records: [], next: undefined };
+
+    return this.read(() => {
+      const records: StoredRecord[] = [];
+      let examined = 0;
+      let last: string | undefined;
+      for (const entry of db.getRange({ start, end, exclusiveStart, snapshot: true })) {
+        if (records.length === limit || examined === LMDB_SCAN_BUDGET) return { records, next: last };
+        examined++;
+        const key = entry.key.toString('utf8', 1);
+        last = key;
+        if (!includeTombstones && decodeHead(key, entry.value).tombstone) continue;
+        if (options.filter !== undefined && !options.filter(key)) continue;
+        records.push(decodeRecord(key, entry.value));
+      }
+      return { records, next: undefined };
+    });
+  }
+
+  async collectTombstones(olderThanMs: number): Promise<number> {
+    const db = this.opened();
+    let removed = 0;
+    let after: Buffer | undefined;
+    for (;;) {
+      const batch: Buffer[] = [];
+      let exhausted = true;
+      this.read(() => {
+        let examined = 0;
+        const range = db.getRange({
+          start: after ?? RECORDS_START,
+          exclusiveStart: after !== undefined,
+          end: RECORDS_END,
+          snapshot: false,
+        });
+        for (const entry of range) {
+          if (batch.length === COLLECT_BATCH || examined === LMDB_SCAN_BUDGET) {
+            exhausted = false;
+            break;
+          }
+          examined++;
+          after = Buffer.from(entry.key);
+          if (isCollectable(entry.key, entry.value, olderThanMs)) batch.push(after);
+        }
+      });
+      if (batch.length > 0) {
+        removed += await this.write(() =>
+          db.transaction(() => {
+            let n = 0;
+            for (const key of batch) {
+              // Re-checked under the write lock: a newer put may have replaced the tombstone since the scan.
+              const bytes = db.getBinary(key);
+              if (bytes === undefined || !isCollectable(key, bytes, olderThanMs)) continue;
+              db.removeSync(key);
+              adjustCounters(db, 0, -(key.length + bytes.length));
+              n++;
+            }
+            return n;
+          }),
+        );
+      }
+      if (exhausted) return removed;
+    }
+  }
+
+  async purge(key: string): Promise<void> {
+    const db = this.opened();
+    const k = recordKey(validateKey(key, this.maxKeyBytes));
+    await this.write(() =>
+      db.transaction(() => {
+        const old = db.getBinary(k);
+        if (old === undefined) return;
+        let wasLive = true;
+        try {
+          wasLive = !decodeHead(key, old).tombstone;
+        } catch {
+          // A damaged record must still be removable; most records are live.
+        }
+        db.removeSync(k);
+        adjustCounters(db, wasLive ? -1 : 0, -(k.length + old.length));
+      }),
+    );
+  }
+
+  private opened(): Db {
+    if (this.db === undefined) {
+      throw new KvError(
+        'KVMESH_ERR_STORAGE_CLOSED',
+        `lmdb storage in ${this.options.dataDir} is not open (start it first; after stop, build a new one)`,
+      );
+    }
+    return this.db;
+  }
+
+  private read<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw isKvError(err) ? err : ioError(`lmdb read in ${this.options.dataDir} failed`, err);
+    }
+  }
+
+  private async write<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw isKvError(err) ? err : ioError(`lmdb write in ${this.options.dataDir} failed`, err);
+    }
+  }
+}
+
+function metaKey(name: string): Buffer {
+  return Buffer.concat([Buffer.from([META_PREFIX]), Buffer.from(name, 'utf8')]);
+}
+
+function recordKey(key: string): Buffer {
+  const out = Buffer.allocUnsafe(1 + Buffer.byteLength(key, 'utf8'));
+  out[0] = RECORD_PREFIX;
+  out.write(key, 1, 'utf8');
+  return out;
+}
+
+function isCollectable(key: Buffer, bytes: Uint8Array, olderThanMs: number): boolean {
+  try {
+    const head = decodeHead(key.toString('utf8', 1), bytes);
+    return head.tombstone && head.version.wallMs < olderThanMs;
+  } catch {
+    return false;
+  }
+}
+
+function readCounter(db: Db, key: Buffer): number {
+  const bytes = db.getBinary(key);
+  return bytes === undefined ? 0 : bytes.readDoubleBE(0);
+}
+
+/** Must run inside a write transaction. */
+function adjustCounters(db: Db, liveDelta: number, bytesDelta: number): void {
+  if (liveDelta !== 0) db.putSync(META_LIVE, counterBytes(readCounter(db, META_LIVE) + liveDelta));
+  if (bytesDelta !== 0) db.putSync(META_BYTES, counterBytes(Math.max(0, readCounter(db, META_BYTES) + bytesDelta)));
+}
+
+function counterBytes(n: number): Buffer {
+  const out = Buffer.allocUnsafe(8);
+  out.writeDoubleBE(n, 0);
+  return out;
+}
+
+/** Stamps a new environment with the layout version; refuses one stamped by a newer layout. */
+async function checkFormat(db: Db, dataDir: string): Promise<void> {
+  const stamp = db.getBinary(META_FORMAT);
+  if (stamp === undefined) {
+    await db.put(META_FORMAT, Buffer.from([RECORD_FORMAT]));
+    return;
+  }
+  if (stamp.length !== 1 || stamp[0] !== RECORD_FORMAT) {
+    throw new KvError(
+      'KVMESH_ERR_STORAGE_CORRUPT',
+      `the lmdb environment in ${dataDir} has layout ${stamp[0]}; this kvmesh reads layout ${RECORD_FORMAT}`,
+    );
+  }
+}
+
+function ioError(message: string, err: unknown): KvError {
+  const detail = err instanceof Error ? err.message : String(err);
+  return new KvError('KVMESH_ERR_STORAGE_IO', `${message}: ${detail}`, { cause: err });
+}

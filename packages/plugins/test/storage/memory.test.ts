@@ -1,0 +1,116 @@
+import test from 'ava';
+import { isKvError, runStorageConformance, storageRecord } from '@kvmesh/core';
+import { MEMORY_SCAN_BUDGET, MemoryStorage, memoryStorage } from '../../src/index.js';
+
+runStorageConformance(test, { create: async () => new MemoryStorage(), durable: false, title: 'memory' });
+
+runStorageConformance(test, {
+  create: async () => new MemoryStorage({ maxKeys: 100_000 }),
+  durable: false,
+  title: 'memory bounded',
+});
+
+test('a bounded store evicts the least recently used record and counts evictions', async (t) => {
+  const s = new MemoryStorage({ maxKeys: 3 });
+  for (const key of ['a', 'b', 'c']) await s.put(storageRecord(key, key, { wallMs: 1 }));
+  t.is(s.evictions, 0);
+  await s.get('a');
+  await s.put(storageRecord('d', 'd', { wallMs: 1 }));
+  t.is(s.evictions, 1);
+  t.is(await s.get('b'), undefined, 'b was the least recently used');
+  t.deepEqual(
+    (await s.scan({ limit: 10 })).records.map((r) => r.key),
+    ['a', 'c', 'd'],
+  );
+  await s.put(storageRecord('c', 'c2', { wallMs: 2 }));
+  await s.put(storageRecord('e', 'e', { wallMs: 1 }));
+  t.is(s.evictions, 2);
+  t.is(await s.get('a'), undefined, 'overwriting c made it recent, so a went');
+  t.deepEqual(
+    (await s.scan({ limit: 10 })).records.map((r) => r.key),
+    ['c', 'd', 'e'],
+  );
+  t.is(await s.count(), 3);
+});
+
+test('eviction keeps count and sizeBytes in step with what is stored', async (t) => {
+  const s = new MemoryStorage({ maxKeys: 2 });
+  await s.put(storageRecord('a', new Uint8Array(1000), { wallMs: 1 }));
+  await s.put(storageRecord('b', '', { wallMs: 1 }, { tombstone: true }));
+  const both = await s.sizeBytes();
+  await s.put(storageRecord('c', new Uint8Array(10), { wallMs: 1 }));
+  t.is(s.evictions, 1);
+  t.is(await s.get('a'), undefined);
+  t.is(await s.count(), 1, 'a left, c came: still one live record beside the tombstone');
+  t.true((await s.sizeBytes()) < both);
+});
+
+test('scans do not refresh recency', async (t) => {
+  const s = new MemoryStorage({ maxKeys: 2 });
+  await s.put(storageRecord('a', 'a', { wallMs: 1 }));
+  await s.put(storageRecord('b', 'b', { wallMs: 1 }));
+  await s.scan({ limit: 1 });
+  await s.put(storageRecord('c', 'c', { wallMs: 1 }));
+  t.is(await s.get('a'), undefined);
+});
+
+test('a scan with a filter that matches little ends the page early with a cursor', async (t) => {
+  const s = new MemoryStorage();
+  const n = MEMORY_SCAN_BUDGET * 2 + 5;
+  for (let i = 0; i < n; i++) await s.put(storageRecord(`k${String(i).padStart(6, '0')}`, '', { wallMs: 1 }));
+  const first = await s.scan({ limit: 10, filter: (key) => key === 'k000003' });
+  t.deepEqual(
+    first.records.map((r) => r.key),
+    ['k000003'],
+  );
+  t.not(first.next, undefined);
+  let pages = 1;
+  let next = first.next;
+  while (next !== undefined) {
+    const page = await s.scan({ limit: 10, after: next, filter: () => false });
+    t.is(page.records.length, 0);
+    next = page.next;
+    pages++;
+  }
+  t.is(pages, 3);
+});
+
+test('a key with an unpaired surrogate is refused', async (t) => {
+  const s = new MemoryStorage();
+  const err = await t.throwsAsync(s.put(storageRecord('bad\uD800', 'x', { wallMs: 1 })));
+  t.true(isKvError(err, 'KVMESH_ERR_STORAGE_KEY_INVALID'));
+  t.true(isKvError(await t.throwsAsync(s.get('\uDC00')), 'KVMESH_ERR_STORAGE_KEY_INVALID'));
+});
+
+test('a malformed record is refused', async (t) => {
+  const s = new MemoryStorage();
+  const good = storageRecord('k', 'x', { wallMs: 1 });
+  for (const bad of [
+    { ...good, value: 'text' },
+    { ...good, version: { wallMs: -1, logical: 0, node: 'n' } },
+    { ...good, version: { wallMs: 1, logical: 0, node: '' } },
+    { ...good, tombstone: 'yes' },
+    { ...good, contentType: 5 },
+  ]) {
+    const err = await t.throwsAsync(s.put(bad as never));
+    t.true(isKvError(err, 'KVMESH_ERR_STORAGE_RECORD_INVALID'), JSON.stringify(bad));
+  }
+  t.is(await s.count(), 0);
+});
+
+test('after stop every method reports that the storage is closed', async (t) => {
+  const s = new MemoryStorage();
+  await s.put(storageRecord('k', 'x', { wallMs: 1 }));
+  s.stop();
+  t.true(isKvError(await t.throwsAsync(s.get('k')), 'KVMESH_ERR_STORAGE_CLOSED'));
+  t.true(isKvError(await t.throwsAsync(s.count()), 'KVMESH_ERR_STORAGE_CLOSED'));
+});
+
+test('the manifest builds a bounded store from validated options', async (t) => {
+  t.is(memoryStorage.family, 'storage');
+  t.is(memoryStorage.name, 'memory');
+  const s = await memoryStorage.create({ maxKeys: 5 })({});
+  t.true(s instanceof MemoryStorage);
+  t.is((s as MemoryStorage).maxKeys, 5);
+  t.throws(() => new MemoryStorage({ maxKeys: -1 }));
+});
