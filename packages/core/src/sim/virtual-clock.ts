@@ -1,0 +1,295 @@
+import type { Clock, Timer } from '../contracts/clock.js';
+import { silentLogger, type Logger } from '../contracts/logger.js';
+
+/** Where a VirtualClock starts unless told otherwise: 2023-11-14T22:13:20Z, a fixed instant so runs replay exactly. */
+export const VIRTUAL_EPOCH_MS = 1_700_000_000_000;
+
+/** How far `runUntilIdle` goes by default before it gives up on timers that keep rescheduling: one virtual hour. */
+const DEFAULT_IDLE_LIMIT_MS = 3_600_000;
+
+/** Rebuild the heap once cancelled entries outnumber live ones by this much (deadlines are mostly cancelled). */
+const COMPACT_SLACK = 1024;
+
+export interface VirtualClockOptions {
+  /** Initial `now()` in ms since the Unix epoch. Default: VIRTUAL_EPOCH_MS. */
+  startMs?: number;
+  /** Receives the error of a throwing timer callback. Default: logs it at error level. */
+  onError?: (err: unknown) => void;
+  /** Logger of the default `onError`. Default: silent. */
+  logger?: Logger;
+}
+
+interface Entry {
+  due: number;
+  seq: number;
+  readonly fn: () => void;
+  /** Period of an interval; 0 for a one-shot timer. */
+  readonly periodMs: number;
+  live: boolean;
+}
+
+const before = (a: Entry, b: Entry): boolean => a.due < b.due || (a.due === b.due && a.seq < b.seq);
+
+const flushMicrotasks = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * A Clock that only moves when the harness moves it, for tests and the simulator.
+ *
+ * Timers sit in a priority queue ordered by (due time, creation order), so
+ * timers due at the same instant always fire in the order they were set and a
+ * run replays exactly. `advance` fires due timers synchronously; protocol code
+ * awaits promises between steps, so drive it with `advanceAsync`, which lets
+ * pending promise callbacks run after every timer. A callback that throws is
+ * passed to `onError` and the clock keeps going.
+ *
+ * Not re-entrant: advancing from inside a timer callback, or running two
+ * advances at once, throws.
+ */
+export class VirtualClock implements Clock {
+  private current: number;
+  private seq = 0;
+  private live = 0;
+  private readonly heap: Entry[] = [];
+  private advancing = false;
+  private readonly onError: (err: unknown) => void;
+  private thrown = 0;
+
+  constructor(options: VirtualClockOptions = {}) {
+    this.current = options.startMs ?? VIRTUAL_EPOCH_MS;
+    const logger = options.logger ?? silentLogger;
+    this.onError = options.onError ?? ((err) => logger.error({ err }, 'timer callback threw'));
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  setTimeout(fn: () => void, ms: number): Timer {
+    return this.schedule(fn, Number.isFinite(ms) && ms > 0 ? ms : 0, 0);
+  }
+
+  setInterval(fn: () => void, ms: number): Timer {
+    if (!(ms > 0) || !Number.isFinite(ms)) throw new RangeError(`setInterval needs a finite ms > 0 (found ${ms})`);
+    return this.schedule(fn, ms, ms);
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const onAbort = (): void => {
+        timer.cancel();
+        reject(signal?.reason);
+      };
+      const timer = this.setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Timers (and intervals) set and not yet fired or cancelled. */
+  pending(): number {
+    return this.live;
+  }
+
+  /** Due time of the next timer, or undefined when none is pending. */
+  nextDue(): number | undefined {
+    return this.peek()?.due;
+  }
+
+  /** How many timer callbacks have thrown so far. */
+  get errorCount(): number {
+    return this.thrown;
+  }
+
+  /**
+   * Moves time forward by `ms`, firing every timer due up to the new time in
+   * (due, creation) order, including timers that callbacks set on the way.
+   * Promise callbacks do not run in between: use `advanceAsync` for async code.
+   * @returns how many callbacks ran.
+   */
+  advance(ms: number): number {
+    this.checkMs(ms);
+    const target = this.current + ms;
+    return this.exclusive(() => {
+      let fired = 0;
+      for (let entry = this.peek(); entry !== undefined && entry.due <= target; entry = this.peek()) {
+        this.fire(entry);
+        fired++;
+      }
+      this.current = target;
+      return fired;
+    });
+  }
+
+  /** `advance` up to an absolute time (no-op when it is in the past). */
+  advanceTo(timeMs: number): number {
+    return this.advance(Math.max(0, timeMs - this.current));
+  }
+
+  /**
+   * Fires timers until none is pending or `limitMs` of virtual time has
+   * passed (intervals never go idle, so the limit always ends them).
+   * Time stops at the last timer fired, or at the limit.
+   * @returns how many callbacks ran.
+   */
+  runUntilIdle(limitMs: number = DEFAULT_IDLE_LIMIT_MS): number {
+    this.checkMs(limitMs);
+    const limit = this.current + limitMs;
+    return this.exclusive(() => {
+      let fired = 0;
+      for (let entry = this.peek(); entry !== undefined && entry.due <= limit; entry = this.peek()) {
+        this.fire(entry);
+        fired++;
+      }
+      if (this.live > 0) this.current = limit;
+      return fired;
+    });
+  }
+
+  /**
+   * `advance` for async code: before and after every timer it waits one
+   * macrotask turn, so every promise callback the timer started (and the
+   * timers those set) runs at the virtual time it belongs to. With `stepMs`,
+   * time also stops every `stepMs` to let promises settle even when no
+   * timer is due (for code that awaits work driven by something other than
+   * this clock).
+   * @returns how many callbacks ran.
+   */
+  async advanceAsync(ms: number, stepMs?: number): Promise<number> {
+    this.checkMs(ms);
+    if (stepMs !== undefined && !(stepMs > 0)) throw new RangeError(`stepMs must be > 0 (found ${stepMs})`);
+    return this.exclusiveAsync(() => this.driveAsync(this.current + ms, stepMs, false));
+  }
+
+  /** `runUntilIdle` for async code, letting promises settle after every timer like `advanceAsync`. */
+  async runUntilIdleAsync(limitMs: number = DEFAULT_IDLE_LIMIT_MS): Promise<number> {
+    this.checkMs(limitMs);
+    return this.exclusiveAsync(() => this.driveAsync(this.current + limitMs, undefined, true));
+  }
+
+  private async driveAsync(target: number, stepMs: number | undefined, stopWhenIdle: boolean): Promise<number> {
+    let fired = 0;
+    await flushMicrotasks();
+    for (;;) {
+      const bound = stepMs === undefined ? target : Math.min(target, this.current + stepMs);
+      const entry = this.peek();
+      if (entry !== undefined && entry.due <= bound) {
+        this.fire(entry);
+        fired++;
+      } else if (bound < target) {
+        this.current = bound;
+      } else {
+        if (!stopWhenIdle || this.live > 0) this.current = target;
+        await flushMicrotasks();
+        return fired;
+      }
+      await flushMicrotasks();
+      if (stopWhenIdle && this.live === 0) return fired;
+    }
+  }
+
+  private schedule(fn: () => void, delayMs: number, periodMs: number): Timer {
+    const entry: Entry = { due: this.current + delayMs, seq: this.seq++, fn, periodMs, live: true };
+    this.push(entry);
+    this.live++;
+    return {
+      cancel: () => {
+        if (!entry.live) return;
+        entry.live = false;
+        this.live--;
+        if (this.heap.length > 2 * this.live + COMPACT_SLACK) this.compact();
+      },
+    };
+  }
+
+  private fire(entry: Entry): void {
+    this.pop();
+    this.current = entry.due;
+    if (entry.periodMs > 0) {
+      entry.due += entry.periodMs;
+      entry.seq = this.seq++;
+      this.push(entry);
+    } else {
+      entry.live = false;
+      this.live--;
+    }
+    try {
+      entry.fn();
+    } catch (err) {
+      this.thrown++;
+      this.onError(err);
+    }
+  }
+
+  private checkMs(ms: number): void {
+    if (!(ms >= 0) || !Number.isFinite(ms)) throw new RangeError(`time must be a finite ms >= 0 (found ${ms})`);
+  }
+
+  private exclusive<T>(run: () => T): T {
+    if (this.advancing)
+      throw new Error('VirtualClock is already advancing (advance called from a timer, or twice at once)');
+    this.advancing = true;
+    try {
+      return run();
+    } finally {
+      this.advancing = false;
+    }
+  }
+
+  private async exclusiveAsync<T>(run: () => Promise<T>): Promise<T> {
+    if (this.advancing)
+      throw new Error('VirtualClock is already advancing (advance called from a timer, or twice at once)');
+    this.advancing = true;
+    try {
+      return await run();
+    } finally {
+      this.advancing = false;
+    }
+  }
+
+  /** The earliest live entry, dropping cancelled ones from the top. */
+  private peek(): Entry | undefined {
+    while (this.heap.length > 0 && !this.heap[0]!.live) this.pop();
+    return this.heap[0];
+  }
+
+  private compact(): void {
+    const kept = this.heap.filter((e) => e.live);
+    this.heap.length = 0;
+    for (const e of kept) this.push(e);
+  }
+
+  private push(entry: Entry): void {
+    const heap = this.heap;
+    let i = heap.push(entry) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(entry, heap[parent]!)) break;
+      heap[i] = heap[parent]!;
+      i = parent;
+    }
+    heap[i] = entry;
+  }
+
+  private pop(): void {
+    const heap = this.heap;
+    const last = heap.pop();
+    if (last === undefined || heap.length === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= heap.length) break;
+      const r = l + 1;
+      const child = r < heap.length && before(heap[r]!, heap[l]!) ? r : l;
+      if (!before(heap[child]!, last)) break;
+      heap[i] = heap[child]!;
+      i = child;
+    }
+    heap[i] = last;
+  }
+}

@@ -1,0 +1,438 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import {
+  KvError,
+  isKvError,
+  type Clock,
+  type Logger,
+  type NodeInfo,
+  type RequestOptions,
+  type Transport,
+  type TransportHandler,
+} from '@kvmesh/core';
+import { Agent } from 'undici';
+import { formatHostPort, parseHostPort, parseTransportUri, type HostPort } from '../host-port.js';
+import { BODY_TOO_LARGE, readBody } from './read-body.js';
+
+export interface HttpTransportOptions {
+  /** Keep-alive connections kept per peer; also the most requests in flight to one peer. */
+  readonly connectionsPerPeer: number;
+  /** How long an idle connection stays open, on both the client and the server side. */
+  readonly keepAliveTimeoutMs: number;
+  /** Largest request or response body. */
+  readonly maxFrameBytes: number;
+  /** URL path of requests; one-way messages go to `path + '/msg'`. Must be the same on every node. */
+  readonly path: string;
+  /** Bind an own HTTP server at the node address (true), or be served by a host server through `handleHttp` (false). */
+  readonly listen: boolean;
+}
+
+export const HTTP_TRANSPORT_DEFAULTS: HttpTransportOptions = Object.freeze({
+  connectionsPerPeer: 8,
+  keepAliveTimeoutMs: 10_000,
+  maxFrameBytes: 16 * 1024 * 1024,
+  path: '/_kvmesh/rpc',
+  listen: true,
+});
+
+export interface HttpTransportComponents {
+  readonly node: Pick<NodeInfo, 'address'>;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/** Header carrying the sender's own transport URI (its listening address, not its ephemeral client port). */
+export const FROM_HEADER = 'x-kvmesh-from';
+/** A one-way POST that gets no answer in this time is abandoned (it may still have arrived). */
+const MESSAGE_TIMEOUT_MS = 10_000;
+const OCTET_STREAM = 'application/octet-stream';
+/** How long a connection whose oversized body was refused stays open, so the client can read the 413. */
+const LINGER_MS = 2_000;
+
+interface InFlight {
+  fail(error: KvError): void;
+}
+
+/**
+ * Frames over HTTP/1.1: a request is `POST {path}` with the frame as body and
+ * the response frame as the 200 body; a one-way message is
+ * `POST {path}/msg`, answered 204 as soon as its body is read. The client is
+ * an undici Agent keeping `connectionsPerPeer` keep-alive connections per
+ * peer; deadlines run on the injected Clock.
+ *
+ * Two ways to serve:
+ * - `listen: true` (default): `start()` binds its own node:http server at the
+ *   node address (`host:port`; port 0 picks a free port and `address` names it
+ *   once `start()` resolved).
+ * - `listen: false`: binds nothing. A host server on the same port (the
+ *   node's API server) calls `handleHttp(req, res)` first for every request;
+ *   it returns false for paths that are not the transport's, which the host
+ *   then serves itself. If the host listened on port 0, it reports its real
+ *   address with `setHostAddress` before `start()`.
+ *
+ * Requests and garbage from the network never throw out of the server: an
+ * oversized body gets 413 without being buffered whole, a malformed request
+ * gets 400, a failing handler gets 500 (the caller sees
+ * KVMESH_ERR_TRANSPORT_UNREACHABLE).
+ */
+export class HttpTransport implements Transport {
+  readonly name = 'http';
+  readonly maxFrameBytes: number;
+  readonly maxMessageBytes: number;
+  private readonly options: HttpTransportOptions;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private bind: HostPort;
+  private handler: TransportHandler | undefined;
+  private server: Server | undefined;
+  private agent: Agent | undefined;
+  private accepting = false;
+  private readonly inFlight = new Set<InFlight>();
+
+  constructor(components: HttpTransportComponents, options: Partial<HttpTransportOptions> = {}) {
+    this.options = { ...HTTP_TRANSPORT_DEFAULTS, ...options };
+    if (!this.options.path.startsWith('/')) {
+      throw new KvError('KVMESH_ERR_TRANSPORT_ADDRESS', `path must start with '/' (found '${this.options.path}')`);
+    }
+    this.maxFrameBytes = this.options.maxFrameBytes;
+    this.maxMessageBytes = this.options.maxFrameBytes;
+    this.clock = components.clock;
+    this.logger = components.logger.child({ transport: 'http' });
+    this.bind = parseHostPort(components.node.address, 'node address');
+  }
+
+  get address(): string {
+    return `http://${formatHostPort(this.bind)}`;
+  }
+
+  /** The path this transport serves requests on; one-way messages use `path + '/msg'`. */
+  get path(): string {
+    return this.options.path;
+  }
+
+  /**
+   * In `listen: false` mode, the `host:port` the host server really listens
+   * on (when it was given port 0). Call before `start()`.
+   */
+  setHostAddress(hostPort: string): void {
+    if (this.options.listen) throw new KvError('KVMESH_ERR_KERNEL_STATE', 'setHostAddress is only for listen: false');
+    this.bind = parseHostPort(hostPort, 'host address');
+  }
+
+  setHandler(handler: TransportHandler): void {
+    this.handler = handler;
+  }
+
+  async start(): Promise<void> {
+    if (this.accepting) return;
+    if (this.options.listen) await this.listen();
+    this.agent = new Agent({
+      connections: this.options.connectionsPerPeer,
+      pipelining: 1,
+      keepAliveTimeout: this.options.keepAliveTimeoutMs,
+      keepAliveMaxTimeout: this.options.keepAliveTimeoutMs,
+      maxResponseSize: this.maxFrameBytes,
+    });
+    this.accepting = true;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.accepting && this.server === undefined) return;
+    this.accepting = false;
+    const closed = new KvError('KVMESH_ERR_TRANSPORT_CLOSED', `transport ${this.address} stopped`);
+    for (const request of [...this.inFlight]) request.fail(closed);
+    const agent = this.agent;
+    this.agent = undefined;
+    const server = this.server;
+    this.server = undefined;
+    await Promise.all([
+      agent?.destroy().catch((err: unknown) => this.logger.debug({ err }, 'closing client connections failed')),
+      server && closeServer(server),
+    ]);
+  }
+
+  /**
+   * Serves `req` if its path is this transport's (`path` or `path/msg`) and
+   * returns true; returns false, without touching `req` or `res`, otherwise.
+   * While the transport is not started, its paths get 503.
+   */
+  handleHttp(req: IncomingMessage, res: ServerResponse): boolean {
+    const path = (req.url ?? '').split('?', 1)[0];
+    const oneWay = path === `${this.options.path}/msg`;
+    if (path !== this.options.path && !oneWay) return false;
+    this.serve(req, res, oneWay).catch((err: unknown) => {
+      this.logger.error({ err }, 'serving a transport request failed');
+      if (!res.headersSent) reply(res, 500);
+      else res.destroy();
+    });
+    return true;
+  }
+
+  async request(to: string, frame: Uint8Array, options: RequestOptions): Promise<Uint8Array> {
+    const agent = this.checkOpen();
+    const origin = this.origin(to);
+    if (frame.length > this.maxFrameBytes) {
+      throw new KvError(
+        'KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE',
+        `request frame of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`,
+      );
+    }
+    const { signal } = options;
+    if (signal?.aborted) throw aborted(to);
+    const controller = new AbortController();
+    let failure: KvError | undefined;
+    const entry: InFlight = {
+      fail: (error) => {
+        if (failure !== undefined) return;
+        failure = error;
+        controller.abort(error);
+      },
+    };
+    const timer = this.clock.setTimeout(
+      () => entry.fail(new KvError('KVMESH_ERR_RPC_TIMEOUT', `no response from ${to} within ${options.timeoutMs} ms`)),
+      options.timeoutMs,
+    );
+    const onAbort = (): void => entry.fail(aborted(to));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.inFlight.add(entry);
+    try {
+      const res = await agent.request({
+        origin,
+        path: this.options.path,
+        method: 'POST',
+        body: frame,
+        headers: { 'content-type': OCTET_STREAM, [FROM_HEADER]: this.address },
+        signal: controller.signal,
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      });
+      if (res.statusCode !== 200) {
+        await res.body.dump().catch(() => undefined);
+        throw statusError(res.statusCode, to);
+      }
+      const length = Number(res.headers['content-length'] ?? 0);
+      if (length > this.maxFrameBytes) {
+        res.body.destroy();
+        throw tooLargeResponse(length, this.maxFrameBytes);
+      }
+      const body = new Uint8Array(await res.body.arrayBuffer());
+      if (failure !== undefined) throw failure;
+      return body;
+    } catch (err) {
+      if (failure !== undefined) throw failure;
+      throw clientError(err, to, this.maxFrameBytes);
+    } finally {
+      timer.cancel();
+      signal?.removeEventListener('abort', onAbort);
+      this.inFlight.delete(entry);
+    }
+  }
+
+  send(to: string, frame: Uint8Array): void {
+    const agent = this.checkOpen();
+    const origin = this.origin(to);
+    if (frame.length > this.maxMessageBytes) {
+      throw new KvError(
+        'KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE',
+        `message frame of ${frame.length} bytes exceeds maxMessageBytes ${this.maxMessageBytes}`,
+      );
+    }
+    const controller = new AbortController();
+    const entry: InFlight = { fail: (error) => controller.abort(error) };
+    const timer = this.clock.setTimeout(() => controller.abort(), MESSAGE_TIMEOUT_MS);
+    this.inFlight.add(entry);
+    agent
+      .request({
+        origin,
+        path: `${this.options.path}/msg`,
+        method: 'POST',
+        body: frame,
+        headers: { 'content-type': OCTET_STREAM, [FROM_HEADER]: this.address },
+        signal: controller.signal,
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      })
+      .then((res) => res.body.dump())
+      .catch((err: unknown) => this.logger.debug({ err, to }, 'one-way message not delivered'))
+      .finally(() => {
+        timer.cancel();
+        this.inFlight.delete(entry);
+      });
+  }
+
+  private checkOpen(): Agent {
+    if (!this.accepting || this.agent === undefined) {
+      throw new KvError('KVMESH_ERR_TRANSPORT_CLOSED', `transport ${this.address} is not started`);
+    }
+    return this.agent;
+  }
+
+  private origin(to: string): string {
+    return `http://${formatHostPort(parseTransportUri(to, 'http'))}`;
+  }
+
+  private async listen(): Promise<void> {
+    const server = createServer({ keepAliveTimeout: this.options.keepAliveTimeoutMs }, (req, res) => {
+      if (!this.handleHttp(req, res)) reply(res, 404);
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      this.logger.debug({ err: err.code ?? err.message }, 'malformed HTTP from a client');
+      if (socket.writable && !socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        reject(
+          new KvError('KVMESH_ERR_TRANSPORT_LISTEN', `cannot listen at ${this.address}: ${err.code ?? err.message}`, {
+            cause: err,
+          }),
+        );
+      };
+      server.once('error', onError);
+      server.listen({ host: this.bind.host, port: this.bind.port }, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.logger.error({ err }, 'http transport server error'));
+    const bound = server.address();
+    if (bound !== null && typeof bound === 'object') this.bind = { host: this.bind.host, port: bound.port };
+    this.server = server;
+  }
+
+  /**
+   * 413 without reading the rest of the body. The socket is not closed at
+   * once: closing it with unread bytes makes the kernel reset the connection,
+   * and the client may lose the 413 before reading it. Left paused, TCP
+   * back-pressure stops the client; the socket goes after LINGER_MS.
+   */
+  private refuseTooLarge(req: IncomingMessage, res: ServerResponse): void {
+    req.pause();
+    reply(res, 413);
+    const socket = req.socket;
+    const entry: InFlight = { fail: () => socket.destroy() };
+    const timer = this.clock.setTimeout(() => {
+      this.inFlight.delete(entry);
+      socket.destroy();
+    }, LINGER_MS);
+    socket.once('close', () => {
+      timer.cancel();
+      this.inFlight.delete(entry);
+    });
+    this.inFlight.add(entry);
+  }
+
+  private async serve(req: IncomingMessage, res: ServerResponse, oneWay: boolean): Promise<void> {
+    req.on('error', () => undefined);
+    if (!this.accepting) {
+      reply(res, 503, true);
+      return;
+    }
+    if (req.method !== 'POST') {
+      res.setHeader('allow', 'POST');
+      reply(res, 405);
+      return;
+    }
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (!(declared <= this.maxFrameBytes)) {
+      this.refuseTooLarge(req, res);
+      return;
+    }
+    const body = await readBody(req, this.maxFrameBytes).catch(() => undefined);
+    if (body === undefined) return;
+    if (body === BODY_TOO_LARGE) {
+      this.refuseTooLarge(req, res);
+      return;
+    }
+    const from = senderOf(req);
+    const handler = this.handler;
+    if (oneWay) {
+      reply(res, 204);
+      try {
+        handler?.onMessage(body, from);
+      } catch (err) {
+        this.logger.error({ err, from }, 'one-way message handler threw');
+      }
+      return;
+    }
+    let response: Uint8Array;
+    try {
+      if (handler === undefined) throw new Error('no handler installed');
+      response = await handler.onRequest(body, from);
+    } catch (err) {
+      this.logger.error({ err, from }, 'request handler failed');
+      reply(res, 500);
+      return;
+    }
+    if (!(response instanceof Uint8Array) || response.length > this.maxFrameBytes) {
+      this.logger.error({ from, bytes: response?.length }, 'request handler answered something unsendable');
+      reply(res, response instanceof Uint8Array ? 413 : 500);
+      return;
+    }
+    res.writeHead(200, { 'content-type': OCTET_STREAM, 'content-length': response.length });
+    res.end(response);
+  }
+}
+
+function reply(res: ServerResponse, status: number, close = false): void {
+  if (res.headersSent || res.destroyed) return;
+  if (close) res.setHeader('connection', 'close');
+  res.writeHead(status, { 'content-length': 0 });
+  res.end();
+}
+
+function senderOf(req: IncomingMessage): string {
+  const header = req.headers[FROM_HEADER];
+  if (typeof header === 'string' && header.startsWith('http://')) {
+    try {
+      parseTransportUri(header, 'http');
+      return header;
+    } catch {
+      // An unparsable claim falls back to the socket's own address.
+    }
+  }
+  const socket = req.socket;
+  return `http://${formatHostPort({ host: socket.remoteAddress ?? 'unknown', port: socket.remotePort ?? 0 })}`;
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+function aborted(to: string): KvError {
+  return new KvError('KVMESH_ERR_RPC_ABORTED', `request to ${to} was aborted by the caller`);
+}
+
+function tooLargeResponse(bytes: number, max: number): KvError {
+  return new KvError('KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE', `response of ${bytes} bytes exceeds maxFrameBytes ${max}`);
+}
+
+function statusError(status: number, to: string): KvError {
+  if (status === 413) {
+    return new KvError('KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE', `${to} refused a frame as too large (413)`);
+  }
+  const why = status === 503 ? 'is not serving yet or any more' : status === 500 ? 'failed to handle the request' : '';
+  return new KvError(
+    'KVMESH_ERR_TRANSPORT_UNREACHABLE',
+    `${to} ${why || `answered HTTP ${status}`}${why ? ` (HTTP ${status})` : ''}`,
+  );
+}
+
+function clientError(err: unknown, to: string, maxFrameBytes: number): KvError {
+  if (isKvError(err)) return err;
+  const code = (err as { code?: unknown }).code;
+  if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
+    return new KvError(
+      'KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE',
+      `response from ${to} exceeds maxFrameBytes ${maxFrameBytes}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const reason = typeof code === 'string' ? code : err instanceof Error ? err.message : String(err);
+  return new KvError('KVMESH_ERR_TRANSPORT_UNREACHABLE', `cannot reach ${to}: ${reason}`, { cause: err });
+}

@@ -1,0 +1,60 @@
+import { definePlugin } from '@kvmesh/core';
+import { HTTP_TRANSPORT_DEFAULTS, HttpTransport, type HttpTransportOptions } from './http-transport.js';
+
+export {
+  HttpTransport,
+  HTTP_TRANSPORT_DEFAULTS,
+  FROM_HEADER,
+  type HttpTransportComponents,
+  type HttpTransportOptions,
+} from './http-transport.js';
+
+const d = HTTP_TRANSPORT_DEFAULTS;
+
+/** Request/response and one-way frames as HTTP POSTs with keep-alive connections. */
+export const httpTransport = definePlugin({
+  family: 'transport',
+  name: 'http',
+  description: 'Frames as HTTP/1.1 POST bodies over keep-alive connections (undici client, node:http server).',
+  version: '0.1.0',
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      connectionsPerPeer: {
+        type: 'integer',
+        minimum: 1,
+        maximum: 1024,
+        default: d.connectionsPerPeer,
+        description: 'Keep-alive connections kept open to each peer; also the most requests in flight to one peer.',
+      },
+      keepAliveTimeoutMs: {
+        type: 'integer',
+        minimum: 1000,
+        default: d.keepAliveTimeoutMs,
+        description: 'How long an idle connection stays open before it is closed, on the client and the server side.',
+      },
+      maxFrameBytes: {
+        type: 'integer',
+        minimum: 1024,
+        maximum: 1024 * 1024 * 1024,
+        default: d.maxFrameBytes,
+        description: 'Largest request or response body in bytes; larger ones are refused (413 on the server side).',
+      },
+      path: {
+        type: 'string',
+        pattern: '^/[A-Za-z0-9._~/-]*$',
+        default: d.path,
+        description: "URL path of internal requests (one-way messages use path + '/msg'); the same on every node.",
+      },
+      listen: {
+        type: 'boolean',
+        default: d.listen,
+        description:
+          "Bind an own HTTP server at the node address. false: the node's API server shares its port and hands the internal path to the transport.",
+      },
+    },
+  },
+  needs: ['node', 'clock', 'logger'],
+  create: (options: HttpTransportOptions) => (components) => new HttpTransport(components, options),
+});
