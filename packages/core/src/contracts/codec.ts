@@ -1,6 +1,6 @@
 /** A decoded message: a registered type name and its payload in canonical form. */
 export interface Message<P = unknown> {
-  /** Fully qualified protobuf name, e.g. `kvmesh.rpc.Error`. */
+  /** Fully qualified protobuf name, e.g. `kvmesh.core.Error`. */
   readonly type: string;
   /**
    * The payload as a plain object in canonical form: every field present

@@ -1,1 +1,4 @@
-export {};
+export * from './messages.js';
+export * from './core-messages.js';
+export * from './frame.js';
+export * from './rpc-service.js';
