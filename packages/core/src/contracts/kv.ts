@@ -2,7 +2,10 @@ import type { StoredRecord, Version } from './storage.js';
 
 /** Preconditions of a write, from HTTP `If-Match` / `If-None-Match`. */
 export interface WriteConditions {
-  /** The write applies only if the current version formats to this string (`formatVersion`). */
+  /**
+   * The write applies only if the key exists and its current version formats
+   * to this string (`formatVersion`); `*` matches any existing version.
+   */
   readonly ifMatch?: string;
   /** `*`: the write applies only if the key does not exist (create-only). */
   readonly ifNoneMatch?: '*';

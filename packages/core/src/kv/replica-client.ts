@@ -1,0 +1,87 @@
+import type { Logger } from '../contracts/logger.js';
+import type { Member } from '../contracts/membership.js';
+import type { Rpc } from '../contracts/rpc.js';
+import type { StoredRecord, Version } from '../contracts/storage.js';
+import { KvError } from '../errors.js';
+import type { HybridLogicalClock } from './hlc.js';
+import { isVersion } from './hlc.js';
+import { KV_MESSAGES } from './kv-messages.js';
+import type { GetReplyPayload, PutReplyPayload } from './kv-messages.js';
+import type { KnownRecord, LocalReplica, WriteAck } from './local-replica.js';
+
+export interface ReplicaClientOptions {
+  /** This node's id: a member with this id is served from local storage. */
+  readonly selfId: string;
+  readonly local: LocalReplica;
+  readonly rpc: Rpc;
+  readonly hlc: HybridLogicalClock;
+  readonly logger: Logger;
+  /** Deadline of each remote request. */
+  readonly timeoutMs: number;
+}
+
+/**
+ * Reads and writes one replica of a key, local or remote, with one interface.
+ * Versions seen in remote answers advance this node's hybrid logical clock.
+ */
+export class ReplicaClient {
+  readonly #options: ReplicaClientOptions;
+
+  constructor(options: ReplicaClientOptions) {
+    this.#options = options;
+  }
+
+  isLocal(member: Member): boolean {
+    return member.id === this.#options.selfId;
+  }
+
+  /** The replica's record for `key`, tombstones included. */
+  async read(member: Member, key: string, signal?: AbortSignal): Promise<StoredRecord | undefined> {
+    if (this.isLocal(member)) return this.#options.local.read(key);
+    const reply = await this.#options.rpc.request<GetReplyPayload>(
+      member.address,
+      KV_MESSAGES.get,
+      { key },
+      this.#callOptions(signal),
+    );
+    const record = reply.payload.record;
+    if (record === null) return undefined;
+    if (record.key !== key || !isVersion(record.version)) {
+      throw new KvError(
+        'KVMESH_ERR_MESSAGE_INVALID',
+        `replica ${member.id} answered a read of one key with another record`,
+      );
+    }
+    this.#observe(record.version, member);
+    return record;
+  }
+
+  /** Stores `record` on the replica if newer. `known`: the local record, when already read. */
+  async write(member: Member, record: StoredRecord, known?: KnownRecord, signal?: AbortSignal): Promise<WriteAck> {
+    if (this.isLocal(member)) return this.#options.local.write(record, known);
+    const reply = await this.#options.rpc.request<PutReplyPayload>(
+      member.address,
+      KV_MESSAGES.put,
+      { record },
+      this.#callOptions(signal),
+    );
+    const { written, previous, previousTombstone } = reply.payload;
+    if (previous !== null) this.#observe(previous, member);
+    return { written, previous: previous ?? undefined, previousTombstone };
+  }
+
+  #callOptions(signal: AbortSignal | undefined): { timeoutMs: number; signal?: AbortSignal } {
+    return signal === undefined
+      ? { timeoutMs: this.#options.timeoutMs }
+      : { timeoutMs: this.#options.timeoutMs, signal };
+  }
+
+  // A version from a drifting clock is still a valid answer; it just must not drag this clock along.
+  #observe(version: Version, member: Member): void {
+    try {
+      this.#options.hlc.observe(version);
+    } catch (err) {
+      this.#options.logger.warn({ replica: member.id, err: (err as Error).message }, 'not following a remote version');
+    }
+  }
+}

@@ -1,0 +1,275 @@
+import type { ExecutionContext } from 'ava';
+import {
+  CoordinatorKvService,
+  PluginRegistry,
+  SeededRandom,
+  SimNetwork,
+  VirtualClock,
+  compareVersions,
+  createMessageRegistry,
+  createNode,
+  definePlugin,
+  kvConfigSchema,
+  kvServiceDefinition,
+  silentLogger,
+  simAddress,
+  validateConfig,
+} from '../../src/index.js';
+import type {
+  AnyPluginManifest,
+  KvNode,
+  Member,
+  MemberState,
+  NodeInfo,
+  Placement,
+  ReplicaSet,
+  Rpc,
+  ScanOptions,
+  ScanPage,
+  Storage,
+  StoredRecord,
+} from '../../src/index.js';
+import { stubPlugin } from '../helpers/fake-plugins.js';
+import { testCodec } from '../helpers/test-codec.js';
+
+export const UTF8 = new TextEncoder();
+export const text = (bytes: Uint8Array | undefined): string | undefined =>
+  bytes === undefined ? undefined : new TextDecoder().decode(bytes);
+
+/**
+ * A Map-backed Storage that yields to the event loop between reading and
+ * writing, as a disk-backed store does, so races between operations on one
+ * key are real. Counts calls, and can be told to fail.
+ */
+export class MapStorage implements Storage {
+  readonly name = 'map';
+  readonly records = new Map<string, StoredRecord>();
+  readonly calls = { get: 0, put: 0 };
+  /** When set, every get and put rejects with it. */
+  failure: Error | undefined;
+
+  async get(key: string): Promise<StoredRecord | undefined> {
+    this.calls.get++;
+    await turn();
+    if (this.failure) throw this.failure;
+    return this.records.get(key);
+  }
+
+  async put(record: StoredRecord): Promise<boolean> {
+    this.calls.put++;
+    await turn();
+    if (this.failure) throw this.failure;
+    const current = this.records.get(record.key);
+    if (current !== undefined && compareVersions(current.version, record.version) >= 0) return false;
+    this.records.set(record.key, record);
+    return true;
+  }
+
+  async count(): Promise<number> {
+    return [...this.records.values()].filter((r) => !r.tombstone).length;
+  }
+
+  async sizeBytes(): Promise<number> {
+    return 0;
+  }
+
+  async scan(options: ScanOptions): Promise<ScanPage> {
+    return { records: [...this.records.values()].slice(0, options.limit), next: undefined };
+  }
+
+  async collectTombstones(olderThanMs: number): Promise<number> {
+    let removed = 0;
+    for (const [key, record] of this.records) {
+      if (record.tombstone && record.version.wallMs < olderThanMs) {
+        this.records.delete(key);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  async purge(key: string): Promise<void> {
+    this.records.delete(key);
+  }
+}
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+export function member(id: string, state: MemberState = 'alive'): Member {
+  return { id, address: simAddress(id), state, incarnation: 0, meta: {} };
+}
+
+/** A placement that returns the same replica set for every key, and counts calls. */
+export class FixedPlacement implements Placement {
+  readonly name = 'fixed';
+  calls = 0;
+  set: ReplicaSet;
+
+  constructor(set: ReplicaSet) {
+    this.set = set;
+  }
+
+  async locate(): Promise<ReplicaSet> {
+    this.calls++;
+    return this.set;
+  }
+
+  plan(): [] {
+    return [];
+  }
+
+  describe(): Record<string, unknown> {
+    return { strategy: 'fixed' };
+  }
+}
+
+/** An Rpc for a node with no peers: handlers are kept, requests fail. */
+export class LoneRpc implements Rpc {
+  readonly address = simAddress('n1');
+  readonly handlers = new Map<string, unknown>();
+
+  request(): Promise<never> {
+    return Promise.reject(new Error('a lone node has no peers'));
+  }
+
+  send(): void {}
+
+  handle(type: string, handler: unknown): void {
+    this.handlers.set(type, handler);
+  }
+
+  on(): () => void {
+    return () => undefined;
+  }
+}
+
+export interface SingleOptions {
+  readonly maxKeyBytes?: number;
+  readonly maxValueBytes?: number;
+  readonly kv?: Record<string, unknown>;
+}
+
+/** A started KV service on one node that holds every key, without a kernel. */
+export function singleNode(t: ExecutionContext, options: SingleOptions = {}) {
+  const clock = new VirtualClock();
+  const storage = new MapStorage();
+  const placement = new FixedPlacement({ replicas: [member('n1')], writeQuorum: 1, readQuorum: 1 });
+  const rpc = new LoneRpc();
+  const node: NodeInfo = { id: 'n1', address: '127.0.0.1:4000', role: 'storage', dataDir: '/tmp', configDir: '/tmp' };
+  const kv = new CoordinatorKvService({
+    node,
+    config: {
+      limits: { maxKeyBytes: options.maxKeyBytes ?? 1024, maxValueBytes: options.maxValueBytes ?? 1024 },
+      ...(options.kv ? { kv: options.kv } : {}),
+    },
+    clock,
+    storage,
+    placement,
+    rpc,
+    messages: createMessageRegistry(),
+    logger: silentLogger,
+  });
+  kv.start();
+  t.teardown(() => kv.stop());
+  return { kv, clock, storage, placement, rpc };
+}
+
+export interface ClusterOptions {
+  readonly ids?: readonly string[];
+  readonly writeQuorum?: number;
+  readonly readQuorum?: number;
+  readonly timeoutMs?: number;
+  readonly seed?: number;
+  readonly kv?: Record<string, unknown>;
+}
+
+export interface ClusterNode {
+  readonly id: string;
+  readonly node: KvNode;
+  readonly kv: CoordinatorKvService;
+  readonly storage: MapStorage;
+  readonly placement: FixedPlacement;
+}
+
+/**
+ * Nodes built by the kernel with the real RpcService over a SimNetwork and
+ * `kvServiceDefinition()`, each holding a replica of every key (a fixed
+ * placement listing all of them).
+ */
+export async function kvCluster(t: ExecutionContext, options: ClusterOptions = {}) {
+  const ids = options.ids ?? ['a', 'b', 'c'];
+  const clock = new VirtualClock();
+  const network = new SimNetwork({ clock, random: new SeededRandom(options.seed ?? 7) });
+  const set: ReplicaSet = {
+    replicas: ids.map((id) => member(id)),
+    writeQuorum: options.writeQuorum ?? 2,
+    readQuorum: options.readQuorum ?? 2,
+  };
+  const fixed: AnyPluginManifest = definePlugin({
+    family: 'placement',
+    name: 'fixed',
+    description: 'Every key on the same replicas.',
+    optionsSchema: { type: 'object', additionalProperties: false, properties: {} },
+    needs: [],
+    create: () => () => new FixedPlacement(set),
+  });
+  const map: AnyPluginManifest = definePlugin({
+    family: 'storage',
+    name: 'map',
+    description: 'Map-backed storage for KV tests.',
+    optionsSchema: { type: 'object', additionalProperties: false, properties: {} },
+    needs: [],
+    create: () => () => new MapStorage(),
+  });
+  const registry = new PluginRegistry([fixed, map, testCodec(), stubPlugin('transport', 'http')]);
+  const nodes: ClusterNode[] = [];
+  for (const [i, id] of ids.entries()) {
+    const raw = {
+      node: { id, address: `127.0.0.${i + 1}:4000` },
+      storage: { name: 'map' },
+      placement: { name: 'fixed' },
+      rpc: { timeoutMs: options.timeoutMs ?? 500 },
+      limits: { maxKeyBytes: 64, maxValueBytes: 64 },
+      ...(options.kv ? { kv: options.kv } : {}),
+    };
+    const config = validateConfig(raw, registry, { extensions: { kv: kvConfigSchema } });
+    const node = await createNode({
+      config,
+      registry,
+      provide: { clock, random: new SeededRandom(i), transport: network.endpoint(id) },
+      extras: [kvServiceDefinition()],
+    });
+    t.teardown(() => node.stop());
+    nodes.push({
+      id,
+      node,
+      kv: node.get<CoordinatorKvService>('kv'),
+      storage: node.get<MapStorage>('storage'),
+      placement: node.get<FixedPlacement>('placement'),
+    });
+  }
+  await Promise.all(nodes.map((n) => n.node.start()));
+  const byId = (id: string): ClusterNode => nodes.find((n) => n.id === id)!;
+  return { clock, network, nodes, byId, set };
+}
+
+/**
+ * Drives the virtual clock until `promise` settles (the network and the
+ * deadlines run on it), then returns it. Gives up after `limitMs` of virtual time.
+ */
+export async function settle<T>(clock: VirtualClock, promise: Promise<T>, limitMs = 60_000): Promise<T> {
+  let done = false;
+  promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  for (let elapsed = 0; !done && elapsed < limitMs; elapsed++) await clock.advanceAsync(1);
+  if (!done) throw new Error(`still pending after ${limitMs} ms of virtual time`);
+  return promise;
+}
+
+/** Drives the virtual clock until `condition` holds. */
+export async function until(clock: VirtualClock, condition: () => boolean, limitMs = 60_000): Promise<void> {
+  for (let elapsed = 0; !condition() && elapsed < limitMs; elapsed++) await clock.advanceAsync(1);
+  if (!condition()) throw new Error(`condition still false after ${limitMs} ms of virtual time`);
+}

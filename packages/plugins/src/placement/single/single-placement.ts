@@ -1,0 +1,59 @@
+import type { Member, Move, NodeInfo, Placement, ReplicaSet, Rpc } from '@kvmesh/core';
+
+export interface SinglePlacementComponents {
+  readonly node: NodeInfo;
+  readonly rpc: Rpc;
+}
+
+/**
+ * Every key lives on this node alone: one replica, W = R = 1. For one-node
+ * deployments and development; nothing ever moves.
+ */
+export class SinglePlacement implements Placement {
+  readonly name = 'single';
+  readonly #components: SinglePlacementComponents;
+  #set: ReplicaSet | undefined;
+
+  constructor(components: SinglePlacementComponents) {
+    this.#components = components;
+  }
+
+  /** This node as a member. */
+  get self(): Member {
+    return this.#replicaSet().replicas[0]!;
+  }
+
+  // The transport learns its final address (a port chosen at listen) in its
+  // own start(), which runs before this one; so the member is built here.
+  start(): void {
+    this.#set = undefined;
+    this.#replicaSet();
+  }
+
+  async locate(_key: string, _options?: { signal?: AbortSignal }): Promise<ReplicaSet> {
+    return this.#replicaSet();
+  }
+
+  plan(_before: readonly Member[], _after: readonly Member[]): readonly Move[] {
+    return [];
+  }
+
+  describe(): Record<string, unknown> {
+    return { strategy: 'single', owner: this.#components.node.id };
+  }
+
+  #replicaSet(): ReplicaSet {
+    if (this.#set === undefined) {
+      const { node, rpc } = this.#components;
+      const self: Member = Object.freeze({
+        id: node.id,
+        address: rpc.address,
+        state: 'alive',
+        incarnation: 0,
+        meta: Object.freeze({ api: `http://${node.address}`, role: node.role }),
+      });
+      this.#set = Object.freeze({ replicas: Object.freeze([self]), writeQuorum: 1, readQuorum: 1 });
+    }
+    return this.#set;
+  }
+}
