@@ -1,0 +1,353 @@
+import {
+  KvError,
+  isKvError,
+  type Clock,
+  type Logger,
+  type Member,
+  type Membership,
+  type MembershipBounds,
+  type MembershipListener,
+  type MessageRegistry,
+  type NodeInfo,
+  type Random,
+  type Rpc,
+  type Timer,
+  type Transport,
+} from '@kvmesh/core';
+import { apiUrl } from '../support/addresses.js';
+import { firstAnswer } from '../support/first-answer.js';
+import { MemberEvents } from '../support/member-events.js';
+import { MemberTable } from '../support/member-table.js';
+import { membershipProto } from '../support/proto-source.js';
+import { entrySize, freshness, toEntry, type HeartbeatEntry, type HeartbeatRow } from './heartbeat-table.js';
+
+export interface HeartbeatMembershipOptions {
+  /** Every this many ms a member increments its counter and sends its table to `fanout` random peers. */
+  readonly heartbeatMs: number;
+  /** Peers each table goes to per period. */
+  readonly fanout: number;
+  /** A member whose counter has not grown for this long (ms) is dead. */
+  readonly failAfterMs: number;
+  /** A dead or departed member is forgotten once its counter has not grown for this long (ms). */
+  readonly cleanupAfterMs: number;
+}
+
+export interface HeartbeatMembershipComponents {
+  readonly node: NodeInfo;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  readonly messages: MessageRegistry;
+  readonly rpc: Rpc;
+  readonly transport: Pick<Transport, 'maxMessageBytes'>;
+}
+
+export const HEARTBEAT_MESSAGES = {
+  gossip: 'kvmesh.membership.heartbeat.HeartbeatGossip',
+} as const;
+
+/** Room left in a datagram for the frame header and the message envelope. */
+const FRAME_SLACK_BYTES = 96;
+/** Failure checks per heartbeat period: a death is noticed at most a quarter period late. */
+const CHECKS_PER_PERIOD = 4;
+/**
+ * Chance per period to also send the table to one member believed dead, so
+ * two sides of a healed partition find each other again before forgetting.
+ */
+const DEAD_PEER_GOSSIP_CHANCE = 0.1;
+
+/**
+ * Gossip-style failure detection (van Renesse, Minsky, Hayden, "A Gossip-Style
+ * Failure Detection Service", Middleware 1998), dyschord's `heartbeat`.
+ *
+ * Every `heartbeatMs` a member increments its own counter and sends its table
+ * to `fanout` random alive peers; a receiver keeps the highest counter per
+ * member (a restart starts a higher generation: the clock time at start). A
+ * member whose counter has not grown for `failAfterMs` is dead, and
+ * forgotten after `cleanupAfterMs`. Each entry carries how long ago its
+ * counter last grew (measured on each forwarder's own clock, no clock
+ * synchronisation needed), so every member dates the last sign of life at
+ * about the same instant however many gossip hops the news took: detection
+ * is within `failAfterMs` and a quarter period of the crash on every member.
+ */
+export class HeartbeatMembership implements Membership {
+  readonly name = 'heartbeat';
+  readonly bounds: MembershipBounds;
+  readonly #c: HeartbeatMembershipComponents;
+  readonly #options: HeartbeatMembershipOptions;
+  readonly #events: MemberEvents;
+  readonly #table: MemberTable;
+  readonly #rows = new Map<string, HeartbeatRow>();
+  /** Rows forgotten recently, so a stale copy still circulating does not bring them back. */
+  readonly #forgotten = new Map<string, { generation: number; counter: number; at: number }>();
+  readonly #self: HeartbeatRow;
+  #seeds: readonly string[] = [];
+  #running = false;
+  #started = false;
+  #timers: Timer[] = [];
+
+  constructor(components: HeartbeatMembershipComponents, options: HeartbeatMembershipOptions) {
+    if (options.cleanupAfterMs < options.failAfterMs) {
+      throw new KvError(
+        'KVMESH_ERR_CONFIG_INVALID',
+        `heartbeat cleanupAfterMs (${options.cleanupAfterMs}) must be at least failAfterMs (${options.failAfterMs})`,
+      );
+    }
+    this.#c = components;
+    this.#options = options;
+    this.#events = new MemberEvents(components.logger);
+    this.#table = new MemberTable(this.#events);
+    this.bounds = Object.freeze({
+      detectionMs: options.failAfterMs + options.heartbeatMs,
+      toleratedLoss: 0.05,
+      periodMs: options.heartbeatMs,
+    });
+    const meta = { api: apiUrl(components.node.address), role: components.node.role };
+    this.#self = {
+      id: components.node.id,
+      address: components.rpc.address,
+      generation: components.clock.now(),
+      counter: 0,
+      left: false,
+      meta,
+      heardAt: components.clock.now(),
+      state: 'alive',
+      sizeBytes: entrySize(components.node.id, components.rpc.address, meta),
+    };
+    components.messages.define(membershipProto('heartbeat'));
+    components.rpc.on(HEARTBEAT_MESSAGES.gossip, (payload: { entries: HeartbeatEntry[] }) => {
+      if (this.#running) this.#merge(payload.entries);
+    });
+    components.rpc.handle(HEARTBEAT_MESSAGES.gossip, (payload: { entries: HeartbeatEntry[] }) => {
+      if (this.#running) this.#merge(payload.entries);
+      return { type: HEARTBEAT_MESSAGES.gossip, payload: { entries: this.#running ? this.#gossip() : [] } };
+    });
+    this.#publish(this.#self);
+  }
+
+  get self(): Member {
+    return this.#table.get(this.#self.id)!;
+  }
+
+  members(): readonly Member[] {
+    return this.#table.sorted();
+  }
+
+  on(listener: MembershipListener): () => void {
+    return this.#events.on(listener);
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    const now = this.#c.clock.now();
+    // A run of a node begins when it is built; only a start after a stop begins another generation.
+    Object.assign(this.#self, {
+      generation: this.#started ? Math.max(now, this.#self.generation + 1) : this.#self.generation,
+      counter: 0,
+      left: false,
+      heardAt: now,
+      state: 'alive',
+    });
+    this.#started = true;
+    this.#publish(this.#self);
+    const { heartbeatMs } = this.#options;
+    this.#timers = [
+      this.#c.clock.setInterval(() => this.#tick(), heartbeatMs),
+      this.#c.clock.setInterval(() => this.#check(), Math.max(1, Math.floor(heartbeatMs / CHECKS_PER_PERIOD))),
+    ];
+  }
+
+  stop(): void {
+    if (!this.#running) return;
+    this.#running = false;
+    for (const timer of this.#timers) timer.cancel();
+    this.#timers = [];
+  }
+
+  /** Exchanges tables with the seeds (a request each); resolves when one answered. They stay the fallback when no peer is alive. */
+  async join(seeds: readonly string[]): Promise<void> {
+    const targets = seeds.filter((s) => s !== this.#c.rpc.address);
+    this.#seeds = targets;
+    await firstAnswer(targets, async (seed) => {
+      const reply = await this.#c.rpc.request<{ entries: HeartbeatEntry[] }>(seed, HEARTBEAT_MESSAGES.gossip, {
+        entries: this.#gossip(),
+      });
+      if (this.#running) this.#merge(reply.payload.entries);
+    });
+  }
+
+  /** Marks this member `left` with a last counter increment and sends that to every alive peer. */
+  async leave(): Promise<void> {
+    if (!this.#running || this.#self.left) return;
+    this.#self.left = true;
+    this.#self.state = 'left';
+    this.#self.counter++;
+    this.#self.heardAt = this.#c.clock.now();
+    this.#publish(this.#self);
+    const entries = this.#gossip();
+    for (const row of this.#rows.values()) {
+      if (row.state === 'alive') this.#send(row.address, entries);
+    }
+  }
+
+  #tick(): void {
+    if (this.#self.left) return;
+    const now = this.#c.clock.now();
+    this.#self.counter++;
+    this.#self.heardAt = now;
+    const alive: HeartbeatRow[] = [];
+    const dead: HeartbeatRow[] = [];
+    for (const row of this.#rows.values()) {
+      if (row.state === 'alive') alive.push(row);
+      else if (row.state === 'dead') dead.push(row);
+    }
+    const random = this.#c.random;
+    const targets = random
+      .shuffle(alive)
+      .slice(0, this.#options.fanout)
+      .map((r) => r.address);
+    if (targets.length === 0) targets.push(...this.#seeds);
+    if (dead.length > 0 && random.next() < DEAD_PEER_GOSSIP_CHANCE)
+      targets.push(dead[random.int(dead.length)]!.address);
+    if (targets.length === 0) return;
+    const entries = this.#gossip();
+    for (const to of targets) this.#send(to, entries);
+  }
+
+  #send(to: string, entries: HeartbeatEntry[]): void {
+    let batch = entries;
+    for (;;) {
+      try {
+        this.#c.rpc.send(to, HEARTBEAT_MESSAGES.gossip, { entries: batch });
+        return;
+      } catch (err) {
+        // The size estimate was short for this codec: halve the table (own entry first) and try again.
+        if (isKvError(err, 'KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE') && batch.length > 1) {
+          batch = batch.slice(0, Math.ceil(batch.length / 2));
+          continue;
+        }
+        this.#c.logger.debug({ to, err: (err as Error).message }, 'gossip not sent');
+        return;
+      }
+    }
+  }
+
+  /** This member's entry, then every other entry not known dead; a random part of them when all would not fit. */
+  #gossip(): HeartbeatEntry[] {
+    const now = this.#c.clock.now();
+    const others = [...this.#rows.values()].filter((r) => r.state !== 'dead');
+    const budget = this.#c.transport.maxMessageBytes - FRAME_SLACK_BYTES - this.#self.sizeBytes;
+    let total = 0;
+    for (const row of others) total += row.sizeBytes;
+    const chosen = total <= budget ? others : this.#fit(others, budget);
+    return [toEntry(this.#self, now), ...chosen.map((row) => toEntry(row, now))];
+  }
+
+  /**
+   * Half the budget goes to the rows whose counters grew most recently (the
+   * news that keeps members alive elsewhere), the rest to a random choice of
+   * the others, so every row still travels now and then.
+   */
+  #fit(rows: HeartbeatRow[], budget: number): HeartbeatRow[] {
+    const out: HeartbeatRow[] = [];
+    let used = 0;
+    const take = (row: HeartbeatRow, limit: number): void => {
+      if (used + row.sizeBytes > limit) return;
+      used += row.sizeBytes;
+      out.push(row);
+    };
+    const freshest = [...rows].sort((a, b) => b.heardAt - a.heardAt);
+    let i = 0;
+    for (; i < freshest.length && used + freshest[i]!.sizeBytes <= budget / 2; i++) take(freshest[i]!, budget / 2);
+    for (const row of this.#c.random.shuffle(freshest.slice(i))) take(row, budget);
+    return out;
+  }
+
+  #merge(entries: readonly HeartbeatEntry[]): void {
+    const now = this.#c.clock.now();
+    for (const entry of entries) {
+      if (entry.id === '' || entry.address === '' || entry.id === this.#self.id) continue;
+      const gone = this.#forgotten.get(entry.id);
+      if (gone !== undefined) {
+        if (freshness(gone, entry) === 'stale') continue;
+        this.#forgotten.delete(entry.id);
+      }
+      const heardAt = now - Math.min(entry.ageMs, this.#options.cleanupAfterMs);
+      const row = this.#rows.get(entry.id);
+      if (row === undefined) {
+        const added: HeartbeatRow = {
+          id: entry.id,
+          address: entry.address,
+          generation: entry.generation,
+          counter: entry.counter,
+          left: entry.left,
+          meta: { ...entry.meta },
+          heardAt,
+          state: entry.left ? 'left' : heardAt + this.#options.failAfterMs < now ? 'dead' : 'alive',
+          sizeBytes: entrySize(entry.id, entry.address, entry.meta),
+        };
+        this.#rows.set(added.id, added);
+        this.#publish(added);
+        continue;
+      }
+      const fresh = freshness(row, entry);
+      if (fresh === 'stale') continue;
+      if (fresh === 'newer-generation') {
+        row.left = entry.left;
+        row.heardAt = heardAt;
+      } else {
+        row.left ||= entry.left;
+        row.heardAt = Math.max(row.heardAt, heardAt);
+      }
+      const before = { state: row.state, generation: row.generation };
+      row.generation = entry.generation;
+      row.counter = entry.counter;
+      row.state = row.left ? 'left' : now - row.heardAt > this.#options.failAfterMs ? row.state : 'alive';
+      let visible = before.state !== row.state || before.generation !== row.generation;
+      if (row.address !== entry.address || !sameMeta(row.meta, entry.meta)) {
+        row.address = entry.address;
+        row.meta = { ...entry.meta };
+        row.sizeBytes = entrySize(row.id, row.address, row.meta);
+        visible = true;
+      }
+      // Most merges only raise a counter, which no listener sees.
+      if (visible) this.#publish(row);
+    }
+  }
+
+  #check(): void {
+    const now = this.#c.clock.now();
+    const { failAfterMs, cleanupAfterMs } = this.#options;
+    for (const row of this.#rows.values()) {
+      const silentMs = now - row.heardAt;
+      if (row.state === 'alive' && silentMs > failAfterMs) {
+        row.state = 'dead';
+        this.#c.logger.info({ id: row.id, silentMs }, 'member declared dead: its heartbeat counter stopped');
+        this.#publish(row);
+      } else if (row.state !== 'alive' && silentMs > cleanupAfterMs) {
+        this.#rows.delete(row.id);
+        this.#table.delete(row.id);
+        this.#forgotten.set(row.id, { generation: row.generation, counter: row.counter, at: now });
+      }
+    }
+    for (const [id, gone] of this.#forgotten) {
+      if (now - gone.at > cleanupAfterMs) this.#forgotten.delete(id);
+    }
+  }
+
+  #publish(row: HeartbeatRow): void {
+    this.#table.set({
+      id: row.id,
+      address: row.address,
+      state: row.state,
+      incarnation: row.generation,
+      meta: row.meta,
+    });
+  }
+}
+
+function sameMeta(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}

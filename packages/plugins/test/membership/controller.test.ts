@@ -1,0 +1,212 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import test from 'ava';
+import { PluginRegistry, SimCluster, runMembershipConformance } from '@kvmesh/core';
+import type { Logger, Member } from '@kvmesh/core';
+import { CONTROLLER_STATE_FILE, builtinPlugins } from '../../src/index.js';
+import type { ControllerMembership } from '../../src/index.js';
+
+const registry = new PluginRegistry(builtinPlugins);
+const OPTIONS = { controller: 'n1:7946', heartbeatMs: 100, failAfterMs: 300, probeTimeoutMs: 30, probeAttempts: 3 };
+
+runMembershipConformance(test, {
+  registry,
+  plugin: 'controller',
+  options: OPTIONS,
+  nodes: 8,
+  configure: (spec) => ({
+    node: { role: spec.index === 0 ? 'controller' : spec.index === 1 ? 'frontend' : 'storage' },
+  }),
+  essential: (spec) => spec.index === 0,
+});
+
+interface Line {
+  readonly level: string;
+  readonly fields: Record<string, unknown>;
+  readonly message: string | undefined;
+}
+
+/** A logger that keeps every line, to see what the controller did. */
+function recordingLogger(lines: Line[], bindings: Record<string, unknown> = {}): Logger {
+  const log =
+    (level: string) =>
+    (fields: Record<string, unknown>, message?: string): void => {
+      lines.push({ level, fields: { ...bindings, ...fields }, message });
+    };
+  return {
+    debug: log('debug'),
+    info: log('info'),
+    warn: log('warn'),
+    error: log('error'),
+    child: (more) => recordingLogger(lines, { ...bindings, ...more }),
+  };
+}
+
+/** n1 is the controller, n2 a frontend, the rest storage nodes. */
+async function cluster(
+  t: { teardown(fn: () => unknown): void },
+  nodes = 5,
+  options: Partial<typeof OPTIONS> = {},
+  logger?: Logger,
+): Promise<SimCluster> {
+  const c = await SimCluster.create({
+    registry,
+    nodes,
+    seed: 5,
+    ...(logger ? { logger } : {}),
+    config: (spec) => ({
+      node: { role: spec.index === 0 ? 'controller' : spec.index === 1 ? 'frontend' : 'storage' },
+      membership: { name: 'controller', options: { ...OPTIONS, ...options } },
+    }),
+  });
+  t.teardown(() => c.dispose());
+  await c.start();
+  await c.join();
+  await c.waitFor(() => everyoneSees(c, 'alive'), 10 * OPTIONS.heartbeatMs);
+  return c;
+}
+
+/** Every running node sees every running node in `state`. */
+function everyoneSees(c: SimCluster, state: string, subjects: readonly string[] = c.runningIds()): boolean {
+  return c.runningIds().every((o) => subjects.every((s) => s === o || c.view(o, s)?.state === state));
+}
+
+const states = (c: SimCluster, observer: string) =>
+  Object.fromEntries(
+    c
+      .membership(observer)
+      .members()
+      .map((m) => [m.id, m.state]),
+  );
+
+test('every member lists every node with its role; the controller persists the list atomically', async (t) => {
+  const c = await cluster(t);
+  t.deepEqual(
+    c
+      .membership('n3')
+      .members()
+      .map((m) => [m.id, m.meta['role'], m.meta['api']]),
+    [
+      ['n1', 'controller', 'http://n1:7946'],
+      ['n2', 'frontend', 'http://n2:7946'],
+      ['n3', 'storage', 'http://n3:7946'],
+      ['n4', 'storage', 'http://n4:7946'],
+      ['n5', 'storage', 'http://n5:7946'],
+    ],
+  );
+  t.true((c.membership('n1') as ControllerMembership).isController);
+  // Stopping waits for the write under way.
+  await c.stop('n1');
+  const dir = c.node('n1').info.dataDir;
+  const saved = JSON.parse(await readFile(join(dir, CONTROLLER_STATE_FILE), 'utf8')) as { members: Member[] };
+  t.deepEqual(
+    saved.members.map((m) => [m.id, m.state]),
+    ['n1', 'n2', 'n3', 'n4', 'n5'].map((id) => [id, 'alive']),
+  );
+  t.deepEqual(
+    (await readdir(dir)).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temporary file left behind',
+  );
+});
+
+test('a restarted controller starts from its file and members re-register with it', async (t) => {
+  const c = await cluster(t);
+  await c.leave('n5');
+  await c.waitFor(() => c.view('n3', 'n5')?.state === 'left', OPTIONS.heartbeatMs);
+  await c.advance(10);
+  await c.crash('n1');
+  await c.restart('n1');
+  t.deepEqual(states(c, 'n1'), { n1: 'alive', n2: 'alive', n3: 'alive', n4: 'alive', n5: 'left' }, 'read from disk');
+  await c.crash('n4');
+  const took = await c.waitFor(() => c.view('n2', 'n4')?.state === 'dead', 10 * OPTIONS.failAfterMs);
+  t.true(took <= OPTIONS.failAfterMs + OPTIONS.probeAttempts * OPTIONS.probeTimeoutMs + OPTIONS.heartbeatMs);
+  t.deepEqual(states(c, 'n2'), { n1: 'alive', n2: 'alive', n3: 'alive', n4: 'dead', n5: 'left' });
+});
+
+test('frontends receive changes pushed at once, without waiting for their next heartbeat', async (t) => {
+  const c = await cluster(t, 5, { heartbeatMs: 5_000, failAfterMs: 15_000 });
+  const start = c.clock.now();
+  await c.leave('n4');
+  await c.waitFor(() => c.view('n2', 'n4')?.state === 'left', 5_000, 1);
+  t.true(c.clock.now() - start < 50, `the frontend heard of the leave after ${c.clock.now() - start} ms`);
+  await c.restart('n4');
+  const back = c.clock.now();
+  await c.waitFor(() => c.view('n2', 'n4')?.state === 'alive', 5_000, 1);
+  t.true(c.clock.now() - back < 50, 'a registration is pushed too');
+});
+
+test('a lost push is healed by the next heartbeat answer', async (t) => {
+  const c = await cluster(t);
+  c.network.partition([c.spec('n2').address], [c.spec('n1').address]);
+  await c.leave('n5');
+  await c.advance(3 * OPTIONS.heartbeatMs);
+  t.is(c.view('n2', 'n5')?.state, 'alive', 'the push could not reach the frontend');
+  c.network.heal();
+  await c.waitFor(() => c.view('n2', 'n5')?.state === 'left', 2 * OPTIONS.heartbeatMs);
+  t.pass();
+});
+
+test('a reported member is probed before it is declared dead; a false report kills nobody', async (t) => {
+  const lines: Line[] = [];
+  // Heartbeat timeouts far away: only reports can lead to a verdict here.
+  const c = await cluster(t, 5, { heartbeatMs: 1_000, failAfterMs: 60_000 }, recordingLogger(lines));
+  const frontend = c.membership('n2');
+  // The frontend cannot reach n3, the controller can: the report is false.
+  c.network.partition([c.spec('n2').address], [c.spec('n3').address]);
+  frontend.reportUnreachable?.('n3');
+  t.is(c.view('n2', 'n3')?.state, 'alive', 'a report never marks a member dead by itself');
+  await c.advance(2_000);
+  t.true(lines.some((l) => l.fields['node'] === 'n1' && l.fields['id'] === 'n3' && /probing/.test(l.message ?? '')));
+  t.true(everyoneSees(c, 'alive'), 'n3 answered the probe and stays alive');
+  c.network.heal();
+
+  await c.crash('n4');
+  const crashedAt = c.clock.now();
+  frontend.reportUnreachable?.('n4');
+  await c.waitFor(() => everyoneSees(c, 'dead', ['n4']), 1_000, 1);
+  const took = c.clock.now() - crashedAt;
+  t.log(`a reported crash was confirmed and seen everywhere after ${took} ms`);
+  t.true(took < OPTIONS.probeAttempts * OPTIONS.probeTimeoutMs + 50);
+});
+
+test('a probe that times out counts: a black-holed member is dead after every attempt failed', async (t) => {
+  const c = await cluster(t, 4, { heartbeatMs: 1_000, failAfterMs: 60_000 });
+  c.network.partition(
+    [c.spec('n4').address],
+    ['n1', 'n2', 'n3'].map((id) => c.spec(id).address),
+  );
+  const start = c.clock.now();
+  c.membership('n3').reportUnreachable?.('n4');
+  await c.waitFor(() => c.view('n3', 'n4')?.state === 'dead', 5_000, 1);
+  t.true(c.clock.now() - start >= OPTIONS.probeAttempts * OPTIONS.probeTimeoutMs, 'every probe waited its deadline');
+});
+
+test('members keep their view while the controller is down and register again when it returns', async (t) => {
+  const c = await cluster(t);
+  await c.crash('n1');
+  await c.advance(20 * OPTIONS.failAfterMs);
+  t.true(everyoneSees(c, 'alive', ['n2', 'n3', 'n4', 'n5']), 'nobody lost a member while the controller was away');
+  await c.crash('n5');
+  await c.restart('n1');
+  const took = await c.waitFor(
+    () => everyoneSees(c, 'alive') && everyoneSees(c, 'dead', ['n5']),
+    20 * OPTIONS.heartbeatMs,
+  );
+  t.log(`back in step ${took} ms after the controller restarted`);
+  t.is(c.view('n1', 'n3')?.state, 'alive');
+});
+
+test('a member declared dead behind a partition refutes with a new incarnation after the heal', async (t) => {
+  const c = await cluster(t);
+  const before = c.view('n2', 'n3')!.incarnation;
+  c.network.partition(
+    [c.spec('n3').address],
+    ['n1', 'n2', 'n4', 'n5'].map((id) => c.spec(id).address),
+  );
+  await c.waitFor(() => c.view('n2', 'n3')?.state === 'dead', 10 * OPTIONS.failAfterMs);
+  c.network.heal();
+  await c.waitFor(() => everyoneSees(c, 'alive'), 10 * OPTIONS.heartbeatMs);
+  t.true(c.view('n2', 'n3')!.incarnation > before);
+  t.is(c.membership('n3').self.state, 'alive');
+});
