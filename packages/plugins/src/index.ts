@@ -1,5 +1,43 @@
 import type { AnyPluginManifest } from '@kvmesh/core';
+import { jsonCodec } from './codec/json/index.js';
+import { msgpackCodec } from './codec/msgpack/index.js';
+import { protobufCodec } from './codec/protobuf/index.js';
+import { lmdbStorage } from './storage/lmdb/index.js';
+import { memoryStorage } from './storage/memory/index.js';
+import { singlePlacement } from './placement/single/index.js';
+import { httpTransport } from './transport/http/index.js';
+import { udpTransport } from './transport/udp/index.js';
+import { staticMembership } from './membership/static/index.js';
+import { controllerMembership } from './membership/controller/index.js';
+import { heartbeatMembership } from './membership/heartbeat/index.js';
+import { swimMembership } from './membership/swim/index.js';
 
 // Each strategy exports its manifest from its own folder; builtinPlugins lists them all.
 
-export const builtinPlugins: readonly AnyPluginManifest[] = [];
+export const builtinPlugins: readonly AnyPluginManifest[] = [
+  jsonCodec,
+  msgpackCodec,
+  protobufCodec,
+  memoryStorage,
+  lmdbStorage,
+  singlePlacement,
+  httpTransport,
+  udpTransport,
+  staticMembership,
+  controllerMembership,
+  heartbeatMembership,
+  swimMembership,
+];
+
+export * from './storage/memory/index.js';
+export * from './storage/lmdb/index.js';
+export * from './codec/json/index.js';
+export * from './codec/msgpack/index.js';
+export * from './codec/protobuf/index.js';
+export * from './transport/http/index.js';
+export * from './transport/udp/index.js';
+export * from './membership/static/index.js';
+export * from './membership/controller/index.js';
+export * from './membership/heartbeat/index.js';
+export * from './membership/swim/index.js';
+export * from './placement/single/index.js';

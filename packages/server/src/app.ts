@@ -1,0 +1,102 @@
+import { performance } from 'node:perf_hooks';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { KvService, Logger } from '@kvmesh/core';
+import Koa from 'koa';
+import type { Context, Next } from 'koa';
+import { errorBody, httpFailure } from './http-errors.js';
+import type { ServerMetrics } from './metrics.js';
+import { KvHttpHandler, lingerThenClose } from './routes/kv-http.js';
+import { KV_PREFIX } from './routes/kv-request.js';
+import { nativeRouter, noRoute } from './routes/native.js';
+import type { ClusterView } from './routes/native.js';
+
+export interface AppOptions {
+  readonly kv: KvService;
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+  readonly metrics: ServerMetrics;
+  readonly logger: Logger;
+  /** True while the node runs: data requests are served. */
+  readonly serving: () => boolean;
+  /** True when the node serves and has joined its cluster: `GET /v1/ready` answers 200. */
+  readonly ready: () => boolean;
+  /** True once the server drains for shutdown: responses close their connection. */
+  readonly draining?: () => boolean;
+  readonly cluster: () => ClusterView;
+  /** Largest JSON request body of Koa routes (`api.maxJsonBodyBytes`); default 64 KiB. */
+  readonly maxJsonBodyBytes?: number;
+  /** How long a connection whose body was refused as too large stays open so the client reads the answer. */
+  readonly lingerMs?: number;
+}
+
+/** The API of one node. */
+export interface ApiApp {
+  /** The Koa app: every route but the key routes. More routers (facades, admin) are added with `koa.use`. */
+  readonly koa: Koa;
+  /** The node:http request listener: key routes first, Koa for the rest. */
+  readonly listener: (req: IncomingMessage, res: ServerResponse) => void;
+  /** The limit routes pass to `readJsonBody`. */
+  readonly maxJsonBodyBytes: number;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const DEFAULT_LINGER_MS = 1_000;
+const DEFAULT_MAX_JSON_BODY_BYTES = 65_536;
+const UNMATCHED_ROUTE = 'unmatched';
+// Headers a failed handler may have set that must not describe an error body.
+const STALE_HEADERS = ['content-type', 'content-length', 'etag', 'content-encoding'];
+
+/**
+ * The API of one node: `/v1/kv/` requests go straight to the key handler (the
+ * hot path); everything else goes through Koa, whose one error boundary also
+ * counts every request. Both answer failures through `httpFailure`.
+ */
+export function createApp(options: AppOptions): ApiApp {
+  const { metrics, logger } = options;
+  const draining = options.draining ?? ((): boolean => false);
+  const lingerMs = options.lingerMs ?? DEFAULT_LINGER_MS;
+  const koa = new Koa();
+  const router = nativeRouter({ metrics, ready: options.ready, cluster: options.cluster });
+
+  const boundary = async (ctx: Context, next: Next): Promise<void> => {
+    const started = performance.now();
+    try {
+      await next();
+      if (ctx.body === undefined && ctx.status === 404) throw noRoute(router, ctx);
+    } catch (err) {
+      const failure = httpFailure(err);
+      if (failure.unexpected) logger.error({ err, method: ctx.method, url: ctx.url }, 'request failed');
+      for (const name of STALE_HEADERS) ctx.remove(name);
+      ctx.status = failure.status;
+      ctx.set('Content-Type', JSON_TYPE);
+      ctx.body = errorBody(failure.code, failure.message);
+      if (failure.status === 413 && !ctx.req.complete) lingerThenClose(ctx.req, lingerMs);
+    }
+    if (draining()) ctx.res.shouldKeepAlive = false;
+    metrics.observe(routeTemplate(ctx), ctx.method, ctx.status, (performance.now() - started) / 1000);
+  };
+
+  koa.use(boundary);
+  koa.use(router.routes());
+  koa.silent = true;
+  koa.on('error', (err: unknown) => logger.warn({ err }, 'response failed'));
+
+  const kv = new KvHttpHandler(options);
+  let callback: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.url!.startsWith(KV_PREFIX)) {
+      void kv.handle(req, res);
+      return;
+    }
+    // Built on first use, so routers added to `koa` after createApp are included.
+    callback ??= koa.callback();
+    void callback(req, res);
+  };
+  return { koa, listener, maxJsonBodyBytes: options.maxJsonBodyBytes ?? DEFAULT_MAX_JSON_BODY_BYTES };
+}
+
+/** The matched route (`/v1/cluster`), or `unmatched` so that unknown paths cannot grow the label set. */
+function routeTemplate(ctx: Context): string {
+  const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+  return typeof matched === 'string' ? matched : UNMATCHED_ROUTE;
+}

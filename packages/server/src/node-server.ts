@@ -1,0 +1,412 @@
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import {
+  KvError,
+  PluginRegistry,
+  TOKENS,
+  createNode,
+  isKvError,
+  kvServiceDefinition,
+  loadConfig,
+  resolveConfig,
+} from '@kvmesh/core';
+import type {
+  ComponentDefinition,
+  KvNode,
+  KvService,
+  KvServiceStats,
+  KvmeshConfig,
+  LoadedConfig,
+  Logger,
+  Membership,
+  Placement,
+  Storage,
+  Transport,
+} from '@kvmesh/core';
+import { builtinPlugins } from '@kvmesh/plugins';
+import { createApp } from './app.js';
+import type { ApiApp } from './app.js';
+import { errorBody } from './http-errors.js';
+import { createLogger } from './logger.js';
+import { ServerMetrics } from './metrics.js';
+import type { MetricSources } from './metrics.js';
+import type { ClusterView } from './routes/native.js';
+import { SERVER_CONFIG_EXTENSIONS, apiSettings, joinHostPort, logLevel, splitHostPort } from './settings.js';
+import type { ApiSettings } from './settings.js';
+
+export interface NodeServerOptions {
+  /** Path of the config file. Either this or `document`. */
+  readonly configFile?: string;
+  /** An already parsed config (tests, generated configs); relative paths resolve against `dir`. */
+  readonly document?: unknown;
+  readonly dir?: string;
+  /** Values that win over the file, by JSON Pointer (command-line flags). */
+  readonly overrides?: Readonly<Record<string, unknown>>;
+  /** Environment for `${VAR}`; default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Plugins to choose from; default the built-ins. The config's own `plugins` are added. */
+  readonly registry?: PluginRegistry;
+  /** Default: a pino logger at the config's `log.level`. */
+  readonly logger?: Logger;
+  /** More host components (facades, admin services), started after what they need. */
+  readonly extras?: readonly ComponentDefinition[];
+  /** Adds routes (facades, admin pages) to the app once the node is built, before it starts. */
+  readonly configureApp?: (app: ApiApp, node: KvNode) => void;
+}
+
+/** First retry delay of a failed join, doubled up to JOIN_RETRY_MAX_MS. */
+const JOIN_RETRY_MS = 250;
+const JOIN_RETRY_MAX_MS = 5_000;
+/** Longest wait for `membership.leave()` on shutdown: a leave is a courtesy, not a requirement. */
+const LEAVE_TIMEOUT_MS = 5_000;
+const JSON_TYPE = 'application/json; charset=utf-8';
+/** While draining, how often connections that became idle are closed. */
+const DRAIN_POLL_MS = 50;
+
+type HttpHook = (req: IncomingMessage, res: ServerResponse) => boolean;
+type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * One kvmesh node serving HTTP: the kernel node built from a config, the Koa
+ * app on the node's address, and the transport's internal endpoint on the
+ * same port when the transport can be served by a host server
+ * (`handleHttp`). Build and start with `startNodeServer`.
+ */
+export class NodeServer {
+  readonly node: KvNode;
+  readonly config: KvmeshConfig;
+  readonly logger: Logger;
+  /** Base URL of the API, e.g. `http://127.0.0.1:7700`. */
+  readonly url: string;
+  readonly #server: Server;
+  readonly #api: ApiSettings;
+  #joined: boolean;
+  #draining = false;
+  #joinTimer: NodeJS.Timeout | undefined;
+  #shutdown: Promise<void> | undefined;
+
+  constructor(node: KvNode, config: KvmeshConfig, server: Server, api: ApiSettings, logger: Logger) {
+    this.node = node;
+    this.config = config;
+    this.#server = server;
+    this.#api = api;
+    this.logger = logger;
+    const bound = server.address();
+    const port = bound !== null && typeof bound === 'object' ? bound.port : api.port;
+    this.url = `http://${joinHostPort(connectHost(api.host), port)}`;
+    this.#joined = config.join.length === 0;
+  }
+
+  /** The node runs: data requests are served. */
+  get serving(): boolean {
+    return this.node.state === 'running';
+  }
+
+  /** Serving, joined to the cluster when seeds were given, and not shutting down. */
+  get ready(): boolean {
+    return this.serving && this.#joined && !this.#draining;
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** The cluster as this node sees it (`GET /v1/cluster`). */
+  cluster(): ClusterView {
+    const info = this.node.info;
+    const membership = this.#component<Membership>('membership');
+    const placement = this.#component<Placement>('placement');
+    const transport = this.#component<Transport>('transport');
+    const members = membership
+      ? membership.members().map((m) => ({ id: m.id, address: m.address, state: m.state }))
+      : [{ id: info.id, address: transport?.address ?? info.address, state: 'alive' }];
+    return {
+      self: { id: info.id, address: info.address },
+      members,
+      placement: placement ? placement.describe() : {},
+    };
+  }
+
+  /**
+   * Joins the config's seeds through membership, retrying with backoff until
+   * one answers or the server shuts down. Seeds equal to this node's own
+   * address are skipped; without membership the seeds are ignored (logged).
+   */
+  startJoining(): void {
+    const membership = this.#component<Membership>('membership');
+    const transport = this.#component<Transport>('transport');
+    const own = this.node.info.address;
+    const seeds = this.config.join.filter((s) => s !== own);
+    if (seeds.length === 0 || membership === undefined) {
+      if (seeds.length > 0) this.logger.warn({ seeds }, 'join seeds ignored: this node has no membership');
+      this.#joined = true;
+      return;
+    }
+    const scheme = (transport?.address ?? 'http://').split('://', 1)[0];
+    const uris = seeds.map((s) => `${scheme}://${s}`);
+    let delay = JOIN_RETRY_MS;
+    const attempt = (): void => {
+      this.#joinTimer = undefined;
+      membership.join(uris).then(
+        () => {
+          this.#joined = true;
+          this.logger.info({ seeds: uris, members: membership.members().length }, 'joined the cluster');
+        },
+        (err: unknown) => {
+          if (this.#shutdown !== undefined) return;
+          this.logger.warn({ err: errorText(err), seeds: uris, retryInMs: delay }, 'join failed; retrying');
+          this.#joinTimer = setTimeout(attempt, delay);
+          delay = Math.min(delay * 2, JOIN_RETRY_MAX_MS);
+        },
+      );
+    };
+    attempt();
+  }
+
+  /**
+   * Graceful stop: readiness goes 503 and responses close their connections,
+   * no new connections are accepted, in-flight requests get up to
+   * `api.drainTimeoutMs` to finish, then membership leaves, the node stops
+   * (storage closes cleanly). Idempotent.
+   */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= this.#stop();
+    return this.#shutdown;
+  }
+
+  async #stop(): Promise<void> {
+    this.#draining = true;
+    if (this.#joinTimer !== undefined) clearTimeout(this.#joinTimer);
+    this.logger.info({ drainTimeoutMs: this.#api.drainTimeoutMs }, 'shutting down: draining requests');
+    await drain(this.#server, this.#api.drainTimeoutMs);
+    const membership = this.#component<Membership>('membership');
+    if (membership !== undefined && this.serving) {
+      await withTimeout(membership.leave(), LEAVE_TIMEOUT_MS).catch((err: unknown) =>
+        this.logger.warn({ err: errorText(err) }, 'leaving the cluster failed'),
+      );
+    }
+    await this.node.stop();
+  }
+
+  #component<T>(name: string): T | undefined {
+    return this.node.has(name) ? this.node.get<T>(name) : undefined;
+  }
+}
+
+/**
+ * Loads the config, listens on the API address, builds and starts the node.
+ * The API answers from the moment it listens: `/v1/health` 200, everything
+ * else 503 until the node runs. A `node.address` with port 0 gets the port
+ * the API server was given, so every component announces the real address.
+ * @throws KvError config errors (KVMESH_ERR_CONFIG_*), KVMESH_ERR_HTTP_LISTEN,
+ *   or the failing component's error; nothing is left listening.
+ */
+export async function startNodeServer(options: NodeServerOptions): Promise<NodeServer> {
+  const registry = options.registry ?? new PluginRegistry(builtinPlugins);
+  let loaded = await load(options, registry, options.overrides);
+  const logger = options.logger ?? createLogger({ level: logLevel(loaded.config) });
+  const api = apiSettings(loaded.config);
+  let listener: Listener = startingListener;
+  const server = createServer(
+    { keepAliveTimeout: api.keepAliveTimeoutMs, requestTimeout: api.requestTimeoutMs },
+    (req, res) => listener(req, res),
+  );
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    logger.debug({ err: err.code ?? err.message }, 'malformed HTTP from a client');
+    if (socket.writable && !socket.destroyed) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    } else socket.destroy();
+  });
+  const port = await listen(server, api.host, api.port);
+  try {
+    const nodeAddress = splitHostPort(loaded.config.node.address);
+    const apiSection = loaded.config['api'] as { port?: number } | undefined;
+    if (nodeAddress.port === 0 && apiSection?.port === undefined) {
+      loaded = await load(options, registry, {
+        ...options.overrides,
+        '/node/address': joinHostPort(nodeAddress.host, port),
+      });
+    }
+    const config = loaded.config;
+    const node = await createNode({
+      config,
+      registry: loaded.registry,
+      provide: { logger },
+      extras: [kvServiceDefinition(), ...(options.extras ?? [])],
+      configDir: loaded.dir,
+    });
+    const nodeServer = new NodeServer(node, config, server, api, logger);
+    const app = createApp({
+      kv: node.get<KvService>(TOKENS.kv),
+      maxKeyBytes: config.limits.maxKeyBytes,
+      maxValueBytes: config.limits.maxValueBytes,
+      maxJsonBodyBytes: api.maxJsonBodyBytes,
+      metrics: new ServerMetrics(metricSources(node)),
+      logger: logger.child({ component: 'api' }),
+      serving: () => nodeServer.serving,
+      ready: () => nodeServer.ready,
+      draining: () => nodeServer.draining,
+      cluster: () => nodeServer.cluster(),
+    });
+    options.configureApp?.(app, node);
+    listener = serveListener(nodeServer, app.listener);
+    try {
+      await node.start();
+    } catch (err) {
+      throw explainStartFailure(err, config, port);
+    }
+    logger.info({ id: node.info.id, api: nodeServer.url }, 'node serving');
+    nodeServer.startJoining();
+    return nodeServer;
+  } catch (err) {
+    await drain(server, 0);
+    throw err;
+  }
+}
+
+function load(
+  options: NodeServerOptions,
+  registry: PluginRegistry,
+  overrides?: Readonly<Record<string, unknown>>,
+): Promise<LoadedConfig> {
+  const common = {
+    registry,
+    extensions: SERVER_CONFIG_EXTENSIONS,
+    ...(overrides ? { overrides } : {}),
+    ...(options.env ? { env: options.env } : {}),
+  };
+  if (options.configFile !== undefined) return loadConfig(options.configFile, common);
+  const dir = options.dir ?? process.cwd();
+  return resolveConfig(structuredClone(options.document), { ...common, file: '<config>', dir });
+}
+
+function serveListener(nodeServer: NodeServer, app: Listener): Listener {
+  const transport = nodeServer.node.has('transport') ? nodeServer.node.get<Transport>(TOKENS.transport) : undefined;
+  const hook = httpHook(transport);
+  return (req, res) => {
+    if (nodeServer.draining) res.shouldKeepAlive = false;
+    if (hook === undefined || !hook(req, res)) app(req, res);
+  };
+}
+
+/**
+ * The transport's host-server hook, when it has one: `handleHttp(req, res)`
+ * serves its own paths and returns false for the rest. When the transport
+ * also names its `path`, requests elsewhere skip the call.
+ */
+function httpHook(transport: Transport | undefined): HttpHook | undefined {
+  const t = transport as (Transport & { handleHttp?: unknown; path?: unknown }) | undefined;
+  if (typeof t?.handleHttp !== 'function') return undefined;
+  const handle = (t.handleHttp as HttpHook).bind(t);
+  const path = t.path;
+  if (typeof path !== 'string' || path === '') return handle;
+  return (req, res) => req.url!.startsWith(path) && handle(req, res);
+}
+
+/** Before the node runs: alive, not ready. */
+function startingListener(req: IncomingMessage, res: ServerResponse): void {
+  req.resume();
+  const alive = req.url === '/v1/health';
+  res.writeHead(alive ? 200 : 503, { 'content-type': JSON_TYPE });
+  res.end(
+    alive
+      ? '{"status":"ok"}'
+      : errorBody('KVMESH_ERR_HTTP_NOT_READY', 'the node is starting; retry when GET /v1/ready answers 200'),
+  );
+}
+
+function metricSources(node: KvNode): MetricSources {
+  const sources: MetricSources = {};
+  if (node.has('storage')) {
+    const storage = node.get<Storage & { evictions?: unknown }>('storage');
+    sources.count = () => storage.count();
+    sources.sizeBytes = () => storage.sizeBytes();
+    if (typeof storage.evictions === 'number') sources.evictions = () => storage.evictions as number;
+  }
+  const kv = node.has('kv') ? node.get<{ stats?: unknown }>('kv') : undefined;
+  if (typeof kv?.stats === 'object' && kv.stats !== null) {
+    const stats = kv.stats as KvServiceStats;
+    sources.kv = () => stats;
+  }
+  const rpc = node.has('rpc') ? node.get<{ stats?: unknown }>('rpc') : undefined;
+  if (typeof rpc?.stats === 'object' && rpc.stats !== null) {
+    const stats = rpc.stats as Record<string, number>;
+    sources.rpc = () => stats;
+  }
+  return sources;
+}
+
+function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(
+        new KvError(
+          'KVMESH_ERR_HTTP_LISTEN',
+          `cannot listen at ${joinHostPort(host, port)}: ${err.code ?? err.message}`,
+          {
+            cause: err,
+          },
+        ),
+      );
+    };
+    server.once('error', onError);
+    server.listen({ host, port }, () => {
+      server.off('error', onError);
+      const bound = server.address();
+      resolve(bound !== null && typeof bound === 'object' ? bound.port : port);
+    });
+  });
+}
+
+/**
+ * Stops accepting, waits up to `timeoutMs` for open connections to finish,
+ * then closes the rest. Connections that finish a response while draining
+ * are closed as they turn idle.
+ */
+function drain(server: Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      server.closeAllConnections();
+      resolve();
+      return;
+    }
+    const idle = setInterval(() => server.closeIdleConnections(), DRAIN_POLL_MS);
+    const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+    server.close(() => {
+      clearInterval(idle);
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The port the API holds is the likeliest reason a transport cannot listen: say so. */
+function explainStartFailure(err: unknown, config: KvmeshConfig, apiPort: number): unknown {
+  if (!isKvError(err, 'KVMESH_ERR_TRANSPORT_LISTEN')) return err;
+  if (splitHostPort(config.node.address).port !== apiPort) return err;
+  return new KvError(
+    'KVMESH_ERR_TRANSPORT_LISTEN',
+    `${err.message}; the API server already listens on port ${apiPort}: let the transport share it (for http: "listen": false in transport.options) or give the API another port (api.port)`,
+    { cause: err },
+  );
+}
+
+/** A host to connect to for a bind host: the unspecified addresses become loopback. */
+function connectHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '::1';
+  return host;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,113 @@
+import { kvConfigSchema } from '@kvmesh/core';
+import type { JsonSchema, KvmeshConfig } from '@kvmesh/core';
+import { LOG_LEVELS } from './log-levels.js';
+import type { LogLevel } from './log-levels.js';
+
+export { LOG_LEVELS, type LogLevel };
+
+/**
+ * The config sections the server understands besides the kernel's own, with
+ * their schemas; passed to `loadConfig` and `editorConfigSchema` as
+ * `extensions`.
+ */
+export const SERVER_CONFIG_EXTENSIONS: Readonly<Record<string, JsonSchema>> = Object.freeze({
+  api: {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    description: 'The HTTP API server (native API, admin and metrics endpoints).',
+    properties: {
+      host: {
+        type: 'string',
+        minLength: 1,
+        description:
+          "Interface the API listens on. Default: the host of node.address. Use '0.0.0.0' for every interface.",
+      },
+      port: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 65535,
+        description:
+          'TCP port of the API. Default: the port of node.address, shared with the internal rpc endpoint when the transport can be served by the API server.',
+      },
+      maxJsonBodyBytes: {
+        type: 'integer',
+        minimum: 1,
+        default: 65_536,
+        description:
+          'Largest JSON request body (admin and facade endpoints). Values are limited by limits.maxValueBytes.',
+      },
+      keepAliveTimeoutMs: {
+        type: 'integer',
+        minimum: 0,
+        default: 5_000,
+        description: 'How long an idle client connection stays open.',
+      },
+      requestTimeoutMs: {
+        type: 'integer',
+        minimum: 0,
+        default: 60_000,
+        description:
+          'Longest time to receive a whole request (headers and body) before the connection is closed; 0 disables.',
+      },
+      drainTimeoutMs: {
+        type: 'integer',
+        minimum: 0,
+        default: 10_000,
+        description: 'On SIGTERM/SIGINT: longest wait for in-flight requests to finish before connections are closed.',
+      },
+    },
+  },
+  log: {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    description: 'Structured logs (JSON lines on stdout; readable when stdout is a terminal).',
+    properties: {
+      level: { enum: [...LOG_LEVELS], default: 'info', description: 'Lowest level written.' },
+    },
+  },
+  kv: kvConfigSchema,
+});
+
+export interface ApiSettings {
+  readonly host: string;
+  readonly port: number;
+  readonly maxJsonBodyBytes: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly drainTimeoutMs: number;
+}
+
+/** The `api` section with node.address filled in where host or port is left out. */
+export function apiSettings(config: KvmeshConfig): ApiSettings {
+  const section = (config['api'] ?? {}) as Partial<ApiSettings>;
+  const { host, port } = splitHostPort(config.node.address);
+  return {
+    host: section.host ?? host,
+    port: section.port ?? port,
+    maxJsonBodyBytes: section.maxJsonBodyBytes ?? 65_536,
+    keepAliveTimeoutMs: section.keepAliveTimeoutMs ?? 5_000,
+    requestTimeoutMs: section.requestTimeoutMs ?? 60_000,
+    drainTimeoutMs: section.drainTimeoutMs ?? 10_000,
+  };
+}
+
+export function logLevel(config: KvmeshConfig): LogLevel {
+  return ((config['log'] as { level?: LogLevel } | undefined)?.level ?? 'info') as LogLevel;
+}
+
+/** `host:port` or `[v6]:port` (already checked by the config schema) into its parts, brackets removed. */
+export function splitHostPort(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(':');
+  const host = address.slice(0, colon);
+  return {
+    host: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host,
+    port: Number(address.slice(colon + 1)),
+  };
+}
+
+/** `host:port`, bracketing IPv6 hosts. */
+export function joinHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -1,0 +1,27 @@
+import { silentLogger } from '@kvmesh/core';
+import type { ExecutionContext } from 'ava';
+import { startNodeServer } from '../../src/node-server.js';
+import type { NodeServer } from '../../src/node-server.js';
+
+/** A one-node config on loopback with a free port, memory storage and every key local. */
+export function testConfig(host = '127.0.0.1', extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    node: { id: 'n1', address: `${host}:0` },
+    storage: { name: 'memory' },
+    placement: { name: 'single' },
+    transport: { name: 'http', options: { listen: false } },
+    codec: { name: 'json' },
+    log: { level: 'silent' },
+    ...extra,
+  };
+}
+
+/** Starts a node server from `document`; it is shut down when the test ends, pass or fail. */
+export async function startTestServer(
+  t: ExecutionContext,
+  document: Record<string, unknown> = testConfig(),
+): Promise<NodeServer> {
+  const server = await startNodeServer({ document, logger: silentLogger });
+  t.teardown(() => server.shutdown());
+  return server;
+}
