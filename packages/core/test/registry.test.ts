@@ -5,7 +5,12 @@ import type { KvError } from '../src/index.js';
 import { fakeStorage, stubPlugin } from './helpers/fake-plugins.js';
 
 const base = (): PluginRegistry =>
-  new PluginRegistry([fakeStorage([], 'memory'), stubPlugin('codec', 'json'), stubPlugin('transport', 'http')]);
+  new PluginRegistry([
+    fakeStorage([], 'memory'),
+    stubPlugin('codec', 'json'),
+    stubPlugin('transport', 'http'),
+    stubPlugin('membership', 'static', { view: { type: 'array' } }),
+  ]);
 
 const examples = fileURLToPath(new URL('../../../../examples/', import.meta.url));
 

@@ -1,5 +1,5 @@
 import { definePlugin } from '../../src/index.js';
-import type { AnyPluginManifest, Storage, StoredRecord } from '../../src/index.js';
+import type { AnyPluginManifest, PluginFamily, Storage, StoredRecord } from '../../src/index.js';
 
 /** Names of lifecycle calls, shared by the fakes of one test. */
 export type Journal = string[];
@@ -65,12 +65,16 @@ export function fakePlacement(journal: Journal, failOn?: 'build' | 'start'): Any
 }
 
 /** A manifest that only has to exist (for config validation tests). */
-export function stubPlugin(family: 'codec' | 'transport' | 'storage', name: string): AnyPluginManifest {
+export function stubPlugin(
+  family: PluginFamily,
+  name: string,
+  properties: Record<string, object> = {},
+): AnyPluginManifest {
   return definePlugin({
     family,
     name,
     description: `Stub ${family}.`,
-    optionsSchema: { type: 'object', additionalProperties: false, properties: {} },
+    optionsSchema: { type: 'object', additionalProperties: false, properties },
     needs: [],
     create: () => () => {
       throw new Error('stub');

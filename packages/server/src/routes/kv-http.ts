@@ -26,10 +26,11 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 const DEFAULT_LINGER_MS = 1_000;
 
 /**
- * `GET|HEAD|PUT|DELETE /v1/kv/{key}` on node:http directly. This is the data
- * path: the app sends `/v1/kv/` requests here before Koa, which saves a fifth
- * to a third of the CPU per request (measured in docs/performance.md). Failures are
- * answered through the same table as the rest of the API (`httpFailure`).
+ * `GET|HEAD|PUT|DELETE /v1/kv/{key}` on the raw request and response. This is
+ * the data path: the app's first Koa middleware hands `/v1/kv/` requests here
+ * with `ctx.respond = false`, skipping the router and Koa's body handling
+ * (measured in docs/performance.md). Failures are answered through the same
+ * table as the rest of the API (`httpFailure`).
  */
 export class KvHttpHandler {
   readonly #kv: KvService;
