@@ -39,7 +39,10 @@ test('reports an unknown plugin, a wrong option type and an unknown key all at o
   );
   const paths = problems.map((p) => p.path).sort();
   t.deepEqual(paths, ['/placement/name', '/replication', '/storage/options/capacity']);
-  t.regex(problems.find((p) => p.path === '/placement/name')!.message, /unknown placement plugin 'chrod'; available: fake-place/);
+  t.regex(
+    problems.find((p) => p.path === '/placement/name')!.message,
+    /unknown placement plugin 'chrod'; available: fake-place/,
+  );
   t.regex(problems.find((p) => p.path === '/storage/options/capacity')!.message, /must be integer \(found "lots"\)/);
   t.is(problems.find((p) => p.path === '/replication')!.message, 'unknown key');
 });

@@ -283,7 +283,7 @@ function load(
 
 function serveListener(nodeServer: NodeServer, app: Listener): Listener {
   const transport = nodeServer.node.has('transport') ? nodeServer.node.get<Transport>(TOKENS.transport) : undefined;
-  const hook = httpHook(transport);
+  const hook = httpHook(transport, nodeServer.node.info.address);
   return (req, res) => {
     if (nodeServer.draining) res.shouldKeepAlive = false;
     if (hook === undefined || !hook(req, res)) app(req, res);
@@ -291,13 +291,17 @@ function serveListener(nodeServer: NodeServer, app: Listener): Listener {
 }
 
 /**
- * The transport's host-server hook, when it has one: `handleHttp(req, res)`
- * serves its own paths and returns false for the rest. When the transport
+ * The transport's host-server hook, when it has one: the transport is told to
+ * bind nothing (`serveThroughHost`), then `handleHttp(req, res)` serves its
+ * own paths and returns false for the rest. When the transport
  * also names its `path`, requests elsewhere skip the call.
  */
-function httpHook(transport: Transport | undefined): HttpHook | undefined {
-  const t = transport as (Transport & { handleHttp?: unknown; path?: unknown }) | undefined;
+function httpHook(transport: Transport | undefined, hostPort: string): HttpHook | undefined {
+  const t = transport as
+    | (Transport & { handleHttp?: unknown; path?: unknown; serveThroughHost?: unknown })
+    | undefined;
   if (typeof t?.handleHttp !== 'function') return undefined;
+  if (typeof t.serveThroughHost === 'function') (t.serveThroughHost as (hostPort: string) => void)(hostPort);
   const handle = (t.handleHttp as HttpHook).bind(t);
   const path = t.path;
   if (typeof path !== 'string' || path === '') return handle;
@@ -395,7 +399,7 @@ function explainStartFailure(err: unknown, config: KvmeshConfig, apiPort: number
   if (splitHostPort(config.node.address).port !== apiPort) return err;
   return new KvError(
     'KVMESH_ERR_TRANSPORT_LISTEN',
-    `${err.message}; the API server already listens on port ${apiPort}: let the transport share it (for http: "listen": false in transport.options) or give the API another port (api.port)`,
+    `${err.message}; the API server already listens on port ${apiPort}: give the API another port (api.port), or use a transport that can share the API's port (http)`,
     { cause: err },
   );
 }

@@ -25,7 +25,7 @@ const GOOD = {
   node: { id: 'cli', address: '127.0.0.5:0' },
   storage: { name: 'memory' },
   placement: { name: 'single' },
-  transport: { name: 'http', options: { listen: false } },
+  transport: { name: 'http' },
   log: { level: 'warn' },
 };
 

@@ -26,7 +26,7 @@ test('every acknowledged write survives kill -9 of the node process and a restar
       node: { id: 'durable', address: '127.0.0.4:0', dataDir: join(dir, 'data') },
       storage: { name: 'lmdb' },
       placement: { name: 'single' },
-      transport: { name: 'http', options: { listen: false } },
+      transport: { name: 'http' },
       log: { level: 'info' },
     }),
   );

@@ -37,7 +37,7 @@ async function pair(
 }
 
 test('a node joins its seeds through membership; both see each other alive, over http on the API port', async (t) => {
-  const [first, second] = await pair(t, { name: 'http', options: { listen: false } }, ['127.0.0.7', '127.0.0.8']);
+  const [first, second] = await pair(t, { name: 'http' }, ['127.0.0.7', '127.0.0.8']);
   await waitFor('the second node to be ready', async () => (await http(second.url, '/v1/ready')).status === 200);
   await waitFor('both nodes to list two alive members', async () => {
     const views = await Promise.all([members(first), members(second)]);
@@ -63,7 +63,7 @@ test('over udp the datagram socket uses the API port number', async (t) => {
 });
 
 test('a graceful shutdown drains, then leaves the cluster, then stops the node', async (t) => {
-  const [first] = await pair(t, { name: 'http', options: { listen: false } }, ['127.0.0.11', '127.0.0.12']);
+  const [first] = await pair(t, { name: 'http' }, ['127.0.0.11', '127.0.0.12']);
   const membership = first.node.get<{ leave(): Promise<void> }>('membership');
   const storage = first.node.get<{ stop(): Promise<void> }>('storage');
   const calls: string[] = [];
@@ -85,7 +85,7 @@ test('a graceful shutdown drains, then leaves the cluster, then stops the node',
 test('a node whose seeds do not answer yet is not ready, and retries until one does', async (t) => {
   const port = await freePort('127.0.0.13');
   const membership = { name: 'swim', options: {} };
-  const transport = { name: 'http', options: { listen: false } };
+  const transport = { name: 'http' };
   const late = await startTestServer(
     t,
     testConfig('127.0.0.14', {

@@ -110,7 +110,7 @@ test('a response over the caller maxFrameBytes fails with KVMESH_ERR_TRANSPORT_F
 /** A host server that gives the transport first pick of every request, counting TCP connections. */
 async function hosted(t: ExecutionContext, options: Partial<HttpTransportOptions> = {}) {
   let connections = 0;
-  const transport = new HttpTransport(components('127.0.0.1:0'), { ...options, listen: false });
+  const transport = new HttpTransport(components('127.0.0.1:0'), options);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (!transport.handleHttp(req, res)) res.end('host');
   });
@@ -121,7 +121,7 @@ async function hosted(t: ExecutionContext, options: Partial<HttpTransportOptions
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
-  transport.setHostAddress(`127.0.0.1:${(server.address() as { port: number }).port}`);
+  transport.serveThroughHost(`127.0.0.1:${(server.address() as { port: number }).port}`);
   transport.setHandler(reverse);
   return { transport, server, connections: () => connections };
 }

@@ -9,7 +9,7 @@ export function testConfig(host = '127.0.0.1', extra: Record<string, unknown> = 
     node: { id: 'n1', address: `${host}:0` },
     storage: { name: 'memory' },
     placement: { name: 'single' },
-    transport: { name: 'http', options: { listen: false } },
+    transport: { name: 'http' },
     codec: { name: 'json' },
     log: { level: 'silent' },
     ...extra,

@@ -23,8 +23,6 @@ export interface HttpTransportOptions {
   readonly maxFrameBytes: number;
   /** URL path of requests; one-way messages go to `path + '/msg'`. Must be the same on every node. */
   readonly path: string;
-  /** Bind an own HTTP server at the node address (true), or be served by a host server through `handleHttp` (false). */
-  readonly listen: boolean;
 }
 
 export const HTTP_TRANSPORT_DEFAULTS: HttpTransportOptions = Object.freeze({
@@ -32,7 +30,6 @@ export const HTTP_TRANSPORT_DEFAULTS: HttpTransportOptions = Object.freeze({
   keepAliveTimeoutMs: 10_000,
   maxFrameBytes: 16 * 1024 * 1024,
   path: '/_kvmesh/rpc',
-  listen: true,
 });
 
 export interface HttpTransportComponents {
@@ -61,14 +58,14 @@ interface InFlight {
  * peer; deadlines run on the injected Clock.
  *
  * Two ways to serve:
- * - `listen: true` (default): `start()` binds its own node:http server at the
- *   node address (`host:port`; port 0 picks a free port and `address` names it
+ * - on its own (default): `start()` binds a node:http server at the node
+ *   address (`host:port`; port 0 picks a free port and `address` names it
  *   once `start()` resolved).
- * - `listen: false`: binds nothing. A host server on the same port (the
- *   node's API server) calls `handleHttp(req, res)` first for every request;
- *   it returns false for paths that are not the transport's, which the host
- *   then serves itself. If the host listened on port 0, it reports its real
- *   address with `setHostAddress` before `start()`.
+ * - through a host: a server that already listens on the node's port (the
+ *   node's API server) calls `serveThroughHost(hostPort)` before `start()`,
+ *   then `handleHttp(req, res)` first for every request; it returns false
+ *   for paths that are not the transport's, which the host serves itself.
+ *   `start()` then binds nothing, so one node needs one port.
  *
  * Requests and garbage from the network never throw out of the server: an
  * oversized body gets 413 without being buffered whole, a malformed request
@@ -87,6 +84,7 @@ export class HttpTransport implements Transport {
   private server: Server | undefined;
   private agent: Agent | undefined;
   private accepting = false;
+  private hosted = false;
   private readonly inFlight = new Set<InFlight>();
 
   constructor(components: HttpTransportComponents, options: Partial<HttpTransportOptions> = {}) {
@@ -111,12 +109,14 @@ export class HttpTransport implements Transport {
   }
 
   /**
-   * In `listen: false` mode, the `host:port` the host server really listens
-   * on (when it was given port 0). Call before `start()`.
+   * Hands serving to a host server listening at `hostPort` (the address it
+   * really listens on, when it was given port 0): `start()` will bind
+   * nothing and the host passes requests to `handleHttp`. Call before `start()`.
    */
-  setHostAddress(hostPort: string): void {
-    if (this.options.listen) throw new KvError('KVMESH_ERR_KERNEL_STATE', 'setHostAddress is only for listen: false');
+  serveThroughHost(hostPort: string): void {
+    if (this.accepting) throw new KvError('KVMESH_ERR_KERNEL_STATE', 'serveThroughHost must be called before start()');
     this.bind = parseHostPort(hostPort, 'host address');
+    this.hosted = true;
   }
 
   setHandler(handler: TransportHandler): void {
@@ -125,7 +125,7 @@ export class HttpTransport implements Transport {
 
   async start(): Promise<void> {
     if (this.accepting) return;
-    if (this.options.listen) await this.listen();
+    if (!this.hosted) await this.listen();
     this.agent = new Agent({
       connections: this.options.connectionsPerPeer,
       pipelining: 1,

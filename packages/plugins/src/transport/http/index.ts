@@ -47,12 +47,6 @@ export const httpTransport = definePlugin({
         default: d.path,
         description: "URL path of internal requests (one-way messages use path + '/msg'); the same on every node.",
       },
-      listen: {
-        type: 'boolean',
-        default: d.listen,
-        description:
-          "Bind an own HTTP server at the node address. false: the node's API server shares its port and hands the internal path to the transport.",
-      },
     },
   },
   needs: ['node', 'clock', 'logger'],
