@@ -1,1 +1,4 @@
-export {};
+export * from './storage.js';
+export * from './transport.js';
+export * from './codec.js';
+export * from './membership.js';

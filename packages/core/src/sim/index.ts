@@ -21,3 +21,4 @@ export {
   type SimTraceEvent,
 } from './sim-network.js';
 export * from './cluster.js';
+export * from './membership-sim.js';

@@ -1,0 +1,420 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { validateConfig } from '../config/validate.js';
+import type { Logger } from '../contracts/logger.js';
+import { silentLogger } from '../contracts/logger.js';
+import type { Member, Membership, MembershipEvent } from '../contracts/membership.js';
+import type { MessageRegistry } from '../contracts/rpc.js';
+import type { Storage } from '../contracts/storage.js';
+import { KvError } from '../errors.js';
+import { createNode } from '../kernel/node.js';
+import type { KvNode } from '../kernel/node.js';
+import type { PluginRegistry } from '../kernel/registry.js';
+import { definePlugin } from '../plugin.js';
+import type { CodecSet } from '../plugin.js';
+import { TOKENS } from '../tokens.js';
+import type { LinkProfile } from './link-profile.js';
+import { SeededRandom } from './seeded-random.js';
+import { SimNetwork } from './sim-network.js';
+import type { SimTraceEvent } from './sim-network.js';
+import type { SimTransport, SimTransportOptions } from './sim-transport.js';
+import { VirtualClock } from './virtual-clock.js';
+
+/** Port every simulated node announces (memberlist's default port; any would do). */
+const SIM_PORT = 7946;
+/** Virtual time `settle` lets pass per step while a promise is pending. */
+const SETTLE_STEP_MS = 10;
+/** Virtual time after which `settle` gives up: one hour. */
+const SETTLE_LIMIT_MS = 3_600_000;
+
+/** Names of one simulated node. */
+export interface SimNodeSpec {
+  /** Position in the cluster, 0-based. */
+  readonly index: number;
+  /** Node id: `n1`, `n2`, ... */
+  readonly id: string;
+  /** The config's `node.address`: `n1:7946`. */
+  readonly hostPort: string;
+  /** Its transport URI, `sim://` + hostPort, as a real transport makes `udp://` + hostPort. */
+  readonly address: string;
+}
+
+export interface SimClusterOptions {
+  /** Plugins the node configs may name (membership, codec...). */
+  readonly registry: PluginRegistry;
+  /** Number of nodes (built, not started, by `create`). */
+  readonly nodes: number;
+  /**
+   * Raw config sections of a node, merged over the harness defaults: `node`
+   * (id, address, dataDir; keys given here win), `transport` (`sim`, a
+   * placeholder: the harness always provides the SimTransport) and `storage`
+   * (`none`, a placeholder that holds nothing). Called again on every restart.
+   */
+  readonly config: (spec: SimNodeSpec) => Record<string, unknown>;
+  /** Seed of every random draw (network and nodes). Default 1. */
+  readonly seed?: number;
+  /** Profile of every link (over LINK_PROFILES.lan). Change it later through `network.setDefaults`. */
+  readonly link?: Partial<LinkProfile>;
+  /** Frame limits of every endpoint; `{ maxMessageBytes: 1192, maxFrameBytes: 1192 }` mimics the udp transport. */
+  readonly transport?: SimTransportOptions;
+  /** Logger of every node. Default: silent. */
+  readonly logger?: Logger;
+  /** Receives every packet event of the network (see SimNetwork), for byte counts and traces. */
+  readonly trace?: (event: SimTraceEvent) => void;
+  /** Root of the nodes' data directories. Default: a fresh temporary folder, removed by `dispose`. */
+  readonly dataDir?: string;
+}
+
+/** Receives every membership event of every node, including nodes built later by `restart`. */
+export type SimClusterListener = (observer: SimNodeSpec, event: MembershipEvent) => void;
+
+/** Placeholder manifests for the sections the harness fills itself. */
+const SIM_TRANSPORT_PLUGIN = definePlugin({
+  family: 'transport',
+  name: 'sim',
+  description: 'Simulated endpoint; only a SimCluster (which provides the transport) can use it.',
+  optionsSchema: { type: 'object', additionalProperties: false, properties: {} },
+  needs: [],
+  create: () => () => {
+    throw new KvError('KVMESH_ERR_PLUGIN_FAILED', 'the sim transport exists only inside a SimCluster');
+  },
+});
+
+const NO_STORAGE_PLUGIN = definePlugin({
+  family: 'storage',
+  name: 'none',
+  description: 'Holds nothing; for simulated nodes that only run membership.',
+  optionsSchema: { type: 'object', additionalProperties: false, properties: {} },
+  needs: [],
+  create: () => () => noStorage,
+});
+
+const closed = (): Promise<never> =>
+  Promise.reject(new KvError('KVMESH_ERR_STORAGE_CLOSED', 'this simulated node runs without storage'));
+
+const noStorage: Storage = {
+  name: 'none',
+  get: closed,
+  put: closed,
+  count: closed,
+  sizeBytes: closed,
+  scan: closed,
+  collectTombstones: closed,
+  purge: closed,
+} as unknown as Storage;
+
+interface Slot {
+  readonly spec: SimNodeSpec;
+  node: KvNode;
+  transport: SimTransport;
+  running: boolean;
+  /** How many times the node was built (1 + restarts). */
+  generation: number;
+  unwatch: Array<() => void>;
+}
+
+/**
+ * N kvmesh nodes in one process on one SimNetwork, driven by one
+ * VirtualClock and reproducible from one seed. Nodes are real `createNode`
+ * nodes (each in its own container) whose clock, random and transport are
+ * simulated, so the plugin code that runs is the production code.
+ *
+ * Build with `SimCluster.create`, then `start()`, `join()`, and move time
+ * with `advance` / `waitFor`. Methods are not re-entrant: await each before
+ * calling the next.
+ */
+export class SimCluster {
+  readonly clock: VirtualClock;
+  readonly network: SimNetwork;
+  /** Root generator; every node gets a fork. */
+  readonly random: SeededRandom;
+  readonly seed: number;
+  readonly specs: readonly SimNodeSpec[];
+  readonly #options: SimClusterOptions;
+  readonly #registry: PluginRegistry;
+  readonly #slots = new Map<string, Slot>();
+  readonly #listeners = new Set<SimClusterListener>();
+  readonly #dataDir: string;
+  readonly #ownsDataDir: boolean;
+  /** Shared by every node: the message types and codecs are the same everywhere, and building them is the slow part of a node. */
+  #messages: MessageRegistry | undefined;
+  readonly #codecs = new Map<string, CodecSet>();
+
+  private constructor(options: SimClusterOptions) {
+    if (!Number.isInteger(options.nodes) || options.nodes < 1) {
+      throw new RangeError(`a SimCluster needs an integer number of nodes >= 1 (found ${options.nodes})`);
+    }
+    this.#options = options;
+    this.seed = options.seed ?? 1;
+    this.clock = new VirtualClock();
+    this.random = new SeededRandom(this.seed);
+    this.network = new SimNetwork({
+      clock: this.clock,
+      random: this.random.fork(),
+      ...(options.link ? { defaults: options.link } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.trace ? { trace: options.trace } : {}),
+    });
+    this.#registry = options.registry.clone();
+    if (!this.#registry.has('transport', 'sim')) this.#registry.add(SIM_TRANSPORT_PLUGIN, 'simulator');
+    if (!this.#registry.has('storage', 'none')) this.#registry.add(NO_STORAGE_PLUGIN, 'simulator');
+    this.#ownsDataDir = options.dataDir === undefined;
+    this.#dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'kvmesh-sim-'));
+    this.specs = Object.freeze(
+      Array.from({ length: options.nodes }, (_, index) => {
+        const id = `n${index + 1}`;
+        const hostPort = `${id}:${SIM_PORT}`;
+        return Object.freeze({ index, id, hostPort, address: `sim://${hostPort}` });
+      }),
+    );
+  }
+
+  /** Builds every node (not started). */
+  static async create(options: SimClusterOptions): Promise<SimCluster> {
+    const cluster = new SimCluster(options);
+    try {
+      for (const spec of cluster.specs) await cluster.#build(spec);
+    } catch (err) {
+      cluster.#removeDataDir();
+      throw err;
+    }
+    return cluster;
+  }
+
+  get size(): number {
+    return this.specs.length;
+  }
+
+  /** Ids of every node, in index order. */
+  get ids(): string[] {
+    return this.specs.map((s) => s.id);
+  }
+
+  /** @throws RangeError for an id that is not in the cluster. */
+  spec(id: string): SimNodeSpec {
+    return this.#slot(id).spec;
+  }
+
+  /** The node's current KvNode (the newest after a restart). */
+  node(id: string): KvNode {
+    return this.#slot(id).node;
+  }
+
+  /** The node's current Membership (the newest after a restart). */
+  membership(id: string): Membership {
+    return this.#slot(id).node.get<Membership>(TOKENS.membership);
+  }
+
+  /** How many times the node was built: 1, then +1 per restart. */
+  generation(id: string): number {
+    return this.#slot(id).generation;
+  }
+
+  isRunning(id: string): boolean {
+    return this.#slot(id).running;
+  }
+
+  /** Ids of started nodes that were not crashed or stopped since, in index order. */
+  runningIds(): string[] {
+    return this.specs.filter((s) => this.#slots.get(s.id)!.running).map((s) => s.id);
+  }
+
+  /** `subject` as `observer` sees it now (undefined when unknown there). */
+  view(observer: string, subject: string): Member | undefined {
+    return this.membership(observer)
+      .members()
+      .find((m) => m.id === subject);
+  }
+
+  /** Subscribes to the membership events of every node, now and after restarts; returns the unsubscribe function. */
+  watch(listener: SimClusterListener): () => void {
+    this.#listeners.add(listener);
+    for (const slot of this.#slots.values()) this.#subscribe(slot, listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  /** Starts the given nodes (default: every node not running), one after another in index order. */
+  async start(ids: readonly string[] = this.ids.filter((id) => !this.isRunning(id))): Promise<void> {
+    for (const id of ids) {
+      const slot = this.#slot(id);
+      if (slot.running) continue;
+      await this.settle(slot.node.start());
+      slot.running = true;
+    }
+  }
+
+  /**
+   * Calls `membership.join(seeds)` on the given nodes (default: every running
+   * node) at once, each without its own address among its seeds (a node
+   * whose only seed is itself does not join), and advances time until all
+   * resolved.
+   * @param seeds transport URIs; default the first node's.
+   */
+  async join(
+    ids: readonly string[] = this.runningIds(),
+    seeds: readonly string[] = [this.specs[0]!.address],
+  ): Promise<void> {
+    const joins: Promise<void>[] = [];
+    for (const id of ids) {
+      const own = this.spec(id).address;
+      const others = seeds.filter((s) => s !== own);
+      if (others.length > 0) joins.push(this.membership(id).join(others));
+    }
+    await this.settle(Promise.all(joins));
+  }
+
+  /**
+   * Stops a node abruptly: its endpoint stops listening first (nothing more
+   * leaves or arrives, nobody is told), then the node stops to free its timers.
+   */
+  async crash(id: string): Promise<void> {
+    const slot = this.#slot(id);
+    if (!slot.running) return;
+    slot.running = false;
+    await slot.transport.stop();
+    await this.settle(slot.node.stop());
+  }
+
+  /** Graceful departure: `membership.leave()`, then the node stops. */
+  async leave(id: string): Promise<void> {
+    const slot = this.#slot(id);
+    if (!slot.running) return;
+    await this.settle(this.membership(id).leave());
+    slot.running = false;
+    await this.settle(slot.node.stop());
+  }
+
+  /** Stops a node the way the kernel does on shutdown, without `leave()`. */
+  async stop(id: string): Promise<void> {
+    const slot = this.#slot(id);
+    if (!slot.running) return;
+    slot.running = false;
+    await this.settle(slot.node.stop());
+  }
+
+  /**
+   * Builds the node again from its config (same id and address, a new
+   * endpoint, a fresh random stream, empty state) and starts it; call
+   * `join` afterwards. A node still running is crashed first.
+   */
+  async restart(id: string): Promise<void> {
+    const slot = this.#slot(id);
+    await this.crash(id);
+    await this.#build(slot.spec);
+    await this.start([id]);
+  }
+
+  /** Moves virtual time forward by `ms`, letting promises settle after every timer. */
+  async advance(ms: number): Promise<void> {
+    await this.clock.advanceAsync(ms);
+  }
+
+  /**
+   * Advances time in steps of `stepMs` until `predicate` holds, checking it
+   * before the first step.
+   * @returns the virtual ms that passed.
+   * @throws Error naming the seed when `limitMs` passed first.
+   */
+  async waitFor(predicate: () => boolean, limitMs: number, stepMs = SETTLE_STEP_MS): Promise<number> {
+    const start = this.clock.now();
+    for (;;) {
+      if (predicate()) return this.clock.now() - start;
+      const waited = this.clock.now() - start;
+      if (waited >= limitMs) {
+        throw new Error(`condition not reached within ${limitMs} virtual ms (seed ${this.seed})`);
+      }
+      await this.advance(Math.min(stepMs, limitMs - waited));
+    }
+  }
+
+  /**
+   * Awaits `promise`, advancing virtual time while it is pending (for calls
+   * that wait on simulated messages or timers).
+   * @throws Error naming the seed when it is still pending after `limitMs`.
+   */
+  async settle<T>(promise: Promise<T>, limitMs = SETTLE_LIMIT_MS): Promise<T> {
+    let done = false;
+    const tracked = promise.finally(() => {
+      done = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    const start = this.clock.now();
+    while (!done) {
+      if (this.clock.now() - start >= limitMs) {
+        tracked.catch(() => undefined);
+        throw new Error(`an operation did not finish within ${limitMs} virtual ms (seed ${this.seed})`);
+      }
+      await this.advance(SETTLE_STEP_MS);
+    }
+    return tracked;
+  }
+
+  /** Stops every running node (without leave) and removes the temporary data folder. Idempotent. */
+  async dispose(): Promise<void> {
+    for (const id of this.runningIds()) await this.stop(id);
+    this.#listeners.clear();
+    this.#removeDataDir();
+  }
+
+  #slot(id: string): Slot {
+    const slot = this.#slots.get(id);
+    if (slot === undefined) throw new RangeError(`no simulated node '${id}' (nodes are ${this.specs[0]!.id}..)`);
+    return slot;
+  }
+
+  async #build(spec: SimNodeSpec): Promise<void> {
+    const raw = this.#options.config(spec);
+    const node = {
+      id: spec.id,
+      address: spec.hostPort,
+      dataDir: join(this.#dataDir, spec.id),
+      ...(raw['node'] as object),
+    };
+    const config = validateConfig(
+      { transport: { name: 'sim' }, storage: { name: 'none' }, ...raw, node },
+      this.#registry,
+      { file: `simulated node ${spec.id}` },
+    );
+    const codecKey = JSON.stringify(config.codec);
+    const transport = this.network.endpoint(spec.address, this.#options.transport);
+    const provided = {
+      clock: this.clock,
+      random: this.random.fork(),
+      transport,
+      logger: this.#options.logger ?? silentLogger,
+      ...(this.#messages ? { messages: this.#messages } : {}),
+      ...(this.#codecs.has(codecKey) ? { codecs: this.#codecs.get(codecKey)! } : {}),
+    };
+    const built = await createNode({ config, registry: this.#registry, provide: provided });
+    this.#messages ??= built.get<MessageRegistry>(TOKENS.messages);
+    if (!this.#codecs.has(codecKey)) this.#codecs.set(codecKey, built.get<CodecSet>(TOKENS.codecs));
+    const previous = this.#slots.get(spec.id);
+    for (const unwatch of previous?.unwatch ?? []) unwatch();
+    const slot: Slot = {
+      spec,
+      node: built,
+      transport,
+      running: false,
+      generation: (previous?.generation ?? 0) + 1,
+      unwatch: [],
+    };
+    this.#slots.set(spec.id, slot);
+    for (const listener of this.#listeners) this.#subscribe(slot, listener);
+  }
+
+  #subscribe(slot: Slot, listener: SimClusterListener): void {
+    if (!slot.node.has('membership')) return;
+    const membership = slot.node.get<Membership>(TOKENS.membership);
+    const unsubscribe = membership.on((event) => {
+      if (this.#listeners.has(listener)) listener(slot.spec, event);
+    });
+    slot.unwatch.push(unsubscribe);
+  }
+
+  #removeDataDir(): void {
+    if (this.#ownsDataDir) rmSync(this.#dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,286 @@
+import type { MembershipBounds } from '../contracts/membership.js';
+import type { PluginRegistry } from '../kernel/registry.js';
+import { SimCluster } from './cluster.js';
+import type { SimNodeSpec } from './cluster.js';
+import type { LinkProfile } from './link-profile.js';
+import type { SimTransportOptions } from './sim-transport.js';
+
+export interface MembershipSimOptions {
+  /** Holds the membership plugin and the codec the nodes use. */
+  readonly registry: PluginRegistry;
+  /** Membership plugin name. */
+  readonly plugin: string;
+  /** Its options on every node. */
+  readonly options?: Record<string, unknown>;
+  /** Cluster size N. */
+  readonly nodes: number;
+  /** Packet loss (0..1) on every link during the measured run (the cluster converges without loss first). Default 0. */
+  readonly loss?: number;
+  /** Seed of every random draw; the same seed replays the same run. Default 1. */
+  readonly seed?: number;
+  /** Length of the measured run in protocol periods (longer when the crashes need it). Default 100. */
+  readonly periods?: number;
+  /** Members crashed (no goodbye) one after another during the run. Default min(10, N / 4), at least 1 when N >= 3. */
+  readonly crashes?: number;
+  /** Codec plugin of every node. Default: the config default. */
+  readonly codec?: string;
+  /** Frame limits of every endpoint. Default: one UDP datagram for one-way messages (1192 bytes), 64 KiB requests. */
+  readonly transport?: SimTransportOptions;
+  /** Link profile (latency...) of every link. Default LINK_PROFILES.lan. */
+  readonly link?: Partial<LinkProfile>;
+  /** Extra raw config sections per node (a role, the static view), as in the conformance suite. */
+  readonly configure?: (spec: SimNodeSpec, all: readonly SimNodeSpec[]) => Record<string, unknown>;
+  /** Transport URIs every node joins through. Default: the first node's. */
+  readonly seeds?: (all: readonly SimNodeSpec[]) => readonly string[];
+  /** Nodes never crashed (a controller). */
+  readonly essential?: (spec: SimNodeSpec) => boolean;
+  /** Nodes that appear in member lists. Default: all. */
+  readonly listed?: (spec: SimNodeSpec) => boolean;
+  /** Longest virtual time to converge before the run. Default 300 protocol periods. */
+  readonly convergeLimitMs?: number;
+}
+
+/** The figures of one run; plain JSON (no Infinity, no NaN: `null` where a figure does not exist). */
+export interface MembershipSimResult {
+  readonly plugin: string;
+  readonly nodes: number;
+  readonly loss: number;
+  readonly seed: number;
+  /** Measured run length in protocol periods. */
+  readonly periods: number;
+  readonly crashes: number;
+  readonly protocolPeriodMs: number;
+  /** The plugin's suspicion timeout at this N, or null when it has none. */
+  readonly suspicionTimeoutMs: number | null;
+  /** `bounds.detectionMs` the plugin declares at this N. */
+  readonly detectionBoundMs: number;
+  /** `bounds.toleratedLoss` the plugin declares. */
+  readonly toleratedLoss: number;
+  /** Percentiles (nearest rank) of the time from a crash until every live member sees the member dead. */
+  readonly detectionMsP50: number | null;
+  readonly detectionMsP99: number | null;
+  readonly detectionMsMax: number | null;
+  /** Every detection time, sorted. */
+  readonly detections: readonly number[];
+  /** Crashes that some live member had not seen dead when the run ended. */
+  readonly undetected: number;
+  /** Times a live member was declared dead (or left): distinct (member, incarnation) pairs. */
+  readonly falsePositives: number;
+  /** The same counted per observer: how many member lists showed a live member dead. */
+  readonly falsePositiveEvents: number;
+  /** Packets sent (requests, responses, one-way messages) per live member per protocol period during the run. */
+  readonly messagesPerMemberPerPeriod: number;
+  /** Largest one-way message (frame bytes) sent during the whole simulation, join included. */
+  readonly largestMessageBytes: number;
+  /** Largest request or response frame sent during the whole simulation. */
+  readonly largestFrameBytes: number;
+  /** Virtual ms from start until every member saw every other alive. */
+  readonly convergeMs: number;
+  /** Virtual ms of the measured run. */
+  readonly virtualMs: number;
+  /** Wall-clock ms of the whole simulation. */
+  readonly wallMs: number;
+}
+
+const DEFAULT_PERIODS = 100;
+const DEFAULT_CONVERGE_PERIODS = 300;
+const DEFAULT_TRANSPORT: SimTransportOptions = { maxMessageBytes: 1192, maxFrameBytes: 65_536 };
+
+interface PendingCrash {
+  readonly victim: string;
+  readonly crashedAt: number;
+  readonly seen: Set<string>;
+  detectedAfter: number | undefined;
+}
+
+/** The value at percentile `p` (0..100) of sorted `values`, nearest rank; null for none. */
+function percentile(sorted: readonly number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(rank, sorted.length) - 1]!;
+}
+
+/**
+ * Runs a membership plugin on N simulated nodes and measures it: start and
+ * join through the seeds, converge without loss, then for `periods`
+ * protocol periods at `loss` packet loss crash `crashes` members one after
+ * another and record how long until every live member sees each dead, how
+ * often a live member is declared dead, and how many packets the protocol
+ * sends. Everything runs on virtual time from one seed, so a run replays
+ * exactly. This backs `kvmesh sim membership`.
+ * @throws Error naming the seed when the cluster does not converge.
+ */
+export async function simulateMembership(options: MembershipSimOptions): Promise<MembershipSimResult> {
+  const wallStart = performance.now();
+  const seed = options.seed ?? 1;
+  const loss = options.loss ?? 0;
+  const essential = options.essential ?? (() => false);
+  const listed = options.listed ?? (() => true);
+  let specs: readonly SimNodeSpec[] = [];
+  const largest = { message: 0, frame: 0 };
+  const cluster = await SimCluster.create({
+    trace: (event) => {
+      if (event.type !== 'send') return;
+      if (event.kind === 'message') largest.message = Math.max(largest.message, event.bytes);
+      else largest.frame = Math.max(largest.frame, event.bytes);
+    },
+    registry: options.registry,
+    nodes: options.nodes,
+    seed,
+    transport: options.transport ?? DEFAULT_TRANSPORT,
+    ...(options.link ? { link: options.link } : {}),
+    config: (spec) => {
+      const extra = options.configure?.(spec, specs) ?? {};
+      return {
+        ...(options.codec ? { codec: { name: options.codec } } : {}),
+        membership: { name: options.plugin, options: options.options ?? {} },
+        ...extra,
+        node: { ...(extra['node'] as object | undefined) },
+      };
+    },
+  });
+  specs = cluster.specs;
+  try {
+    return await run(cluster, options, { seed, loss, essential, listed, wallStart, largest });
+  } finally {
+    await cluster.dispose();
+  }
+}
+
+async function run(
+  cluster: SimCluster,
+  options: MembershipSimOptions,
+  context: {
+    seed: number;
+    loss: number;
+    essential: (spec: SimNodeSpec) => boolean;
+    listed: (spec: SimNodeSpec) => boolean;
+    wallStart: number;
+    largest: { readonly message: number; readonly frame: number };
+  },
+): Promise<MembershipSimResult> {
+  const { seed, loss, essential, listed } = context;
+  const { clock } = cluster;
+  const listedIds = new Set(cluster.specs.filter(listed).map((s) => s.id));
+  // Each observer's count of other listed members it sees alive, kept from events (polling N lists would be O(N^2)).
+  const aliveSeen = new Map<string, Set<string>>(cluster.ids.map((id) => [id, new Set<string>()]));
+  const pending = new Map<string, PendingCrash>();
+  const detections: number[] = [];
+  const falseEpisodes = new Set<string>();
+  let falsePositiveEvents = 0;
+  let measuring = false;
+
+  let running = cluster.size;
+  const checkDetected = (crash: PendingCrash): void => {
+    if (crash.detectedAfter !== undefined || crash.seen.size < running) return;
+    if (cluster.runningIds().every((id) => crash.seen.has(id))) {
+      crash.detectedAfter = clock.now() - crash.crashedAt;
+      detections.push(crash.detectedAfter);
+    }
+  };
+
+  cluster.watch((observer, { member }) => {
+    if (member.id !== observer.id && listedIds.has(member.id)) {
+      const seen = aliveSeen.get(observer.id)!;
+      if (member.state === 'alive') seen.add(member.id);
+      else seen.delete(member.id);
+    }
+    if (!measuring || (member.state !== 'dead' && member.state !== 'left')) return;
+    const crash = pending.get(member.id);
+    if (crash !== undefined) {
+      if (member.state === 'dead' && cluster.isRunning(observer.id)) {
+        crash.seen.add(observer.id);
+        checkDetected(crash);
+      }
+    } else if (cluster.isRunning(member.id)) {
+      falsePositiveEvents++;
+      falseEpisodes.add(`${member.id}@${member.incarnation}`);
+    }
+  });
+
+  const convergeStart = clock.now();
+  await cluster.start();
+  await cluster.join(undefined, options.seeds?.(cluster.specs) ?? [cluster.specs[0]!.address]);
+  const bounds: MembershipBounds = cluster.membership(cluster.ids[0]!).bounds;
+  const period = bounds.periodMs;
+  const converged = (): boolean =>
+    cluster.runningIds().every((id) => aliveSeen.get(id)!.size === listedIds.size - (listedIds.has(id) ? 1 : 0));
+  try {
+    await cluster.waitFor(converged, options.convergeLimitMs ?? DEFAULT_CONVERGE_PERIODS * period, period);
+  } catch (err) {
+    throw new Error(
+      `${options.plugin} at N = ${options.nodes} did not converge (seed ${seed}): ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  const convergeMs = clock.now() - convergeStart;
+
+  const measured = cluster.membership(cluster.ids[0]!).bounds;
+  const candidates = cluster.specs.filter((s) => !essential(s) && listed(s));
+  const crashes = Math.min(
+    options.crashes ?? (options.nodes >= 3 ? Math.max(1, Math.min(10, Math.floor(options.nodes / 4))) : 0),
+    Math.max(0, candidates.length - 2),
+  );
+  const victims = cluster.random.shuffle(candidates).slice(0, crashes);
+  const periods = options.periods ?? DEFAULT_PERIODS;
+  // Crashes spread over the first half of the run, so the last has time to be detected.
+  const spacing = Math.max(period, Math.floor((periods * period) / Math.max(1, 2 * crashes)));
+  const runMs = Math.max(periods * period, crashes * spacing + measured.detectionMs);
+
+  cluster.network.setDefaults({ loss });
+  cluster.network.resetStats();
+  measuring = true;
+  const runStart = clock.now();
+  let memberMs = 0;
+  let last = runStart;
+  const account = (): void => {
+    memberMs += cluster.runningIds().length * (clock.now() - last);
+    last = clock.now();
+  };
+  for (let i = 0; i < victims.length; i++) {
+    await cluster.advance(runStart + (i + 1) * spacing - clock.now());
+    account();
+    const victim = victims[i]!.id;
+    pending.set(victim, { victim, crashedAt: clock.now(), seen: new Set(), detectedAfter: undefined });
+    await cluster.crash(victim);
+    running = cluster.runningIds().length;
+    for (const crash of pending.values()) checkDetected(crash);
+  }
+  await cluster.advance(Math.max(0, runStart + runMs - clock.now()));
+  account();
+  measuring = false;
+
+  const stats = cluster.network.stats();
+  const packets = stats.sent.request + stats.sent.response + stats.sent.message + stats.sent.failure;
+  detections.sort((a, b) => a - b);
+  return {
+    plugin: options.plugin,
+    nodes: options.nodes,
+    loss,
+    seed,
+    periods: Math.round(runMs / period),
+    crashes: victims.length,
+    protocolPeriodMs: period,
+    suspicionTimeoutMs: measured.suspicionTimeoutMs ?? null,
+    detectionBoundMs: measured.detectionMs,
+    toleratedLoss: measured.toleratedLoss,
+    detectionMsP50: percentile(detections, 50),
+    detectionMsP99: percentile(detections, 99),
+    detectionMsMax: detections.length > 0 ? detections[detections.length - 1]! : null,
+    detections,
+    undetected: victims.length - detections.length,
+    falsePositives: falseEpisodes.size,
+    falsePositiveEvents,
+    messagesPerMemberPerPeriod: memberMs > 0 ? round(packets / (memberMs / period), 3) : 0,
+    largestMessageBytes: context.largest.message,
+    largestFrameBytes: context.largest.frame,
+    convergeMs,
+    virtualMs: runMs,
+    wallMs: Math.round(performance.now() - context.wallStart),
+  };
+}
+
+function round(value: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
