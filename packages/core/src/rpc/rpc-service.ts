@@ -31,6 +31,9 @@ export interface RpcStats {
   framesRejected: number;
 }
 
+// One-way messages have no deadline; one shared signal saves an allocation per message.
+const NEVER_ABORTED = new AbortController().signal;
+
 /**
  * The Rpc contract over any Transport and the node's codecs. Requests go out
  * in the primary codec; every incoming frame is decoded with the codec its
@@ -170,7 +173,7 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
       this.stats.framesRejected++;
       return;
     }
-    const context = { from, signal: new AbortController().signal };
+    const context = { from, signal: NEVER_ABORTED };
     for (const listener of listeners) {
       try {
         listener(message.payload, context);
