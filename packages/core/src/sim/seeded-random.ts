@@ -3,6 +3,7 @@ import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus, xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
 import type { JumpableRandomGenerator } from 'pure-rand/types/JumpableRandomGenerator';
 import type { Random } from '../contracts/random.js';
+import { shuffleWith } from './shuffle.js';
 
 /**
  * A reproducible Random for tests and the simulator: the same seed yields the
@@ -39,12 +40,7 @@ export class SeededRandom implements Random {
   }
 
   shuffle<T>(items: readonly T[]): T[] {
-    const out = [...items];
-    for (let i = out.length - 1; i > 0; i--) {
-      const j = this.int(i + 1);
-      [out[i], out[j]] = [out[j]!, out[i]!];
-    }
-    return out;
+    return shuffleWith(this, items);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Random } from '../contracts/random.js';
+import { shuffleWith } from './shuffle.js';
 
 /** 2^-53: turns 53 random bits into a float in [0, 1). */
 const FLOAT_SCALE = 2 ** -53;
@@ -25,12 +26,7 @@ export class SystemRandom implements Random {
   }
 
   shuffle<T>(items: readonly T[]): T[] {
-    const out = [...items];
-    for (let i = out.length - 1; i > 0; i--) {
-      const j = this.int(i + 1);
-      [out[i], out[j]] = [out[j]!, out[i]!];
-    }
-    return out;
+    return shuffleWith(this, items);
   }
 
   fork(): SystemRandom {
