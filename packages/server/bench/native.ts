@@ -143,7 +143,7 @@ async function main(): Promise<void> {
         node: { id: 'bench', address: `${HOST}:0`, dataDir: join(dir, 'data') },
         storage: { name: 'lmdb' },
         placement: { name: 'single' },
-        transport: { name: 'http', options: { listen: false } },
+        transport: { name: 'http' },
         codec: { name: 'json' },
         log: { level: 'info' },
       }),

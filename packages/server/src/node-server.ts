@@ -297,9 +297,7 @@ function serveListener(nodeServer: NodeServer, app: Listener): Listener {
  * also names its `path`, requests elsewhere skip the call.
  */
 function httpHook(transport: Transport | undefined, hostPort: string): HttpHook | undefined {
-  const t = transport as
-    | (Transport & { handleHttp?: unknown; path?: unknown; serveThroughHost?: unknown })
-    | undefined;
+  const t = transport as (Transport & { handleHttp?: unknown; path?: unknown; serveThroughHost?: unknown }) | undefined;
   if (typeof t?.handleHttp !== 'function') return undefined;
   if (typeof t.serveThroughHost === 'function') (t.serveThroughHost as (hostPort: string) => void)(hostPort);
   const handle = (t.handleHttp as HttpHook).bind(t);
