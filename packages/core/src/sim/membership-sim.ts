@@ -225,7 +225,8 @@ async function run(
   const periods = options.periods ?? DEFAULT_PERIODS;
   // Crashes spread over the first half of the run, so the last has time to be detected.
   const spacing = Math.max(period, Math.floor((periods * period) / Math.max(1, 2 * crashes)));
-  const runMs = Math.max(periods * period, crashes * spacing + measured.detectionMs);
+  // Without crashes the detection bound does not matter (it is Infinity for a strategy without failure detection).
+  const runMs = Math.max(periods * period, crashes > 0 ? crashes * spacing + measured.detectionMs : 0);
 
   cluster.network.setDefaults({ loss });
   cluster.network.resetStats();

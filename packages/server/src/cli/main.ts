@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { LOG_LEVELS } from '../log-levels.js';
 import { ApiClient, DEFAULT_NODE_URL, readStdin, responseError } from './client.js';
 import { CliError, EXIT } from './exit-codes.js';
+import { simCommand } from './sim-command.js';
 
 /** Where `kvmesh schema` writes when not told otherwise (relative to the working directory). */
 export const DEFAULT_SCHEMA_FILE = 'configs/kvmesh.schema.json';
@@ -175,6 +176,8 @@ export function buildProgram(): Command {
       }
       await writeOut(`${lines.join('\n')}\n`);
     });
+
+  program.addCommand(simCommand());
 
   return program;
 }

@@ -166,6 +166,29 @@ export class MemberSync {
       });
   }
 
+  /**
+   * Pushes this member's own fact (its goodbye, while leaving) to `peers`
+   * as requests and resolves once one of them answered, all failed, or
+   * `timeoutMs` passed. An answer proves the fact arrived, which a datagram
+   * cannot; the peer that has it spreads it by gossip.
+   * @returns whether a peer acknowledged it.
+   */
+  tell(peers: readonly string[], timeoutMs: number): Promise<boolean> {
+    if (peers.length === 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      let failed = 0;
+      for (const peer of peers) {
+        this.#request(peer, { cursor: 0, full: false, updates: [] }, timeoutMs).then(
+          () => resolve(true),
+          (err: unknown) => {
+            this.#c.logger.debug({ peer, err: (err as Error).message }, 'swim: a member did not acknowledge');
+            if (++failed === peers.length) resolve(false);
+          },
+        );
+      }
+    });
+  }
+
   /** One anti-entropy exchange with a random alive member: a page of random facts each way. */
   pushPull(): void {
     const [peer] = this.#list.randomAlive(1, '');
@@ -212,12 +235,14 @@ export class MemberSync {
   #request(
     peer: string,
     fields: Pick<SyncRequestMessage, 'cursor' | 'full' | 'updates'>,
+    timeoutMs?: number,
   ): Promise<Message<SyncResponseMessage>> {
-    return this.#c.rpc.request<SyncResponseMessage>(peer, SWIM_MESSAGES.syncRequest, {
-      self: this.#host.self(),
-      maxBytes: this.#c.transport.maxFrameBytes,
-      ...fields,
-    });
+    return this.#c.rpc.request<SyncResponseMessage>(
+      peer,
+      SWIM_MESSAGES.syncRequest,
+      { self: this.#host.self(), maxBytes: this.#c.transport.maxFrameBytes, ...fields },
+      timeoutMs === undefined ? {} : { timeoutMs },
+    );
   }
 
   #serve(request: SyncRequestMessage, context: RpcContext): Message<SyncResponseMessage> {

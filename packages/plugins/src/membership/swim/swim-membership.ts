@@ -226,17 +226,23 @@ export class SwimMembership implements Membership {
     await this.#sync.join(targets);
   }
 
-  /** Marks this member left, tells a few members at once and stops probing; stop() follows. */
+  /**
+   * Marks this member left, stops probing and tells a few members directly
+   * (as requests: a goodbye in a datagram may be lost, or cut off by the
+   * transport stopping right after). Resolves once one of them acknowledged
+   * it, or after one protocol period; stop() follows.
+   */
   async leave(): Promise<void> {
     if (!this.#running || this.#leaving) return;
     this.#leaving = true;
     this.#prober.stop();
     this.#setSelf({ ...this.#self, state: 'left' });
-    const goodbye = this.#gossip.wire(this.#self);
-    this.#gossip.enqueue(goodbye);
+    this.#gossip.enqueue(this.#gossip.wire(this.#self));
     const fanout = this.#options.indirectProbes + LEAVE_FANOUT_EXTRA;
-    for (const record of this.#list.randomAlive(fanout, this.#self.id)) {
-      this.#gossip.send(record.member.address, SWIM_MESSAGES.gossip, { updates: [goodbye] });
+    const peers = this.#list.randomAlive(fanout, this.#self.id).map((r) => r.member.address);
+    const told = await this.#sync.tell(peers, this.#options.probeIntervalMs);
+    if (!told && peers.length > 0) {
+      this.#log.info({ peers: peers.length }, 'swim: no member acknowledged the leave; it will be seen as a failure');
     }
   }
 

@@ -30,6 +30,13 @@ export const UDP_TRANSPORT_DEFAULTS: UdpTransportOptions = Object.freeze({ maxDa
 /** Largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP). */
 export const UDP_MAX_PAYLOAD_BYTES = 65_507;
 
+/**
+ * Longest `stop()` waits for datagrams already handed to the socket. node:dgram
+ * resolves the destination on a later tick and drops the datagram silently when
+ * the socket closed meanwhile, so a goodbye sent just before stop would be lost.
+ */
+const SEND_FLUSH_TIMEOUT_MS = 1_000;
+
 export interface UdpTransportComponents {
   readonly node: Pick<NodeInfo, 'address'>;
   readonly clock: Clock;
@@ -80,6 +87,9 @@ export class UdpTransport implements Transport {
   private nextId: number;
   private malformed = 0;
   private unmatched = 0;
+  /** Datagrams of the current socket handed to node:dgram whose send callback has not run yet. */
+  private unsent: Unsent = { count: 0, onFlushed: undefined };
+  private stopping: Promise<void> | undefined;
 
   constructor(components: UdpTransportComponents, options: Partial<UdpTransportOptions> = {}) {
     const { maxDatagramBytes } = { ...UDP_TRANSPORT_DEFAULTS, ...options };
@@ -112,6 +122,9 @@ export class UdpTransport implements Transport {
 
   async start(): Promise<void> {
     if (this.socket !== undefined) return;
+    // A restart waits until the previous socket closed and freed the port.
+    await this.stopping;
+    this.stopping = undefined;
     const socket = createSocket({ type: isIPv6(this.bind.host) ? 'udp6' : 'udp4' });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
@@ -136,14 +149,19 @@ export class UdpTransport implements Transport {
     this.socket = socket;
   }
 
-  async stop(): Promise<void> {
+  /** Fails pending requests, lets datagrams already sent leave (up to SEND_FLUSH_TIMEOUT_MS), then closes. */
+  stop(): Promise<void> {
     const socket = this.socket;
-    if (socket === undefined) return;
+    if (socket === undefined) return this.stopping ?? Promise.resolve();
     this.socket = undefined;
     for (const id of [...this.pending.keys()]) {
       this.settle(id, new KvError('KVMESH_ERR_TRANSPORT_CLOSED', `transport ${this.address} stopped`));
     }
-    await new Promise<void>((resolve) => socket.close(() => resolve()));
+    this.stopping = flushed(this.unsent, this.clock).then(
+      () => new Promise<void>((resolve) => socket.close(() => resolve())),
+    );
+    this.unsent = { count: 0, onFlushed: undefined };
+    return this.stopping;
   }
 
   async request(to: string, frame: Uint8Array, options: RequestOptions): Promise<Uint8Array> {
@@ -170,14 +188,12 @@ export class UdpTransport implements Transport {
       );
       this.pending.set(id, { peer, resolve, reject, timer, signal, onAbort });
       signal?.addEventListener('abort', onAbort, { once: true });
-      socket.send(encodeDatagram(UDP_KIND.request, id, frame), peer.port, peer.host, (err) => {
-        if (err) {
-          this.settle(
-            id,
-            new KvError('KVMESH_ERR_TRANSPORT_UNREACHABLE', `cannot send to ${to}: ${errorCode(err)}`, { cause: err }),
-          );
-        }
-      });
+      this.transmit(socket, UDP_KIND.request, id, frame, peer, (err) =>
+        this.settle(
+          id,
+          new KvError('KVMESH_ERR_TRANSPORT_UNREACHABLE', `cannot send to ${to}: ${errorCode(err)}`, { cause: err }),
+        ),
+      );
     });
   }
 
@@ -206,10 +222,31 @@ export class UdpTransport implements Transport {
     return this.nextId;
   }
 
-  private transmit(socket: Socket, kind: UdpKind, id: number, frame: Uint8Array, peer: HostPort): void {
-    socket.send(encodeDatagram(kind, id, frame), peer.port, peer.host, (err) => {
-      if (err) this.logger.debug({ err: errorCode(err), to: formatHostPort(peer) }, 'datagram not sent');
-    });
+  private transmit(
+    socket: Socket,
+    kind: UdpKind,
+    id: number,
+    frame: Uint8Array,
+    peer: HostPort,
+    onError?: (err: Error) => void,
+  ): void {
+    const unsent = this.unsent;
+    const sent = (): void => {
+      unsent.count--;
+      if (unsent.count === 0) unsent.onFlushed?.();
+    };
+    unsent.count++;
+    try {
+      socket.send(encodeDatagram(kind, id, frame), peer.port, peer.host, (err) => {
+        sent();
+        if (!err) return;
+        if (onError) onError(err);
+        else this.logger.debug({ err: errorCode(err), to: formatHostPort(peer) }, 'datagram not sent');
+      });
+    } catch (err) {
+      sent();
+      throw err;
+    }
   }
 
   private onDatagram(msg: Buffer, rinfo: RemoteInfo): void {
@@ -297,6 +334,26 @@ export class UdpTransport implements Transport {
       );
     } else pending.resolve(frame ?? new Uint8Array(0));
   }
+}
+
+interface Unsent {
+  count: number;
+  onFlushed: (() => void) | undefined;
+}
+
+/** Resolves once `unsent` drops to zero, or after SEND_FLUSH_TIMEOUT_MS. */
+function flushed(unsent: Unsent, clock: Clock): Promise<void> {
+  if (unsent.count === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = clock.setTimeout(() => {
+      unsent.onFlushed = undefined;
+      resolve();
+    }, SEND_FLUSH_TIMEOUT_MS);
+    unsent.onFlushed = () => {
+      timer.cancel();
+      resolve();
+    };
+  });
 }
 
 function samePeer(expected: HostPort, actual: HostPort): boolean {

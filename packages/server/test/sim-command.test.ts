@@ -1,0 +1,131 @@
+import test from 'ava';
+import { runCli } from './helpers/cli.js';
+
+/** The fields `kvmesh sim membership --json` promises, with their JSON types ('number|null' where a figure may not exist). */
+const FIELDS: Readonly<Record<string, string>> = {
+  plugin: 'string',
+  transport: 'string',
+  nodes: 'number',
+  loss: 'number',
+  seed: 'number',
+  periods: 'number',
+  crashes: 'number',
+  protocolPeriodMs: 'number',
+  suspicionTimeoutMs: 'number|null',
+  detectionBoundMs: 'number|null',
+  detectionMsP50: 'number|null',
+  detectionMsP99: 'number|null',
+  detectionMsMax: 'number|null',
+  undetected: 'number',
+  falsePositives: 'number',
+  messagesPerMemberPerPeriod: 'number',
+  convergeMs: 'number',
+  wallMs: 'number',
+};
+
+type Run = Record<string, any>;
+
+function jsonLines(stdout: string): Run[] {
+  return stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Run);
+}
+
+function checkShape(t: { true(value: boolean, message?: string): void }, run: Run): void {
+  for (const [field, types] of Object.entries(FIELDS)) {
+    const actual = run[field] === null ? 'null' : typeof run[field];
+    t.true(types.split('|').includes(actual), `${field} is ${actual}, expected ${types}`);
+  }
+}
+
+test('--json prints one object per run with detection, false positives and message figures for swim', async (t) => {
+  const result = await runCli(['sim', 'membership', '--nodes', '10', '--periods', '30', '--json']);
+  t.is(result.code, 0, result.stderr);
+  const runs = jsonLines(result.stdout);
+  t.is(runs.length, 1);
+  const run = runs[0]!;
+  checkShape(t, run);
+  t.like(run, { plugin: 'swim', transport: 'mixed', nodes: 10, loss: 0, seed: 1, crashes: 2, undetected: 0 });
+  t.is(run['protocolPeriodMs'], 1000, 'the default probeIntervalMs');
+  t.is(run['suspicionTimeoutMs'], 4000, 'suspicionMult 4 x max(1, log10 10) periods');
+  t.is(run['falsePositives'], 0);
+  t.true(run['detectionMsP50'] <= run['detectionMsP99'] && run['detectionMsP99'] <= run['detectionBoundMs']);
+  t.true(run['messagesPerMemberPerPeriod'] > 1 && run['messagesPerMemberPerPeriod'] < 4);
+  t.true(run['largestMessageBytes'] <= 1192, 'every datagram fits the udp limit');
+});
+
+test('one run per cluster size and loss rate; the same seed gives the same figures', async (t) => {
+  const args = ['sim', 'membership', '--nodes', '6,8', '--loss', '0,0.1', '--periods', '20', '--seed', '7', '--json'];
+  const [first, second] = await Promise.all([runCli(args), runCli(args)]);
+  t.is(first.code, 0, first.stderr);
+  const runs = jsonLines(first.stdout);
+  t.deepEqual(
+    runs.map((r) => [r['nodes'], r['loss']]),
+    [
+      [6, 0],
+      [6, 0.1],
+      [8, 0],
+      [8, 0.1],
+    ],
+  );
+  const withoutWall = (r: Run): Run => ({ ...r, wallMs: 0 });
+  t.deepEqual(jsonLines(second.stdout).map(withoutWall), runs.map(withoutWall));
+});
+
+test('controller, heartbeat and static run too, each with the roles, view and transport it needs', async (t) => {
+  const results = await Promise.all(
+    ['controller', 'heartbeat', 'static'].map((plugin) =>
+      runCli(['sim', 'membership', '--plugin', plugin, '--nodes', '8', '--periods', '20', '--json']),
+    ),
+  );
+  for (const result of results) t.is(result.code, 0, result.stderr);
+  const runs = results.map((r) => jsonLines(r.stdout)[0]!);
+  for (const run of runs) checkShape(t, run);
+  const [c, h, s] = runs as [Run, Run, Run];
+
+  t.like(c, { plugin: 'controller', transport: 'http', suspicionTimeoutMs: null, undetected: 0, falsePositives: 0 });
+  t.true(c['crashes'] > 0);
+  // The controller notices after failAfterMs (3 s) without a heartbeat and its probes (3 x 300 ms).
+  t.true(c['detectionMsP99'] <= c['detectionBoundMs']);
+
+  t.like(h, { plugin: 'heartbeat', transport: 'http', undetected: 0, falsePositives: 0 });
+  // failAfterMs (10 s) + one heartbeat period.
+  t.true(h['detectionMsP99'] <= 11_000);
+
+  t.like(s, { plugin: 'static', crashes: 0, detectionBoundMs: null, detectionMsP99: null, falsePositives: 0 });
+});
+
+test('without --json it prints a table: a header and one row per run', async (t) => {
+  const result = await runCli(['sim', 'membership', '--nodes', '5', '--periods', '10']);
+  t.is(result.code, 0, result.stderr);
+  const lines = result.stdout.trimEnd().split('\n');
+  t.is(lines.length, 2);
+  t.regex(lines[0]!, /^PLUGIN\s+TRANSPORT\s+NODES\s+LOSS.*P50_MS\s+P99_MS.*FALSE_POS\s+MSG\/MEMBER\/PERIOD/);
+  t.regex(lines[1]!, /^swim\s+mixed\s+5\s+0\s/);
+});
+
+test('bad options exit 1 with a message that names the option and what it expects', async (t) => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--nodes', '0'], /--nodes.*integer >= 2/],
+    [['--nodes', '10,x'], /--nodes.*integer >= 2/],
+    [['--loss', '1.5'], /--loss.*from 0 up to \(not including\) 1/],
+    [['--periods', '0'], /--periods.*integer >= 1/],
+    [['--seed', '1.5'], /--seed.*integer >= 0/],
+    [['--crashes', '-1'], /--crashes.*integer >= 0/],
+    [['--plugin', 'gossip'], /unknown membership plugin 'gossip'; available: controller, heartbeat, static, swim/],
+    [['--transport', 'tcp'], /--transport.*mixed, udp, http/],
+    [['--options', '[1]'], /--options expects a JSON object/],
+    [
+      ['--options', '{"probeIntervalMs":5}', '--nodes', '3'],
+      /KVMESH_ERR_CONFIG_INVALID.*\n.*probeIntervalMs: must be >= 10/,
+    ],
+    [['--plugin', 'static', '--crashes', '2'], /'static' detects no failure.*--crashes must be 0/],
+  ];
+  for (const [args, message] of cases) {
+    const result = await runCli(['sim', 'membership', ...args]);
+    t.is(result.code, 1, `${args.join(' ')}: ${result.stderr}`);
+    t.regex(result.stderr, message, args.join(' '));
+    t.is(result.stdout, '', `${args.join(' ')} prints nothing on stdout`);
+  }
+});
