@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -158,7 +158,8 @@ async function main(): Promise<void> {
     process.stdout.write(
       `kvmesh bench: ${CONNECTIONS} connections, ${WARMUP_S} s warmup + ${DURATION_S} s in ${ROUNDS} alternating rounds ` +
         `per server and operation, 100-byte values, ` +
-        `${KEYS} keys, lmdb syncWrites (default); node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}\n\n`,
+        `${KEYS} keys, lmdb syncWrites (default); node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ` +
+        `load average ${loadavg()[0]!.toFixed(2)}\n\n`,
     );
     const servers = [
       ['node:http', bareUrl],

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KvService, Logger } from '@kvmesh/core';
 import Koa from 'koa';
-import type { Context, Next } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import { errorBody, httpFailure } from './http-errors.js';
 import type { ServerMetrics } from './metrics.js';
 import { KvHttpHandler, lingerThenClose } from './routes/kv-http.js';
@@ -46,6 +46,47 @@ const UNMATCHED_ROUTE = 'unmatched';
 // Headers a failed handler may have set that must not describe an error body.
 const STALE_HEADERS = ['content-type', 'content-length', 'etag', 'content-encoding'];
 
+type MiddlewareChain = (ctx: Context) => Promise<void>;
+type HandleRequest = (this: Koa, ctx: Context, chain: MiddlewareChain) => Promise<void>;
+// Koa's per-request step, called by its `callback()` with a fresh context; it
+// is not in Koa's type declarations, so it is reached through the prototype.
+const koaHandleRequest = (Koa.prototype as unknown as { handleRequest: HandleRequest }).handleRequest;
+
+function isKeyRequest(url: string): boolean {
+  return url.startsWith(KV_PREFIX);
+}
+
+/**
+ * Koa, except for one step of key requests. For every request Koa attaches an
+ * `on-finished` listener to the response (an AsyncResource, a bound function
+ * and four listeners on the response and its socket, removed again when it
+ * finishes) so that it can report a failure of a body it writes itself, and
+ * calls `respond` after the middleware. The key routes, its first middleware,
+ * answer a key request themselves on the raw response (`respond = false`) and
+ * report their own failures, so such a request skips both: that bookkeeping
+ * was a sixth of a GET's CPU (docs/performance.md). It still gets a Koa
+ * context and runs through the middleware chain, and a rejected chain still
+ * reaches `ctx.onerror`. Should another middleware ever be put in front of
+ * the key routes, every request takes Koa's own path again.
+ */
+class ApiKoa extends Koa {
+  readonly #keyRoutes: Middleware;
+
+  constructor(keyRoutes: Middleware) {
+    super();
+    this.#keyRoutes = keyRoutes;
+    this.use(keyRoutes);
+  }
+
+  handleRequest(ctx: Context, chain: MiddlewareChain): Promise<void> {
+    if (this.middleware[0] !== this.#keyRoutes || !isKeyRequest(ctx.originalUrl)) {
+      return koaHandleRequest.call(this, ctx, chain);
+    }
+    ctx.res.statusCode = 404;
+    return chain(ctx).catch((err: unknown) => ctx.onerror(err as Error));
+  }
+}
+
 /**
  * The API of one node, one Koa app: `/v1/kv/` requests go to the key handler
  * (the hot path); everything else through the router, whose error boundary
@@ -55,7 +96,17 @@ export function createApp(options: AppOptions): ApiApp {
   const { metrics, logger } = options;
   const draining = options.draining ?? ((): boolean => false);
   const lingerMs = options.lingerMs ?? DEFAULT_LINGER_MS;
-  const koa = new Koa();
+  const kv = new KvHttpHandler(options);
+  // The data path: key requests are answered by the key handler on the raw
+  // request and response (Koa's documented `respond = false`), skipping the
+  // router and body helpers, which cost a third of the CPU per request
+  // (docs/performance.md). Failures go through the same `httpFailure` table.
+  const keyRoutes: Middleware = (ctx, next) => {
+    if (!isKeyRequest(ctx.originalUrl)) return next();
+    ctx.respond = false;
+    return kv.handle(ctx.req, ctx.res);
+  };
+  const koa = new ApiKoa(keyRoutes);
   const router = nativeRouter({ metrics, ready: options.ready, cluster: options.cluster });
 
   const boundary = async (ctx: Context, next: Next): Promise<void> => {
@@ -76,16 +127,6 @@ export function createApp(options: AppOptions): ApiApp {
     metrics.observe(routeTemplate(ctx), ctx.method, ctx.status, (performance.now() - started) / 1000);
   };
 
-  const kv = new KvHttpHandler(options);
-  // The data path: key requests are answered by the key handler on the raw
-  // request and response (Koa's documented `respond = false`), skipping the
-  // router and body helpers, which cost a third of the CPU per request
-  // (docs/performance.md). Failures go through the same `httpFailure` table.
-  koa.use((ctx, next) => {
-    if (!ctx.url.startsWith(KV_PREFIX)) return next();
-    ctx.respond = false;
-    return kv.handle(ctx.req, ctx.res);
-  });
   koa.use(boundary);
   koa.use(router.routes());
   koa.silent = true;

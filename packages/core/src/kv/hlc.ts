@@ -156,9 +156,19 @@ export class HybridLogicalClock {
   }
 }
 
-const WALL_DIGITS = 12;
-const LOGICAL_DIGITS = 4;
 const FORMAT = /^([0-9a-f]{12})-([0-9a-f]{4})-(.+)$/;
+/** Character codes of the lowercase hex digits. */
+const HEX_CODES: readonly number[] = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+const DASH = 0x2d;
+const TWO_24 = 2 ** 24;
+
+// formatVersion runs for every key response (the ETag). V8 turns a number
+// above 2^31 into hex through its slow double-to-radix path, and a string
+// built from many pieces must be flattened again before it is written, so
+// the digits come as character codes into one flat string; and most
+// versions name the same few nodes, so the last node id's encoding is kept.
+let lastNode = '';
+let lastNodeText = '';
 
 /**
  * A compact string for a version, usable as an HTTP ETag:
@@ -169,9 +179,36 @@ const FORMAT = /^([0-9a-f]{12})-([0-9a-f]{4})-(.+)$/;
  */
 export function formatVersion(v: Version): string {
   if (!isVersion(v)) throw new KvError('KVMESH_ERR_VERSION_INVALID', `not a version: ${JSON.stringify(v)}`);
-  const wall = v.wallMs.toString(16).padStart(WALL_DIGITS, '0');
-  const logical = v.logical.toString(16).padStart(LOGICAL_DIGITS, '0');
-  return `${wall}-${logical}-${encodeURIComponent(v.node)}`;
+  const high = Math.floor(v.wallMs / TWO_24);
+  const low = v.wallMs - high * TWO_24;
+  const logical = v.logical;
+  if (v.node !== lastNode) {
+    lastNodeText = encodeURIComponent(v.node);
+    lastNode = v.node;
+  }
+  const h = HEX_CODES;
+  return (
+    String.fromCharCode(
+      h[high >>> 20]!,
+      h[(high >>> 16) & 15]!,
+      h[(high >>> 12) & 15]!,
+      h[(high >>> 8) & 15]!,
+      h[(high >>> 4) & 15]!,
+      h[high & 15]!,
+      h[low >>> 20]!,
+      h[(low >>> 16) & 15]!,
+      h[(low >>> 12) & 15]!,
+      h[(low >>> 8) & 15]!,
+      h[(low >>> 4) & 15]!,
+      h[low & 15]!,
+      DASH,
+      h[logical >>> 12]!,
+      h[(logical >>> 8) & 15]!,
+      h[(logical >>> 4) & 15]!,
+      h[logical & 15]!,
+      DASH,
+    ) + lastNodeText
+  );
 }
 
 /**

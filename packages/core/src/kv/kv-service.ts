@@ -128,14 +128,14 @@ export class CoordinatorKvService implements KvService, Lifecycle {
     await Promise.allSettled([...this.#background]);
   }
 
-  async get(key: string, options: { signal?: AbortSignal } = {}): Promise<StoredRecord | undefined> {
-    const { signal } = options;
+  async get(key: string, options?: { signal?: AbortSignal }): Promise<StoredRecord | undefined> {
+    const signal = options?.signal;
     try {
       checkKey(key, this.settings);
       this.#checkRunning();
       if (signal?.aborted) throw aborted();
       const set = await this.#components.placement.locate(key, signal === undefined ? undefined : { signal });
-      const { newest } = await this.#read(key, set, signal);
+      const newest = this.#localOnly(set) ? await this.#local.read(key) : (await this.#read(key, set, signal)).newest;
       const live = newest !== undefined && !newest.tombstone ? newest : undefined;
       this.#count('get', live === undefined ? 'not_found' : 'found');
       return live;
@@ -219,14 +219,12 @@ export class CoordinatorKvService implements KvService, Lifecycle {
 
   /** The newest record among `readQuorum` replicas, tombstones included. */
   async #read(key: string, set: ReplicaSet, signal?: AbortSignal): Promise<ReadResult> {
-    const needed = Math.max(1, set.readQuorum);
-    const candidates = this.#readOrder(set.replicas);
-    const first = candidates[0];
-    if (needed === 1 && candidates.length === 1 && first !== undefined && this.#replicas.isLocal(first)) {
-      // One local replica (single-node deployments): no quorum bookkeeping on the hot path.
+    if (this.#localOnly(set)) {
       const record = await this.#local.read(key);
       return { newest: record, local: { record } };
     }
+    const needed = Math.max(1, set.readQuorum);
+    const candidates = this.#readOrder(set.replicas);
     const answers = await gather({
       candidates,
       needed,
@@ -291,6 +289,12 @@ export class CoordinatorKvService implements KvService, Lifecycle {
       );
       void this.#track(repair);
     }
+  }
+
+  /** One replica, this node, read quorum 1 (single-node deployments): reads need no quorum bookkeeping. */
+  #localOnly(set: ReplicaSet): boolean {
+    const replicas = set.replicas;
+    return replicas.length === 1 && set.readQuorum <= 1 && this.#replicas.isLocal(replicas[0]!);
   }
 
   /** Local replica first (cheapest), then placement's order, replicas known to be down last. */

@@ -110,20 +110,37 @@ export class LmdbStorage implements Storage {
     await db.close();
   }
 
-  async get(key: string): Promise<StoredRecord | undefined> {
-    const db = this.opened();
-    const bytes = this.read(() => db.getBinary(recordKey(validateKey(key, this.maxKeyBytes))));
-    return bytes === undefined ? undefined : decodeRecord(key, bytes);
+  // Not async and no closure: this is the read of every key request, and an
+  // lmdb read is synchronous anyway.
+  get(key: string): Promise<StoredRecord | undefined> {
+    try {
+      const db = this.opened();
+      const bytes = this.readRecord(db, recordKey(validateKey(key, this.maxKeyBytes)));
+      return Promise.resolve(bytes === undefined ? undefined : decodeRecord(key, bytes));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
-  async put(record: StoredRecord): Promise<boolean> {
-    const db = this.opened();
-    validateRecord(record, this.maxKeyBytes);
-    const key = recordKey(record.key);
-    const encoded = encodeRecord(record);
-    return this.write(() =>
-      db.transaction(() => {
-        const old = db.getBinary(key);
+  // Not async, and the transaction's promise is handed back with one handler:
+  // this is the write of every key request.
+  put(record: StoredRecord): Promise<boolean> {
+    let db: Db;
+    let key: Buffer;
+    let encoded: Buffer;
+    try {
+      db = this.opened();
+      validateRecord(record, this.maxKeyBytes);
+      key = recordKey(record.key);
+      encoded = encodeRecord(record);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    let committed: Promise<boolean>;
+    try {
+      committed = db.transaction(() => {
+        // Read without a copy: only the head and length are used, before the next lmdb call.
+        const old = db.getBinaryFast(key);
         let live = record.tombstone ? 0 : 1;
         let bytes = key.length + encoded.length;
         if (old !== undefined) {
@@ -135,8 +152,13 @@ export class LmdbStorage implements Storage {
         db.putSync(key, encoded);
         adjustCounters(db, live, bytes);
         return true;
-      }),
-    );
+      });
+    } catch (err) {
+      return Promise.reject(this.writeError(err));
+    }
+    return committed.catch((err: unknown) => {
+      throw this.writeError(err);
+    });
   }
 
   async count(): Promise<number> {
@@ -256,6 +278,18 @@ export class LmdbStorage implements Storage {
     return this.db;
   }
 
+  /**
+   * lmdb's reusable read buffer, not a copy: valid until the next lmdb call,
+   * so the caller decodes it at once (decodeRecord copies the value out).
+   */
+  private readRecord(db: Db, key: Buffer): Buffer | undefined {
+    try {
+      return db.getBinaryFast(key);
+    } catch (err) {
+      throw ioError(`lmdb read in ${this.options.dataDir} failed`, err);
+    }
+  }
+
   private read<T>(fn: () => T): T {
     try {
       return fn();
@@ -268,8 +302,12 @@ export class LmdbStorage implements Storage {
     try {
       return await fn();
     } catch (err) {
-      throw isKvError(err) ? err : ioError(`lmdb write in ${this.options.dataDir} failed`, err);
+      throw this.writeError(err);
     }
+  }
+
+  private writeError(err: unknown): unknown {
+    return isKvError(err) ? err : ioError(`lmdb write in ${this.options.dataDir} failed`, err);
   }
 }
 
@@ -294,7 +332,7 @@ function isCollectable(key: Buffer, bytes: Uint8Array, olderThanMs: number): boo
 }
 
 function readCounter(db: Db, key: Buffer): number {
-  const bytes = db.getBinary(key);
+  const bytes = db.getBinaryFast(key);
   return bytes === undefined ? 0 : bytes.readDoubleBE(0);
 }
 

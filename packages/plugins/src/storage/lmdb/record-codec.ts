@@ -1,5 +1,5 @@
 import type { StoredRecord, Version } from '@kvmesh/core';
-import { KvError } from '@kvmesh/core';
+import { KvError, isWellFormedKey } from '@kvmesh/core';
 
 /**
  * On-disk layout of one record value (all integers big-endian):
@@ -26,10 +26,55 @@ const FLAG_TOMBSTONE = 0x01;
 const HEADER_BYTES = 12;
 const MAX_FIELD_BYTES = 0xffff;
 
+/** Longest field a FieldMemo remembers; node ids and content types are far shorter. */
+const MEMO_MAX_BYTES = 256;
+
+/**
+ * The last text of one record field with its UTF-8 bytes. A store holds a few
+ * node ids and content types over and over, so most reads compare a few bytes
+ * instead of decoding a new string, and most writes reuse the bytes.
+ */
+class FieldMemo {
+  #text = '';
+  #bytes: Buffer = Buffer.alloc(0);
+
+  decode(buf: Buffer, start: number, end: number): string {
+    const length = end - start;
+    const bytes = this.#bytes;
+    if (bytes.length === length) {
+      let i = 0;
+      while (i < length && bytes[i] === buf[start + i]) i++;
+      if (i === length) return this.#text;
+    }
+    const text = buf.toString('utf8', start, end);
+    if (length <= MEMO_MAX_BYTES) {
+      this.#bytes = Buffer.from(text, 'utf8');
+      this.#text = text;
+    }
+    return text;
+  }
+
+  /** The UTF-8 bytes of `text`; read them, never write them. */
+  encode(text: string): Buffer {
+    if (text === this.#text) return this.#bytes;
+    const bytes = Buffer.from(text, 'utf8');
+    // A lone surrogate is written as U+FFFD, so such a text does not come back
+    // from its bytes and must not be remembered as their text.
+    if (bytes.length <= MEMO_MAX_BYTES && isWellFormedKey(text)) {
+      this.#bytes = bytes;
+      this.#text = text;
+    }
+    return bytes;
+  }
+}
+
+const nodeMemo = new FieldMemo();
+const contentTypeMemo = new FieldMemo();
+
 /** Encodes everything but the key. */
 export function encodeRecord(record: StoredRecord): Buffer {
-  const node = Buffer.from(record.version.node, 'utf8');
-  const contentType = Buffer.from(record.contentType, 'utf8');
+  const node = nodeMemo.encode(record.version.node);
+  const contentType = contentTypeMemo.encode(record.contentType);
   if (node.length > MAX_FIELD_BYTES || contentType.length > MAX_FIELD_BYTES) {
     throw new KvError(
       'KVMESH_ERR_STORAGE_RECORD_INVALID',
@@ -62,13 +107,18 @@ export function decodeHead(key: string, bytes: Uint8Array): { version: Version; 
     version: {
       wallMs: buf.readUIntBE(2, 6),
       logical: buf.readUInt16BE(8),
-      node: buf.toString('utf8', HEADER_BYTES, HEADER_BYTES + nodeLength),
+      node: nodeMemo.decode(buf, HEADER_BYTES, HEADER_BYTES + nodeLength),
     },
     tombstone: (buf[1]! & FLAG_TOMBSTONE) !== 0,
   };
 }
 
-/** A full record; the value is copied, so it outlives lmdb's reusable buffers. */
+/**
+ * A full record; the value is copied, so it outlives lmdb's reusable read
+ * buffer. That buffer's `length` property says how much of it holds this
+ * record (its typed-array length is the whole buffer), so every bound here
+ * comes from `length`.
+ */
 export function decodeRecord(key: string, bytes: Uint8Array): StoredRecord {
   const buf = asBuffer(bytes);
   const head = decodeHead(key, buf);
@@ -77,11 +127,15 @@ export function decodeRecord(key: string, bytes: Uint8Array): StoredRecord {
   const contentTypeLength = buf.readUInt16BE(at);
   at += 2;
   if (at + contentTypeLength > buf.length) throw corrupt(key, 'truncated content type');
-  const contentType = buf.toString('utf8', at, at + contentTypeLength);
+  const contentType = contentTypeMemo.decode(buf, at, at + contentTypeLength);
   at += contentTypeLength;
+  // allocUnsafe takes small values from Node's buffer pool: a third of the
+  // cost of a typed-array slice, which allocates a backing store of its own.
+  const value = Buffer.allocUnsafe(buf.length - at);
+  buf.copy(value, 0, at, buf.length);
   return {
     key,
-    value: Uint8Array.prototype.slice.call(buf, at),
+    value,
     contentType,
     version: head.version,
     tombstone: head.tombstone,
