@@ -16,12 +16,12 @@ export default tseslint.config(
       'no-restricted-properties': [
         'error',
         { object: 'Math', property: 'random', message: 'Use the injected Random.' },
-        { object: 'Date', property: 'now', message: 'Use the injected Clock (core/sim and system clocks are exempt).' },
+        { object: 'Date', property: 'now', message: 'Use the injected Clock (core/runtime is exempt).' },
       ],
     },
   },
   {
-    files: ['**/test/**', '**/bench/**', 'packages/core/src/sim/system-*.ts', 'packages/server/src/**'],
+    files: ['**/test/**', '**/bench/**', 'packages/core/src/runtime/system-*.ts', 'packages/server/src/**'],
     rules: { 'no-restricted-properties': 'off' },
   },
 );

@@ -8,8 +8,8 @@ import type { AnyPluginManifest, CodecSet, Components, NodeInfo, PluginFamily } 
 import { RpcService } from '../rpc/rpc-service.js';
 import { createMessageRegistry } from '../rpc/messages.js';
 import { defineCoreMessages } from '../rpc/core-messages.js';
-import { SystemClock } from '../sim/system-clock.js';
-import { SystemRandom } from '../sim/system-random.js';
+import { SystemClock } from '../runtime/system-clock.js';
+import { SystemRandom } from '../runtime/system-random.js';
 import { TOKENS } from '../tokens.js';
 import type { ComponentDefinition } from './graph.js';
 import type { PluginRegistry } from './registry.js';

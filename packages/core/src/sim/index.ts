@@ -1,5 +1,3 @@
-export { SystemClock, type SystemClockOptions } from './system-clock.js';
-export { SystemRandom } from './system-random.js';
 export { VirtualClock, VIRTUAL_EPOCH_MS, type VirtualClockOptions } from './virtual-clock.js';
 export { SeededRandom } from './seeded-random.js';
 export { LINK_PROFILES, resolveLinkProfile, type LinkProfile } from './link-profile.js';

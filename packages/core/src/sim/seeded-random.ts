@@ -3,7 +3,7 @@ import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plus, xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
 import type { JumpableRandomGenerator } from 'pure-rand/types/JumpableRandomGenerator';
 import type { Random } from '../contracts/random.js';
-import { shuffleWith } from './shuffle.js';
+import { shuffleWith } from '../runtime/shuffle.js';
 
 /**
  * A reproducible Random for tests and the simulator: the same seed yields the

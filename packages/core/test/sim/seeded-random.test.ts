@@ -1,7 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { SeededRandom } from '../../src/sim/seeded-random.js';
-import { SystemRandom } from '../../src/sim/system-random.js';
 
 const draw = (r: SeededRandom) => ({
   floats: Array.from({ length: 20 }, () => r.next()),
@@ -79,18 +78,4 @@ test('rejects bad arguments', (t) => {
   t.throws(() => r.int(0), { instanceOf: RangeError });
   t.throws(() => r.int(1.5), { instanceOf: RangeError });
   t.throws(() => new SeededRandom(Number.NaN), { instanceOf: RangeError });
-});
-
-test('SystemRandom honours the Random contract', (t) => {
-  const r = new SystemRandom();
-  for (let i = 0; i < 1000; i++) {
-    const x = r.next();
-    t.true(x >= 0 && x < 1);
-    const k = r.int(3);
-    t.true(k >= 0 && k < 3);
-  }
-  t.true(r.int(2 ** 50) < 2 ** 50);
-  t.is(r.bytes(33).length, 33);
-  t.deepEqual(r.shuffle([3, 1, 2]).sort(), [1, 2, 3]);
-  t.notDeepEqual(r.bytes(16), r.fork().bytes(16));
 });

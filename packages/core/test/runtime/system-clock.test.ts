@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import test from 'ava';
-import { SystemClock } from '../../src/sim/system-clock.js';
+import { SystemClock } from '../../src/runtime/system-clock.js';
 
 test('now follows the wall clock', (t) => {
   const before = Date.now();
@@ -63,7 +63,7 @@ test('sleep resolves, and rejects with the abort reason', async (t) => {
 });
 
 test('a forgotten interval does not keep the process alive', async (t) => {
-  const module = new URL('../../src/sim/system-clock.js', import.meta.url).href;
+  const module = new URL('../../src/runtime/system-clock.js', import.meta.url).href;
   const code = `import { SystemClock } from ${JSON.stringify(module)}; new SystemClock().setInterval(() => undefined, 50);`;
   const exitCode = await new Promise<number | null>((resolve) => {
     const child = execFile(process.execPath, ['--input-type=module', '-e', code], { timeout: 30_000 });
