@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -138,4 +138,15 @@ test('a missing file is a read error', async (t) => {
   const err = await t.throwsAsync<KvError>(loadConfig('/nonexistent/kvmesh.json', { registry }));
   t.is(err.code, 'KVMESH_ERR_CONFIG_READ');
   t.regex(err.message, /no such file/);
+});
+
+test('config imports nothing from the kernel, so the two folders form no cycle', async (t) => {
+  // Compiled tests live in dist/test; the sources two levels up.
+  const folder = new URL('../../src/config/', import.meta.url);
+  const files = (await readdir(folder)).filter((f) => f.endsWith('.ts'));
+  t.true(files.length > 0, `no sources found in ${folder.pathname}`);
+  for (const name of files) {
+    const source = await readFile(new URL(name, folder), 'utf8');
+    t.notRegex(source, /from '\.\.\/kernel\//, `config/${name} imports the kernel`);
+  }
 });

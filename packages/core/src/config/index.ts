@@ -1,3 +1,4 @@
+export * from './catalog.js';
 export * from './env.js';
 export * from './load.js';
 export * from './problems.js';

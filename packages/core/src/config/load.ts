@@ -2,17 +2,16 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { KvError } from '../errors.js';
 import type { JsonSchema } from '../plugin.js';
-import { loadPlugins } from '../kernel/loader.js';
-import type { PluginRegistry } from '../kernel/registry.js';
+import type { PluginCatalog } from './catalog.js';
 import { interpolateEnv } from './env.js';
 import { configError } from './problems.js';
 import type { ConfigProblem } from './problems.js';
 import { validateConfig } from './validate.js';
 import type { KvmeshConfig } from './validate.js';
 
-export interface LoadConfigOptions {
-  /** Plugins to choose from; the file's `plugins` are added to a copy of it. */
-  readonly registry: PluginRegistry;
+export interface LoadConfigOptions<R extends PluginCatalog = PluginCatalog> {
+  /** Plugins to choose from (the kernel's `PluginRegistry`); the file's `plugins` are added to a copy of it. */
+  readonly registry: R;
   /** Environment for `${VAR}`; default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Values that win over the file (command-line flags), by JSON Pointer: `{ '/node/address': '127.0.0.2:4000' }`. */
@@ -20,10 +19,10 @@ export interface LoadConfigOptions {
   readonly extensions?: Readonly<Record<string, JsonSchema>>;
 }
 
-export interface LoadedConfig {
+export interface LoadedConfig<R extends PluginCatalog = PluginCatalog> {
   readonly config: KvmeshConfig;
   /** The registry with the file's third-party plugins added. */
-  readonly registry: PluginRegistry;
+  readonly registry: R;
   /** Absolute path of the file. */
   readonly file: string;
   /** Folder of the file: relative plugin paths resolve against it. */
@@ -36,7 +35,10 @@ export interface LoadedConfig {
  * @throws KvError KVMESH_ERR_CONFIG_READ, KVMESH_ERR_CONFIG_ENV,
  *   KVMESH_ERR_CONFIG_INVALID, KVMESH_ERR_PLUGIN_LOAD, KVMESH_ERR_PLUGIN_INVALID
  */
-export async function loadConfig(path: string, options: LoadConfigOptions): Promise<LoadedConfig> {
+export async function loadConfig<R extends PluginCatalog<R>>(
+  path: string,
+  options: LoadConfigOptions<R>,
+): Promise<LoadedConfig<R>> {
   const file = resolve(path);
   const dir = dirname(file);
   const raw = parseJson(await readText(file), file);
@@ -44,25 +46,21 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
 }
 
 /** The same pipeline for an already parsed document (tests, generated configs). */
-export async function resolveConfig(
+export async function resolveConfig<R extends PluginCatalog<R>>(
   raw: unknown,
-  options: LoadConfigOptions & { file: string; dir: string },
-): Promise<LoadedConfig> {
+  options: LoadConfigOptions<R> & { file: string; dir: string },
+): Promise<LoadedConfig<R>> {
   const problems: ConfigProblem[] = [];
   const interpolated = interpolateEnv(raw, options.env ?? process.env, problems);
   if (problems.length > 0) throw configError(options.file, problems);
   for (const [pointer, value] of Object.entries(options.overrides ?? {})) {
     if (value !== undefined) setPointer(interpolated, pointer, value);
   }
-  const registry = options.registry.clone();
   const plugins = (interpolated as { plugins?: unknown }).plugins;
-  if (Array.isArray(plugins)) {
-    await loadPlugins(
-      registry,
-      plugins.filter((p): p is string => typeof p === 'string'),
-      options.dir,
-    );
-  }
+  const registry = await options.registry.withModules(
+    Array.isArray(plugins) ? plugins.filter((p): p is string => typeof p === 'string') : [],
+    options.dir,
+  );
   const config = validateConfig(interpolated, registry, {
     file: options.file,
     ...(options.extensions ? { extensions: options.extensions } : {}),

@@ -1,6 +1,6 @@
 import { PLUGIN_FAMILIES } from '../plugin.js';
 import type { JsonSchema, PluginFamily } from '../plugin.js';
-import type { PluginRegistry } from '../kernel/registry.js';
+import type { PluginCatalog } from './catalog.js';
 
 /** Plugin names used when a config leaves a family out. */
 export const DEFAULT_PLUGINS: Partial<Record<PluginFamily, string>> = {
@@ -111,7 +111,7 @@ export function coreConfigSchema(extensions: Readonly<Record<string, JsonSchema>
  * `options` too. Written to `configs/kvmesh.schema.json` by `kvmesh schema`.
  */
 export function editorConfigSchema(
-  registry: PluginRegistry,
+  registry: PluginCatalog,
   extensions: Readonly<Record<string, JsonSchema>> = {},
 ): JsonSchema {
   const base = coreConfigSchema(extensions);

@@ -2,8 +2,8 @@ import { Ajv } from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { PLUGIN_FAMILIES } from '../plugin.js';
 import type { JsonSchema } from '../plugin.js';
-import { unknownPluginMessage } from '../kernel/registry.js';
-import type { PluginRegistry } from '../kernel/registry.js';
+import { unknownPluginMessage } from './catalog.js';
+import type { PluginCatalog } from './catalog.js';
 import { configError } from './problems.js';
 import type { ConfigProblem } from './problems.js';
 import { coreConfigSchema } from './schema.js';
@@ -56,7 +56,7 @@ function compile(schema: JsonSchema): ValidateFunction {
  * collected before anything is thrown, so one run shows them all.
  * @throws KvError KVMESH_ERR_CONFIG_INVALID with `details.problems`.
  */
-export function validateConfig(raw: unknown, registry: PluginRegistry, options: ValidateOptions = {}): KvmeshConfig {
+export function validateConfig(raw: unknown, registry: PluginCatalog, options: ValidateOptions = {}): KvmeshConfig {
   const file = options.file ?? '<config>';
   const config = structuredClone(raw) as Record<string, any>;
   const problems: ConfigProblem[] = [];

@@ -1,4 +1,5 @@
 import { Ajv } from 'ajv';
+import type { PluginCatalog } from '../config/catalog.js';
 import type { KvmeshConfig, PluginChoice } from '../config/validate.js';
 import type { Codec } from '../contracts/codec.js';
 import type { Logger } from '../contracts/logger.js';
@@ -12,7 +13,6 @@ import { SystemClock } from '../runtime/system-clock.js';
 import { SystemRandom } from '../runtime/system-random.js';
 import { TOKENS } from '../tokens.js';
 import type { ComponentDefinition } from './graph.js';
-import type { PluginRegistry } from './registry.js';
 
 interface CoreContext {
   readonly info: NodeInfo;
@@ -63,7 +63,7 @@ export function coreDefinitions({ info, config, logger, provided }: CoreContext)
 /** One definition per configured family, plus `codecs`: every registered codec, for decoding any peer's frames. */
 export function pluginDefinitions(
   config: KvmeshConfig,
-  registry: PluginRegistry,
+  registry: PluginCatalog,
   provided: Partial<Components>,
 ): ComponentDefinition[] {
   const definitions: ComponentDefinition[] = [];
@@ -95,7 +95,7 @@ const defaults = new Ajv({ useDefaults: true, strict: false });
 
 function codecDefinitions(
   choice: PluginChoice,
-  registry: PluginRegistry,
+  registry: PluginCatalog,
   provided: Partial<Components>,
 ): ComponentDefinition[] {
   const manifests = registry.entries('codec').map((e) => e.manifest);

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { isAbsolute, resolve } from 'node:path';
 import { container as rootContainer } from 'tsyringe';
 import type { DependencyContainer } from 'tsyringe';
+import type { PluginCatalog } from '../config/catalog.js';
 import type { KvmeshConfig } from '../config/validate.js';
 import type { Lifecycle } from '../contracts/lifecycle.js';
 import type { Logger } from '../contracts/logger.js';
@@ -11,13 +12,13 @@ import type { Components, NodeInfo } from '../plugin.js';
 import { coreDefinitions, pluginDefinitions } from './definitions.js';
 import { dependencyOrder } from './graph.js';
 import type { ComponentDefinition } from './graph.js';
-import type { PluginRegistry } from './registry.js';
 
 export type NodeState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 
 export interface CreateNodeOptions {
   readonly config: KvmeshConfig;
-  readonly registry: PluginRegistry;
+  /** Where the configured plugins are looked up: a `PluginRegistry`, or what `loadConfig` answered. */
+  readonly registry: PluginCatalog;
   /**
    * Ready-made components that replace what the kernel would build: a
    * virtual clock, a seeded random, a simulated transport, a logger.

@@ -1,19 +1,15 @@
 import { KvError } from '../errors.js';
 import { PLUGIN_FAMILIES, definePlugin } from '../plugin.js';
 import type { AnyPluginManifest, PluginFamily } from '../plugin.js';
-
-/** Where a registered plugin came from, for error messages. */
-export interface PluginEntry {
-  readonly manifest: AnyPluginManifest;
-  /** `built-in`, or the module specifier it was loaded from. */
-  readonly origin: string;
-}
+import { unknownPluginMessage } from '../config/catalog.js';
+import type { PluginCatalog, PluginEntry } from '../config/catalog.js';
+import { loadPlugins } from './loader.js';
 
 /**
  * The plugins a node can choose from, by family and name. Built-ins and
  * third-party plugins live here side by side; nothing else tells them apart.
  */
-export class PluginRegistry {
+export class PluginRegistry implements PluginCatalog<PluginRegistry> {
   readonly #byFamily = new Map<PluginFamily, Map<string, PluginEntry>>(PLUGIN_FAMILIES.map((f) => [f, new Map()]));
 
   constructor(manifests: readonly AnyPluginManifest[] = [], origin = 'built-in') {
@@ -69,9 +65,11 @@ export class PluginRegistry {
     }
     return copy;
   }
-}
 
-export function unknownPluginMessage(family: string, name: string, available: readonly string[]): string {
-  const list = available.length > 0 ? available.join(', ') : 'none registered';
-  return `unknown ${family} plugin '${name}'; available: ${list}`;
+  /** A clone with the plugins of every module in `specifiers` added; relative paths resolve against `baseDir`. */
+  async withModules(specifiers: readonly string[], baseDir: string): Promise<PluginRegistry> {
+    const copy = this.clone();
+    await loadPlugins(copy, specifiers, baseDir);
+    return copy;
+  }
 }
