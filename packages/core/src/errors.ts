@@ -41,6 +41,9 @@ export const ERROR_CODES = {
   KVMESH_ERR_STORAGE_CLOSED: 'The storage is not open (not started yet, or stopped).',
   KVMESH_ERR_STORAGE_IO: 'The storage engine could not open its files or read or write them.',
   KVMESH_ERR_PLACEMENT_EMPTY: 'No alive member can hold the key.',
+  KVMESH_ERR_KV_NOT_OWNER:
+    'A replica does not hold the key at its view epoch, and locating it again a few times did not find one that does.',
+  KVMESH_ERR_KV_FROZEN: "The key's ownership is moving between nodes, and it stayed frozen past the retries.",
   KVMESH_ERR_MEMBERSHIP_VIEW_INVALID: 'A view given to a view change is empty or has an entry that is not host:port.',
   KVMESH_ERR_KV_KEY_INVALID: 'A key is empty or not well-formed Unicode text (it has a lone surrogate).',
   KVMESH_ERR_KV_KEY_TOO_LONG: 'A key is longer in UTF-8 bytes than limits.maxKeyBytes.',

@@ -110,7 +110,9 @@ test('plugins receive validated options and only the components they declared', 
       seen = Object.keys(components).sort();
       return {
         name: 'probe',
-        locate: async () => ({ replicas: [], writeQuorum: 1, readQuorum: 1 }),
+        epoch: 1,
+        locate: async () => ({ replicas: [], fallbacks: [], writeQuorum: 1, readQuorum: 1, epoch: 1 }),
+        admit: () => ({ kind: 'own' as const }),
         plan: () => [],
         describe: () => ({}),
       };

@@ -1,15 +1,48 @@
 import type { Lifecycle } from './lifecycle.js';
 import type { Member } from './membership.js';
 
-/** Where a key lives, for one operation. */
+/** What an operation will do with the key: placements may route reads and writes differently. */
+export type Intent = 'read' | 'write';
+
+/** Where a key lives, for one operation, as placement saw it at `epoch`. */
 export interface ReplicaSet {
-  /** Replicas in preference order: the first is the coordinator (primary). */
+  /**
+   * Replicas in preference order. The first reachable one is the key's
+   * primary: it stamps versions and decides conditional writes.
+   */
   readonly replicas: readonly Member[];
-  /** Acknowledgements a write needs before it is acknowledged to the client. */
+  /**
+   * Members that take a write, as a hint, for a replica that is down
+   * (hinted hand-off), in the order to ask them; empty when the placement
+   * has none (e.g. a shard holds no spare member). Never one of `replicas`.
+   */
+  readonly fallbacks: readonly Member[];
+  /** Acknowledgements a write needs before it is acknowledged to the client (from `replicas`; hints do not count). */
   readonly writeQuorum: number;
   /** Replicas a read consults. */
   readonly readQuorum: number;
+  /**
+   * Version of the view (or ring) the set was computed at. Epochs of one
+   * placement instance only grow; epochs of two nodes are compared for
+   * equality only (routed placements have no global view).
+   */
+  readonly epoch: number;
 }
+
+/**
+ * A replica's answer to "may I serve `key` now?" (`Placement.admit`):
+ * - `own`: yes.
+ * - `not-owner`: no; `owners`, when known, are the replicas at this node's
+ *   epoch (the coordinator locates again, bounded, and may use them).
+ * - `frozen`: ownership is moving right now; retry after `retryAfterMs`.
+ * - `moved`: the key now lives at `to` (KeyShift's forward pointer); the
+ *   coordinator sends the request there.
+ */
+export type Admission =
+  | { readonly kind: 'own' }
+  | { readonly kind: 'not-owner'; readonly epoch: number; readonly owners?: readonly Member[] }
+  | { readonly kind: 'frozen'; readonly retryAfterMs: number }
+  | { readonly kind: 'moved'; readonly to: Member };
 
 /** A key set that changes owner after a membership change. */
 export interface Move {
@@ -24,23 +57,64 @@ export interface Move {
 }
 
 /**
+ * An ownership change announced by a placement whose nodes see only their
+ * neighbours (routed placements): the keys in `moves` changed owners at
+ * `epoch`. Core's data mover acts on the moves whose `from` holds this node.
+ */
+export interface OwnershipChange {
+  readonly epoch: number;
+  readonly moves: readonly Move[];
+}
+
+export type OwnershipListener = (change: OwnershipChange) => void;
+
+export interface LocateOptions {
+  readonly intent: Intent;
+  /** Absolute time (injected Clock, ms) by which the answer is useless; lookups give up then. */
+  readonly deadlineMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+/**
  * Decides which members hold a key.
  *
  * `locate` may be called concurrently and may talk to other nodes through the
  * injected Rpc (Chord and Kademlia lookups); strategies that move ownership on
- * access (KeyShift) do it inside `locate`. It must never read or write the
- * local Storage's records other than through its own messages.
- * `plan` is pure: the same inputs give the same moves.
+ * access (KeyShift) do it inside `locate` and answer `admit` accordingly. It
+ * must never read or write the local Storage's records other than through
+ * its own messages.
+ *
+ * `admit` and `plan` are synchronous and pure over the placement's current
+ * state: the same state gives the same answers.
+ *
+ * Full-view placements (every node knows every member) answer `plan` and
+ * need no events; routed placements answer `plan` with `[]` and announce
+ * changes through `onOwnershipChange`. Core runs every data movement.
  */
 export interface Placement extends Lifecycle {
   readonly name: string;
+  /** The epoch of the placement's current view; grows on every change of it. */
+  readonly epoch: number;
   /**
    * The ordered replica set for `key` among the live members.
-   * @throws KvError when no member can hold the key (e.g. an empty cluster).
+   * @throws KvError KVMESH_ERR_PLACEMENT_EMPTY when no member can hold
+   *   the key (an empty cluster), KVMESH_ERR_RPC_TIMEOUT past `deadlineMs`.
    */
-  locate(key: string, options?: { signal?: AbortSignal }): Promise<ReplicaSet>;
+  locate(key: string, options: LocateOptions): Promise<ReplicaSet>;
+  /**
+   * Called on a replica for every replica request about `key` (the
+   * coordinator's `epoch` travels with it): whether this node serves it now.
+   * Cheap; never blocks; never throws.
+   */
+  admit(key: string, intent: Intent, epoch: number): Admission;
   /** The key ranges that move when the member list goes from `before` to `after`. */
   plan(before: readonly Member[], after: readonly Member[]): readonly Move[];
+  /**
+   * Subscribes to ownership changes a routed placement discovers; returns the
+   * unsubscribe function. Full-view placements omit it (their changes come
+   * from `plan`). Listeners must not throw or block.
+   */
+  onOwnershipChange?(listener: OwnershipListener): () => void;
   /** A JSON summary for `GET /v1/cluster` (ring, shards, partitions...). */
   describe(): Record<string, unknown>;
 }

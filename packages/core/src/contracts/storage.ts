@@ -46,6 +46,49 @@ export interface ScanPage {
   readonly next: string | undefined;
 }
 
+/** A write meant for another replica that could not take it, kept here until it is back (hinted hand-off). */
+export interface Hint {
+  /** Id of the member the record belongs to. */
+  readonly target: string;
+  readonly record: StoredRecord;
+}
+
+export interface HintPage {
+  /** Hints of one target, in key order. */
+  readonly hints: readonly Hint[];
+  /** Cursor for the next page (pass as `after`); undefined at the end. */
+  readonly next: string | undefined;
+}
+
+/**
+ * Hints, kept apart from the node's own records: `Storage.get`, `count`,
+ * `scan`, `sizeBytes` and `collectTombstones` never see them. As durable as
+ * the storage's records. All methods may be called concurrently; `add` and
+ * `remove` are atomic per (target, key).
+ */
+export interface HintStore {
+  /**
+   * Keeps `hint.record` for `hint.target`. Of two hints for one target and
+   * key the newer version is kept. Tombstones are kept like any record.
+   */
+  add(hint: Hint): Promise<void>;
+  /** Ids of the members this node holds hints for, in id order. */
+  targets(): Promise<string[]>;
+  /** One page of the hints for `target`, in key order. */
+  list(target: string, options: { readonly after?: string; readonly limit: number }): Promise<HintPage>;
+  /**
+   * Removes the hint for (`target`, `key`) if its version is not newer than
+   * `upTo` (a newer hint arrived while the older one was replayed: keep it).
+   * Resolves to true when a hint was removed.
+   */
+  remove(target: string, key: string, upTo: Version): Promise<boolean>;
+  /** Number of hints held, all targets together. */
+  count(): Promise<number>;
+}
+
+/** Optional gauges and counters a storage strategy reports for `/metrics`: name (snake_case) → value. */
+export type StorageMetrics = Readonly<Record<string, number>>;
+
 /**
  * The local record store of one node. Keys are UTF-8 strings in byte order.
  *
@@ -72,6 +115,23 @@ export interface Storage extends Lifecycle {
   scan(options: ScanOptions): Promise<ScanPage>;
   /** Removes tombstones whose version is older than `olderThanMs` (wall clock); resolves to how many. */
   collectTombstones(olderThanMs: number): Promise<number>;
-  /** Removes a record whatever its version (after a hand-off moved it away). */
-  purge(key: string): Promise<void>;
+  /**
+   * Stores every record of `records` as `put` would, in one step where the
+   * strategy can (lmdb: one transaction); for data movement. Resolves, in
+   * order, to whether each was written. Keys may repeat (the newest wins).
+   */
+  putBatch?(records: readonly StoredRecord[]): Promise<boolean[]>;
+  /**
+   * Removes the record for `key` if its version is not newer than `upTo`:
+   * after a hand-off copied version `upTo` away, a write that landed here
+   * during the move (newer) is kept. Resolves to true when removed.
+   */
+  purge(key: string, upTo?: Version): Promise<boolean | void>;
+  /** Hints for other members, stored apart from this node's records. */
+  readonly hints?: HintStore;
+  /**
+   * Strategy-specific figures for `/metrics` (e.g. LRU evictions), each
+   * exported as `kvmesh_storage_<name>`. Cheap and synchronous; optional.
+   */
+  metrics?(): StorageMetrics;
 }

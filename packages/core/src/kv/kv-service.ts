@@ -134,7 +134,10 @@ export class CoordinatorKvService implements KvService, Lifecycle {
       checkKey(key, this.settings);
       this.#checkRunning();
       if (signal?.aborted) throw aborted();
-      const set = await this.#components.placement.locate(key, signal === undefined ? undefined : { signal });
+      const set = await this.#components.placement.locate(
+        key,
+        signal === undefined ? { intent: 'read' } : { intent: 'read', signal },
+      );
       const newest = this.#localOnly(set) ? await this.#local.read(key) : (await this.#read(key, set, signal)).newest;
       const live = newest !== undefined && !newest.tombstone ? newest : undefined;
       this.#count('get', live === undefined ? 'not_found' : 'found');
@@ -154,7 +157,7 @@ export class CoordinatorKvService implements KvService, Lifecycle {
       checkContentType(contentType);
       const checked = checkConditions(conditions);
       this.#checkRunning();
-      const set = await this.#components.placement.locate(key);
+      const set = await this.#components.placement.locate(key, { intent: 'write' });
       const result = await this.#locks.run(key, () => this.#put(set, key, value, contentType, checked));
       this.#count('put', result.created ? 'created' : 'replaced');
       return result;
@@ -169,7 +172,7 @@ export class CoordinatorKvService implements KvService, Lifecycle {
       checkKey(key, this.settings);
       const checked = checkConditions(conditions);
       this.#checkRunning();
-      const set = await this.#components.placement.locate(key);
+      const set = await this.#components.placement.locate(key, { intent: 'write' });
       const result = await this.#locks.run(key, () => this.#delete(set, key, checked));
       this.#count('delete', result.existed ? 'deleted' : 'not_found');
       return result;

@@ -56,7 +56,9 @@ export function fakePlacement(journal: Journal, failOn?: 'build' | 'start'): Any
           journal.push('start fake-place');
         },
         stop: () => void journal.push('stop fake-place'),
-        locate: async () => ({ replicas: [], writeQuorum: 1, readQuorum: 1 }),
+        epoch: 1,
+        locate: async () => ({ replicas: [], fallbacks: [], writeQuorum: 1, readQuorum: 1, epoch: 1 }),
+        admit: () => ({ kind: 'own' as const }),
         plan: () => [],
         describe: () => ({}),
       };

@@ -23,6 +23,7 @@ import type {
   NodeInfo,
   Placement,
   ReplicaSet,
+  Admission,
   Rpc,
   ScanOptions,
   ScanPage,
@@ -99,19 +100,36 @@ export function member(id: string, state: MemberState = 'alive'): Member {
   return { id, address: simAddress(id), state, incarnation: 0, meta: {} };
 }
 
+/** A replica set as tests write it: fallbacks and epoch may be left out. */
+export type ReplicaSpec = Pick<ReplicaSet, 'replicas' | 'writeQuorum' | 'readQuorum'> & Partial<ReplicaSet>;
+
 /** A placement that returns the same replica set for every key, and counts calls. */
 export class FixedPlacement implements Placement {
   readonly name = 'fixed';
+  readonly epoch = 1;
   calls = 0;
-  set: ReplicaSet;
+  #set!: ReplicaSet;
 
-  constructor(set: ReplicaSet) {
+  constructor(set: ReplicaSpec) {
     this.set = set;
+  }
+
+  get set(): ReplicaSet {
+    return this.#set;
+  }
+
+  /** Fallbacks default to none and the epoch to 1. */
+  set set(spec: ReplicaSpec) {
+    this.#set = { fallbacks: [], epoch: this.epoch, ...spec };
   }
 
   async locate(): Promise<ReplicaSet> {
     this.calls++;
-    return this.set;
+    return this.#set;
+  }
+
+  admit(): Admission {
+    return { kind: 'own' };
   }
 
   plan(): [] {
@@ -202,6 +220,8 @@ export async function kvCluster(t: ExecutionContext, options: ClusterOptions = {
   const network = new SimNetwork({ clock, random: new SeededRandom(options.seed ?? 7) });
   const set: ReplicaSet = {
     replicas: ids.map((id) => member(id)),
+    fallbacks: [],
+    epoch: 1,
     writeQuorum: options.writeQuorum ?? 2,
     readQuorum: options.readQuorum ?? 2,
   };

@@ -49,8 +49,8 @@ test('every key is located on this node alone with W = R = 1', async (t) => {
     meta: { api: 'http://127.0.0.1:4000', role: 'storage' },
   };
   for (const key of ['a', 'another key', '😀', 'x'.repeat(1000)]) {
-    const set = await placement.locate(key);
-    t.deepEqual(set, { replicas: [expected], writeQuorum: 1, readQuorum: 1 });
+    const set = await placement.locate(key, { intent: 'read' });
+    t.deepEqual(set, { replicas: [expected], fallbacks: [], writeQuorum: 1, readQuorum: 1, epoch: 1 });
   }
   t.deepEqual(placement.self, expected);
 });
@@ -60,7 +60,7 @@ test('the member carries the transport address as it is after the transport star
   const placement = new SinglePlacement({ node, rpc });
   rpc.address = 'udp://127.0.0.1:41234';
   placement.start();
-  t.is((await placement.locate('k')).replicas[0]?.address, 'udp://127.0.0.1:41234');
+  t.is((await placement.locate('k', { intent: 'write' })).replicas[0]?.address, 'udp://127.0.0.1:41234');
 });
 
 test('nothing ever moves, and describe names the owner', (t) => {

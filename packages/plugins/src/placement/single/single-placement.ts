@@ -1,4 +1,16 @@
-import type { Member, Move, NodeInfo, Placement, ReplicaSet, Rpc } from '@kvmesh/core';
+import type {
+  Admission,
+  Intent,
+  LocateOptions,
+  Member,
+  Move,
+  NodeInfo,
+  Placement,
+  ReplicaSet,
+  Rpc,
+} from '@kvmesh/core';
+
+const OWN: Admission = Object.freeze({ kind: 'own' });
 
 export interface SinglePlacementComponents {
   readonly node: NodeInfo;
@@ -11,6 +23,8 @@ export interface SinglePlacementComponents {
  */
 export class SinglePlacement implements Placement {
   readonly name = 'single';
+  /** The view never changes. */
+  readonly epoch = 1;
   readonly #components: SinglePlacementComponents;
   #set: ReplicaSet | undefined;
 
@@ -30,8 +44,12 @@ export class SinglePlacement implements Placement {
     this.#replicaSet();
   }
 
-  async locate(_key: string, _options?: { signal?: AbortSignal }): Promise<ReplicaSet> {
+  async locate(_key: string, _options: LocateOptions): Promise<ReplicaSet> {
     return this.#replicaSet();
+  }
+
+  admit(_key: string, _intent: Intent, _epoch: number): Admission {
+    return OWN;
   }
 
   plan(_before: readonly Member[], _after: readonly Member[]): readonly Move[] {
@@ -52,7 +70,13 @@ export class SinglePlacement implements Placement {
         incarnation: 0,
         meta: Object.freeze({ api: `http://${node.address}`, role: node.role }),
       });
-      this.#set = Object.freeze({ replicas: Object.freeze([self]), writeQuorum: 1, readQuorum: 1 });
+      this.#set = Object.freeze({
+        replicas: Object.freeze([self]),
+        fallbacks: Object.freeze([]),
+        writeQuorum: 1,
+        readQuorum: 1,
+        epoch: this.epoch,
+      });
     }
     return this.#set;
   }
