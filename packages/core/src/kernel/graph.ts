@@ -9,6 +9,8 @@ export interface ComponentDefinition<T = unknown> {
   /** Context for errors and logs: `membership 'swim'`. */
   readonly label: string;
   readonly needs: readonly string[];
+  /** Components used when the node has them (e.g. membership), built first then; absent ones are left out. */
+  readonly optionalNeeds?: readonly string[];
   readonly build: (components: Readonly<Record<string, unknown>>) => T | Promise<T>;
 }
 
@@ -35,6 +37,10 @@ export function dependencyOrder(definitions: readonly ComponentDefinition[]): Co
         );
       }
       visit(dep, [...chain, def.name]);
+    }
+    for (const need of def.optionalNeeds ?? []) {
+      const dep = byName.get(need);
+      if (dep) visit(dep, [...chain, def.name]);
     }
     done.add(def.name);
     order.push(def);

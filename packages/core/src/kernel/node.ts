@@ -176,6 +176,7 @@ export async function createNode(options: CreateNodeOptions): Promise<KvNode> {
   for (const definition of dependencyOrder(definitions)) {
     const view: Record<string, unknown> = {};
     for (const need of definition.needs) view[need] = components[need];
+    for (const need of definition.optionalNeeds ?? []) if (need in components) view[need] = components[need];
     if ('logger' in view) view['logger'] = logger.child({ component: definition.name });
     let instance: unknown;
     try {
