@@ -68,6 +68,67 @@ export interface FamilyTypes {
 export type JsonSchema = Record<string, unknown>;
 
 /**
+ * Largest frames a transport carries, as its instances report them in
+ * `Transport.maxMessageBytes` and `Transport.maxFrameBytes`. A simulated
+ * endpoint with the same limits refuses what the real transport would.
+ */
+export interface FrameLimits {
+  /** Largest one-way frame (`send`) in bytes: a datagram-safe size on datagram transports. */
+  readonly maxMessageBytes: number;
+  /** Largest request or response frame in bytes. */
+  readonly maxFrameBytes: number;
+}
+
+/** One member of a simulated cluster, as a `MembershipSimulation` sees it. */
+export interface SimulatedMember {
+  /** Position in the cluster, 0-based. */
+  readonly index: number;
+  /** Node id (`n1`, `n2`, ...). */
+  readonly id: string;
+  /** The member's `node.address` (`host:port`). */
+  readonly hostPort: string;
+  /** Its transport URI. */
+  readonly address: string;
+}
+
+/**
+ * How a membership strategy runs as a simulated cluster of N members the way
+ * it is deployed, so that a simulator (`simulateMembership`, `kvmesh sim
+ * membership`) needs no knowledge of any strategy. Every function is pure:
+ * called once per member while the cluster is built (and again on a
+ * restart), with the same member list each time; it must not keep state or
+ * throw. Every field is optional; without one, every member runs alike.
+ */
+export interface MembershipSimulation {
+  /** The `node.role` of a member, for strategies whose members play different parts. Default: the config default. */
+  readonly role?: (member: SimulatedMember, members: readonly SimulatedMember[]) => string;
+  /**
+   * The plugin options of a member, given the options the user chose for
+   * every member (not yet validated): e.g. the user's options plus the whole
+   * member list as a configured view. Default: the user's options.
+   */
+  readonly options?: (
+    member: SimulatedMember,
+    members: readonly SimulatedMember[],
+    options: Readonly<Record<string, unknown>>,
+  ) => Record<string, unknown>;
+  /** Members a simulation must never crash (one that keeps the list for the others). Default: none. */
+  readonly essential?: (member: SimulatedMember, members: readonly SimulatedMember[]) => boolean;
+  /**
+   * False when the strategy detects no failure (its view changes only by an
+   * operator): a crash would never be seen, so a simulation crashes no member.
+   * Default true.
+   */
+  readonly detectsFailures?: boolean;
+  /**
+   * Frame limits of the endpoints the strategy is deployed on, which the
+   * simulator gives every member. Default: the simulator's (one-way messages
+   * in one datagram, requests up to 64 KiB; `SIM_DEFAULT_FRAME_LIMITS`).
+   */
+  readonly frameLimits?: FrameLimits;
+}
+
+/**
  * A plugin's manifest. The kernel validates `options` against `optionsSchema`
  * (filling defaults), resolves the components named in `needs` from the
  * node's container, and calls `create(options)(components)`; the result is
@@ -95,6 +156,14 @@ export interface PluginManifest<
   readonly needs: readonly N[];
   /** Two-step factory: options first (validated, defaults filled, frozen), then components. */
   readonly create: (options: O) => (components: Pick<Components, N>) => FamilyTypes[F] | Promise<FamilyTypes[F]>;
+  /**
+   * Transports only: the frame limits an instance has with the default
+   * options, for tools that need them without building one (the simulator
+   * mimics a transport by these). Omitted: unknown.
+   */
+  readonly frameLimits?: F extends 'transport' ? FrameLimits : never;
+  /** Membership only: how to run the strategy as a simulated cluster. Omitted: every member alike, default frames. */
+  readonly simulation?: F extends 'membership' ? MembershipSimulation : never;
 }
 
 export type AnyPluginManifest = PluginManifest<PluginFamily, any, ComponentName>;
@@ -123,6 +192,36 @@ export function manifestProblems(value: unknown): string[] {
   }
   if (!Array.isArray(m.needs)) problems.push('needs must be an array of component names');
   if (typeof m.create !== 'function') problems.push('create must be a function (options) => (components) => instance');
+  if (m.frameLimits !== undefined) {
+    if (m.family !== 'transport') problems.push('frameLimits is for transport plugins only');
+    else problems.push(...frameLimitsProblems(m.frameLimits, 'frameLimits'));
+  }
+  if (m.simulation !== undefined) {
+    if (m.family !== 'membership') problems.push('simulation is for membership plugins only');
+    else problems.push(...simulationProblems(m.simulation));
+  }
+  return problems;
+}
+
+function frameLimitsProblems(value: unknown, label: string): string[] {
+  if (typeof value !== 'object' || value === null) return [`${label} must be an object`];
+  const limits = value as Record<string, unknown>;
+  return (['maxMessageBytes', 'maxFrameBytes'] as const)
+    .filter((key) => !Number.isSafeInteger(limits[key]) || (limits[key] as number) < 1)
+    .map((key) => `${label}.${key} must be a positive integer (found ${JSON.stringify(limits[key])})`);
+}
+
+function simulationProblems(value: unknown): string[] {
+  if (typeof value !== 'object' || value === null) return ['simulation must be an object'];
+  const hint = value as Record<string, unknown>;
+  const problems = (['role', 'options', 'essential'] as const)
+    .filter((key) => hint[key] !== undefined && typeof hint[key] !== 'function')
+    .map((key) => `simulation.${key} must be a function`);
+  if (hint['detectsFailures'] !== undefined && typeof hint['detectsFailures'] !== 'boolean') {
+    problems.push('simulation.detectsFailures must be a boolean');
+  }
+  if (hint['frameLimits'] !== undefined)
+    problems.push(...frameLimitsProblems(hint['frameLimits'], 'simulation.frameLimits'));
   return problems;
 }
 

@@ -29,6 +29,9 @@ export const builtinPlugins: readonly AnyPluginManifest[] = [
   swimMembership,
 ];
 
+/** The membership plugin a tool runs when not told which (`kvmesh sim membership`): the one built for thousands of members. */
+export const DEFAULT_MEMBERSHIP: string = swimMembership.name;
+
 export * from './storage/memory/index.js';
 export * from './storage/lmdb/index.js';
 export * from './codec/json/index.js';

@@ -49,9 +49,10 @@ export interface SimClusterOptions {
    * Raw config sections of a node, merged over the harness defaults: `node`
    * (id, address, dataDir; keys given here win), `transport` (`sim`, a
    * placeholder: the harness always provides the SimTransport) and `storage`
-   * (`none`, a placeholder that holds nothing). Called again on every restart.
+   * (`none`, a placeholder that holds nothing). Called again on every restart;
+   * `all` is every node of the cluster (for a configured view).
    */
-  readonly config: (spec: SimNodeSpec) => Record<string, unknown>;
+  readonly config: (spec: SimNodeSpec, all: readonly SimNodeSpec[]) => Record<string, unknown>;
   /** Seed of every random draw (network and nodes). Default 1. */
   readonly seed?: number;
   /** Profile of every link (over LINK_PROFILES.lan). Change it later through `network.setDefaults`. */
@@ -101,7 +102,9 @@ const noStorage: Storage = {
   sizeBytes: closed,
   scan: closed,
   collectTombstones: closed,
+  putBatch: closed,
   purge: closed,
+  hints: { add: closed, targets: closed, list: closed, remove: closed, count: closed },
 } as unknown as Storage;
 
 interface Slot {
@@ -366,7 +369,7 @@ export class SimCluster {
   }
 
   async #build(spec: SimNodeSpec): Promise<void> {
-    const raw = this.#options.config(spec);
+    const raw = this.#options.config(spec, this.specs);
     const node = {
       id: spec.id,
       address: spec.hostPort,

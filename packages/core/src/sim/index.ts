@@ -19,4 +19,5 @@ export {
   type SimTraceEvent,
 } from './sim-network.js';
 export * from './cluster.js';
+export * from './frame-profiles.js';
 export * from './membership-sim.js';

@@ -1,10 +1,18 @@
 import type { MembershipBounds } from '../contracts/membership.js';
 import type { PluginRegistry } from '../kernel/registry.js';
+import type { MembershipSimulation } from '../plugin.js';
 import { SimCluster } from './cluster.js';
 import type { SimNodeSpec } from './cluster.js';
+import { SIM_DEFAULT_FRAME_LIMITS } from './frame-profiles.js';
 import type { LinkProfile } from './link-profile.js';
 import type { SimTransportOptions } from './sim-transport.js';
 
+/**
+ * What to simulate. `crashes`, `transport`, `configure` and `essential`, when
+ * left out, come from the plugin manifest's `simulation` hint (roles, per-node
+ * options, essential members, whether it detects failures, frame limits), so a
+ * strategy runs as it is deployed without the caller knowing it.
+ */
 export interface MembershipSimOptions {
   /** Holds the membership plugin and the codec the nodes use. */
   readonly registry: PluginRegistry;
@@ -20,20 +28,23 @@ export interface MembershipSimOptions {
   readonly seed?: number;
   /** Length of the measured run in protocol periods (longer when the crashes need it). Default 100. */
   readonly periods?: number;
-  /** Members crashed (no goodbye) one after another during the run. Default min(10, N / 4), at least 1 when N >= 3. */
+  /**
+   * Members crashed (no goodbye) one after another during the run. Default
+   * min(10, N / 4), at least 1 when N >= 3; 0 when the hint says the plugin detects no failure.
+   */
   readonly crashes?: number;
   /** Codec plugin of every node. Default: the config default. */
   readonly codec?: string;
-  /** Frame limits of every endpoint. Default: one UDP datagram for one-way messages (1192 bytes), 64 KiB requests. */
+  /** Frame limits of every endpoint. Default: the hint's, else SIM_DEFAULT_FRAME_LIMITS (1192-byte one-way messages, 64 KiB requests). */
   readonly transport?: SimTransportOptions;
   /** Link profile (latency...) of every link. Default LINK_PROFILES.lan. */
   readonly link?: Partial<LinkProfile>;
-  /** Extra raw config sections per node (a role, the static view), as in the conformance suite. */
+  /** Extra raw config sections per node (a role, a configured view), as in the conformance suite. Default: from the hint. */
   readonly configure?: (spec: SimNodeSpec, all: readonly SimNodeSpec[]) => Record<string, unknown>;
   /** Transport URIs every node joins through. Default: the first node's. */
   readonly seeds?: (all: readonly SimNodeSpec[]) => readonly string[];
-  /** Nodes never crashed (a controller). */
-  readonly essential?: (spec: SimNodeSpec) => boolean;
+  /** Nodes never crashed (one that keeps the list). Default: the hint's `essential`. */
+  readonly essential?: (spec: SimNodeSpec, all: readonly SimNodeSpec[]) => boolean;
   /** Nodes that appear in member lists. Default: all. */
   readonly listed?: (spec: SimNodeSpec) => boolean;
   /** Longest virtual time to converge before the run. Default 300 protocol periods. */
@@ -84,7 +95,6 @@ export interface MembershipSimResult {
 
 const DEFAULT_PERIODS = 100;
 const DEFAULT_CONVERGE_PERIODS = 300;
-const DEFAULT_TRANSPORT: SimTransportOptions = { maxMessageBytes: 1192, maxFrameBytes: 65_536 };
 
 interface PendingCrash {
   readonly victim: string;
@@ -114,9 +124,9 @@ export async function simulateMembership(options: MembershipSimOptions): Promise
   const wallStart = performance.now();
   const seed = options.seed ?? 1;
   const loss = options.loss ?? 0;
-  const essential = options.essential ?? (() => false);
+  const hinted = withHint(options);
+  const essential = hinted.essential ?? (() => false);
   const listed = options.listed ?? (() => true);
-  let specs: readonly SimNodeSpec[] = [];
   const largest = { message: 0, frame: 0 };
   const cluster = await SimCluster.create({
     trace: (event) => {
@@ -127,10 +137,10 @@ export async function simulateMembership(options: MembershipSimOptions): Promise
     registry: options.registry,
     nodes: options.nodes,
     seed,
-    transport: options.transport ?? DEFAULT_TRANSPORT,
+    transport: hinted.transport ?? SIM_DEFAULT_FRAME_LIMITS,
     ...(options.link ? { link: options.link } : {}),
-    config: (spec) => {
-      const extra = options.configure?.(spec, specs) ?? {};
+    config: (spec, all) => {
+      const extra = hinted.configure?.(spec, all) ?? {};
       return {
         ...(options.codec ? { codec: { name: options.codec } } : {}),
         membership: { name: options.plugin, options: options.options ?? {} },
@@ -139,9 +149,8 @@ export async function simulateMembership(options: MembershipSimOptions): Promise
       };
     },
   });
-  specs = cluster.specs;
   try {
-    return await run(cluster, options, { seed, loss, essential, listed, wallStart, largest });
+    return await run(cluster, hinted, { seed, loss, essential, listed, wallStart, largest });
   } finally {
     await cluster.dispose();
   }
@@ -153,7 +162,7 @@ async function run(
   context: {
     seed: number;
     loss: number;
-    essential: (spec: SimNodeSpec) => boolean;
+    essential: (spec: SimNodeSpec, all: readonly SimNodeSpec[]) => boolean;
     listed: (spec: SimNodeSpec) => boolean;
     wallStart: number;
     largest: { readonly message: number; readonly frame: number };
@@ -216,7 +225,7 @@ async function run(
   const convergeMs = clock.now() - convergeStart;
 
   const measured = cluster.membership(cluster.ids[0]!).bounds;
-  const candidates = cluster.specs.filter((s) => !essential(s) && listed(s));
+  const candidates = cluster.specs.filter((s) => !essential(s, cluster.specs) && listed(s));
   const crashes = Math.min(
     options.crashes ?? (options.nodes >= 3 ? Math.max(1, Math.min(10, Math.floor(options.nodes / 4))) : 0),
     Math.max(0, candidates.length - 2),
@@ -278,6 +287,32 @@ async function run(
     convergeMs,
     virtualMs: runMs,
     wallMs: Math.round(performance.now() - context.wallStart),
+  };
+}
+
+/** `options` with what it leaves out filled from the plugin manifest's `simulation` hint. */
+function withHint(options: MembershipSimOptions): MembershipSimOptions {
+  const registry = options.registry;
+  // An unknown name is left for config validation to report, with the names that exist.
+  const hint: MembershipSimulation | undefined = registry.has('membership', options.plugin)
+    ? registry.get('membership', options.plugin).simulation
+    : undefined;
+  if (hint === undefined) return options;
+  const { role, options: optionsFor, essential } = hint;
+  const given = options.options ?? {};
+  const configure =
+    role || optionsFor
+      ? (spec: SimNodeSpec, all: readonly SimNodeSpec[]): Record<string, unknown> => ({
+          ...(role ? { node: { role: role(spec, all) } } : {}),
+          ...(optionsFor ? { membership: { name: options.plugin, options: optionsFor(spec, all, given) } } : {}),
+        })
+      : undefined;
+  return {
+    ...options,
+    ...(options.configure === undefined && configure ? { configure } : {}),
+    ...(options.essential === undefined && essential ? { essential } : {}),
+    ...(options.crashes === undefined && hint.detectsFailures === false ? { crashes: 0 } : {}),
+    ...(options.transport === undefined && hint.frameLimits ? { transport: { ...hint.frameLimits } } : {}),
   };
 }
 

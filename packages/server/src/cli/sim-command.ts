@@ -1,29 +1,24 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { MembershipSimOptions, MembershipSimResult, PluginRegistry, SimNodeSpec } from '@kvmesh/core';
+import type { FrameLimits, MembershipSimOptions, MembershipSimResult, PluginRegistry } from '@kvmesh/core';
 import { CliError, EXIT } from './exit-codes.js';
 
 // The simulator, the kernel and the plugins load inside the action, so the other commands start fast.
 
-/**
- * Frame limits of the simulated endpoints. `udp` and `http`: as the real
- * transport of that name has them (every frame one datagram; 16 MiB frames).
- * `mixed`, the simulator's default: one-way messages in one datagram,
- * requests up to 64 KiB.
- */
-export type SimTransportProfile = 'mixed' | 'udp' | 'http';
-export const SIM_TRANSPORT_PROFILES: readonly SimTransportProfile[] = ['mixed', 'udp', 'http'];
-/** Largest request of the `mixed` profile (simulateMembership's default). */
-const MIXED_FRAME_BYTES = 65_536;
-
 export interface SimMembershipCommandOptions {
-  readonly plugin: string;
+  /** Membership plugin. Default: the built-ins' `DEFAULT_MEMBERSHIP`. */
+  readonly plugin?: string;
   /** Cluster sizes: one run per size (and per loss rate). */
   readonly nodes: readonly number[];
   readonly loss: readonly number[];
   readonly seed: number;
   readonly periods: number;
   readonly crashes?: number;
-  readonly transport?: SimTransportProfile;
+  /**
+   * Frame profile of the simulated endpoints: `mixed` (the simulator's
+   * default) or the name of a transport plugin that declares `frameLimits`.
+   * Default: the frame limits the membership plugin's `simulation` hint asks for.
+   */
+  readonly transport?: string;
   readonly codec?: string;
   /** The plugin's options on every node. */
   readonly options?: Record<string, unknown>;
@@ -32,56 +27,15 @@ export interface SimMembershipCommandOptions {
 
 /** One run as `--json` prints it: the simulator's figures, the transport profile and the options used. */
 export interface SimMembershipRecord extends Omit<MembershipSimResult, 'detectionBoundMs'> {
-  readonly transport: SimTransportProfile;
+  /** The frame profile's name; `custom` for a plugin's limits that match no profile. */
+  readonly transport: string;
   readonly options: Readonly<Record<string, unknown>>;
-  /** `bounds.detectionMs` the plugin declares, or null when it detects no failure (static). */
+  /** `bounds.detectionMs` the plugin declares, or null when it detects no failure. */
   readonly detectionBoundMs: number | null;
 }
 
-/**
- * How a built-in strategy runs in the simulator: the transport its real
- * deployments use, the roles or view it needs, the nodes never crashed.
- * Any other plugin runs on every node alike, on the simulator's default frames.
- */
-interface SimSetup {
-  readonly transport: SimTransportProfile;
-  readonly configure?: (spec: SimNodeSpec) => Record<string, unknown>;
-  readonly essential?: (spec: SimNodeSpec) => boolean;
-  /** The strategy detects no failure: a crash would never be seen, so none is simulated. */
-  readonly noDetection?: boolean;
-}
-
-function setupFor(plugin: string, nodes: number, options: Record<string, unknown>): SimSetup {
-  switch (plugin) {
-    case 'controller':
-      // Velour Fog: n1 keeps the list, n2 is a frontend, the rest store data; the controller never crashes.
-      return {
-        transport: 'http',
-        configure: (spec) => ({
-          node: { role: spec.index === 0 ? 'controller' : spec.index === 1 ? 'frontend' : 'storage' },
-        }),
-        essential: (spec) => spec.index === 0,
-      };
-    case 'heartbeat':
-      // Whole counter tables do not fit one datagram past a couple of dozen members (see its failAfterMs option).
-      return { transport: 'http' };
-    case 'static':
-      // Every node is configured with the whole view; simulated nodes are n1..nN, all on the same port.
-      return {
-        transport: 'http',
-        configure: (spec) => {
-          const port = spec.hostPort.slice(spec.id.length);
-          const view = Array.from({ length: nodes }, (_, i) => `n${i + 1}@n${i + 1}${port}`);
-          return { membership: { name: 'static', options: { ...options, view } } };
-        },
-        noDetection: true,
-      };
-    default:
-      // SWIM's probes, acks and gossip are one-way datagrams either way; one-datagram join pages (`udp`)
-      // only make 1,000 nodes joining at once copy the list in ~200 requests each, twice as slow to simulate.
-      return { transport: 'mixed' };
-  }
-}
+/** Profile name of frame limits that equal none of the known profiles. */
+const CUSTOM_PROFILE = 'custom';
 
 /** `kvmesh sim`: simulations on a virtual clock and an in-memory network. */
 export function simCommand(): Command {
@@ -93,7 +47,10 @@ export function simCommand(): Command {
     .description(
       'Run a membership plugin at N simulated nodes: converge, then crash members one after another at the given packet loss, and report detection times, false positives and messages per member per period',
     )
-    .option('-p, --plugin <name>', 'membership plugin', 'swim')
+    .option(
+      '-p, --plugin <name>',
+      'membership plugin (default: the built-in default membership, the one built for thousands of members)',
+    )
     .addOption(
       new Option('-n, --nodes <n,...>', 'cluster sizes, one run each (comma-separated)')
         .argParser(integerList('--nodes', 2))
@@ -111,11 +68,9 @@ export function simCommand(): Command {
       'members crashed one after another during the run (default: min(10, N/4))',
       integer('--crashes', 0),
     )
-    .addOption(
-      new Option(
-        '--transport <profile>',
-        'frame limits of the simulated endpoints: one datagram for every frame (udp), for one-way messages only (mixed), or large frames (http); default: mixed for swim, http for the others',
-      ).choices(SIM_TRANSPORT_PROFILES),
+    .option(
+      '--transport <profile>',
+      "frame limits of the simulated endpoints: mixed (one-way messages in one datagram, requests up to 64 KiB) or a transport plugin's name to mimic its frames (see kvmesh plugins); default: what the membership plugin is deployed with",
     )
     .option('--codec <name>', 'codec of every node (default: the config default)')
     .option('--options <json>', 'options of the plugin on every node, as a JSON object', jsonObject)
@@ -136,51 +91,48 @@ export async function simMembership(
   options: SimMembershipCommandOptions,
   write: (line: string) => void,
 ): Promise<SimMembershipRecord[]> {
-  const [{ PluginRegistry, simulateMembership }, plugins] = await Promise.all([
-    import('@kvmesh/core'),
-    import('@kvmesh/plugins'),
-  ]);
-  const { builtinPlugins, HTTP_TRANSPORT_DEFAULTS, UDP_TRANSPORT_DEFAULTS, UDP_HEADER_BYTES } = plugins;
-  const registry: PluginRegistry = new PluginRegistry(builtinPlugins);
-  if (!registry.has('membership', options.plugin)) {
+  const [{ PluginRegistry, frameProfiles, matchFrameProfile, simulateMembership, SIM_DEFAULT_FRAME_LIMITS }, plugins] =
+    await Promise.all([import('@kvmesh/core'), import('@kvmesh/plugins')]);
+  const registry: PluginRegistry = new PluginRegistry(plugins.builtinPlugins);
+  const plugin = options.plugin ?? plugins.DEFAULT_MEMBERSHIP;
+  if (!registry.has('membership', plugin)) {
     const available = registry.entries('membership').map((e) => e.manifest.name);
-    throw new CliError(`unknown membership plugin '${options.plugin}'; available: ${available.join(', ')}`, EXIT.usage);
+    throw new CliError(`unknown membership plugin '${plugin}'; available: ${available.join(', ')}`, EXIT.usage);
   }
+  const profiles = frameProfiles(registry);
+  const chosen = options.transport === undefined ? undefined : profiles.find((p) => p.name === options.transport);
+  if (options.transport !== undefined && chosen === undefined) {
+    throw new CliError(
+      `option '--transport <profile>' argument '${options.transport}' is invalid. Allowed choices are ${profiles.map((p) => p.name).join(', ')}.`,
+      EXIT.usage,
+    );
+  }
+  const hint = registry.get('membership', plugin).simulation ?? {};
+  if (hint.detectsFailures === false && (options.crashes ?? 0) > 0) {
+    throw new CliError(
+      `membership '${plugin}' detects no failure (its view changes only by an operator): --crashes must be 0`,
+      EXIT.usage,
+    );
+  }
+  const limits: FrameLimits = chosen?.limits ?? hint.frameLimits ?? SIM_DEFAULT_FRAME_LIMITS;
+  const transport = chosen?.name ?? matchFrameProfile(profiles, limits)?.name ?? CUSTOM_PROFILE;
   const pluginOptions = options.options ?? {};
-  const udpBytes = UDP_TRANSPORT_DEFAULTS.maxDatagramBytes - UDP_HEADER_BYTES;
-  const frameLimits = {
-    mixed: { maxMessageBytes: udpBytes, maxFrameBytes: MIXED_FRAME_BYTES },
-    udp: { maxMessageBytes: udpBytes, maxFrameBytes: udpBytes },
-    http: {
-      maxMessageBytes: HTTP_TRANSPORT_DEFAULTS.maxFrameBytes,
-      maxFrameBytes: HTTP_TRANSPORT_DEFAULTS.maxFrameBytes,
-    },
-  };
   const table = new SimTable();
   const records: SimMembershipRecord[] = [];
   for (const nodes of options.nodes) {
-    const setup = setupFor(options.plugin, nodes, pluginOptions);
-    if (setup.noDetection && (options.crashes ?? 0) > 0) {
-      throw new CliError(
-        `membership '${options.plugin}' detects no failure (its view changes only by an operator): --crashes must be 0`,
-        EXIT.usage,
-      );
-    }
-    const transport = options.transport ?? setup.transport;
     for (const loss of options.loss) {
+      // Roles, per-node options, essential members and crashes come from the plugin's simulation hint.
       const simOptions: MembershipSimOptions = {
         registry,
-        plugin: options.plugin,
+        plugin,
         options: pluginOptions,
         nodes,
         loss,
         seed: options.seed,
         periods: options.periods,
-        transport: frameLimits[transport],
-        ...(setup.noDetection ? { crashes: 0 } : options.crashes !== undefined ? { crashes: options.crashes } : {}),
+        transport: { ...limits },
+        ...(options.crashes !== undefined ? { crashes: options.crashes } : {}),
         ...(options.codec !== undefined ? { codec: options.codec } : {}),
-        ...(setup.configure ? { configure: setup.configure } : {}),
-        ...(setup.essential ? { essential: setup.essential } : {}),
       };
       let result: MembershipSimResult;
       try {

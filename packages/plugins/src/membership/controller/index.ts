@@ -1,5 +1,6 @@
 import { definePlugin } from '@kvmesh/core';
-import { ControllerMembership, type ControllerMembershipOptions } from './controller-membership.js';
+import { WHOLE_LIST_FRAME_LIMITS } from '../support/sim-frame-limits.js';
+import { CONTROLLER_ROLE, ControllerMembership, type ControllerMembershipOptions } from './controller-membership.js';
 
 export {
   ControllerMembership,
@@ -58,4 +59,11 @@ export const controllerMembership = definePlugin({
   },
   needs: ['node', 'clock', 'logger', 'messages', 'rpc'],
   create: (options: ControllerMembershipOptions) => (components) => new ControllerMembership(components, options),
+  // As Velour Fog deploys it: the first member keeps the list and is never crashed, the second is a
+  // frontend, the rest store data; the controller pushes whole lists, so frames are large.
+  simulation: {
+    role: (member) => (member.index === 0 ? CONTROLLER_ROLE : member.index === 1 ? 'frontend' : 'storage'),
+    essential: (member) => member.index === 0,
+    frameLimits: WHOLE_LIST_FRAME_LIMITS,
+  },
 });

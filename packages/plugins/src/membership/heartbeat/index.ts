@@ -1,4 +1,5 @@
 import { definePlugin } from '@kvmesh/core';
+import { WHOLE_LIST_FRAME_LIMITS } from '../support/sim-frame-limits.js';
 import { HeartbeatMembership, type HeartbeatMembershipOptions } from './heartbeat-membership.js';
 
 export {
@@ -50,4 +51,6 @@ export const heartbeatMembership = definePlugin({
   },
   needs: ['node', 'clock', 'random', 'logger', 'messages', 'rpc', 'transport'],
   create: (options: HeartbeatMembershipOptions) => (components) => new HeartbeatMembership(components, options),
+  // Whole counter tables do not fit one datagram past a couple of dozen members (see failAfterMs).
+  simulation: { frameLimits: WHOLE_LIST_FRAME_LIMITS },
 });

@@ -1,4 +1,5 @@
 import { definePlugin } from '@kvmesh/core';
+import { WHOLE_LIST_FRAME_LIMITS } from '../support/sim-frame-limits.js';
 import { StaticMembership, type StaticMembershipOptions } from './static-membership.js';
 
 export {
@@ -38,4 +39,10 @@ export const staticMembership = definePlugin({
   },
   needs: ['node', 'clock', 'random', 'logger', 'messages', 'rpc'],
   create: (options: StaticMembershipOptions) => (components) => new StaticMembership(components, options),
+  // Every member is configured with the whole view, as CSE138's VIEW lists it; only an operator changes it.
+  simulation: {
+    options: (_member, members, options) => ({ ...options, view: members.map((m) => `${m.id}@${m.hostPort}`) }),
+    detectsFailures: false,
+    frameLimits: WHOLE_LIST_FRAME_LIMITS,
+  },
 });

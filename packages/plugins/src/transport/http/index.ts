@@ -51,4 +51,6 @@ export const httpTransport = definePlugin({
   },
   needs: ['node', 'clock', 'logger'],
   create: (options: HttpTransportOptions) => (components) => new HttpTransport(components, options),
+  // One-way messages are POSTs too, bounded like requests.
+  frameLimits: { maxMessageBytes: d.maxFrameBytes, maxFrameBytes: d.maxFrameBytes },
 });

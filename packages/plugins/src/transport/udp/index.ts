@@ -1,4 +1,5 @@
 import { definePlugin } from '@kvmesh/core';
+import { UDP_HEADER_BYTES } from './udp-frame.js';
 import {
   UDP_MAX_PAYLOAD_BYTES,
   UDP_TRANSPORT_DEFAULTS,
@@ -15,6 +16,9 @@ export {
   type UdpTransportStats,
 } from './udp-transport.js';
 export { UDP_HEADER_BYTES } from './udp-frame.js';
+
+/** Every frame, request or one-way, is one datagram less the request id header. */
+const DEFAULT_FRAME_BYTES = UDP_TRANSPORT_DEFAULTS.maxDatagramBytes - UDP_HEADER_BYTES;
 
 /** Request/response and one-way frames in single UDP datagrams: for gossip and small control messages. */
 export const udpTransport = definePlugin({
@@ -38,4 +42,5 @@ export const udpTransport = definePlugin({
   },
   needs: ['node', 'clock', 'random', 'logger'],
   create: (options: UdpTransportOptions) => (components) => new UdpTransport(components, options),
+  frameLimits: { maxMessageBytes: DEFAULT_FRAME_BYTES, maxFrameBytes: DEFAULT_FRAME_BYTES },
 });
