@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { validateConfig } from '../config/validate.js';
 import type { Logger } from '../contracts/logger.js';
 import { silentLogger } from '../contracts/logger.js';
+import type { Clock } from '../contracts/clock.js';
 import type { Member, Membership, MembershipEvent } from '../contracts/membership.js';
 import type { MessageRegistry } from '../contracts/rpc.js';
 import type { Storage } from '../contracts/storage.js';
@@ -19,6 +20,7 @@ import { SeededRandom } from './seeded-random.js';
 import { SimNetwork } from './sim-network.js';
 import type { SimTraceEvent } from './sim-network.js';
 import type { SimTransport, SimTransportOptions } from './sim-transport.js';
+import type { SkewedClock } from './skewed-clock.js';
 import { VirtualClock } from './virtual-clock.js';
 
 /** Port every simulated node announces (memberlist's default port; any would do). */
@@ -65,6 +67,30 @@ export interface SimClusterOptions {
   readonly trace?: (event: SimTraceEvent) => void;
   /** Root of the nodes' data directories. Default: a fresh temporary folder, removed by `dispose`. */
   readonly dataDir?: string;
+  /**
+   * Gives every node a clock of its own that is off from the virtual time
+   * (see `VirtualClock.skewed`): a function answering each node's skew, or
+   * bounds from which each node's offset and drift are drawn uniformly from
+   * the seed. A node keeps its skew across restarts (it is its machine's).
+   * Timers of every node still run on the one virtual clock. Default: every
+   * node reads `clock` itself.
+   */
+  readonly clockSkew?: ((spec: SimNodeSpec) => ClockSkew) | ClockSkewBounds;
+}
+
+/** How far one node's clock is off the virtual time. */
+export interface ClockSkew {
+  /** Added to what the node reads, in ms: positive runs ahead, negative lags. */
+  readonly offsetMs: number;
+  /** Rate error in parts per million: the clock gains `driftPpm` µs per virtual second (negative: loses). Default 0. */
+  readonly driftPpm?: number;
+}
+
+/** Each node's offset is drawn from [-maxOffsetMs, maxOffsetMs] (whole ms), its drift from [-maxDriftPpm, maxDriftPpm]. */
+export interface ClockSkewBounds {
+  readonly maxOffsetMs: number;
+  /** Default 0: no drift. */
+  readonly maxDriftPpm?: number;
 }
 
 /** Receives every membership event of every node, including nodes built later by `restart`. */
@@ -135,6 +161,8 @@ export class SimCluster {
   readonly seed: number;
   readonly specs: readonly SimNodeSpec[];
   readonly #options: SimClusterOptions;
+  /** Each node's own clock, by id, when `clockSkew` is set. */
+  readonly #clocks = new Map<string, SkewedClock>();
   readonly #registry: PluginRegistry;
   readonly #slots = new Map<string, Slot>();
   readonly #listeners = new Set<SimClusterListener>();
@@ -171,6 +199,16 @@ export class SimCluster {
         return Object.freeze({ index, id, hostPort, address: `sim://${hostPort}` });
       }),
     );
+    const skew = options.clockSkew;
+    if (skew !== undefined) {
+      if (typeof skew !== 'function') checkSkewBounds(skew);
+      // Drawn once per node, from a stream of their own: without clockSkew every other stream is as before.
+      const random = typeof skew === 'function' ? undefined : this.random.fork();
+      for (const spec of this.specs) {
+        const { offsetMs, driftPpm = 0 } = typeof skew === 'function' ? skew(spec) : drawSkew(skew, random!);
+        this.#clocks.set(spec.id, this.clock.skewed(offsetMs, driftPpm));
+      }
+    }
   }
 
   /** Builds every node (not started). */
@@ -202,6 +240,18 @@ export class SimCluster {
   /** The node's current KvNode (the newest after a restart). */
   node(id: string): KvNode {
     return this.#slot(id).node;
+  }
+
+  /** The clock the node reads: its own skewed view when `clockSkew` is set, else the shared `clock`. */
+  nodeClock(id: string): Clock {
+    this.#slot(id);
+    return this.#clocks.get(id) ?? this.clock;
+  }
+
+  /** How far the node's clock is off the virtual time (zeros without `clockSkew`). */
+  clockSkew(id: string): Required<ClockSkew> {
+    const clock = this.#clocks.get(this.spec(id).id);
+    return { offsetMs: clock?.offsetMs ?? 0, driftPpm: clock?.driftPpm ?? 0 };
   }
 
   /** The node's current Membership (the newest after a restart). */
@@ -384,7 +434,7 @@ export class SimCluster {
     const codecKey = JSON.stringify(config.codec);
     const transport = this.network.endpoint(spec.address, this.#options.transport);
     const provided = {
-      clock: this.clock,
+      clock: this.#clocks.get(spec.id) ?? this.clock,
       random: this.random.fork(),
       transport,
       logger: this.#options.logger ?? silentLogger,
@@ -419,5 +469,23 @@ export class SimCluster {
 
   #removeDataDir(): void {
     if (this.#ownsDataDir) rmSync(this.#dataDir, { recursive: true, force: true });
+  }
+}
+
+/** A skew drawn uniformly within `bounds` from `random` (two draws: offset, then drift). */
+function drawSkew(bounds: ClockSkewBounds, random: SeededRandom): ClockSkew {
+  const { maxOffsetMs, maxDriftPpm = 0 } = bounds;
+  // `|| 0` turns a rounded -0 into 0.
+  return {
+    offsetMs: Math.round((2 * random.next() - 1) * maxOffsetMs) || 0,
+    driftPpm: (2 * random.next() - 1) * maxDriftPpm || 0,
+  };
+}
+
+function checkSkewBounds({ maxOffsetMs, maxDriftPpm = 0 }: ClockSkewBounds): void {
+  if (!(maxOffsetMs >= 0 && Number.isFinite(maxOffsetMs) && maxDriftPpm >= 0 && maxDriftPpm < 1_000_000)) {
+    throw new RangeError(
+      `clockSkew needs a finite maxOffsetMs >= 0 and 0 <= maxDriftPpm < 1e6 (found ${maxOffsetMs}, ${maxDriftPpm})`,
+    );
   }
 }

@@ -1,4 +1,5 @@
 export { VirtualClock, VIRTUAL_EPOCH_MS, type VirtualClockOptions } from './virtual-clock.js';
+export { SkewedClock, type SkewBase } from './skewed-clock.js';
 export { SeededRandom } from './seeded-random.js';
 export { LINK_PROFILES, resolveLinkProfile, type LinkProfile } from './link-profile.js';
 export {

@@ -1,5 +1,6 @@
 import type { Clock, Timer } from '../contracts/clock.js';
 import { silentLogger, type Logger } from '../contracts/logger.js';
+import { SkewedClock } from './skewed-clock.js';
 
 /** Where a VirtualClock starts unless told otherwise: 2023-11-14T22:13:20Z, a fixed instant so runs replay exactly. */
 export const VIRTUAL_EPOCH_MS = 1_700_000_000_000;
@@ -46,6 +47,8 @@ const flushMicrotasks = (): Promise<void> => new Promise((resolve) => setImmedia
  * advances at once, throws.
  */
 export class VirtualClock implements Clock {
+  /** `now()` at construction; skewed views drift from this instant. */
+  readonly startMs: number;
   private current: number;
   private seq = 0;
   private live = 0;
@@ -56,6 +59,7 @@ export class VirtualClock implements Clock {
 
   constructor(options: VirtualClockOptions = {}) {
     this.current = options.startMs ?? VIRTUAL_EPOCH_MS;
+    this.startMs = this.current;
     const logger = options.logger ?? silentLogger;
     this.onError = options.onError ?? ((err) => logger.error({ err }, 'timer callback threw'));
   }
@@ -89,6 +93,17 @@ export class VirtualClock implements Clock {
       }, ms);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  /**
+   * A view of this clock for one simulated node whose clock is off: it reads
+   * `offsetMs` ahead (negative: behind) plus a drift of `driftPpm` parts per
+   * million of the time since `startMs`, and its timers run on this clock's
+   * queue (see SkewedClock). Advance this clock, never the view.
+   * @throws RangeError for a non-finite offset or a drift <= -1e6 ppm.
+   */
+  skewed(offsetMs: number, driftPpm = 0): SkewedClock {
+    return new SkewedClock(this, offsetMs, driftPpm);
   }
 
   /** Timers (and intervals) set and not yet fired or cancelled. */
