@@ -68,6 +68,53 @@ export const SERVER_CONFIG_EXTENSIONS: Readonly<Record<string, JsonSchema>> = Ob
     },
   },
   kv: kvConfigSchema,
+  up: {
+    type: 'object',
+    additionalProperties: false,
+    description:
+      'How `kvmesh up` lays out a local cluster from this file (ignored by `kvmesh start`). It is read before the nodes are planned: the KVMESH_* variables that `up` gives its nodes cannot be used inside it.',
+    properties: {
+      nodes: {
+        type: 'integer',
+        minimum: 1,
+        description:
+          'Nodes to start when --nodes is not given. Default: the sum of roles[].nodes when every role is counted, else 3.',
+      },
+      roles: {
+        type: 'array',
+        default: [],
+        description:
+          'Roles of the nodes in order: n1 gets the first entry, and so on. Empty: every node gets node.role.',
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['role'],
+          properties: {
+            role: { type: 'string', minLength: 1, description: 'The node.role these nodes run with.' },
+            nodes: {
+              type: 'integer',
+              minimum: 1,
+              description:
+                'How many nodes get this role. Leave it out on one entry: that role takes the nodes the others leave.',
+            },
+          },
+        },
+      },
+      seeds: {
+        type: 'integer',
+        minimum: 1,
+        default: 1,
+        description:
+          'How many of the first nodes every node joins through (--join); they start, and get ready, before the others.',
+      },
+      clientRole: {
+        type: 'string',
+        minLength: 1,
+        description:
+          "Role of the node the printed curl lines talk to. Default: node.role when a node has it, else n1's role.",
+      },
+    },
+  },
 });
 
 export interface ApiSettings {
@@ -90,6 +137,32 @@ export function apiSettings(config: KvmeshConfig): ApiSettings {
     keepAliveTimeoutMs: section.keepAliveTimeoutMs ?? 5_000,
     requestTimeoutMs: section.requestTimeoutMs ?? 60_000,
     drainTimeoutMs: section.drainTimeoutMs ?? 10_000,
+  };
+}
+
+/** One entry of `up.roles`. */
+export interface UpRoleEntry {
+  readonly role: string;
+  /** Absent on at most one entry: it takes the nodes the others leave. */
+  readonly nodes?: number;
+}
+
+/** The `up` section: how `kvmesh up` lays out a local cluster. */
+export interface UpSettings {
+  readonly nodes?: number;
+  readonly roles: readonly UpRoleEntry[];
+  readonly seeds: number;
+  readonly clientRole?: string;
+}
+
+/** The `up` section of a validated config (or of a document validated with it), defaults filled in. */
+export function upSettings(config: Readonly<Record<string, unknown>>): UpSettings {
+  const section = (config['up'] ?? {}) as Partial<UpSettings>;
+  return {
+    ...(section.nodes !== undefined ? { nodes: section.nodes } : {}),
+    roles: section.roles ?? [],
+    seeds: section.seeds ?? 1,
+    ...(section.clientRole !== undefined ? { clientRole: section.clientRole } : {}),
   };
 }
 

@@ -1,0 +1,173 @@
+import { join } from 'node:path';
+import { joinHostPort } from '../settings.js';
+import type { UpRoleEntry, UpSettings } from '../settings.js';
+import { CliError, EXIT } from './exit-codes.js';
+import { DEFAULT_HOST_BASE, UP_ENV, roleVariable } from './up-env.js';
+
+/** Node count of a local cluster when neither `--nodes` nor the config's `up` section says. */
+export const DEFAULT_UP_NODES = 3;
+/** Port of every node when the config's node.address gives none we can use (it is interpolated from the plan). */
+export const DEFAULT_UP_PORT = 7700;
+
+export interface UpPlanInput {
+  /** Absolute path of the config file (children may run from any directory). */
+  readonly configFile: string;
+  readonly settings: UpSettings;
+  /** `--nodes`, when given. */
+  readonly nodes?: number;
+  /** First node's IPv4 address. */
+  readonly hostBase: string;
+  readonly port: number;
+  /** Absolute folder holding one data directory per node. */
+  readonly dataDir: string;
+  /** node.role of the config: every node's role when the `up` section declares none. */
+  readonly defaultRole: string;
+  /** `--log-level`, passed to every node. */
+  readonly logLevel?: string;
+}
+
+/** One node of a local cluster, everything needed to start it by hand. */
+export interface UpNodePlan {
+  /** 1-based. */
+  readonly index: number;
+  readonly id: string;
+  readonly role: string;
+  readonly host: string;
+  /** `host:port`. */
+  readonly address: string;
+  /** True for the nodes the others join through; they start first. */
+  readonly seed: boolean;
+  readonly dataDir: string;
+  /** Where the node's stdout and stderr are appended. */
+  readonly logFile: string;
+  /** The `KVMESH_*` variables of this node (UP_ENV), without the parent pid. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Arguments after the `kvmesh` launcher: `start --config ... --id ...`. */
+  readonly args: readonly string[];
+}
+
+export interface UpPlan {
+  readonly configFile: string;
+  readonly nodes: readonly UpNodePlan[];
+  /** `host:port` of the seed nodes. */
+  readonly seeds: readonly string[];
+  readonly port: number;
+}
+
+/** File each node's output is appended to, inside its data directory. */
+export const NODE_LOG_FILE = 'node.log';
+
+/**
+ * Lays out a local cluster: ids n1..nN on consecutive addresses from
+ * `hostBase`, all on one port, roles in the order the `up` section lists
+ * them, the first `seeds` nodes as everybody's join seeds.
+ * @throws CliError (usage) when the role counts and the node count disagree or addresses run out.
+ */
+export function planCluster(input: UpPlanInput): UpPlan {
+  const roles = assignRoles(input.settings, input.nodes, input.defaultRole);
+  const hosts = consecutiveHosts(input.hostBase, roles.length);
+  const seedCount = Math.min(input.settings.seeds, roles.length);
+  const addresses = hosts.map((host) => joinHostPort(host, input.port));
+  const ids = roles.map((_, i) => `n${i + 1}`);
+  const seeds = addresses.slice(0, seedCount);
+  const shared: Record<string, string> = {
+    [UP_ENV.count]: String(roles.length),
+    [UP_ENV.nodes]: addresses.join(','),
+    [UP_ENV.members]: addresses.map((a, i) => `${ids[i]}@${a}`).join(','),
+    [UP_ENV.seeds]: seeds.join(','),
+  };
+  for (const role of new Set(roles)) {
+    shared[roleVariable(role)] = addresses.filter((_, i) => roles[i] === role).join(',');
+  }
+  const nodes = roles.map((role, i): UpNodePlan => {
+    const id = ids[i]!;
+    const dataDir = join(input.dataDir, id);
+    const args = [
+      'start',
+      '--config',
+      input.configFile,
+      '--id',
+      id,
+      '--role',
+      role,
+      '--address',
+      addresses[i]!,
+      '--join',
+      seeds.join(','),
+      '--data-dir',
+      dataDir,
+      ...(input.logLevel !== undefined ? ['--log-level', input.logLevel] : []),
+    ];
+    return Object.freeze({
+      index: i + 1,
+      id,
+      role,
+      host: hosts[i]!,
+      address: addresses[i]!,
+      seed: i < seedCount,
+      dataDir,
+      logFile: join(dataDir, NODE_LOG_FILE),
+      env: Object.freeze({
+        ...shared,
+        [UP_ENV.index]: String(i + 1),
+        [UP_ENV.id]: id,
+        [UP_ENV.role]: role,
+        [UP_ENV.address]: addresses[i]!,
+      }),
+      args: Object.freeze(args),
+    });
+  });
+  return Object.freeze({
+    configFile: input.configFile,
+    nodes: Object.freeze(nodes),
+    seeds: Object.freeze(seeds),
+    port: input.port,
+  });
+}
+
+/**
+ * The role of each node in order. Entries with `nodes` get that many; the one
+ * entry without takes what is left (at least one node). Without `--nodes` the
+ * count is `up.nodes`, else the sum of the entries when all are counted, else
+ * DEFAULT_UP_NODES.
+ */
+export function assignRoles(settings: UpSettings, requested: number | undefined, defaultRole: string): string[] {
+  const entries: readonly UpRoleEntry[] = settings.roles.length > 0 ? settings.roles : [{ role: defaultRole }];
+  const open = entries.flatMap((e, i) => (e.nodes === undefined ? [i] : []));
+  if (open.length > 1) {
+    throw usage(
+      `/up/roles/${open[1]}: only one role may leave out "nodes" (it takes the nodes the others leave); /up/roles/${open[0]} already does`,
+    );
+  }
+  const fixed = entries.reduce((sum, e) => sum + (e.nodes ?? 0), 0);
+  const total = requested ?? settings.nodes ?? (open.length === 0 ? fixed : Math.max(DEFAULT_UP_NODES, fixed + 1));
+  if (open.length === 0 && total !== fixed) {
+    throw usage(
+      `/up/roles: the roles add up to ${fixed} nodes, not ${total}; give one role no "nodes" to fill the rest`,
+    );
+  }
+  if (open.length === 1 && total <= fixed) {
+    const role = entries[open[0]!]!.role;
+    throw usage(`/up/roles: ${total} nodes leave none for role '${role}' (the counted roles take ${fixed})`);
+  }
+  return entries.flatMap((e) => Array<string>(e.nodes ?? total - fixed).fill(e.role));
+}
+
+/** `count` IPv4 addresses from `base` upward (127.0.0.255 is followed by 127.0.1.0). */
+export function consecutiveHosts(base: string, count: number): string[] {
+  const parts = base.split('.');
+  const octets = parts.map(Number);
+  if (parts.length !== 4 || octets.some((o, i) => !/^[0-9]{1,3}$/.test(parts[i]!) || o > 255)) {
+    throw usage(`--host-base must be an IPv4 address such as ${DEFAULT_HOST_BASE} (found '${base}')`);
+  }
+  const first = octets.reduce((n, o) => n * 256 + o, 0);
+  if (first + count - 1 > 0xffff_ffff) throw usage(`${count} addresses from ${base} run past 255.255.255.255`);
+  return Array.from({ length: count }, (_, i) => {
+    const n = first + i;
+    return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
+  });
+}
+
+function usage(message: string): CliError {
+  return new CliError(message, EXIT.usage);
+}
