@@ -1,3 +1,4 @@
+import type { Member } from './membership.js';
 import type { StoredRecord, Version } from './storage.js';
 
 /** Preconditions of a write, from HTTP `If-Match` / `If-None-Match`. */
@@ -11,10 +12,29 @@ export interface WriteConditions {
   readonly ifNoneMatch?: '*';
 }
 
+/** Per-call options of every KV operation. */
+export interface KvCallOptions {
+  /**
+   * Stops waiting when aborted: the operation rejects with
+   * KVMESH_ERR_RPC_ABORTED. A write already sent to its replicas may still
+   * be applied there (it is never half applied on one replica).
+   */
+  readonly signal?: AbortSignal;
+}
+
+export interface GetResult {
+  /** The live record, or undefined when absent or deleted. */
+  readonly record: StoredRecord | undefined;
+  /** The replica whose answer this is (facades report its address). */
+  readonly servedBy: Member;
+}
+
 export interface PutResult {
   /** True when the key did not exist (or was deleted) before. */
   readonly created: boolean;
   readonly version: Version;
+  /** The key's primary replica, which ran the write. */
+  readonly servedBy: Member;
 }
 
 export interface DeleteResult {
@@ -22,6 +42,8 @@ export interface DeleteResult {
   readonly existed: boolean;
   /** Version of the tombstone written, when it existed. */
   readonly version?: Version;
+  /** The key's primary replica, which ran the delete. */
+  readonly servedBy: Member;
 }
 
 /**
@@ -29,13 +51,24 @@ export interface DeleteResult {
  * replica set, read or write the replicas (local storage or Rpc), apply the
  * version rule, answer. It knows no strategy by name.
  *
- * All methods may be called concurrently. A write resolves only once
- * `writeQuorum` replicas stored it.
- * @throws KvError KVMESH_ERR_KV_* (key/value limits, precondition failed, quorum not reached).
+ * All methods may be called concurrently, on any node: a node that holds no
+ * replica of the key works through the replicas (reads) or the key's
+ * primary (writes), one hop away. A write resolves only once `writeQuorum`
+ * replicas stored it with a version newer than what they held; a
+ * conditional write is decided by the key's primary under its key lock, so
+ * two nodes racing `If-None-Match: *` on one key cannot both win.
+ * @throws KvError KVMESH_ERR_KV_* (key/value limits, precondition failed,
+ *   quorum not reached, not owner after relocating), KVMESH_ERR_RPC_ABORTED.
  */
 export interface KvService {
-  /** The live record for `key`, or undefined when absent or deleted. */
-  get(key: string, options?: { signal?: AbortSignal }): Promise<StoredRecord | undefined>;
-  put(key: string, value: Uint8Array, contentType: string, conditions?: WriteConditions): Promise<PutResult>;
-  delete(key: string, conditions?: WriteConditions): Promise<DeleteResult>;
+  /** The live record for `key` (undefined when absent or deleted), and who served it. */
+  get(key: string, options?: KvCallOptions): Promise<GetResult>;
+  put(
+    key: string,
+    value: Uint8Array,
+    contentType: string,
+    conditions?: WriteConditions,
+    options?: KvCallOptions,
+  ): Promise<PutResult>;
+  delete(key: string, conditions?: WriteConditions, options?: KvCallOptions): Promise<DeleteResult>;
 }

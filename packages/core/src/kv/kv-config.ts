@@ -8,6 +8,8 @@ export const DEFAULT_TOMBSTONE_GRACE_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_MAX_KEY_BYTES = 1024;
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
 export const DEFAULT_RPC_TIMEOUT_MS = 2000;
+/** Default of `kv.hedgeMs`: well above a loopback or LAN round trip, well below the rpc deadline. */
+export const DEFAULT_HEDGE_MS = 50;
 
 /**
  * JSON Schema of the `kv` config section, for the host to pass to
@@ -31,6 +33,13 @@ export const kvConfigSchema: JsonSchema = {
       default: true,
       description: 'After a read, write the newest record back to the replicas that answered with an older one.',
     },
+    hedgeMs: {
+      type: 'integer',
+      minimum: 0,
+      default: DEFAULT_HEDGE_MS,
+      description:
+        'A read still missing answers after this many ms asks the next replica too, so one slow replica costs this delay rather than a full rpc.timeoutMs. 0 turns hedging off.',
+    },
   },
 };
 
@@ -46,6 +55,8 @@ export interface KvSettings {
   readonly tombstoneGraceMs: number;
   /** `kv.readRepair`. */
   readonly readRepair: boolean;
+  /** `kv.hedgeMs`: 0 = no hedging. */
+  readonly hedgeMs: number;
 }
 
 /**
@@ -62,6 +73,7 @@ export function readKvSettings(config: Readonly<Record<string, unknown>>): KvSet
     timeoutMs: integer(rpc, 'rpc', 'timeoutMs', DEFAULT_RPC_TIMEOUT_MS, 1),
     tombstoneGraceMs: integer(kv, 'kv', 'tombstoneGraceMs', DEFAULT_TOMBSTONE_GRACE_MS, 0),
     readRepair: boolean(kv, 'kv', 'readRepair', true),
+    hedgeMs: integer(kv, 'kv', 'hedgeMs', DEFAULT_HEDGE_MS, 0),
   });
 }
 

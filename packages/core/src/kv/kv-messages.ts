@@ -12,7 +12,42 @@ export const KV_MESSAGES = {
   get: 'kvmesh.kv.Get',
   /** `{ record }`, `record` null when the replica holds none. */
   getReply: 'kvmesh.kv.GetReply',
+  /** Request to the key's primary: run a client write there. Answered with `writeReply` or `refused`. */
+  write: 'kvmesh.kv.Write',
+  /** `{ outcome, created, version, currentVersion, message }`. */
+  writeReply: 'kvmesh.kv.WriteReply',
+  /** A replica's answer instead of the normal reply when placement does not admit the request. */
+  refused: 'kvmesh.kv.Refused',
 } as const;
+
+/** Payload of `kvmesh.kv.Write` in canonical form. */
+export interface WritePayload {
+  readonly key: string;
+  readonly tombstone: boolean;
+  readonly value: Uint8Array;
+  readonly contentType: string;
+  readonly ifMatch: string;
+  readonly ifNoneMatch: boolean;
+  readonly epoch: number;
+}
+
+/** Payload of `kvmesh.kv.WriteReply` in canonical form. */
+export interface WriteReplyPayload {
+  readonly outcome: 'APPLIED' | 'PRECONDITION_FAILED' | 'NOTHING_TO_DELETE';
+  readonly created: boolean;
+  readonly version: Version | null;
+  readonly currentVersion: string;
+  readonly message: string;
+}
+
+/** Payload of `kvmesh.kv.Refused` in canonical form. */
+export interface RefusedPayload {
+  readonly kind: 'NOT_OWNER' | 'FROZEN' | 'MOVED';
+  readonly epoch: number;
+  readonly retryAfterMs: number;
+  readonly toId: string;
+  readonly toAddress: string;
+}
 
 /** Payload of `kvmesh.kv.PutReply` in canonical form. */
 export interface PutReplyPayload {

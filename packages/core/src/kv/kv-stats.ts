@@ -33,6 +33,12 @@ export interface KvServiceStats {
   readonly replicaFailures: number;
   /** Tombstones removed by the periodic collection. */
   readonly tombstonesCollected: number;
+  /** Writes left on a fallback member for a replica that was down. */
+  readonly hintsWritten: number;
+  /** Client writes this node sent on to the key's primary. */
+  readonly forwardedWrites: number;
+  /** Times an operation located its key again after a replica refused it (view changes, moves). */
+  readonly relocations: number;
 }
 
 /** The mutable counters behind KvServiceStats. */
@@ -41,6 +47,9 @@ export interface MutableKvServiceStats {
   readRepairs: number;
   replicaFailures: number;
   tombstonesCollected: number;
+  hintsWritten: number;
+  forwardedWrites: number;
+  relocations: number;
 }
 
 export function createKvServiceStats(): MutableKvServiceStats {
@@ -51,6 +60,9 @@ export function createKvServiceStats(): MutableKvServiceStats {
     readRepairs: 0,
     replicaFailures: 0,
     tombstonesCollected: 0,
+    hintsWritten: 0,
+    forwardedWrites: 0,
+    relocations: 0,
   };
 }
 
@@ -66,6 +78,8 @@ export function failureOutcome(err: unknown): KvOutcome {
     case 'KVMESH_ERR_KV_PRECONDITION_FAILED':
       return 'precondition_failed';
     case 'KVMESH_ERR_KV_QUORUM':
+    case 'KVMESH_ERR_KV_NOT_OWNER':
+    case 'KVMESH_ERR_KV_FROZEN':
     case 'KVMESH_ERR_PLACEMENT_EMPTY':
       return 'unavailable';
     default:

@@ -1,11 +1,14 @@
 import type { Logger } from '../contracts/logger.js';
 import type { Message } from '../contracts/codec.js';
+import type { Placement } from '../contracts/placement.js';
 import type { Rpc } from '../contracts/rpc.js';
 import type { Storage, StoredRecord, Version } from '../contracts/storage.js';
 import { KvError } from '../errors.js';
+import { compareVersions } from './hlc.js';
 import type { HybridLogicalClock } from './hlc.js';
+import { refusal } from './admission.js';
 import { KV_MESSAGES } from './kv-messages.js';
-import type { GetReplyPayload, PutReplyPayload } from './kv-messages.js';
+import type { GetReplyPayload, PutReplyPayload, WritePayload } from './kv-messages.js';
 import { checkKey, checkValue } from './limits.js';
 import type { KvLimits } from './limits.js';
 
@@ -25,26 +28,83 @@ export interface KnownRecord {
 }
 
 /**
+ * Records of `key` held by the nodes a move to this node comes from, while
+ * the move is not complete; undefined (synchronously, the common case) when
+ * no move to this node covers the key.
+ */
+export type ReadThrough = (key: string) => Promise<readonly (StoredRecord | undefined)[]> | undefined;
+
+/** Runs a client write forwarded to this node as the key's primary. */
+export type WriteHandler = (payload: WritePayload) => Promise<Message>;
+
+export interface LocalReplicaOptions {
+  readonly storage: Storage;
+  readonly hlc: HybridLogicalClock;
+  readonly limits: KvLimits;
+  readonly logger: Logger;
+  readonly placement: Placement;
+}
+
+/**
  * This node's own replica of every key it holds: local Storage, and the
- * `kvmesh.kv.Put` / `kvmesh.kv.Get` handlers through which other
- * coordinators reach it.
+ * `kvmesh.kv.Put` / `Get` / `Write` handlers through which other
+ * coordinators reach it. Every remote request is admitted by placement first
+ * (the key must be this node's at its epoch), else answered `Refused`.
  */
 export class LocalReplica {
   readonly #storage: Storage;
   readonly #hlc: HybridLogicalClock;
   readonly #limits: KvLimits;
   readonly #logger: Logger;
+  readonly #placement: Placement;
+  #readThrough: ReadThrough = () => undefined;
+  #writeHandler: WriteHandler | undefined;
 
-  constructor(storage: Storage, hlc: HybridLogicalClock, limits: KvLimits, logger: Logger) {
-    this.#storage = storage;
-    this.#hlc = hlc;
-    this.#limits = limits;
-    this.#logger = logger;
+  constructor(options: LocalReplicaOptions) {
+    this.#storage = options.storage;
+    this.#hlc = options.hlc;
+    this.#limits = options.limits;
+    this.#logger = options.logger;
+    this.#placement = options.placement;
   }
 
-  /** The stored record for `key`, tombstones included. */
+  /** Where reads look too while a move to this node is in progress. */
+  set readThrough(readThrough: ReadThrough) {
+    this.#readThrough = readThrough;
+  }
+
+  /** Who runs forwarded client writes (the write path). */
+  set writeHandler(handler: WriteHandler) {
+    this.#writeHandler = handler;
+  }
+
+  /**
+   * The newest record for `key` this replica knows, tombstones included: its
+   * own, or one still held by a node the key is moving here from.
+   */
   read(key: string): Promise<StoredRecord | undefined> {
+    const through = this.#readThrough(key);
+    if (through === undefined) return this.#storage.get(key);
+    return this.#readBoth(key, through);
+  }
+
+  /** The record in this node's own storage only. */
+  readOwn(key: string): Promise<StoredRecord | undefined> {
     return this.#storage.get(key);
+  }
+
+  async #readBoth(
+    key: string,
+    through: Promise<readonly (StoredRecord | undefined)[]>,
+  ): Promise<StoredRecord | undefined> {
+    const [own, others] = await Promise.all([this.#storage.get(key), through]);
+    let newest = own;
+    for (const record of others) {
+      if (record !== undefined && (newest === undefined || compareVersions(record.version, newest.version) > 0)) {
+        newest = record;
+      }
+    }
+    return newest;
   }
 
   /** Stores `record` if newer; `known` skips reading the previous record again. */
@@ -56,11 +116,22 @@ export class LocalReplica {
 
   /** Registers the replica's request handlers. Call once. */
   serve(rpc: Rpc): void {
-    rpc.handle(KV_MESSAGES.put, (payload: { record: StoredRecord | null }) => this.#onPut(payload));
-    rpc.handle(KV_MESSAGES.get, (payload: { key: string }) => this.#onGet(payload));
+    rpc.handle(KV_MESSAGES.put, (payload: { record: StoredRecord | null; epoch: number }) => this.#onPut(payload));
+    rpc.handle(KV_MESSAGES.get, (payload: { key: string; epoch: number; handoff: boolean }) => this.#onGet(payload));
+    rpc.handle(KV_MESSAGES.write, (payload: WritePayload) => this.#onWrite(payload));
   }
 
-  async #onPut({ record }: { record: StoredRecord | null }): Promise<Message<PutReplyPayload>> {
+  async #onWrite(payload: WritePayload): Promise<Message> {
+    checkKey(payload.key, this.#limits);
+    const refused = refusal(this.#placement, payload.key, 'write', payload.epoch);
+    if (refused !== undefined) return refused;
+    if (this.#writeHandler === undefined) {
+      throw new KvError('KVMESH_ERR_KERNEL_STATE', 'this node does not coordinate writes yet');
+    }
+    return this.#writeHandler(payload);
+  }
+
+  async #onPut({ record, epoch }: { record: StoredRecord | null; epoch: number }): Promise<Message> {
     if (record === null) throw new KvError('KVMESH_ERR_MESSAGE_INVALID', `${KV_MESSAGES.put} carries no record`);
     // This node's own limits hold for what it stores, whoever coordinates.
     checkKey(record.key, this.#limits);
@@ -71,20 +142,30 @@ export class LocalReplica {
         `${KV_MESSAGES.put} for key ${JSON.stringify(record.key)} has no version`,
       );
     }
+    const refused = refusal(this.#placement, record.key, 'write', epoch);
+    if (refused !== undefined) return refused;
     // Refuses (VERSION_DRIFT) a version from a node whose clock runs far ahead,
     // which would otherwise win over every later write.
     this.#hlc.observe(record.version);
     const ack = await this.write(record);
     if (!ack.written) this.#logger.debug({ key: record.key }, 'replica already held an equal or newer version');
-    return {
-      type: KV_MESSAGES.putReply,
-      payload: { written: ack.written, previous: ack.previous ?? null, previousTombstone: ack.previousTombstone },
+    const payload: PutReplyPayload = {
+      written: ack.written,
+      previous: ack.previous ?? null,
+      previousTombstone: ack.previousTombstone,
     };
+    return { type: KV_MESSAGES.putReply, payload };
   }
 
-  async #onGet({ key }: { key: string }): Promise<Message<GetReplyPayload>> {
+  async #onGet({ key, epoch, handoff }: { key: string; epoch: number; handoff: boolean }): Promise<Message> {
     checkKey(key, this.#limits);
-    const record = await this.#storage.get(key);
+    if (handoff) {
+      const own = await this.#storage.get(key);
+      return { type: KV_MESSAGES.getReply, payload: { record: own ?? null } satisfies GetReplyPayload };
+    }
+    const refused = refusal(this.#placement, key, 'read', epoch);
+    if (refused !== undefined) return refused;
+    const record = await this.read(key);
     return { type: KV_MESSAGES.getReply, payload: { record: record ?? null } };
   }
 }

@@ -1,3 +1,4 @@
+import type { Clock, Timer } from '../contracts/clock.js';
 import type { Member } from '../contracts/membership.js';
 import { KvError, isKvError } from '../errors.js';
 
@@ -19,6 +20,13 @@ export interface GatherOptions<T> {
   readonly what: string;
   /** Called for every failed task, also after the result settled. */
   readonly onFailure?: (member: Member, err: unknown) => void;
+  /**
+   * Hedging: while too few answers came, ask one more candidate every
+   * `hedgeMs` (a slow replica then costs a short delay, not a full
+   * deadline). Needs `clock`. Off when undefined.
+   */
+  readonly hedgeMs?: number;
+  readonly clock?: Clock;
 }
 
 /**
@@ -35,6 +43,11 @@ export function gather<T>(options: GatherOptions<T>): Promise<Answer<T>[]> {
     let next = 0;
     let running = 0;
     let settled = false;
+    let hedgeTimer: Timer | undefined;
+    const settle = (): void => {
+      settled = true;
+      hedgeTimer?.cancel();
+    };
     const launch = (): void => {
       const member = candidates[next++]!;
       running++;
@@ -45,7 +58,7 @@ export function gather<T>(options: GatherOptions<T>): Promise<Answer<T>[]> {
           if (settled) return;
           answers.push({ member, value });
           if (answers.length >= needed) {
-            settled = true;
+            settle();
             resolve(answers);
           }
         },
@@ -56,7 +69,7 @@ export function gather<T>(options: GatherOptions<T>): Promise<Answer<T>[]> {
           failures.push({ member, err });
           if (next < candidates.length) launch();
           else if (answers.length + running < needed) {
-            settled = true;
+            settle();
             reject(quorumError(what, needed, answers.length, failures));
           }
         },
@@ -69,6 +82,15 @@ export function gather<T>(options: GatherOptions<T>): Promise<Answer<T>[]> {
     }
     const first = Math.min(Math.max(options.parallel, needed), candidates.length);
     for (let i = 0; i < first; i++) launch();
+    const { hedgeMs, clock } = options;
+    if (hedgeMs !== undefined && clock !== undefined && next < candidates.length) {
+      const hedge = (): void => {
+        if (settled || next >= candidates.length) return;
+        launch();
+        hedgeTimer = clock.setTimeout(hedge, hedgeMs);
+      };
+      hedgeTimer = clock.setTimeout(hedge, hedgeMs);
+    }
   });
 }
 

@@ -5,8 +5,9 @@ import type { StoredRecord, Version } from '../contracts/storage.js';
 import { KvError } from '../errors.js';
 import type { HybridLogicalClock } from './hlc.js';
 import { isVersion } from './hlc.js';
+import { RefusedError, admissionOf } from './admission.js';
 import { KV_MESSAGES } from './kv-messages.js';
-import type { GetReplyPayload, PutReplyPayload } from './kv-messages.js';
+import type { GetReplyPayload, PutReplyPayload, RefusedPayload } from './kv-messages.js';
 import type { KnownRecord, LocalReplica, WriteAck } from './local-replica.js';
 
 export interface ReplicaClientOptions {
@@ -35,16 +36,28 @@ export class ReplicaClient {
     return member.id === this.#options.selfId;
   }
 
-  /** The replica's record for `key`, tombstones included. */
-  async read(member: Member, key: string, signal?: AbortSignal): Promise<StoredRecord | undefined> {
-    if (this.isLocal(member)) return this.#options.local.read(key);
-    const reply = await this.#options.rpc.request<GetReplyPayload>(
+  /**
+   * The replica's record for `key`, tombstones included. `epoch`: the view
+   * the key was located at. `handoff`: read the replica's local copy even if
+   * it no longer owns the key (a read-through during a move).
+   * @throws RefusedError when the replica's placement does not admit the read.
+   */
+  async read(
+    member: Member,
+    key: string,
+    epoch: number,
+    signal?: AbortSignal,
+    handoff = false,
+  ): Promise<StoredRecord | undefined> {
+    if (this.isLocal(member)) return handoff ? this.#options.local.readOwn(key) : this.#options.local.read(key);
+    const reply = await this.#options.rpc.request<GetReplyPayload | RefusedPayload>(
       member.address,
       KV_MESSAGES.get,
-      { key },
+      { key, epoch, handoff },
       this.#callOptions(signal),
     );
-    const record = reply.payload.record;
+    const payload = this.#accepted<GetReplyPayload>(reply, member, key);
+    const record = payload.record;
     if (record === null) return undefined;
     if (record.key !== key || !isVersion(record.version)) {
       throw new KvError(
@@ -56,18 +69,35 @@ export class ReplicaClient {
     return record;
   }
 
-  /** Stores `record` on the replica if newer. `known`: the local record, when already read. */
-  async write(member: Member, record: StoredRecord, known?: KnownRecord, signal?: AbortSignal): Promise<WriteAck> {
+  /**
+   * Stores `record` on the replica if newer. `known`: the local record, when already read.
+   * @throws RefusedError when the replica's placement does not admit the write.
+   */
+  async write(
+    member: Member,
+    record: StoredRecord,
+    epoch: number,
+    known?: KnownRecord,
+    signal?: AbortSignal,
+  ): Promise<WriteAck> {
     if (this.isLocal(member)) return this.#options.local.write(record, known);
-    const reply = await this.#options.rpc.request<PutReplyPayload>(
+    const reply = await this.#options.rpc.request<PutReplyPayload | RefusedPayload>(
       member.address,
       KV_MESSAGES.put,
-      { record },
+      { record, epoch },
       this.#callOptions(signal),
     );
-    const { written, previous, previousTombstone } = reply.payload;
+    const { written, previous, previousTombstone } = this.#accepted<PutReplyPayload>(reply, member, record.key);
     if (previous !== null) this.#observe(previous, member);
     return { written, previous: previous ?? undefined, previousTombstone };
+  }
+
+  /** The reply's payload, or a RefusedError when the replica refused. */
+  #accepted<T>(reply: { type: string; payload: unknown }, member: Member, key: string): T {
+    if (reply.type === KV_MESSAGES.refused) {
+      throw new RefusedError(admissionOf(reply.payload as RefusedPayload), `replica ${member.id}`, key);
+    }
+    return reply.payload as T;
   }
 
   #callOptions(signal: AbortSignal | undefined): { timeoutMs: number; signal?: AbortSignal } {

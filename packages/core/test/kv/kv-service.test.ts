@@ -14,7 +14,7 @@ import { FixedPlacement, LoneRpc, MapStorage, UTF8, member, singleNode, text, un
 test('a put is read back with its bytes, content type and version', async (t) => {
   const { kv } = singleNode(t);
   const put = await kv.put('greeting', UTF8.encode('hello'), 'text/plain');
-  const got = await kv.get('greeting');
+  const got = (await kv.get('greeting')).record;
   t.is(text(got?.value), 'hello');
   t.is(got?.contentType, 'text/plain');
   t.deepEqual(got?.version, put.version);
@@ -24,7 +24,7 @@ test('a put is read back with its bytes, content type and version', async (t) =>
 
 test('a key never written reads as absent', async (t) => {
   const { kv } = singleNode(t);
-  t.is(await kv.get('nothing'), undefined);
+  t.is((await kv.get('nothing')).record, undefined);
 });
 
 test('the first put creates, the next ones replace, with increasing versions', async (t) => {
@@ -39,7 +39,7 @@ test('the first put creates, the next ones replace, with increasing versions', a
   t.true(compareVersions(second.version, first.version) > 0, 'same millisecond: the logical counter moves');
   t.true(compareVersions(third.version, second.version) > 0);
   t.is(third.version.wallMs, clock.now());
-  t.is(text((await kv.get('k'))?.value), '3');
+  t.is(text((await kv.get('k')).record?.value), '3');
 });
 
 test('delete writes a newer tombstone, and the key reads as absent', async (t) => {
@@ -48,7 +48,7 @@ test('delete writes a newer tombstone, and the key reads as absent', async (t) =
   const deleted = await kv.delete('k');
   t.true(deleted.existed);
   t.true(compareVersions(deleted.version!, put.version) > 0);
-  t.is(await kv.get('k'), undefined);
+  t.is((await kv.get('k')).record, undefined);
   const stored = storage.records.get('k');
   t.true(stored?.tombstone);
   t.is(stored?.value.length, 0);
@@ -56,12 +56,12 @@ test('delete writes a newer tombstone, and the key reads as absent', async (t) =
 
 test('deleting a missing or already deleted key reports existed=false and writes nothing', async (t) => {
   const { kv, storage } = singleNode(t);
-  t.deepEqual(await kv.delete('never'), { existed: false });
+  t.like(await kv.delete('never'), { existed: false, servedBy: { id: 'n1' } });
   t.false(storage.records.has('never'));
   await kv.put('k', UTF8.encode('v'), 'text/plain');
   const { version } = await kv.delete('k');
   const puts = storage.calls.put;
-  t.deepEqual(await kv.delete('k'), { existed: false });
+  t.like(await kv.delete('k'), { existed: false });
   t.is(storage.calls.put, puts);
   t.deepEqual(storage.records.get('k')?.version, version);
 });
@@ -72,7 +72,7 @@ test('a put after a delete creates the key again', async (t) => {
   await kv.delete('k');
   const again = await kv.put('k', UTF8.encode('new'), 'text/plain');
   t.true(again.created);
-  t.is(text((await kv.get('k'))?.value), 'new');
+  t.is(text((await kv.get('k')).record?.value), 'new');
 });
 
 test('a write beats a stored version from before a restart, even if the clock is behind it', async (t) => {
@@ -88,7 +88,7 @@ test('a write beats a stored version from before a restart, even if the clock is
   const put = await kv.put('k', UTF8.encode('after'), 'text/plain');
   t.false(put.created);
   t.true(compareVersions(put.version, ahead.version) > 0);
-  t.is(text((await kv.get('k'))?.value), 'after');
+  t.is(text((await kv.get('k')).record?.value), 'after');
 });
 
 // Conditional writes
@@ -98,7 +98,7 @@ test('If-Match with the current version applies the write', async (t) => {
   const v1 = await kv.put('k', UTF8.encode('1'), 'text/plain');
   const v2 = await kv.put('k', UTF8.encode('2'), 'text/plain', { ifMatch: formatVersion(v1.version) });
   t.false(v2.created);
-  t.is(text((await kv.get('k'))?.value), '2');
+  t.is(text((await kv.get('k')).record?.value), '2');
 });
 
 test('If-Match with another version fails and leaves the value as it was', async (t) => {
@@ -109,8 +109,8 @@ test('If-Match with another version fails and leaves the value as it was', async
     kv.put('k', UTF8.encode('3'), 'text/plain', { ifMatch: formatVersion(v1.version) }),
   );
   t.is(err?.code, 'KVMESH_ERR_KV_PRECONDITION_FAILED');
-  t.is(text((await kv.get('k'))?.value), '2');
-  t.is(err?.details?.['currentVersion'], formatVersion((await kv.get('k'))!.version));
+  t.is(text((await kv.get('k')).record?.value), '2');
+  t.is(err?.details?.['currentVersion'], formatVersion((await kv.get('k')).record!.version));
 });
 
 test('If-Match on an absent or deleted key fails and writes nothing', async (t) => {
@@ -124,14 +124,14 @@ test('If-Match on an absent or deleted key fails and writes nothing', async (t) 
   await t.throwsAsync(kv.put('gone', UTF8.encode('y'), 'text/plain', { ifMatch: formatVersion(v1.version) }), {
     code: 'KVMESH_ERR_KV_PRECONDITION_FAILED',
   });
-  t.is(await kv.get('gone'), undefined);
+  t.is((await kv.get('gone')).record, undefined);
 });
 
 test('If-Match * applies to any existing key', async (t) => {
   const { kv } = singleNode(t);
   await kv.put('k', UTF8.encode('1'), 'text/plain');
   await kv.put('k', UTF8.encode('2'), 'text/plain', { ifMatch: '*' });
-  t.is(text((await kv.get('k'))?.value), '2');
+  t.is(text((await kv.get('k')).record?.value), '2');
 });
 
 test('If-None-Match * creates an absent key and refuses an existing one', async (t) => {
@@ -141,7 +141,7 @@ test('If-None-Match * creates an absent key and refuses an existing one', async 
   await t.throwsAsync(kv.put('k', UTF8.encode('second'), 'text/plain', { ifNoneMatch: '*' }), {
     code: 'KVMESH_ERR_KV_PRECONDITION_FAILED',
   });
-  t.is(text((await kv.get('k'))?.value), 'first');
+  t.is(text((await kv.get('k')).record?.value), 'first');
 });
 
 test('If-None-Match * creates a deleted key again', async (t) => {
@@ -150,7 +150,7 @@ test('If-None-Match * creates a deleted key again', async (t) => {
   await kv.delete('k');
   const again = await kv.put('k', UTF8.encode('new'), 'text/plain', { ifNoneMatch: '*' });
   t.true(again.created);
-  t.is(text((await kv.get('k'))?.value), 'new');
+  t.is(text((await kv.get('k')).record?.value), 'new');
 });
 
 test('a conditional delete applies only when its condition holds', async (t) => {
@@ -160,7 +160,7 @@ test('a conditional delete applies only when its condition holds', async (t) => 
   await t.throwsAsync(kv.delete('k', { ifMatch: formatVersion(v1.version) }), {
     code: 'KVMESH_ERR_KV_PRECONDITION_FAILED',
   });
-  t.is(text((await kv.get('k'))?.value), '2');
+  t.is(text((await kv.get('k')).record?.value), '2');
   await t.throwsAsync(kv.delete('k', { ifNoneMatch: '*' }), { code: 'KVMESH_ERR_KV_PRECONDITION_FAILED' });
   t.true((await kv.delete('k', { ifMatch: formatVersion(v2.version) })).existed);
   await t.throwsAsync(kv.delete('k', { ifMatch: formatVersion(v2.version) }), {
@@ -180,7 +180,7 @@ test('of concurrent writes with the same If-Match exactly one wins', async (t) =
   for (const r of results) {
     if (r.status === 'rejected') t.is((r.reason as KvError).code, 'KVMESH_ERR_KV_PRECONDITION_FAILED');
   }
-  t.is(text((await kv.get('k'))?.value), `w${won[0]}`);
+  t.is(text((await kv.get('k')).record?.value), `w${won[0]}`);
 });
 
 test('of concurrent create-only writes exactly one wins', async (t) => {
@@ -190,7 +190,7 @@ test('of concurrent create-only writes exactly one wins', async (t) => {
   );
   const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
   t.is(won.length, 1);
-  t.is(text((await kv.get('k'))?.value), `w${won[0]}`);
+  t.is(text((await kv.get('k')).record?.value), `w${won[0]}`);
 });
 
 // Limits, checked before any work
@@ -224,8 +224,8 @@ test('a value of exactly maxValueBytes is accepted and one byte more is refused'
   await kv.put('k', new Uint8Array(32).fill(1), 'application/octet-stream');
   const err = await t.throwsAsync<KvErrorType>(kv.put('k', new Uint8Array(33), 'application/octet-stream'));
   t.is(err?.code, 'KVMESH_ERR_KV_VALUE_TOO_LARGE');
-  t.is((await kv.get('k'))?.value.length, 32, 'the refused write left the old value');
-  t.is((await kv.get('empty'))?.value.length, 0);
+  t.is((await kv.get('k')).record?.value.length, 32, 'the refused write left the old value');
+  t.is((await kv.get('empty')).record?.value.length, 0);
 });
 
 test('a key with a lone surrogate, or an empty key, is refused', async (t) => {
@@ -237,7 +237,7 @@ test('a key with a lone surrogate, or an empty key, is refused', async (t) => {
   }
   await t.throwsAsync(kv.put('', UTF8.encode('v'), 'text/plain'), { code: 'KVMESH_ERR_KV_KEY_INVALID' });
   await kv.put('\uD83D\uDE00 paired', UTF8.encode('v'), 'text/plain');
-  t.truthy(await kv.get('\uD83D\uDE00 paired'));
+  t.truthy((await kv.get('\uD83D\uDE00 paired')).record);
 });
 
 test('malformed arguments are refused', async (t) => {
@@ -289,7 +289,7 @@ test('operations before start or after stop are refused', async (t) => {
 
 test('start registers the replica request handlers', (t) => {
   const { rpc } = singleNode(t);
-  t.deepEqual([...rpc.handlers.keys()].sort(), ['kvmesh.kv.Get', 'kvmesh.kv.Put']);
+  t.deepEqual([...rpc.handlers.keys()].sort(), ['kvmesh.kv.Get', 'kvmesh.kv.Put', 'kvmesh.kv.Write']);
 });
 
 test('on a single node a storage failure reaches the caller with its own code', async (t) => {

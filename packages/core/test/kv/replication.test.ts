@@ -11,7 +11,7 @@ test('a write reaches every replica and any node reads it back', async (t) => {
   t.true(put.created);
   await until(clock, () => nodes.every((n) => n.storage.records.has('k')));
   for (const n of nodes) t.deepEqual(n.storage.records.get('k')?.version, put.version);
-  const got = await settle(clock, byId('c').kv.get('k'));
+  const got = (await settle(clock, byId('c').kv.get('k'))).record;
   t.is(text(got?.value), 'v1');
   t.is(got?.contentType, 'text/plain');
 });
@@ -24,7 +24,7 @@ test('a write succeeds with one replica down', async (t) => {
   t.deepEqual(byId('a').storage.records.get('k')?.version, put.version);
   t.deepEqual(byId('b').storage.records.get('k')?.version, put.version);
   t.false(byId('c').storage.records.has('k'));
-  t.is(text((await settle(clock, byId('b').kv.get('k')))?.value), 'v');
+  t.is(text((await settle(clock, byId('b').kv.get('k'))).record?.value), 'v');
 });
 
 test('a write fails with KVMESH_ERR_KV_QUORUM when two replicas are down', async (t) => {
@@ -75,7 +75,7 @@ test('a read returns the newest version when one replica is stale, and repairs i
   network.heal();
   t.deepEqual(byId('c').storage.records.get('k')?.version, v1.version, 'c missed the second write');
   // c asks itself first (stale), then one more replica (current).
-  const got = await settle(clock, byId('c').kv.get('k'));
+  const got = (await settle(clock, byId('c').kv.get('k'))).record;
   t.is(text(got?.value), 'v2');
   t.deepEqual(got?.version, v2.version);
   await until(clock, () => compareVersions(byId('c').storage.records.get('k')!.version, v2.version) === 0);
@@ -87,7 +87,7 @@ test('a read with one replica down still reaches its quorum; with two down it fa
   await settle(clock, byId('a').kv.put('k', UTF8.encode('v'), 'text/plain'));
   await until(clock, () => byId('c').storage.records.has('k'));
   await byId('b').node.stop();
-  t.is(text((await settle(clock, byId('a').kv.get('k')))?.value), 'v', 'b failed, so c was asked instead');
+  t.is(text((await settle(clock, byId('a').kv.get('k'))).record?.value), 'v', 'b failed, so c was asked instead');
   await byId('c').node.stop();
   await t.throwsAsync(settle(clock, byId('a').kv.get('k')), { code: 'KVMESH_ERR_KV_QUORUM' });
 });
@@ -98,7 +98,7 @@ test('a later write through another node wins, even within the same millisecond'
   const second = await settle(clock, byId('a').kv.put('k', UTF8.encode('from a'), 'text/plain'));
   t.true(compareVersions(second.version, first.version) > 0, "a's clock followed the version it stored for c");
   t.false(second.created);
-  t.is(text((await settle(clock, byId('b').kv.get('k')))?.value), 'from a');
+  t.is(text((await settle(clock, byId('b').kv.get('k'))).record?.value), 'from a');
 });
 
 test('refused writes leave the old value intact on every replica', async (t) => {
@@ -142,8 +142,10 @@ test('a delete reaches the replicas as a tombstone and the key reads as absent e
   const deleted = await settle(clock, byId('b').kv.delete('k'));
   t.true(deleted.existed);
   await until(clock, () => nodes.every((n) => n.storage.records.get('k')?.tombstone === true));
-  for (const n of nodes) t.is(await settle(clock, n.kv.get('k')), undefined, `read through ${n.id}`);
-  t.deepEqual(await settle(clock, byId('c').kv.delete('k')), { existed: false });
+  for (const n of nodes) t.is((await settle(clock, n.kv.get('k'))).record, undefined, `read through ${n.id}`);
+  const again = await settle(clock, byId('c').kv.delete('k'));
+  t.false(again.existed);
+  t.is(again.version, undefined);
 });
 
 test('a replica checks records it is sent against its own limits and clock', async (t) => {

@@ -97,9 +97,9 @@ test('a node with memory storage and single placement serves puts, gets and dele
   const put = await kv.put('k', new TextEncoder().encode('v'), 'text/plain');
   t.true(put.created);
   t.is(put.version.node, 'solo');
-  t.is(new TextDecoder().decode((await kv.get('k'))?.value), 'v');
+  t.is(new TextDecoder().decode((await kv.get('k')).record?.value), 'v');
   t.is(await kvNode.get<Storage>('storage').count(), 1);
   t.true((await kv.delete('k')).existed);
-  t.is(await kv.get('k'), undefined);
+  t.is((await kv.get('k')).record, undefined);
   t.is(await kvNode.get<Storage>('storage').count(), 0);
 });

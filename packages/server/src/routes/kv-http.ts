@@ -83,7 +83,7 @@ export class KvHttpHandler {
   }
 
   async #get(req: IncomingMessage, res: ServerResponse, key: string, head: boolean): Promise<number> {
-    const record = await this.#kv.get(key);
+    const { record } = await this.#kv.get(key);
     if (record === undefined) throw keyNotFound(key);
     const etag = `"${formatVersion(record.version)}"`;
     const ifNoneMatch = req.headers['if-none-match'];

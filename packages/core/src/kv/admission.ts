@@ -1,0 +1,113 @@
+import type { Clock } from '../contracts/clock.js';
+import type { Message } from '../contracts/codec.js';
+import type { Member } from '../contracts/membership.js';
+import type { Admission, Intent, Placement } from '../contracts/placement.js';
+import { KvError, isKvError } from '../errors.js';
+import { KV_MESSAGES } from './kv-messages.js';
+import type { RefusedPayload } from './kv-messages.js';
+
+/** Locating again after a refusal: at most this many attempts in all (the first included). */
+export const MAX_LOCATE_ATTEMPTS = 5;
+/** First wait before locating again, doubled each time (a view change spreads within a few periods). */
+const RELOCATE_BACKOFF_MS = 25;
+const RELOCATE_BACKOFF_MAX_MS = 400;
+
+/**
+ * A replica did not admit a request: thrown by the replica client when a
+ * `kvmesh.kv.Refused` comes back (or the local placement refuses), caught by
+ * the coordinator's relocation loop. Code NOT_OWNER or FROZEN; `moved` set
+ * for a forward pointer.
+ */
+export class RefusedError extends KvError {
+  readonly admission: Exclude<Admission, { kind: 'own' }>;
+
+  constructor(admission: Exclude<Admission, { kind: 'own' }>, who: string, key: string) {
+    const code = admission.kind === 'frozen' ? 'KVMESH_ERR_KV_FROZEN' : 'KVMESH_ERR_KV_NOT_OWNER';
+    const why =
+      admission.kind === 'frozen'
+        ? `is moving key ${JSON.stringify(key)} (retry in ${admission.retryAfterMs} ms)`
+        : admission.kind === 'moved'
+          ? `says key ${JSON.stringify(key)} moved to ${admission.to.id}`
+          : `does not own key ${JSON.stringify(key)} at its epoch ${admission.epoch}`;
+    super(code, `${who} ${why}`);
+    this.admission = admission;
+  }
+}
+
+/**
+ * The replica side of admission: undefined when placement admits the
+ * request, else the `kvmesh.kv.Refused` message to answer with.
+ */
+export function refusal(placement: Placement, key: string, intent: Intent, epoch: number): Message | undefined {
+  const admission = placement.admit(key, intent, epoch);
+  if (admission.kind === 'own') return undefined;
+  const payload: RefusedPayload = {
+    kind: admission.kind === 'not-owner' ? 'NOT_OWNER' : admission.kind === 'frozen' ? 'FROZEN' : 'MOVED',
+    epoch: admission.kind === 'not-owner' ? admission.epoch : placement.epoch,
+    retryAfterMs: admission.kind === 'frozen' ? Math.max(0, Math.round(admission.retryAfterMs)) : 0,
+    toId: admission.kind === 'moved' ? admission.to.id : '',
+    toAddress: admission.kind === 'moved' ? admission.to.address : '',
+  };
+  return { type: KV_MESSAGES.refused, payload };
+}
+
+/** The admission a `kvmesh.kv.Refused` payload stands for. */
+export function admissionOf(payload: RefusedPayload): Exclude<Admission, { kind: 'own' }> {
+  switch (payload.kind) {
+    case 'FROZEN':
+      return { kind: 'frozen', retryAfterMs: payload.retryAfterMs };
+    case 'MOVED': {
+      const to: Member = { id: payload.toId, address: payload.toAddress, state: 'alive', incarnation: 0, meta: {} };
+      return { kind: 'moved', to };
+    }
+    default:
+      return { kind: 'not-owner', epoch: payload.epoch };
+  }
+}
+
+export interface RelocateOptions {
+  readonly clock: Clock;
+  readonly signal?: AbortSignal;
+  /** Attempts in all; default MAX_LOCATE_ATTEMPTS. */
+  readonly attempts?: number;
+  /** Called before each new attempt (for counters). */
+  readonly onRetry?: () => void;
+}
+
+/**
+ * Runs `attempt` (which locates the key and does the work) again while it
+ * fails with a refusal, waiting in between: the frozen retry-after, else a
+ * doubling backoff. `moved` is passed to the next attempt, which should send
+ * its request there. The last refusal is thrown when the attempts run out.
+ */
+export async function withRelocation<T>(
+  options: RelocateOptions,
+  attempt: (moved: Member | undefined, round: number) => Promise<T>,
+): Promise<T> {
+  const attempts = options.attempts ?? MAX_LOCATE_ATTEMPTS;
+  let backoff = RELOCATE_BACKOFF_MS;
+  let moved: Member | undefined;
+  for (let round = 0; ; round++) {
+    try {
+      return await attempt(moved, round);
+    } catch (err) {
+      if (!(err instanceof RefusedError) || round + 1 >= attempts) throw err;
+      options.onRetry?.();
+      const admission = err.admission;
+      moved = admission.kind === 'moved' ? admission.to : undefined;
+      if (moved !== undefined) continue;
+      const wait = admission.kind === 'frozen' ? admission.retryAfterMs : backoff;
+      backoff = Math.min(backoff * 2, RELOCATE_BACKOFF_MAX_MS);
+      await options.clock.sleep(wait, options.signal);
+    }
+  }
+}
+
+/** Whether `err` says the request never reached a handler (so a write was certainly not applied there). */
+export function notDelivered(err: unknown): boolean {
+  return (
+    isKvError(err, 'KVMESH_ERR_TRANSPORT_UNREACHABLE') ||
+    isKvError(err, 'KVMESH_ERR_TRANSPORT_CLOSED') ||
+    err instanceof RefusedError
+  );
+}

@@ -1,0 +1,406 @@
+import type { Message } from '../contracts/codec.js';
+import type { DeleteResult, PutResult, WriteConditions } from '../contracts/kv.js';
+import type { Member } from '../contracts/membership.js';
+import type { ReplicaSet } from '../contracts/placement.js';
+import type { StoredRecord, Version } from '../contracts/storage.js';
+import { KvError, isKvError } from '../errors.js';
+import { RefusedError, admissionOf, notDelivered, withRelocation } from './admission.js';
+import { compareVersions, formatVersion } from './hlc.js';
+import type { KeyLocks } from './key-locks.js';
+import { isLive, isReachable, selfIn } from './kv-context.js';
+import type { KvContext } from './kv-context.js';
+import { KV_MESSAGES } from './kv-messages.js';
+import type { RefusedPayload, WritePayload, WriteReplyPayload } from './kv-messages.js';
+import { quoteKey } from './limits.js';
+import type { KnownRecord, WriteAck } from './local-replica.js';
+import { gather, quorumError } from './quorum.js';
+import type { ReadPath } from './read-path.js';
+
+const EMPTY = new Uint8Array(0);
+/** Stamping again after a replica held a newer version: at most this many versions per write. */
+const MAX_STAMPS = 3;
+/**
+ * A forwarded write waits for the primary's own quorum read and replica
+ * writes, each bounded by `rpc.timeoutMs`: this many of those deadlines.
+ */
+const FORWARD_TIMEOUT_FACTOR = 3;
+
+/** A client write: a put, or a delete (`value` undefined). */
+interface WriteOp {
+  readonly key: string;
+  readonly value: Uint8Array | undefined;
+  readonly contentType: string;
+  readonly conditions: WriteConditions | undefined;
+}
+
+/** What the primary did. */
+interface Applied {
+  readonly outcome: 'APPLIED' | 'NOTHING_TO_DELETE';
+  readonly created: boolean;
+  readonly version: Version | undefined;
+}
+
+/** A replica held a version at least as new as the one being written, so the write did not land there. */
+class Superseded extends Error {
+  readonly version: Version;
+  constructor(member: Member, version: Version) {
+    super(`replica ${member.id} holds a newer version (${formatVersion(version)})`);
+    this.version = version;
+  }
+}
+
+/**
+ * Writes. Every write of a key is run by the key's primary: the first
+ * reachable replica in placement's order. Another node forwards the write
+ * there (one hop, `kvmesh.kv.Write`). The primary, under its lock on the
+ * key, reads what the replicas hold (a quorum read for conditional writes
+ * and deletes, its own record otherwise), checks the conditions, stamps a
+ * version newer than anything it saw, and writes every reachable replica.
+ * The write is acknowledged once `writeQuorum` replicas *stored* it; a
+ * replica that already held a newer version (a clock that ran ahead) makes
+ * the primary observe that version and stamp again, so an acknowledged
+ * write is the newest on every replica that acknowledged it. Replicas that
+ * are down get the record as a hint on a fallback member.
+ */
+export class WritePath {
+  readonly #ctx: KvContext;
+  readonly #reads: ReadPath;
+  readonly #locks: KeyLocks;
+
+  constructor(ctx: KvContext, reads: ReadPath, locks: KeyLocks) {
+    this.#ctx = ctx;
+    this.#reads = reads;
+    this.#locks = locks;
+  }
+
+  async put(
+    key: string,
+    value: Uint8Array,
+    contentType: string,
+    conditions: WriteConditions | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<PutResult> {
+    const { applied, servedBy } = await this.#run({ key, value, contentType, conditions }, signal);
+    return { created: applied.created, version: applied.version!, servedBy };
+  }
+
+  async delete(key: string, conditions: WriteConditions | undefined, signal: AbortSignal | undefined) {
+    const { applied, servedBy } = await this.#run({ key, value: undefined, contentType: '', conditions }, signal);
+    const result: DeleteResult =
+      applied.outcome === 'APPLIED'
+        ? { existed: true, version: applied.version!, servedBy }
+        : { existed: false, servedBy };
+    return result;
+  }
+
+  /** Runs a write forwarded to this node (admitted already): the `kvmesh.kv.Write` handler. */
+  async onForwarded(payload: WritePayload): Promise<Message> {
+    const conditions: WriteConditions = {
+      ...(payload.ifMatch !== '' ? { ifMatch: payload.ifMatch } : {}),
+      ...(payload.ifNoneMatch ? { ifNoneMatch: '*' as const } : {}),
+    };
+    const op: WriteOp = {
+      key: payload.key,
+      value: payload.tombstone ? undefined : payload.value,
+      contentType: payload.contentType,
+      conditions: Object.keys(conditions).length === 0 ? undefined : conditions,
+    };
+    let reply: WriteReplyPayload;
+    try {
+      const set = await this.#ctx.placement.locate(op.key, { intent: 'write' });
+      const applied = await this.#locks.run(op.key, () => this.#coordinate(set, op));
+      reply = {
+        outcome: applied.outcome,
+        created: applied.created,
+        version: applied.version ?? null,
+        currentVersion: '',
+        message: '',
+      };
+    } catch (err) {
+      if (!isKvError(err, 'KVMESH_ERR_KV_PRECONDITION_FAILED')) throw err;
+      const current = (err.details as { currentVersion?: unknown } | undefined)?.currentVersion;
+      reply = {
+        outcome: 'PRECONDITION_FAILED',
+        created: false,
+        version: null,
+        currentVersion: typeof current === 'string' ? current : '',
+        message: err.message,
+      };
+    }
+    return { type: KV_MESSAGES.writeReply, payload: reply };
+  }
+
+  /** Locates the key, then runs the write here (primary) or at the primary; relocates on refusals. */
+  async #run(op: WriteOp, signal: AbortSignal | undefined): Promise<{ applied: Applied; servedBy: Member }> {
+    const ctx = this.#ctx;
+    // Primaries that could not be reached during this write: the next reachable replica takes over.
+    const skip = new Set<string>();
+    return withRelocation(
+      { clock: ctx.clock, onRetry: () => void ctx.stats.relocations++, ...(signal ? { signal } : {}) },
+      async (moved) => {
+        if (signal?.aborted) throw signal.reason;
+        const set = await ctx.placement.locate(op.key, signal ? { intent: 'write', signal } : { intent: 'write' });
+        const candidates =
+          moved !== undefined ? [moved] : set.replicas.filter((m) => isReachable(m) && !skip.has(m.id));
+        if (candidates.length === 0) {
+          throw quorumError(writeWhat(op), Math.max(1, set.writeQuorum), 0, [], 'no replica is up');
+        }
+        let lastFailure: unknown;
+        for (const primary of candidates) {
+          if (ctx.replicas.isLocal(primary)) {
+            const applied = await this.#locks.run(op.key, () => this.#coordinate(set, op));
+            return { applied, servedBy: primary };
+          }
+          try {
+            return { applied: await this.#forward(primary, set.epoch, op, signal), servedBy: primary };
+          } catch (err) {
+            // The primary's own answer (a refusal, a failed condition, no quorum) stands.
+            if (err instanceof RefusedError || !isKvError(err) || !retriableForward(err)) throw err;
+            ctx.replicaFailed(primary, err, 'forwarded write');
+            // A write that may have reached the primary is not sent to another: a
+            // conditional one could apply twice, and the client must hear so.
+            if (!notDelivered(err) && op.conditions !== undefined) throw uncertain(op, primary, err);
+            skip.add(primary.id);
+            lastFailure = err;
+          }
+        }
+        throw lastFailure instanceof Error
+          ? lastFailure
+          : quorumError(writeWhat(op), set.writeQuorum, 0, [], 'no primary answered');
+      },
+    );
+  }
+
+  /** Sends the write to `primary` and turns its reply into the result. */
+  async #forward(primary: Member, epoch: number, op: WriteOp, signal: AbortSignal | undefined): Promise<Applied> {
+    const ctx = this.#ctx;
+    const payload: WritePayload = {
+      key: op.key,
+      tombstone: op.value === undefined,
+      value: op.value ?? EMPTY,
+      contentType: op.contentType,
+      ifMatch: op.conditions?.ifMatch ?? '',
+      ifNoneMatch: op.conditions?.ifNoneMatch === '*',
+      epoch,
+    };
+    ctx.stats.forwardedWrites++;
+    const reply = await ctx.rpc.request<WriteReplyPayload | RefusedPayload>(
+      primary.address,
+      KV_MESSAGES.write,
+      payload,
+      {
+        timeoutMs: ctx.settings.timeoutMs * FORWARD_TIMEOUT_FACTOR,
+        ...(signal ? { signal: AbortSignal.any([signal, ctx.lifetime]) } : { signal: ctx.lifetime }),
+      },
+    );
+    if (reply.type === KV_MESSAGES.refused) {
+      throw new RefusedError(admissionOf(reply.payload as RefusedPayload), `primary ${primary.id}`, op.key);
+    }
+    const answer = reply.payload as WriteReplyPayload;
+    if (answer.outcome === 'PRECONDITION_FAILED') {
+      throw new KvError('KVMESH_ERR_KV_PRECONDITION_FAILED', answer.message, {
+        details: answer.currentVersion === '' ? {} : { currentVersion: answer.currentVersion },
+      });
+    }
+    if (answer.version !== null) {
+      try {
+        ctx.hlc.observe(answer.version);
+      } catch {
+        // A primary whose clock ran far ahead: its answer still stands.
+      }
+    }
+    return { outcome: answer.outcome, created: answer.created, version: answer.version ?? undefined };
+  }
+
+  /** The primary's part, under the key's lock. */
+  async #coordinate(set: ReplicaSet, op: WriteOp): Promise<Applied> {
+    const ctx = this.#ctx;
+    const isDelete = op.value === undefined;
+    const needsQuorumRead = isDelete || op.conditions !== undefined;
+    let floor: Version | undefined;
+    for (let stamp = 0; stamp < MAX_STAMPS; stamp++) {
+      let newest: StoredRecord | undefined;
+      let local: KnownRecord | undefined;
+      if (needsQuorumRead) {
+        const current = await this.#reads.read(op.key, set);
+        newest = current.newest;
+        local = current.local;
+      } else if (selfIn(set, ctx.selfId) !== undefined) {
+        const record = await ctx.local.read(op.key);
+        newest = record;
+        local = { record };
+      }
+      if (op.conditions !== undefined) checkPreconditions(op.key, newest, op.conditions);
+      if (isDelete && !isLive(newest)) return { outcome: 'NOTHING_TO_DELETE', created: false, version: undefined };
+      // The version must beat what the replicas hold, and what a replica showed us last round.
+      if (newest !== undefined) ctx.hlc.observe(newest.version);
+      if (floor !== undefined) ctx.hlc.observe(floor);
+      const record: StoredRecord = {
+        key: op.key,
+        value: op.value ?? EMPTY,
+        contentType: isDelete ? '' : op.contentType,
+        version: ctx.hlc.now(),
+        tombstone: isDelete,
+      };
+      try {
+        const acks = await this.#replicate(set, record, local);
+        const created = needsQuorumRead
+          ? !isLive(newest)
+          : !isLive(newest) && !acks.some((ack) => ack.previous !== undefined && !ack.previousTombstone);
+        return { outcome: 'APPLIED', created, version: record.version };
+      } catch (err) {
+        if (!(err instanceof Superseded)) throw err;
+        floor = err.version;
+        ctx.logger.debug({ key: op.key, err: err.message }, 'a replica held a newer version: stamping again');
+      }
+    }
+    throw new KvError(
+      'KVMESH_ERR_KV_QUORUM',
+      `write of key ${quoteKey(op.key)} was superseded ${MAX_STAMPS} times by newer versions on its replicas; nothing was acknowledged, retry`,
+    );
+  }
+
+  /**
+   * Writes `record` to every reachable replica; resolves with `writeQuorum`
+   * acknowledgements of replicas that stored it.
+   * @throws Superseded when a replica held a newer version before the quorum was reached.
+   */
+  async #replicate(set: ReplicaSet, record: StoredRecord, local: KnownRecord | undefined): Promise<WriteAck[]> {
+    const ctx = this.#ctx;
+    const needed = Math.max(1, set.writeQuorum);
+    const only = set.replicas.length === 1 ? set.replicas[0] : undefined;
+    if (needed === 1 && only !== undefined && ctx.replicas.isLocal(only)) {
+      const ack = await ctx.local.write(record, local);
+      if (!stored(ack, record)) throw new Superseded(only, ack.previous!);
+      return [ack];
+    }
+    const what = writeWhat(record);
+    // A replica placement already knows to be down would only fail after a
+    // deadline; when too few are left, refuse before anything is written.
+    const targets = set.replicas.filter((m) => ctx.replicas.isLocal(m) || isReachable(m));
+    if (targets.length < needed) {
+      throw quorumError(what, needed, 0, [], `only ${targets.length} of ${set.replicas.length} replicas are up`);
+    }
+    const hinted = new Set<string>();
+    const hint = (target: Member): void => this.#hint(set, target, record, hinted);
+    for (const m of set.replicas) if (!targets.includes(m)) hint(m);
+    let superseded: Superseded | undefined;
+    let settled = false;
+    const acks = await gather({
+      candidates: targets,
+      needed,
+      parallel: targets.length,
+      task: (member) =>
+        ctx.track(
+          ctx.replicas
+            .write(member, record, set.epoch, ctx.replicas.isLocal(member) ? local : undefined, ctx.lifetime)
+            .then((ack) => {
+              if (!stored(ack, record)) throw new Superseded(member, ack.previous!);
+              return ack;
+            }),
+        ),
+      what,
+      onFailure: (member, err) => {
+        if (err instanceof Superseded) {
+          if (settled) this.#lateSuperseded(set, record, err);
+          else superseded ??= err;
+          return;
+        }
+        ctx.replicaFailed(member, err, 'write');
+        if (!(err instanceof RefusedError)) hint(member);
+      },
+    }).catch((err: unknown) => {
+      throw superseded ?? err;
+    });
+    settled = true;
+    if (superseded !== undefined) throw superseded;
+    return acks.map((a) => a.value);
+  }
+
+  /** Leaves `record` for `target` (down, or its write failed) on a fallback, in the background. */
+  #hint(set: ReplicaSet, target: Member, record: StoredRecord, hinted: Set<string>): void {
+    const ctx = this.#ctx;
+    if (ctx.hint === undefined || hinted.has(target.id)) return;
+    hinted.add(target.id);
+    const fallback =
+      set.fallbacks.find((m) => isReachable(m) && !hinted.has(`fallback:${m.id}`)) ?? selfIn(set, ctx.selfId);
+    if (fallback === undefined) return;
+    hinted.add(`fallback:${fallback.id}`);
+    const stored = ctx.hint(fallback, target, record).then(
+      () => void ctx.stats.hintsWritten++,
+      (err: unknown) => ctx.replicaFailed(fallback, err, 'hint'),
+    );
+    void ctx.track(stored);
+  }
+
+  /**
+   * A replica answered, after the write was acknowledged, that it holds a
+   * newer version (from a clock that ran ahead). Unless a later write
+   * replaced this one meanwhile, stamp the same value again above it, so the
+   * acknowledged value is not shadowed by an older write.
+   */
+  #lateSuperseded(set: ReplicaSet, record: StoredRecord, err: Superseded): void {
+    const ctx = this.#ctx;
+    ctx.logger.warn({ key: record.key, err: err.message }, 'an acknowledged write was shadowed: stamping it again');
+    const restamp = this.#locks.run(record.key, async () => {
+      const current = await ctx.local.readOwn(record.key);
+      if (current !== undefined && compareVersions(current.version, record.version) !== 0) return;
+      try {
+        ctx.hlc.observe(err.version);
+      } catch {
+        return;
+      }
+      const again: StoredRecord = { ...record, version: ctx.hlc.now() };
+      await this.#replicate(set, again, { record: current });
+    });
+    void ctx.track(restamp.catch((failure: unknown) => ctx.replicaFailed(set.replicas[0]!, failure, 'restamp')));
+  }
+}
+
+/** The replica holds `record` now: it stored it, or already had exactly this version. */
+function stored(ack: WriteAck, record: StoredRecord): boolean {
+  return ack.written || (ack.previous !== undefined && compareVersions(ack.previous, record.version) === 0);
+}
+
+function writeWhat(op: { key: string }): string {
+  return `write of key ${quoteKey(op.key)}`;
+}
+
+/** Failures after which another replica may run the write instead. */
+function retriableForward(err: { code: string }): boolean {
+  return (
+    err.code === 'KVMESH_ERR_TRANSPORT_UNREACHABLE' ||
+    err.code === 'KVMESH_ERR_TRANSPORT_CLOSED' ||
+    err.code === 'KVMESH_ERR_RPC_TIMEOUT'
+  );
+}
+
+function uncertain(op: WriteOp, primary: Member, err: unknown): KvError {
+  return new KvError(
+    'KVMESH_ERR_KV_QUORUM',
+    `conditional write of key ${quoteKey(op.key)}: primary ${primary.id} did not answer (${(err as Error).message}); it may or may not have applied it: read the key before retrying`,
+    { cause: err },
+  );
+}
+
+/**
+ * @throws KvError KVMESH_ERR_KV_PRECONDITION_FAILED when `conditions` do not
+ *   hold for `current` (the newest record, tombstones included).
+ */
+export function checkPreconditions(key: string, current: StoredRecord | undefined, conditions: WriteConditions): void {
+  const live = isLive(current) ? current : undefined;
+  const version = live === undefined ? undefined : formatVersion(live.version);
+  const failed = (why: string): KvError =>
+    new KvError('KVMESH_ERR_KV_PRECONDITION_FAILED', `key ${quoteKey(key)} ${why}; nothing was written`, {
+      details: version === undefined ? {} : { currentVersion: version },
+    });
+  if (conditions.ifNoneMatch === '*' && live !== undefined) {
+    throw failed(`exists (version ${version}) and If-None-Match: * allows only creating it`);
+  }
+  if (conditions.ifMatch !== undefined) {
+    if (live === undefined) throw failed(`does not exist, so If-Match: ${conditions.ifMatch} cannot match`);
+    if (conditions.ifMatch !== '*' && conditions.ifMatch !== version) {
+      throw failed(`is at version ${version}, not ${conditions.ifMatch} (If-Match)`);
+    }
+  }
+}

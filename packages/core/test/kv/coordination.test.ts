@@ -1,0 +1,142 @@
+import test from 'ava';
+import { compareVersions, isKvError } from '../../src/index.js';
+import { kvCluster, member, settle, text } from './helpers.js';
+
+const UTF8 = new TextEncoder();
+
+test('a write through a node that holds no replica is run by the primary and read back everywhere', async (t) => {
+  const { clock, byId, nodes } = await kvCluster(t, { ids: ['a', 'b', 'c', 'd'], replicaIds: ['a', 'b', 'c'] });
+  const put = await settle(clock, byId('d').kv.put('k', UTF8.encode('v'), 'text/plain'));
+  t.true(put.created);
+  t.is(put.servedBy.id, 'a', 'the first replica is the primary');
+  t.is(put.version.node, 'a', 'the primary stamps the version');
+  t.false(byId('d').storage.records.has('k'), 'the coordinator keeps no copy');
+  for (const n of nodes) {
+    const got = await settle(clock, n.kv.get('k'));
+    t.is(text(got.record?.value), 'v', `read through ${n.id}`);
+    t.true(['a', 'b', 'c'].includes(got.servedBy.id), `served by a replica, not ${got.servedBy.id}`);
+  }
+  t.is(byId('d').kv.stats.forwardedWrites, 1);
+});
+
+test('a coordinator whose clock lags a minute behind cannot lose a write', async (t) => {
+  const { clock, byId, nodes } = await kvCluster(t, {
+    ids: ['a', 'b', 'c', 'd'],
+    replicaIds: ['a', 'b', 'c'],
+    clockOffsetMs: { d: -59_000 },
+  });
+  await settle(clock, byId('b').kv.put('k', UTF8.encode('first'), 'text/plain'));
+  const second = await settle(clock, byId('d').kv.put('k', UTF8.encode('second'), 'text/plain'));
+  t.false(second.created);
+  for (const n of nodes) t.is(text((await settle(clock, n.kv.get('k'))).record?.value), 'second', `via ${n.id}`);
+});
+
+test('a primary whose clock lags behind the replicas stamps again above what they hold', async (t) => {
+  const { clock, byId, nodes } = await kvCluster(t, { clockOffsetMs: { b: 30_000, c: 30_000 } });
+  // a is down: b runs the write, with a clock 30 s ahead.
+  for (const n of nodes)
+    n.placement.set = { ...n.placement.set, replicas: [member('a', 'dead'), member('b'), member('c')] };
+  const ahead = await settle(clock, byId('c').kv.put('k', UTF8.encode('while a was away'), 'text/plain'));
+  t.is(ahead.servedBy.id, 'b');
+  t.false(byId('a').storage.records.has('k'), 'a missed the write');
+  // a is back and is the primary again; its clock is 30 s behind the version the others hold.
+  for (const n of nodes) n.placement.set = { ...n.placement.set, replicas: [member('a'), member('b'), member('c')] };
+  const after = await settle(clock, byId('c').kv.put('k', UTF8.encode('after a returned'), 'text/plain'));
+  t.is(after.servedBy.id, 'a');
+  t.true(
+    compareVersions(after.version, ahead.version) > 0,
+    'the acknowledged version beats the one from the fast clock',
+  );
+  for (const n of nodes) {
+    t.is(text((await settle(clock, n.kv.get('k'))).record?.value), 'after a returned', `via ${n.id}`);
+  }
+});
+
+test('two coordinators racing If-None-Match: * on one key: exactly one wins', async (t) => {
+  const { clock, byId, nodes } = await kvCluster(t, { ids: ['a', 'b', 'c', 'd'], replicaIds: ['a', 'b', 'c'] });
+  for (let round = 0; round < 5; round++) {
+    const key = `race-${round}`;
+    const attempts = ['b', 'c', 'd'].map((id) =>
+      byId(id)
+        .kv.put(key, UTF8.encode(id), 'text/plain', { ifNoneMatch: '*' })
+        .then(
+          () => id,
+          (err: unknown) => {
+            if (!isKvError(err, 'KVMESH_ERR_KV_PRECONDITION_FAILED')) throw err;
+            return undefined;
+          },
+        ),
+    );
+    const outcomes = await settle(clock, Promise.all(attempts));
+    const winners = outcomes.filter((o) => o !== undefined);
+    t.is(winners.length, 1, `round ${round}: ${JSON.stringify(outcomes)}`);
+    for (const n of nodes) t.is(text((await settle(clock, n.kv.get(key))).record?.value), winners[0]);
+  }
+});
+
+test('a precondition failure at the primary reaches the forwarding node with the current version', async (t) => {
+  const { clock, byId } = await kvCluster(t, { ids: ['a', 'b', 'c', 'd'], replicaIds: ['a', 'b', 'c'] });
+  const put = await settle(clock, byId('a').kv.put('k', UTF8.encode('v'), 'text/plain'));
+  const err = await settle(
+    clock,
+    byId('d')
+      .kv.put('k', UTF8.encode('w'), 'text/plain', { ifMatch: '"1-0-x"' })
+      .then(
+        () => undefined,
+        (e: unknown) => e as { code: string; details?: Record<string, unknown> },
+      ),
+  );
+  t.is(err?.code, 'KVMESH_ERR_KV_PRECONDITION_FAILED');
+  t.truthy(err?.details?.['currentVersion']);
+  t.is(text((await settle(clock, byId('d').kv.get('k'))).record?.value), 'v');
+  t.truthy(put.version);
+});
+
+test('a replica that does not own the key at its epoch makes the coordinator locate again, then fail clearly', async (t) => {
+  const { clock, byId } = await kvCluster(t, { ids: ['a', 'b', 'c', 'd'], replicaIds: ['a', 'b', 'c'] });
+  // d believes a, b, c hold the key; they believe it lives elsewhere.
+  for (const id of ['a', 'b', 'c']) byId(id).placement.set = { ...byId(id).placement.set, replicas: [member('x')] };
+  const err = await settle(
+    clock,
+    byId('d')
+      .kv.get('k')
+      .then(
+        () => undefined,
+        (e: unknown) => e as Error & { code: string },
+      ),
+  );
+  t.is(err?.code, 'KVMESH_ERR_KV_NOT_OWNER');
+  t.true(byId('d').kv.stats.relocations >= 2, `relocated ${byId('d').kv.stats.relocations} times`);
+});
+
+test('a coordinator whose view catches up during the retries succeeds', async (t) => {
+  const { clock, byId } = await kvCluster(t, { ids: ['a', 'b', 'c', 'd'], replicaIds: ['a', 'b'] });
+  // The replicas moved the key to c; d still locates it at a and b.
+  for (const id of ['a', 'b', 'c'])
+    byId(id).placement.set = { ...byId(id).placement.set, replicas: [member('c')], writeQuorum: 1, readQuorum: 1 };
+  const writing = byId('d').kv.put('k', UTF8.encode('v'), 'text/plain');
+  clock.setTimeout(() => {
+    byId('d').placement.set = { ...byId('d').placement.set, replicas: [member('c')], writeQuorum: 1, readQuorum: 1 };
+  }, 30);
+  const put = await settle(clock, writing);
+  t.is(put.servedBy.id, 'c');
+  t.true(byId('c').storage.records.has('k'));
+  t.false(byId('a').storage.records.has('k'));
+});
+
+test('a read hedges to the next replica instead of waiting for a slow one', async (t) => {
+  const { clock, byId, network } = await kvCluster(t, {
+    ids: ['a', 'b', 'c', 'd'],
+    replicaIds: ['a', 'b', 'c'],
+    readQuorum: 1,
+    timeoutMs: 2000,
+  });
+  await settle(clock, byId('a').kv.put('k', UTF8.encode('v'), 'text/plain'));
+  network.setLink('d', 'a', { latencyMs: { min: 1500, max: 1500 } });
+  const started = clock.now();
+  const got = await settle(clock, byId('d').kv.get('k'));
+  const took = clock.now() - started;
+  t.is(text(got.record?.value), 'v');
+  t.not(got.servedBy.id, 'a');
+  t.true(took < 500, `answered after ${took} ms of virtual time`);
+});
