@@ -19,24 +19,43 @@ export const plugin = definePlugin({
       },
     },
   },
-  needs: ['membership'],
+  needs: ['membership', 'node'],
   create:
     ({ preferRole }) =>
-    ({ membership }) => ({
-      name: 'first-alive',
-      async locate() {
+    ({ membership, node }) => {
+      const owner = () => {
         const alive = membership.members().filter((m) => m.state === 'alive');
         const preferred = preferRole ? alive.filter((m) => m.meta.role === preferRole) : [];
-        const owner = (preferred.length > 0 ? preferred : alive)[0];
-        if (!owner) throw new KvError('KVMESH_ERR_PLACEMENT_EMPTY', 'no alive member can hold the key');
-        return { replicas: [owner], writeQuorum: 1, readQuorum: 1 };
-      },
-      plan(before, after) {
-        const first = (list) => list.filter((m) => m.state === 'alive')[0]?.id;
-        const [from, to] = [first(before), first(after)];
-        if (from === to) return [];
-        return [{ range: 'all keys', contains: () => true, from: from ? [from] : [], to: to ? [to] : [] }];
-      },
-      describe: () => ({ strategy: 'first-alive', preferRole }),
-    }),
+        return (preferred.length > 0 ? preferred : alive)[0];
+      };
+      // The epoch counts the changes of the owner this node has seen.
+      let epoch = 1;
+      let last = owner()?.id;
+      membership.on(() => {
+        const now = owner()?.id;
+        if (now !== last) [last, epoch] = [now, epoch + 1];
+      });
+      return {
+        name: 'first-alive',
+        get epoch() {
+          return epoch;
+        },
+        async locate() {
+          const first = owner();
+          if (!first) throw new KvError('KVMESH_ERR_PLACEMENT_EMPTY', 'no alive member can hold the key');
+          return { replicas: [first], fallbacks: [], writeQuorum: 1, readQuorum: 1, epoch };
+        },
+        admit() {
+          const first = owner();
+          return first?.id === node.id ? { kind: 'own' } : { kind: 'not-owner', epoch, owners: first ? [first] : [] };
+        },
+        plan(before, after) {
+          const first = (list) => list.filter((m) => m.state === 'alive')[0]?.id;
+          const [from, to] = [first(before), first(after)];
+          if (from === to) return [];
+          return [{ range: 'all keys', contains: () => true, from: from ? [from] : [], to: to ? [to] : [] }];
+        },
+        describe: () => ({ strategy: 'first-alive', preferRole, epoch }),
+      };
+    },
 });
