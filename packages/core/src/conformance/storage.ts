@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext, TestFn } from 'ava';
-import type { StoredRecord, Storage, Version } from '../contracts/storage.js';
+import type { Hint, StoredRecord, Storage, Version } from '../contracts/storage.js';
 import { compareVersions } from '../kv/hlc.js';
 
 /** Where a storage under test keeps its files: a fresh directory per test, removed afterwards. */
@@ -40,11 +40,17 @@ export function storageRecord(
   };
 }
 
+/** A version with the defaults of `storageRecord` (logical 0, node `n1`). */
+export function storageVersion(wallMs: number, logical = 0, node = 'n1'): Version {
+  return { wallMs, logical, node };
+}
+
 /**
  * The contract tests every Storage runs unchanged: version rule (put-if-newer,
  * ties by node id, tombstones), counts, ordered and paged scans, tombstone
- * collection, purge, concurrency on one key, awkward keys and values,
- * lifecycle, and (when `durable`) survival across stop and re-creation.
+ * collection, batch puts, purge up to a version, hints kept apart from the
+ * records, concurrency on one key, awkward keys and values, lifecycle, and
+ * (when `durable`) survival of records and hints across stop and re-creation.
  *
  * Call it from an ava test file: `runStorageConformance(test, { create, durable })`.
  */
@@ -171,9 +177,9 @@ export function runStorageConformance(test: TestFn, options: StorageConformanceO
     t.is(await s.count(), 3, 'overwriting a live record does not change the count');
     await s.put(storageRecord('b', '', { wallMs: 300 }, { tombstone: true }));
     t.is(await s.count(), 3, 'a newer tombstone over a tombstone does not change the count');
-    await s.purge('c');
-    await s.purge('zz');
-    await s.purge('never-there');
+    t.true(await s.purge('c', storageVersion(100)));
+    t.true(await s.purge('zz', storageVersion(200)));
+    t.false(await s.purge('never-there', storageVersion(200)));
     t.is(await s.count(), 2);
     await s.put(storageRecord('b', 'back', { wallMs: 400 }));
     t.is(await s.count(), 3);
@@ -189,7 +195,7 @@ export function runStorageConformance(test: TestFn, options: StorageConformanceO
     await s.put(storageRecord('second', new Uint8Array(20_000), { wallMs: 1 }));
     const two = await s.sizeBytes();
     t.true(two >= one + 20_000, `expected at least ${one + 20_000}, got ${two}`);
-    await s.purge('second');
+    await s.purge('second', storageVersion(1));
     t.true((await s.sizeBytes()) < two);
   });
 
@@ -286,17 +292,214 @@ export function runStorageConformance(test: TestFn, options: StorageConformanceO
     t.deepEqual(await scanAll(t, s, { limit: 10 }), ['live-old', 'tomb-at', 'tomb-new']);
   });
 
-  test(`${prefix}: purge removes a record whatever its version`, async (t) => {
+  test(`${prefix}: purge(key, upTo) removes an equal or older record and keeps a newer one`, async (t) => {
     const s = await open(t);
-    await s.put(storageRecord('p', 'v', { wallMs: 9_000_000 }));
+    const p = storageRecord('p', 'v', { wallMs: 9_000_000, logical: 2 });
+    await s.put(p);
     await s.put(storageRecord('q', '', { wallMs: 9_000_000 }, { tombstone: true }));
-    await s.purge('p');
-    await s.purge('q');
+    t.false(await s.purge('p', storageVersion(9_000_000, 1)), 'a write newer than the copied version stays');
+    t.false(await s.purge('p', storageVersion(8_999_999, 60_000)));
+    assertRecord(t, await s.get('p'), p);
+    t.true(await s.purge('p', p.version), 'the copied version itself goes');
+    t.true(await s.purge('q', storageVersion(9_000_001)), 'an older tombstone goes too');
+    t.false(await s.purge('p', p.version), 'nothing left to remove');
+    t.false(await s.purge('never-there', storageVersion(1)));
     t.is(await s.get('p'), undefined);
     t.is(await s.get('q'), undefined);
     t.deepEqual((await s.scan({ limit: 10 })).records, []);
     t.true(await s.put(storageRecord('p', 'older-after-purge', { wallMs: 1 })), 'purge forgets the old version');
     t.is(await s.count(), 1);
+
+    await s.put(storageRecord('tie', 'from-b', { wallMs: 5, node: 'b' }));
+    t.false(await s.purge('tie', storageVersion(5, 0, 'a')), 'equal timestamps: the node id decides, as for put');
+    t.true(await s.purge('tie', storageVersion(5, 0, 'c')));
+  });
+
+  test(`${prefix}: putBatch writes newer versions only and resolves per record, repeated keys included`, async (t) => {
+    const s = await open(t);
+    t.deepEqual(await s.putBatch([]), []);
+    await s.put(storageRecord('a', 'a5', { wallMs: 5 }));
+    const results = await s.putBatch([
+      storageRecord('a', 'a4', { wallMs: 4 }),
+      storageRecord('b', 'b1', { wallMs: 1 }),
+      storageRecord('b', 'b3', { wallMs: 3 }),
+      storageRecord('b', 'b2', { wallMs: 2 }),
+      storageRecord('c', '', { wallMs: 1 }, { tombstone: true }),
+      storageRecord('a', 'a6', { wallMs: 6 }, { contentType: 'text/plain' }),
+      storageRecord('b', 'b3-again', { wallMs: 3 }),
+      storageRecord('c', 'c0', { wallMs: 0 }),
+    ]);
+    t.deepEqual(results, [false, true, true, false, true, true, false, false]);
+    assertRecord(t, await s.get('a'), storageRecord('a', 'a6', { wallMs: 6 }, { contentType: 'text/plain' }));
+    assertRecord(t, await s.get('b'), storageRecord('b', 'b3', { wallMs: 3 }));
+    assertRecord(t, await s.get('c'), storageRecord('c', '', { wallMs: 1 }, { tombstone: true }));
+    t.is(await s.count(), 2, 'a and b live, c a tombstone');
+    t.deepEqual(await scanAll(t, s, { limit: 2 }), ['a', 'b', 'c']);
+    t.false(await s.put(storageRecord('b', 'b2', { wallMs: 2 })), 'the version rule holds after a batch');
+  });
+
+  test(`${prefix}: putBatch of many records is readable and counted like single puts`, async (t) => {
+    const s = await open(t);
+    const keys = Array.from({ length: 500 }, (_, i) => `batch-${(i * 7919) % 500}`);
+    const written = await s.putBatch(keys.map((key, i) => storageRecord(key, `v${i}`, { wallMs: 10 })));
+    t.is(written.length, keys.length);
+    t.true(written.every(Boolean));
+    t.is(await s.count(), keys.length);
+    t.true((await s.sizeBytes()) > 0);
+    t.deepEqual(await scanAll(t, s, { limit: 64 }), [...keys].sort(byteOrder));
+    t.is(text((await s.get(keys[42]!))?.value), 'v42');
+  });
+
+  test(`${prefix}: hints are not seen by get, count, scan, sizeBytes, collectTombstones or purge`, async (t) => {
+    const s = await open(t);
+    const own = storageRecord('a', 'own', { wallMs: 1 });
+    await s.put(own);
+    const size = await s.sizeBytes();
+    await s.hints.add({ target: 'n2', record: storageRecord('a', 'hinted-a', { wallMs: 50 }) });
+    await s.hints.add({ target: 'n2', record: storageRecord('b', new Uint8Array(10_000), { wallMs: 50 }) });
+    await s.hints.add({ target: 'n3', record: storageRecord('old-tomb', '', { wallMs: 1 }, { tombstone: true }) });
+    t.is(await s.hints.count(), 3);
+    assertRecord(t, await s.get('a'), own);
+    t.is(await s.get('b'), undefined);
+    t.is(await s.get('old-tomb'), undefined);
+    t.is(await s.count(), 1);
+    t.is(await s.sizeBytes(), size, 'hint bytes are not record bytes');
+    t.deepEqual(await scanAll(t, s, { limit: 10 }), ['a']);
+    t.deepEqual(await scanAll(t, s, { limit: 10, tombstones: false }), ['a']);
+    t.is(await s.collectTombstones(Number.MAX_SAFE_INTEGER), 0);
+    t.false(await s.purge('b', storageVersion(100)));
+    t.is(await s.hints.count(), 3, 'record operations leave hints alone');
+
+    t.true(await s.put(storageRecord('b', 'own-b', { wallMs: 1 })), 'a hint does not take part in the version rule');
+    t.true(await s.purge('a', own.version));
+    const n2 = await s.hints.list('n2', { limit: 10 });
+    t.deepEqual(
+      n2.hints.map((h) => [h.target, h.record.key, h.record.version.wallMs]),
+      [
+        ['n2', 'a', 50],
+        ['n2', 'b', 50],
+      ],
+    );
+    t.is(n2.hints[1]!.record.value.length, 10_000);
+  });
+
+  test(`${prefix}: hints: add keeps the newer of two hints for one target and key`, async (t) => {
+    const s = await open(t);
+    const v2 = storageRecord('k', 'v2', { wallMs: 2, node: 'b' });
+    await s.hints.add({ target: 'n2', record: v2 });
+    await s.hints.add({ target: 'n2', record: storageRecord('k', 'v1', { wallMs: 1 }) });
+    await s.hints.add({ target: 'n2', record: storageRecord('k', 'v2-other-bytes', { wallMs: 2, node: 'b' }) });
+    await s.hints.add({ target: 'n2', record: storageRecord('k', 'tie-lower-node', { wallMs: 2, node: 'a' }) });
+    assertHint(t, await onlyHint(s, 'n2'), { target: 'n2', record: v2 });
+    const tomb = storageRecord('k', '', { wallMs: 3 }, { tombstone: true });
+    await s.hints.add({ target: 'n2', record: tomb });
+    assertHint(t, await onlyHint(s, 'n2'), { target: 'n2', record: tomb });
+    const other = storageRecord('k', 'for-n3', { wallMs: 1 }, { contentType: 'text/plain' });
+    await s.hints.add({ target: 'n3', record: other });
+    assertHint(t, await onlyHint(s, 'n3'), { target: 'n3', record: other });
+    assertHint(t, await onlyHint(s, 'n2'), { target: 'n2', record: tomb });
+    t.is(await s.hints.count(), 2, 'one hint per (target, key)');
+  });
+
+  test(`${prefix}: hints: concurrent adds for one target and key keep the newest`, async (t) => {
+    const s = await open(t);
+    const versions: Version[] = [];
+    for (let wallMs = 1; wallMs <= 10; wallMs++) {
+      for (const node of ['a', 'b', 'c']) versions.push({ wallMs, logical: wallMs % 3, node });
+    }
+    const shuffled = versions.map((v, i) => ({ v, k: (i * 7331) % versions.length })).sort((x, y) => x.k - y.k);
+    await Promise.all(
+      shuffled.map(({ v }) => s.hints.add({ target: 'n2', record: storageRecord('hot', `${v.wallMs}${v.node}`, v) })),
+    );
+    const newest = [...versions].sort(compareVersions).at(-1)!;
+    const hint = await onlyHint(s, 'n2');
+    t.deepEqual(hint?.record.version, newest);
+    t.is(text(hint?.record.value), `${newest.wallMs}${newest.node}`);
+    t.is(await s.hints.count(), 1);
+  });
+
+  test(`${prefix}: hints: list pages through one target's hints in key order`, async (t) => {
+    const s = await open(t);
+    const keys = [
+      ...Array.from({ length: 200 }, (_, i) => `h-${(i * 7919) % 200}`),
+      '',
+      'é',
+      '\u{1F600}',
+      '\uFFFD',
+      '\uE000',
+      'a\u0000',
+    ];
+    for (const [i, key] of keys.entries()) {
+      await s.hints.add({ target: 'n2', record: storageRecord(key, `n2-${key}`, { wallMs: 1 + i }) });
+    }
+    for (const key of ['h-1', 'zz', 'a']) {
+      await s.hints.add({ target: 'n1', record: storageRecord(key, `n1-${key}`, { wallMs: 1 }) });
+    }
+    const seen: Hint[] = [];
+    let after: string | undefined;
+    for (let pages = 0; ; pages++) {
+      if (pages > 1000) throw new Error('hint listing did not terminate');
+      const page = await s.hints.list('n2', after === undefined ? { limit: 7 } : { after, limit: 7 });
+      t.true(page.hints.length <= 7, 'a page holds at most limit hints');
+      seen.push(...page.hints);
+      if (page.next === undefined) break;
+      if (after !== undefined) t.true(byteOrder(page.next, after) > 0, 'next moves forward');
+      after = page.next;
+    }
+    t.deepEqual(
+      seen.map((h) => h.record.key),
+      [...keys].sort(byteOrder),
+    );
+    for (const hint of seen) {
+      t.is(hint.target, 'n2');
+      t.is(text(hint.record.value), `n2-${hint.record.key}`);
+    }
+    t.deepEqual(
+      (await s.hints.list('n1', { limit: 10 })).hints.map((h) => h.record.key),
+      ['a', 'h-1', 'zz'],
+    );
+    t.deepEqual(
+      (await s.hints.list('n1', { after: 'b', limit: 10 })).hints.map((h) => h.record.key),
+      ['h-1', 'zz'],
+    );
+    t.deepEqual(await s.hints.list('nobody', { limit: 10 }), { hints: [], next: undefined });
+    t.deepEqual(await s.hints.list('n1', { after: 'zz', limit: 10 }), { hints: [], next: undefined });
+  });
+
+  test(`${prefix}: hints: remove takes a hint only up to the given version`, async (t) => {
+    const s = await open(t);
+    const hint = storageRecord('k', 'v', { wallMs: 5, logical: 1 });
+    await s.hints.add({ target: 'n2', record: hint });
+    await s.hints.add({ target: 'n3', record: hint });
+    t.false(await s.hints.remove('n2', 'k', storageVersion(5, 0)), 'a newer hint arrived: keep it');
+    t.false(await s.hints.remove('n2', 'k', storageVersion(4, 60_000)));
+    t.is(await s.hints.count(), 2);
+    t.true(await s.hints.remove('n2', 'k', hint.version));
+    t.false(await s.hints.remove('n2', 'k', hint.version), 'already gone');
+    t.false(await s.hints.remove('n2', 'absent', storageVersion(99)));
+    t.false(await s.hints.remove('nobody', 'k', storageVersion(99)));
+    t.deepEqual((await s.hints.list('n2', { limit: 10 })).hints, []);
+    t.is(await s.hints.count(), 1);
+    t.true(await s.hints.remove('n3', 'k', storageVersion(6)), 'an older hint goes too');
+    t.is(await s.hints.count(), 0);
+    await s.hints.add({ target: 'n2', record: storageRecord('k', 'older', { wallMs: 1 }) });
+    t.is((await onlyHint(s, 'n2'))?.record.version.wallMs, 1, 'remove forgets the old version');
+  });
+
+  test(`${prefix}: hints: targets lists the members with hints, in id order`, async (t) => {
+    const s = await open(t);
+    t.deepEqual(await s.hints.targets(), []);
+    for (const target of ['n3', 'n1', 'node-10', 'n10', 'n2', 'n1']) {
+      await s.hints.add({ target, record: storageRecord(`k-${target}`, 'x', { wallMs: 1 }) });
+    }
+    await s.hints.add({ target: 'n10', record: storageRecord('second', 'x', { wallMs: 1 }) });
+    t.deepEqual(await s.hints.targets(), ['n1', 'n10', 'n2', 'n3', 'node-10']);
+    t.is(await s.hints.count(), 6);
+    t.true(await s.hints.remove('n10', 'k-n10', storageVersion(1)));
+    t.deepEqual(await s.hints.targets(), ['n1', 'n10', 'n2', 'n3', 'node-10']);
+    t.true(await s.hints.remove('n10', 'second', storageVersion(1)));
+    t.deepEqual(await s.hints.targets(), ['n1', 'n2', 'n3', 'node-10'], 'a target without hints is not listed');
+    t.is(await s.hints.count(), 4);
   });
 
   test(`${prefix}: concurrent puts of many versions to one key leave the newest`, async (t) => {
@@ -399,7 +602,57 @@ export function runStorageConformance(test: TestFn, options: StorageConformanceO
       t.false(await second.put(storageRecord('d7', 'stale', { wallMs: 9_999 })), 'the version rule survives too');
       t.deepEqual(await scanAll(t, second, { limit: 64 }), [...keys].sort(byteOrder));
     });
+
+    test(`${prefix}: hints and batch writes survive stop and re-creation on the same directory`, async (t) => {
+      const dir = await dirFor(t);
+      const first = await options.create({ dir });
+      await first.start?.();
+      const hinted = Array.from({ length: 50 }, (_, i) => ({
+        target: i % 2 === 0 ? 'n2' : 'n3',
+        record: storageRecord(`hint-${i}`, `hinted-${i}`, { wallMs: 100 + i }, { tombstone: i === 7 }),
+      }));
+      try {
+        for (const hint of hinted) await first.hints.add(hint);
+        await first.hints.remove('n3', 'hint-9', storageVersion(109));
+        await first.putBatch([
+          storageRecord('batch-a', 'a', { wallMs: 1 }),
+          storageRecord('batch-b', 'b', { wallMs: 1 }),
+        ]);
+      } finally {
+        await first.stop?.();
+      }
+      const second = await started(t, dir, reopen);
+      t.deepEqual(await second.hints.targets(), ['n2', 'n3']);
+      t.is(await second.hints.count(), hinted.length - 1);
+      const expected = hinted.filter((h) => h.record.key !== 'hint-9');
+      for (const target of ['n2', 'n3']) {
+        const listed = (await second.hints.list(target, { limit: 100 })).hints;
+        const want = expected.filter((h) => h.target === target).sort((a, b) => byteOrder(a.record.key, b.record.key));
+        t.is(listed.length, want.length);
+        for (const [i, hint] of listed.entries()) assertHint(t, hint, want[i]!);
+      }
+      t.is(await second.count(), 2, 'hints are still not records');
+      t.deepEqual(await scanAll(t, second, { limit: 10 }), ['batch-a', 'batch-b']);
+    });
   }
+}
+
+function text(bytes: Uint8Array | undefined): string | undefined {
+  return bytes === undefined ? undefined : Buffer.from(bytes).toString('utf8');
+}
+
+/** The one hint held for `target`, or undefined (failing the test) when there are none or several. */
+async function onlyHint(storage: Storage, target: string): Promise<Hint | undefined> {
+  const page = await storage.hints.list(target, { limit: 10 });
+  if (page.hints.length !== 1 || page.next !== undefined) {
+    throw new Error(`expected one hint for ${target}, found ${page.hints.length}`);
+  }
+  return page.hints[0];
+}
+
+function assertHint(t: ExecutionContext, actual: Hint | undefined, expected: Hint): void {
+  t.is(actual?.target, expected.target);
+  assertRecord(t, actual?.record, expected.record);
 }
 
 function byteOrder(a: string, b: string): number {

@@ -120,15 +120,15 @@ export interface Storage extends Lifecycle {
    * strategy can (lmdb: one transaction); for data movement. Resolves, in
    * order, to whether each was written. Keys may repeat (the newest wins).
    */
-  putBatch?(records: readonly StoredRecord[]): Promise<boolean[]>;
+  putBatch(records: readonly StoredRecord[]): Promise<boolean[]>;
   /**
    * Removes the record for `key` if its version is not newer than `upTo`:
    * after a hand-off copied version `upTo` away, a write that landed here
    * during the move (newer) is kept. Resolves to true when removed.
    */
-  purge(key: string, upTo?: Version): Promise<boolean | void>;
+  purge(key: string, upTo: Version): Promise<boolean>;
   /** Hints for other members, stored apart from this node's records. */
-  readonly hints?: HintStore;
+  readonly hints: HintStore;
   /**
    * Strategy-specific figures for `/metrics` (e.g. LRU evictions), each
    * exported as `kvmesh_storage_<name>`. Cheap and synchronous; optional.

@@ -1,5 +1,5 @@
-import { definePlugin } from '../../src/index.js';
-import type { AnyPluginManifest, PluginFamily, Storage, StoredRecord } from '../../src/index.js';
+import { compareKeys, compareVersions, definePlugin } from '../../src/index.js';
+import type { AnyPluginManifest, Hint, HintStore, PluginFamily, Storage, StoredRecord } from '../../src/index.js';
 
 /** Names of lifecycle calls, shared by the fakes of one test. */
 export type Journal = string[];
@@ -32,11 +32,49 @@ export function fakeStorage(journal: Journal, name = 'fake-store'): AnyPluginMan
         sizeBytes: async () => 0,
         scan: async () => ({ records: [...records.values()], next: undefined }),
         collectTombstones: async () => 0,
-        purge: async (key) => void records.delete(key),
+        putBatch: async (batch) => batch.map((record) => (records.set(record.key, record), true)),
+        purge: async (key, upTo) => {
+          const record = records.get(key);
+          if (record === undefined || compareVersions(record.version, upTo) > 0) return false;
+          return records.delete(key);
+        },
+        hints: mapHints(),
       };
       return storage;
     },
   });
+}
+
+/** A Map-backed HintStore for storage fakes: newest hint per (target, key), pages in key order. */
+export function mapHints(): HintStore {
+  const byTarget = new Map<string, Map<string, StoredRecord>>();
+  return {
+    add: async ({ target, record }) => {
+      const hints = byTarget.get(target) ?? new Map<string, StoredRecord>();
+      byTarget.set(target, hints);
+      const existing = hints.get(record.key);
+      if (existing === undefined || compareVersions(record.version, existing.version) > 0)
+        hints.set(record.key, record);
+    },
+    targets: async () => [...byTarget.keys()].sort(compareKeys),
+    list: async (target, { after, limit }) => {
+      const keys = [...(byTarget.get(target)?.keys() ?? [])]
+        .sort(compareKeys)
+        .filter((key) => after === undefined || compareKeys(key, after) > 0);
+      const page = keys.slice(0, limit);
+      const hints: Hint[] = page.map((key) => ({ target, record: byTarget.get(target)!.get(key)! }));
+      return { hints, next: keys.length > limit ? page.at(-1) : undefined };
+    },
+    remove: async (target, key, upTo) => {
+      const hints = byTarget.get(target);
+      const existing = hints?.get(key);
+      if (hints === undefined || existing === undefined || compareVersions(existing.version, upTo) > 0) return false;
+      hints.delete(key);
+      if (hints.size === 0) byTarget.delete(target);
+      return true;
+    },
+    count: async () => [...byTarget.values()].reduce((n, hints) => n + hints.size, 0),
+  };
 }
 
 /** A placement fake that needs storage, to give the kernel an order to respect. */

@@ -29,8 +29,9 @@ import type {
   ScanPage,
   Storage,
   StoredRecord,
+  Version,
 } from '../../src/index.js';
-import { stubPlugin } from '../helpers/fake-plugins.js';
+import { mapHints, stubPlugin } from '../helpers/fake-plugins.js';
 import { testCodec } from '../helpers/test-codec.js';
 
 export const UTF8 = new TextEncoder();
@@ -46,6 +47,7 @@ export class MapStorage implements Storage {
   readonly name = 'map';
   readonly records = new Map<string, StoredRecord>();
   readonly calls = { get: 0, put: 0 };
+  readonly hints = mapHints();
   /** When set, every get and put rejects with it. */
   failure: Error | undefined;
 
@@ -89,8 +91,16 @@ export class MapStorage implements Storage {
     return removed;
   }
 
-  async purge(key: string): Promise<void> {
-    this.records.delete(key);
+  async putBatch(records: readonly StoredRecord[]): Promise<boolean[]> {
+    const written: boolean[] = [];
+    for (const record of records) written.push(await this.put(record));
+    return written;
+  }
+
+  async purge(key: string, upTo: Version): Promise<boolean> {
+    const current = this.records.get(key);
+    if (current === undefined || compareVersions(current.version, upTo) > 0) return false;
+    return this.records.delete(key);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { StoredRecord } from '@kvmesh/core';
+import type { Hint, StoredRecord, Version } from '@kvmesh/core';
 import { KvError, isVersion, isWellFormedKey } from '@kvmesh/core';
 
 /**
@@ -47,6 +47,56 @@ export function validateRecord(record: StoredRecord, maxKeyBytes = Infinity): St
     throw invalid(`version is not valid: ${JSON.stringify(record.version)}`);
   }
   return record;
+}
+
+/**
+ * Checks a hint given to `HintStore.add`: its record as `validateRecord` does,
+ * its target as a non-empty key.
+ * @throws KvError KVMESH_ERR_STORAGE_KEY_INVALID or KVMESH_ERR_STORAGE_RECORD_INVALID.
+ */
+export function validateHint(hint: Hint, maxKeyBytes = Infinity): Hint {
+  if (typeof hint !== 'object' || hint === null) {
+    throw new KvError('KVMESH_ERR_STORAGE_RECORD_INVALID', 'a hint must be an object');
+  }
+  validateTarget(hint.target);
+  validateRecord(hint.record, maxKeyBytes);
+  return hint;
+}
+
+/**
+ * Checks the member id a hint is kept for.
+ * @throws KvError KVMESH_ERR_STORAGE_RECORD_INVALID for an empty or non-string id.
+ */
+export function validateTarget(target: unknown): string {
+  if (typeof target !== 'string' || target === '' || !isWellFormedKey(target)) {
+    throw new KvError(
+      'KVMESH_ERR_STORAGE_RECORD_INVALID',
+      `a hint target must be a non-empty member id (found ${JSON.stringify(target)})`,
+    );
+  }
+  return target;
+}
+
+/**
+ * Checks the `upTo` version given to `purge` or `HintStore.remove`.
+ * @throws KvError KVMESH_ERR_STORAGE_RECORD_INVALID.
+ */
+export function validateUpTo(upTo: Version): Version {
+  if (!isVersion(upTo)) {
+    throw new KvError('KVMESH_ERR_STORAGE_RECORD_INVALID', `upTo is not a valid version: ${JSON.stringify(upTo)}`);
+  }
+  return upTo;
+}
+
+/** A copy that shares nothing with the caller's record (a tombstone keeps no value bytes). */
+export function copyRecord(record: StoredRecord): StoredRecord {
+  return {
+    key: record.key,
+    value: record.tombstone ? new Uint8Array(0) : record.value.slice(),
+    contentType: record.contentType,
+    version: { wallMs: record.version.wallMs, logical: record.version.logical, node: record.version.node },
+    tombstone: record.tombstone,
+  };
 }
 
 /** Approximate bytes a record occupies: key, value, content type, version. */

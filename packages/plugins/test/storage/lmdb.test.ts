@@ -127,8 +127,45 @@ test('a record in an unknown format is reported as corrupt, not misread', async 
   await raw.close();
   const storage = await started(t, dir);
   t.true(isKvError(await t.throwsAsync(storage.get('k')), 'KVMESH_ERR_STORAGE_CORRUPT'));
-  await storage.purge('k');
+  t.true(await storage.purge('k', { wallMs: 1, logical: 0, node: 'n1' }));
   t.is(await storage.get('k'), undefined, 'a damaged record can still be purged');
+});
+
+test('hints are kept in a sub-database of their own, apart from the records', async (t) => {
+  const dir = await tempDir(t);
+  const storage = await started(t, dir);
+  await storage.hints.add({ target: 'n2', record: storageRecord('k', 'hinted', { wallMs: 1 }) });
+  await storage.put(storageRecord('r', 'record', { wallMs: 1 }));
+  await storage.stop();
+  const raw = open<Buffer, Buffer>(dir, { keyEncoding: 'binary', encoding: 'binary' });
+  t.teardown(() => raw.close());
+  const hints = raw.openDB<Buffer, Buffer>('hints', { keyEncoding: 'binary', encoding: 'binary' });
+  const hintKeys = [...hints.getKeys()].map((key) => Buffer.from(key).toString('hex'));
+  t.deepEqual(hintKeys, [Buffer.concat([Buffer.from([0, 2]), Buffer.from('n2k')]).toString('hex')]);
+  const rootRecords = [...raw.getKeys({ start: Buffer.from([1]), end: Buffer.from([2]) })];
+  t.deepEqual(
+    rootRecords.map((key) => Buffer.from(key).toString('utf8', 1)),
+    ['r'],
+  );
+});
+
+test('a hint whose target and key do not fit in an lmdb key is refused with a clear error', async (t) => {
+  const storage = await started(t, await tempDir(t));
+  const record = storageRecord('k'.repeat(1977), 'v', { wallMs: 1 });
+  t.true(await storage.put(record), 'the key itself fits as a record');
+  const err = await t.throwsAsync(storage.hints.add({ target: 'node-2', record }));
+  t.true(isKvError(err, 'KVMESH_ERR_STORAGE_KEY_INVALID'));
+  t.regex(err!.message, /node-2/);
+  t.is(await storage.hints.count(), 0);
+});
+
+test('a batch with a malformed record writes nothing', async (t) => {
+  const storage = await started(t, await tempDir(t));
+  const good = storageRecord('k', 'x', { wallMs: 1 });
+  const err = await t.throwsAsync(storage.putBatch([good, { ...good, key: 'j', value: 'text' } as never]));
+  t.true(isKvError(err, 'KVMESH_ERR_STORAGE_RECORD_INVALID'));
+  t.is(await storage.get('k'), undefined);
+  t.is(await storage.count(), 0);
 });
 
 test('an environment stamped with a newer layout is refused at start', async (t) => {

@@ -54,6 +54,25 @@ test('scans do not refresh recency', async (t) => {
   t.is(await s.get('a'), undefined);
 });
 
+test('hints do not count toward the bound and are never evicted', async (t) => {
+  const s = new MemoryStorage({ maxKeys: 1 });
+  for (let i = 0; i < 5; i++) {
+    await s.hints.add({ target: 'n2', record: storageRecord(`h${i}`, 'x', { wallMs: 1 }) });
+  }
+  await s.put(storageRecord('a', 'a', { wallMs: 1 }));
+  await s.put(storageRecord('b', 'b', { wallMs: 1 }));
+  t.is(await s.hints.count(), 5);
+  t.is(s.evictions, 1);
+});
+
+test('a batch with a malformed record writes nothing', async (t) => {
+  const s = new MemoryStorage();
+  const good = storageRecord('k', 'x', { wallMs: 1 });
+  const err = await t.throwsAsync(s.putBatch([good, { ...good, key: 'j', value: 'text' } as never]));
+  t.true(isKvError(err, 'KVMESH_ERR_STORAGE_RECORD_INVALID'));
+  t.is(await s.get('k'), undefined);
+});
+
 test('a scan with a filter that matches little ends the page early with a cursor', async (t) => {
   const s = new MemoryStorage();
   const n = MEMORY_SCAN_BUDGET * 2 + 5;
@@ -104,6 +123,7 @@ test('after stop every method reports that the storage is closed', async (t) => 
   s.stop();
   t.true(isKvError(await t.throwsAsync(s.get('k')), 'KVMESH_ERR_STORAGE_CLOSED'));
   t.true(isKvError(await t.throwsAsync(s.count()), 'KVMESH_ERR_STORAGE_CLOSED'));
+  t.true(isKvError(await t.throwsAsync(s.hints.count()), 'KVMESH_ERR_STORAGE_CLOSED'));
 });
 
 test('the manifest builds a bounded store from validated options', async (t) => {

@@ -1,7 +1,9 @@
-import type { Logger, ScanOptions, ScanPage, Storage, StoredRecord } from '@kvmesh/core';
+import type { HintStore, Logger, ScanOptions, ScanPage, Storage, StoredRecord, Version } from '@kvmesh/core';
 import { KvError, compareVersions, isKvError, silentLogger } from '@kvmesh/core';
-import { open, type RootDatabase } from 'lmdb';
-import { validateKey, validateRecord } from '../validate-record.js';
+import { open } from 'lmdb';
+import { validateKey, validateRecord, validateUpTo } from '../validate-record.js';
+import { HINTS_DB_NAME, LmdbHints, type HintsDb } from './lmdb-hints.js';
+import { META_PREFIX, addToCounter, metaKey, readCounter, type Db } from './meta.js';
 import { RECORD_FORMAT, decodeHead, decodeRecord, encodeRecord } from './record-codec.js';
 
 export interface LmdbStorageOptions {
@@ -21,11 +23,12 @@ export const LMDB_SCAN_BUDGET = 10_000;
 /** Tombstones removed per write transaction by collectTombstones, to keep each transaction short. */
 const COLLECT_BATCH = 1_000;
 
-// Key space of the one lmdb database: 0x00 + name for metadata, 0x01 + UTF-8
+// Key space of the root lmdb database: 0x00 + name for metadata, 0x01 + UTF-8
 // key for records. The prefix keeps byte order (lmdb's memcmp order is UTF-8
-// byte order) and lets the empty key exist, which lmdb itself refuses.
-const META_PREFIX = 0x00;
-const RECORD_PREFIX = 0x01;
+// byte order) and lets the empty key exist, which lmdb itself refuses. LMDB
+// also keeps the names of sub-databases as root keys ('hints' = 0x68...):
+// outside both ranges, so no record scan or counter meets them.
+const RECORD_PREFIX = META_PREFIX + 1;
 const RECORDS_START = Buffer.from([RECORD_PREFIX]);
 const RECORDS_END = Buffer.from([RECORD_PREFIX + 1]);
 const META_FORMAT = metaKey('format');
@@ -34,8 +37,6 @@ const META_BYTES = metaKey('bytes');
 
 /** lmdb-js's default key size limit, used when the store does not report one. */
 const DEFAULT_LMDB_MAX_KEY_BYTES = 1978;
-
-type Db = RootDatabase<Buffer, Buffer>;
 
 /**
  * Records in an lmdb environment (one memory-mapped B+tree file, copy-on-write,
@@ -52,6 +53,9 @@ type Db = RootDatabase<Buffer, Buffer>;
  * updated in the same transaction as the record, so `count()` is one read and
  * is never off by a racing write or a crash.
  *
+ * `putBatch` applies every record in one transaction: all or none are on disk.
+ * Hints live in a sub-database of the same environment (see `LmdbHints`).
+ *
  * Durability: with `syncWrites` (default) the environment is opened with
  * `overlappingSync: false`, so LMDB's commit flushes data and meta pages to
  * disk (fdatasync) before lmdb-js resolves the transaction's promise: a
@@ -66,13 +70,25 @@ type Db = RootDatabase<Buffer, Buffer>;
 export class LmdbStorage implements Storage {
   readonly name = 'lmdb';
   readonly options: LmdbStorageOptions;
+  readonly hints: HintStore;
   private readonly logger: Logger;
   private db: Db | undefined;
+  private hintsDb: HintsDb | undefined;
+  private lmdbMaxKeyBytes = DEFAULT_LMDB_MAX_KEY_BYTES;
   private maxKeyBytes = DEFAULT_LMDB_MAX_KEY_BYTES - 1;
 
   constructor(options: LmdbStorageOptions, logger: Logger = silentLogger) {
     this.options = options;
     this.logger = logger;
+    this.hints = new LmdbHints({
+      opened: () => {
+        const root = this.opened();
+        return { root, hints: this.hintsDb! };
+      },
+      maxKeyBytes: () => this.lmdbMaxKeyBytes,
+      read: (fn) => this.read(fn),
+      write: (fn) => this.write(fn),
+    });
   }
 
   async start(): Promise<void> {
@@ -91,14 +107,18 @@ export class LmdbStorage implements Storage {
     } catch (err) {
       throw ioError(`cannot open the lmdb environment in ${dataDir}`, err);
     }
+    let hintsDb: HintsDb;
     try {
       await checkFormat(db, dataDir);
+      hintsDb = db.openDB<Buffer, Buffer>(HINTS_DB_NAME, { keyEncoding: 'binary', encoding: 'binary', compression });
     } catch (err) {
       await db.close();
       throw isKvError(err) ? err : ioError(`cannot read the lmdb environment in ${dataDir}`, err);
     }
     const reported = (db as unknown as { maxKeySize?: number }).maxKeySize;
-    this.maxKeyBytes = (typeof reported === 'number' ? reported : DEFAULT_LMDB_MAX_KEY_BYTES) - 1;
+    this.lmdbMaxKeyBytes = typeof reported === 'number' ? reported : DEFAULT_LMDB_MAX_KEY_BYTES;
+    this.maxKeyBytes = this.lmdbMaxKeyBytes - 1;
+    this.hintsDb = hintsDb;
     this.db = db;
     this.logger.info({ dataDir, syncWrites, compression }, 'lmdb storage opened');
   }
@@ -107,6 +127,7 @@ export class LmdbStorage implements Storage {
     const db = this.db;
     if (db === undefined) return;
     this.db = undefined;
+    this.hintsDb = undefined;
     await db.close();
   }
 
@@ -139,18 +160,9 @@ export class LmdbStorage implements Storage {
     let committed: Promise<boolean>;
     try {
       committed = db.transaction(() => {
-        // Read without a copy: only the head and length are used, before the next lmdb call.
-        const old = db.getBinaryFast(key);
-        let live = record.tombstone ? 0 : 1;
-        let bytes = key.length + encoded.length;
-        if (old !== undefined) {
-          const head = decodeHead(record.key, old);
-          if (compareVersions(record.version, head.version) <= 0) return false;
-          if (!head.tombstone) live -= 1;
-          bytes -= key.length + old.length;
-        }
-        db.putSync(key, encoded);
-        adjustCounters(db, live, bytes);
+        const change = writeIfNewer(db, record, key, encoded);
+        if (change === undefined) return false;
+        adjustCounters(db, change.live, change.bytes);
         return true;
       });
     } catch (err) {
@@ -159,6 +171,32 @@ export class LmdbStorage implements Storage {
     return committed.catch((err: unknown) => {
       throw this.writeError(err);
     });
+  }
+
+  async putBatch(records: readonly StoredRecord[]): Promise<boolean[]> {
+    const db = this.opened();
+    // Encoded before the transaction: a bad record fails the batch with nothing written.
+    const prepared = records.map((record) => {
+      validateRecord(record, this.maxKeyBytes);
+      return { record, key: recordKey(record.key), encoded: encodeRecord(record) };
+    });
+    if (prepared.length === 0) return [];
+    return this.write(() =>
+      db.transaction(() => {
+        let live = 0;
+        let bytes = 0;
+        // Reads inside the transaction see its own writes, so a repeated key compares with the earlier one.
+        const written = prepared.map(({ record, key, encoded }) => {
+          const change = writeIfNewer(db, record, key, encoded);
+          if (change === undefined) return false;
+          live += change.live;
+          bytes += change.bytes;
+          return true;
+        });
+        adjustCounters(db, live, bytes);
+        return written;
+      }),
+    );
   }
 
   async count(): Promise<number> {
@@ -249,21 +287,25 @@ export class LmdbStorage implements Storage {
     }
   }
 
-  async purge(key: string): Promise<void> {
+  async purge(key: string, upTo: Version): Promise<boolean> {
     const db = this.opened();
     const k = recordKey(validateKey(key, this.maxKeyBytes));
-    await this.write(() =>
+    validateUpTo(upTo);
+    return this.write(() =>
       db.transaction(() => {
         const old = db.getBinary(k);
-        if (old === undefined) return;
+        if (old === undefined) return false;
         let wasLive = true;
         try {
-          wasLive = !decodeHead(key, old).tombstone;
+          const head = decodeHead(key, old);
+          if (compareVersions(head.version, upTo) > 0) return false;
+          wasLive = !head.tombstone;
         } catch {
-          // A damaged record must still be removable; most records are live.
+          // A damaged record must still be removable (it can never be served); most records are live.
         }
         db.removeSync(k);
         adjustCounters(db, wasLive ? -1 : 0, -(k.length + old.length));
+        return true;
       }),
     );
   }
@@ -311,10 +353,6 @@ export class LmdbStorage implements Storage {
   }
 }
 
-function metaKey(name: string): Buffer {
-  return Buffer.concat([Buffer.from([META_PREFIX]), Buffer.from(name, 'utf8')]);
-}
-
 function recordKey(key: string): Buffer {
   const out = Buffer.allocUnsafe(1 + Buffer.byteLength(key, 'utf8'));
   out[0] = RECORD_PREFIX;
@@ -331,21 +369,35 @@ function isCollectable(key: Buffer, bytes: Uint8Array, olderThanMs: number): boo
   }
 }
 
-function readCounter(db: Db, key: Buffer): number {
-  const bytes = db.getBinaryFast(key);
-  return bytes === undefined ? 0 : bytes.readDoubleBE(0);
+/**
+ * Put-if-newer of one encoded record; must run inside a write transaction.
+ * Resolves to the change of the live count and byte total, or undefined when
+ * an equal or newer version is stored.
+ */
+function writeIfNewer(
+  db: Db,
+  record: StoredRecord,
+  key: Buffer,
+  encoded: Buffer,
+): { live: number; bytes: number } | undefined {
+  // Read without a copy: only the head and length are used, before the next lmdb call.
+  const old = db.getBinaryFast(key);
+  let live = record.tombstone ? 0 : 1;
+  let bytes = key.length + encoded.length;
+  if (old !== undefined) {
+    const head = decodeHead(record.key, old);
+    if (compareVersions(record.version, head.version) <= 0) return undefined;
+    if (!head.tombstone) live -= 1;
+    bytes -= key.length + old.length;
+  }
+  db.putSync(key, encoded);
+  return { live, bytes };
 }
 
 /** Must run inside a write transaction. */
 function adjustCounters(db: Db, liveDelta: number, bytesDelta: number): void {
-  if (liveDelta !== 0) db.putSync(META_LIVE, counterBytes(readCounter(db, META_LIVE) + liveDelta));
-  if (bytesDelta !== 0) db.putSync(META_BYTES, counterBytes(Math.max(0, readCounter(db, META_BYTES) + bytesDelta)));
-}
-
-function counterBytes(n: number): Buffer {
-  const out = Buffer.allocUnsafe(8);
-  out.writeDoubleBE(n, 0);
-  return out;
+  addToCounter(db, META_LIVE, liveDelta);
+  addToCounter(db, META_BYTES, bytesDelta);
 }
 
 /** Stamps a new environment with the layout version; refuses one stamped by a newer layout. */

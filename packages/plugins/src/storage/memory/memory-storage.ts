@@ -1,7 +1,9 @@
-import type { ScanOptions, ScanPage, Storage, StoredRecord } from '@kvmesh/core';
+import type { HintStore, ScanOptions, ScanPage, Storage, StoredRecord, Version } from '@kvmesh/core';
 import { KvError, compareKeys, compareVersions } from '@kvmesh/core';
 import { LRUCache } from 'lru-cache';
-import { recordBytes, validateKey, validateRecord } from '../validate-record.js';
+import { copyRecord, recordBytes, validateKey, validateRecord, validateUpTo } from '../validate-record.js';
+import { MemoryHints } from './memory-hints.js';
+import { SortedKeys } from './sorted-keys.js';
 
 export interface MemoryStorageOptions {
   /** Most records kept; past it the least recently used one is evicted. 0 = unbounded. */
@@ -33,14 +35,18 @@ interface RecordTable {
  * record (a tombstone counts like any record, so a bounded store can forget
  * a delete; use it as a cache, not as the only copy).
  *
- * Usable from construction; `stop()` frees the records, after which every
- * method throws KVMESH_ERR_STORAGE_CLOSED.
+ * Hints live apart from the table (see `MemoryHints`) and are not bounded.
+ *
+ * Usable from construction; `stop()` frees the records and hints, after
+ * which every method throws KVMESH_ERR_STORAGE_CLOSED.
  */
 export class MemoryStorage implements Storage {
   readonly name = 'memory';
   readonly maxKeys: number;
+  readonly hints: HintStore;
   private readonly table: RecordTable;
-  private readonly sortedKeys: string[] = [];
+  private readonly keys = new SortedKeys();
+  private readonly memoryHints: MemoryHints;
   private live = 0;
   private bytes = 0;
   private evicted = 0;
@@ -56,6 +62,8 @@ export class MemoryStorage implements Storage {
     }
     this.maxKeys = maxKeys;
     this.table = maxKeys === 0 ? mapTable() : this.lruTable(maxKeys);
+    this.memoryHints = new MemoryHints(() => this.checkOpen());
+    this.hints = this.memoryHints;
   }
 
   /** Records evicted by the LRU bound since construction (for metrics). */
@@ -69,38 +77,29 @@ export class MemoryStorage implements Storage {
     if (this.closed) return;
     this.closed = true;
     this.table.clear();
-    this.sortedKeys.length = 0;
+    this.keys.clear();
+    this.memoryHints.clear();
     this.live = 0;
     this.bytes = 0;
   }
 
   async get(key: string): Promise<StoredRecord | undefined> {
     this.checkOpen();
-    return this.table.get(validateKey(key));
+    validateKey(key);
+    return this.table.get(key);
   }
 
   async put(record: StoredRecord): Promise<boolean> {
     this.checkOpen();
     validateRecord(record);
-    const existing = this.table.peek(record.key);
-    if (existing !== undefined && compareVersions(record.version, existing.version) <= 0) return false;
-    const stored: StoredRecord = {
-      key: record.key,
-      value: record.tombstone ? new Uint8Array(0) : record.value.slice(),
-      contentType: record.contentType,
-      version: { wallMs: record.version.wallMs, logical: record.version.logical, node: record.version.node },
-      tombstone: record.tombstone,
-    };
-    if (existing === undefined) {
-      const at = this.indexOf(record.key);
-      this.sortedKeys.splice(at.index, 0, record.key);
-    } else {
-      this.forget(existing);
-    }
-    this.remember(stored);
-    // Last, because an LRU insert may evict another record through the dispose hook.
-    this.table.set(record.key, stored);
-    return true;
+    return this.write(record);
+  }
+
+  async putBatch(records: readonly StoredRecord[]): Promise<boolean[]> {
+    this.checkOpen();
+    // All checked before any is written, so a bad record leaves the store untouched.
+    for (const record of records) validateRecord(record);
+    return records.map((record) => this.write(record));
   }
 
   async count(): Promise<number> {
@@ -118,21 +117,18 @@ export class MemoryStorage implements Storage {
     const limit = Math.max(1, Math.floor(options.limit));
     const includeTombstones = options.tombstones ?? true;
     let from = 0;
-    if (options.start !== undefined) from = this.indexOf(options.start).index;
-    if (options.after !== undefined) {
-      const at = this.indexOf(options.after);
-      from = Math.max(from, at.found ? at.index + 1 : at.index);
-    }
+    if (options.start !== undefined) from = this.keys.indexOf(options.start).index;
+    if (options.after !== undefined) from = Math.max(from, this.keys.firstAfter(options.after));
     const records: StoredRecord[] = [];
     let examined = 0;
-    for (let i = from; i < this.sortedKeys.length; i++) {
-      const key = this.sortedKeys[i]!;
+    for (let i = from; i < this.keys.size; i++) {
+      const key = this.keys.at(i)!;
       if (options.end !== undefined && compareKeys(key, options.end) >= 0) break;
       if (records.length === limit || examined === MEMORY_SCAN_BUDGET) {
-        return { records, next: this.sortedKeys[i - 1] };
+        return { records, next: this.keys.at(i - 1) };
       }
       examined++;
-      const record = this.table.peek(key)!;
+      const record = this.peek(key)!;
       if (record.tombstone && !includeTombstones) continue;
       if (options.filter !== undefined && !options.filter(key)) continue;
       records.push(record);
@@ -143,8 +139,8 @@ export class MemoryStorage implements Storage {
   async collectTombstones(olderThanMs: number): Promise<number> {
     this.checkOpen();
     let removed = 0;
-    for (const key of [...this.sortedKeys]) {
-      const record = this.table.peek(key);
+    for (let i = this.keys.size - 1; i >= 0; i--) {
+      const record = this.table.peek(this.keys.at(i)!);
       if (record?.tombstone === true && record.version.wallMs < olderThanMs) {
         this.remove(record);
         removed++;
@@ -153,10 +149,32 @@ export class MemoryStorage implements Storage {
     return removed;
   }
 
-  async purge(key: string): Promise<void> {
+  async purge(key: string, upTo: Version): Promise<boolean> {
     this.checkOpen();
-    const record = this.table.peek(validateKey(key));
-    if (record !== undefined) this.remove(record);
+    validateKey(key);
+    validateUpTo(upTo);
+    const record = this.peek(key);
+    if (record === undefined || compareVersions(record.version, upTo) > 0) return false;
+    this.remove(record);
+    return true;
+  }
+
+  /** Put-if-newer of a validated record, in one synchronous step. */
+  private write(record: StoredRecord): boolean {
+    const existing = this.peek(record.key);
+    if (existing !== undefined && compareVersions(record.version, existing.version) <= 0) return false;
+    const stored = copyRecord(record);
+    if (existing === undefined) this.keys.add(record.key);
+    else this.forget(existing);
+    this.remember(stored);
+    // Last, because an LRU insert may evict another record through the dispose hook.
+    this.table.set(record.key, stored);
+    return true;
+  }
+
+  /** The stored record without touching recency. */
+  private peek(key: string): StoredRecord | undefined {
+    return this.table.peek(key);
   }
 
   private remove(record: StoredRecord): void {
@@ -165,8 +183,7 @@ export class MemoryStorage implements Storage {
   }
 
   private unindex(record: StoredRecord): void {
-    const at = this.indexOf(record.key);
-    if (at.found) this.sortedKeys.splice(at.index, 1);
+    this.keys.delete(record.key);
     this.forget(record);
   }
 
@@ -180,24 +197,11 @@ export class MemoryStorage implements Storage {
     this.bytes -= recordBytes(record);
   }
 
-  /** Binary search in byte order: where `key` is, or where it would be inserted. */
-  private indexOf(key: string): { index: number; found: boolean } {
-    let lo = 0;
-    let hi = this.sortedKeys.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const c = compareKeys(this.sortedKeys[mid]!, key);
-      if (c === 0) return { index: mid, found: true };
-      if (c < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return { index: lo, found: false };
-  }
-
   private lruTable(max: number): RecordTable {
     return new LRUCache<string, StoredRecord>({
       max,
       dispose: (record, _key, reason) => {
+        // 'set' and 'delete' are the store's own replacements and removals, already accounted for.
         if (reason !== 'evict') return;
         this.evicted++;
         this.unindex(record);
