@@ -1,4 +1,4 @@
-import type { KvServiceStats } from '@kvmesh/core';
+import type { KvServiceStats, StorageMetrics } from '@kvmesh/core';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Upper bounds (seconds) of the request latency histogram. */
@@ -10,8 +10,12 @@ export interface MetricSources {
   count?(): Promise<number>;
   /** Approximate bytes in local storage. */
   sizeBytes?(): Promise<number>;
-  /** Records the storage evicted to stay within its bounds (bounded memory storage). */
-  evictions?(): number;
+  /**
+   * The storage strategy's own figures (`Storage.metrics()`), each exported
+   * as `kvmesh_storage_<name>`: a counter when the name ends in `_total`, a
+   * gauge otherwise (e.g. `evictions_total` → `kvmesh_storage_evictions_total`).
+   */
+  storage?(): StorageMetrics;
   /** Node-to-node counters (the core RpcService's `stats`). */
   rpc?(): Readonly<Record<string, number>> | undefined;
   /** The KV service's operation counters. */
@@ -51,6 +55,12 @@ interface MetricValue {
   metricName?: string;
 }
 
+/** Prometheus metric names: what a storage figure's name may be, after the `kvmesh_storage_` prefix. */
+const METRIC_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** Figures that `/metrics` already exports under these names from other sources. */
+const RESERVED_STORAGE_NAMES = new Set(['bytes']);
+
 /**
  * The Prometheus metrics of one node, in a registry of its own (many nodes
  * can share a process). Request accounting on the hot path is a map lookup
@@ -59,6 +69,9 @@ interface MetricValue {
 export class ServerMetrics {
   readonly registry = new Registry();
   readonly #slots = new Map<string, Map<string, RouteSlot>>();
+  readonly #storage: (() => StorageMetrics) | undefined;
+  /** Storage figures registered so far; a strategy may report a new one later. */
+  readonly #storageNames = new Set<string>();
 
   constructor(sources: MetricSources = {}) {
     collectDefaultMetrics({ register: this.registry });
@@ -96,12 +109,8 @@ export class ServerMetrics {
         },
       });
     }
-    if (sources.evictions) {
-      const evictions = sources.evictions;
-      this.#custom('kvmesh_storage_evictions_total', 'Records evicted by a bounded storage.', 'counter', () => [
-        { labels: {}, value: evictions() },
-      ]);
-    }
+    this.#storage = sources.storage;
+    this.#registerStorageMetrics();
     if (sources.kv) {
       const kv = sources.kv;
       this.#custom('kvmesh_kv_operations_total', 'KV operations by kind and outcome.', 'counter', () =>
@@ -157,6 +166,7 @@ export class ServerMetrics {
 
   /** The Prometheus text exposition. */
   text(): Promise<string> {
+    this.#registerStorageMetrics();
     return this.registry.metrics();
   }
 
@@ -199,8 +209,25 @@ export class ServerMetrics {
     return values;
   }
 
+  /** Registers `kvmesh_storage_<name>` for every figure of the storage not registered yet. */
+  #registerStorageMetrics(): void {
+    const storage = this.#storage;
+    if (storage === undefined) return;
+    for (const [name, value] of Object.entries(storage())) {
+      if (this.#storageNames.has(name)) continue;
+      // A name Prometheus cannot carry, or one that would shadow a core metric, is left out rather than failing the scrape.
+      if (!METRIC_NAME.test(name) || RESERVED_STORAGE_NAMES.has(name) || typeof value !== 'number') continue;
+      this.#storageNames.add(name);
+      const type = name.endsWith('_total') ? 'counter' : 'gauge';
+      this.#custom(`kvmesh_storage_${name}`, `Storage strategy figure '${name}'.`, type, () => {
+        const current = storage()[name];
+        return typeof current === 'number' ? [{ labels: {}, value: current }] : [];
+      });
+    }
+  }
+
   /** A metric whose values are computed at scrape time, registered as prom-client would. */
-  #custom(name: string, help: string, type: 'counter' | 'histogram', values: () => MetricValue[]): void {
+  #custom(name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => MetricValue[]): void {
     const metric = {
       name,
       help,

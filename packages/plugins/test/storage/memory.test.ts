@@ -13,10 +13,10 @@ runStorageConformance(test, {
 test('a bounded store evicts the least recently used record and counts evictions', async (t) => {
   const s = new MemoryStorage({ maxKeys: 3 });
   for (const key of ['a', 'b', 'c']) await s.put(storageRecord(key, key, { wallMs: 1 }));
-  t.is(s.evictions, 0);
+  t.is(s.metrics().evictions_total, 0);
   await s.get('a');
   await s.put(storageRecord('d', 'd', { wallMs: 1 }));
-  t.is(s.evictions, 1);
+  t.is(s.metrics().evictions_total, 1);
   t.is(await s.get('b'), undefined, 'b was the least recently used');
   t.deepEqual(
     (await s.scan({ limit: 10 })).records.map((r) => r.key),
@@ -24,7 +24,7 @@ test('a bounded store evicts the least recently used record and counts evictions
   );
   await s.put(storageRecord('c', 'c2', { wallMs: 2 }));
   await s.put(storageRecord('e', 'e', { wallMs: 1 }));
-  t.is(s.evictions, 2);
+  t.is(s.metrics().evictions_total, 2);
   t.is(await s.get('a'), undefined, 'overwriting c made it recent, so a went');
   t.deepEqual(
     (await s.scan({ limit: 10 })).records.map((r) => r.key),
@@ -39,7 +39,7 @@ test('eviction keeps count and sizeBytes in step with what is stored', async (t)
   await s.put(storageRecord('b', '', { wallMs: 1 }, { tombstone: true }));
   const both = await s.sizeBytes();
   await s.put(storageRecord('c', new Uint8Array(10), { wallMs: 1 }));
-  t.is(s.evictions, 1);
+  t.is(s.metrics().evictions_total, 1);
   t.is(await s.get('a'), undefined);
   t.is(await s.count(), 1, 'a left, c came: still one live record beside the tombstone');
   t.true((await s.sizeBytes()) < both);
@@ -54,6 +54,10 @@ test('scans do not refresh recency', async (t) => {
   t.is(await s.get('a'), undefined);
 });
 
+test('metrics() reports evictions also without a bound', (t) => {
+  t.deepEqual(new MemoryStorage().metrics(), { evictions_total: 0 });
+});
+
 test('hints do not count toward the bound and are never evicted', async (t) => {
   const s = new MemoryStorage({ maxKeys: 1 });
   for (let i = 0; i < 5; i++) {
@@ -62,7 +66,7 @@ test('hints do not count toward the bound and are never evicted', async (t) => {
   await s.put(storageRecord('a', 'a', { wallMs: 1 }));
   await s.put(storageRecord('b', 'b', { wallMs: 1 }));
   t.is(await s.hints.count(), 5);
-  t.is(s.evictions, 1);
+  t.is(s.metrics().evictions_total, 1);
 });
 
 test('a batch with a malformed record writes nothing', async (t) => {

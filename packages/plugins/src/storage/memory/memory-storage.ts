@@ -1,4 +1,4 @@
-import type { HintStore, ScanOptions, ScanPage, Storage, StoredRecord, Version } from '@kvmesh/core';
+import type { HintStore, ScanOptions, ScanPage, Storage, StorageMetrics, StoredRecord, Version } from '@kvmesh/core';
 import { KvError, compareKeys, compareVersions } from '@kvmesh/core';
 import { LRUCache } from 'lru-cache';
 import { copyRecord, recordBytes, validateKey, validateRecord, validateUpTo } from '../validate-record.js';
@@ -32,8 +32,9 @@ interface RecordTable {
  *
  * With `maxKeys` > 0 the table is an LRU cache: a get or put makes a key most
  * recent, scans do not, and inserting past the bound evicts the least recent
- * record (a tombstone counts like any record, so a bounded store can forget
- * a delete; use it as a cache, not as the only copy).
+ * record (counted in `metrics().evictions_total`; a tombstone counts like
+ * any record, so a bounded store can forget a delete; use it as a cache, not
+ * as the only copy).
  *
  * Hints live apart from the table (see `MemoryHints`) and are not bounded.
  *
@@ -66,11 +67,6 @@ export class MemoryStorage implements Storage {
     this.hints = this.memoryHints;
   }
 
-  /** Records evicted by the LRU bound since construction (for metrics). */
-  get evictions(): number {
-    return this.evicted;
-  }
-
   start(): void {}
 
   stop(): void {
@@ -81,6 +77,11 @@ export class MemoryStorage implements Storage {
     this.memoryHints.clear();
     this.live = 0;
     this.bytes = 0;
+  }
+
+  /** `evictions_total`: records evicted by `maxKeys` since construction. */
+  metrics(): StorageMetrics {
+    return { evictions_total: this.evicted };
   }
 
   async get(key: string): Promise<StoredRecord | undefined> {
