@@ -64,14 +64,13 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 /** While draining, how often connections that became idle are closed. */
 const DRAIN_POLL_MS = 50;
 
-type HttpHook = (req: IncomingMessage, res: ServerResponse) => boolean;
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
  * One kvmesh node serving HTTP: the kernel node built from a config, the Koa
  * app on the node's address, and the transport's internal endpoint on the
  * same port when the transport can be served by a host server
- * (`handleHttp`). Build and start with `startNodeServer`.
+ * (`Transport.hostHttp`). Build and start with `startNodeServer`.
  */
 export class NodeServer {
   readonly node: KvNode;
@@ -143,8 +142,7 @@ export class NodeServer {
       this.#joined = true;
       return;
     }
-    const scheme = (transport?.address ?? 'http://').split('://', 1)[0];
-    const uris = seeds.map((s) => `${scheme}://${s}`);
+    const uris = transport === undefined ? seeds : seeds.map((s) => peerUri(transport, s));
     let delay = JOIN_RETRY_MS;
     const attempt = (): void => {
       this.#joinTimer = undefined;
@@ -281,29 +279,26 @@ function load(
   return resolveConfig(structuredClone(options.document), { ...common, file: '<config>', dir });
 }
 
+/**
+ * The app, behind the transport's incoming side when the transport can be
+ * served by this server (`Transport.hostHttp`): it is handed the API's
+ * address before the node starts, so it binds nothing, and is offered the
+ * requests under its path prefix first. Called before `node.start()`.
+ */
 function serveListener(nodeServer: NodeServer, app: Listener): Listener {
   const transport = nodeServer.node.has('transport') ? nodeServer.node.get<Transport>(TOKENS.transport) : undefined;
-  const hook = httpHook(transport, nodeServer.node.info.address);
+  const hosted = transport?.hostHttp?.(nodeServer.node.info.address);
+  if (hosted === undefined) {
+    return (req, res) => {
+      if (nodeServer.draining) res.shouldKeepAlive = false;
+      app(req, res);
+    };
+  }
+  const prefix = hosted.pathPrefix;
   return (req, res) => {
     if (nodeServer.draining) res.shouldKeepAlive = false;
-    if (hook === undefined || !hook(req, res)) app(req, res);
+    if (!req.url!.startsWith(prefix) || !hosted.handle(req, res)) app(req, res);
   };
-}
-
-/**
- * The transport's host-server hook, when it has one: the transport is told to
- * bind nothing (`serveThroughHost`), then `handleHttp(req, res)` serves its
- * own paths and returns false for the rest. When the transport
- * also names its `path`, requests elsewhere skip the call.
- */
-function httpHook(transport: Transport | undefined, hostPort: string): HttpHook | undefined {
-  const t = transport as (Transport & { handleHttp?: unknown; path?: unknown; serveThroughHost?: unknown }) | undefined;
-  if (typeof t?.handleHttp !== 'function') return undefined;
-  if (typeof t.serveThroughHost === 'function') (t.serveThroughHost as (hostPort: string) => void)(hostPort);
-  const handle = (t.handleHttp as HttpHook).bind(t);
-  const path = t.path;
-  if (typeof path !== 'string' || path === '') return handle;
-  return (req, res) => req.url!.startsWith(path) && handle(req, res);
 }
 
 /**
@@ -340,10 +335,10 @@ function startingListener(req: IncomingMessage, res: ServerResponse): void {
 function metricSources(node: KvNode): MetricSources {
   const sources: MetricSources = {};
   if (node.has('storage')) {
-    const storage = node.get<Storage>('storage');
+    const storage = node.get<Storage & { evictions?: unknown }>('storage');
     sources.count = () => storage.count();
     sources.sizeBytes = () => storage.sizeBytes();
-    if (typeof storage.metrics === 'function') sources.storage = () => storage.metrics?.() ?? {};
+    if (typeof storage.evictions === 'number') sources.evictions = () => storage.evictions as number;
   }
   const kv = node.has('kv') ? node.get<{ stats?: unknown }>('kv') : undefined;
   if (typeof kv?.stats === 'object' && kv.stats !== null) {
@@ -416,9 +411,21 @@ function explainStartFailure(err: unknown, config: KvmeshConfig, apiPort: number
   if (splitHostPort(config.node.address).port !== apiPort) return err;
   return new KvError(
     'KVMESH_ERR_TRANSPORT_LISTEN',
-    `${err.message}; the API server already listens on port ${apiPort}: give the API another port (api.port), or use a transport that can share the API's port (http)`,
+    `${err.message}; the API server already listens on port ${apiPort}: give the API another port (api.port), or use a transport that can be served through the API's port (one with Transport.hostHttp, see docs/api.md)`,
     { cause: err },
   );
+}
+
+/**
+ * A peer at `host:port` as a URI of this node's transport: its own address's
+ * scheme (Transport.address) with the peer's host and port. A seed given as
+ * a URI already is passed as it is.
+ */
+function peerUri(transport: Transport, hostPort: string): string {
+  if (hostPort.includes('://')) return hostPort;
+  const own = transport.address;
+  const end = own.indexOf('://');
+  return end < 0 ? hostPort : `${own.slice(0, end)}://${hostPort}`;
 }
 
 /** A host to connect to for a bind host: the unspecified addresses become loopback. */

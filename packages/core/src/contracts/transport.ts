@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Lifecycle } from './lifecycle.js';
 
 /** What a transport calls when bytes arrive. Installed with `setHandler` before `start()`. */
@@ -21,6 +22,34 @@ export interface RequestOptions {
 }
 
 /**
+ * A transport's incoming side served by a host's HTTP/1.1 server (what
+ * `Transport.hostHttp` returns).
+ */
+export interface HostedHttp {
+  /**
+   * Every path the transport serves starts with this (e.g. `/_kvmesh/rpc`),
+   * so the host offers `handle` only those requests and every other request
+   * costs one string comparison. `/` offers it everything.
+   */
+  readonly pathPrefix: string;
+  /**
+   * Offered each request whose URL starts with `pathPrefix`, before the
+   * host's own routes. Returns true when the request is the transport's: it
+   * then owns `req` and `res` and answers them itself, also on failure (a 5xx,
+   * or a destroyed response), so nothing it does may throw or reject out of
+   * it. Returns false for a request that is not its own, having touched
+   * neither `req` nor `res` (no body read, no header set): the host serves it.
+   *
+   * Called concurrently for requests on different connections; requests on
+   * one connection are offered one at a time, in arrival order, each after
+   * the response to the one before it finished. Must not block (serve
+   * asynchronously). May be called before `start()` and after `stop()`: a
+   * transport that is not started answers its own paths with 503.
+   */
+  handle(req: IncomingMessage, res: ServerResponse): boolean;
+}
+
+/**
  * Moves opaque frames between nodes. Addresses are URIs whose scheme names
  * the transport: `http://127.0.0.1:4000`, `udp://127.0.0.2:7946`, `sim://n1`.
  *
@@ -36,6 +65,10 @@ export interface Transport extends Lifecycle {
    * This endpoint's own URI, known from construction on. When it was built
    * with port 0 (any free port), `start()` replaces the 0 with the port it
    * got, so read it again after `start()` resolves before telling peers.
+   * It is `<scheme>://<host>:<port>` for a transport reached at a host and
+   * port, and a peer of the same transport at `host:port` (a join seed, an
+   * entry of a view) is `<scheme>://host:port` with the same scheme: that is
+   * how the server turns `host:port` seeds into transport URIs.
    */
   readonly address: string;
   /** Largest frame `request` accepts (and the largest response it reads). */
@@ -61,4 +94,26 @@ export interface Transport extends Lifecycle {
    * `maxMessageBytes` (KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE) or a bad address.
    */
   send(to: string, frame: Uint8Array): void;
+  /**
+   * Optional: serve incoming frames through an HTTP/1.1 server the host
+   * already runs, so one node needs one port. A transport whose wire is not
+   * HTTP leaves it out; the host then lets `start()` bind the transport's own
+   * socket.
+   *
+   * Called at most once, before `start()` (after `setHandler` or before it),
+   * by a host whose server listens at `hostPort`: the address it really
+   * listens on, when it asked for port 0. From then on `start()` binds
+   * nothing to receive, `address` names `hostPort`, and incoming requests
+   * reach the transport only through the returned `handle`, which the host
+   * offers every request under `pathPrefix` for as long as it serves (before
+   * `start()` and after `stop()` included). `stop()` still fails in-flight
+   * requests and frees the client side; closing the host's server is the
+   * host's job.
+   *
+   * Must not bind, connect or block; must not be called concurrently with
+   * itself or with `start()`.
+   * @throws KvError KVMESH_ERR_KERNEL_STATE when called after `start()`;
+   *   KVMESH_ERR_TRANSPORT_ADDRESS when `hostPort` is not `host:port`.
+   */
+  hostHttp?(hostPort: string): HostedHttp;
 }

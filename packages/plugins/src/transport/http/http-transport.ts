@@ -4,6 +4,7 @@ import {
   KvError,
   isKvError,
   type Clock,
+  type HostedHttp,
   type Logger,
   type NodeInfo,
   type RequestOptions,
@@ -61,11 +62,12 @@ interface InFlight {
  * - on its own (default): `start()` binds a node:http server at the node
  *   address (`host:port`; port 0 picks a free port and `address` names it
  *   once `start()` resolved).
- * - through a host: a server that already listens on the node's port (the
- *   node's API server) calls `serveThroughHost(hostPort)` before `start()`,
- *   then `handleHttp(req, res)` first for every request; it returns false
- *   for paths that are not the transport's, which the host serves itself.
- *   `start()` then binds nothing, so one node needs one port.
+ * - through a host (`Transport.hostHttp`): a server that already listens on
+ *   the node's port (the node's API server) calls `hostHttp(hostPort)`
+ *   before `start()` and offers the returned `handle` every request under
+ *   `path`; it returns false for paths that are not the transport's, which
+ *   the host serves itself. `start()` then binds nothing, so one node needs
+ *   one port.
  *
  * Requests and garbage from the network never throw out of the server: an
  * oversized body gets 413 without being buffered whole, a malformed request
@@ -109,12 +111,25 @@ export class HttpTransport implements Transport {
   }
 
   /**
-   * Hands serving to a host server listening at `hostPort` (the address it
-   * really listens on, when it was given port 0): `start()` will bind
-   * nothing and the host passes requests to `handleHttp`. Call before `start()`.
+   * Hands serving to the host's server at `hostPort` (Transport.hostHttp):
+   * requests under `path` are offered to `handleHttp`.
+   * @throws KvError KVMESH_ERR_KERNEL_STATE after `start()`, KVMESH_ERR_TRANSPORT_ADDRESS for a bad `hostPort`.
+   */
+  hostHttp(hostPort: string): HostedHttp {
+    this.serveThroughHost(hostPort);
+    return { pathPrefix: this.options.path, handle: (req, res) => this.handleHttp(req, res) };
+  }
+
+  /**
+   * The binding half of `hostHttp`: `start()` will bind nothing and the
+   * address becomes `hostPort` (the address the host really listens on, when
+   * it was given port 0); the host passes requests to `handleHttp`. Call
+   * before `start()`.
    */
   serveThroughHost(hostPort: string): void {
-    if (this.accepting) throw new KvError('KVMESH_ERR_KERNEL_STATE', 'serveThroughHost must be called before start()');
+    if (this.accepting) {
+      throw new KvError('KVMESH_ERR_KERNEL_STATE', 'serving through a host must be arranged before start()');
+    }
     this.bind = parseHostPort(hostPort, 'host address');
     this.hosted = true;
   }
