@@ -45,6 +45,8 @@ export const ERROR_CODES = {
     'A replica does not hold the key at its view epoch, and locating it again a few times did not find one that does.',
   KVMESH_ERR_KV_FROZEN: "The key's ownership is moving between nodes, and it stayed frozen past the retries.",
   KVMESH_ERR_MEMBERSHIP_VIEW_INVALID: 'A view given to a view change is empty or has an entry that is not host:port.',
+  KVMESH_ERR_MEMBERSHIP_VIEW_UNSUPPORTED:
+    'A view change was asked of a node whose membership discovers its members (it has no setView) or that has none.',
   KVMESH_ERR_KV_KEY_INVALID: 'A key is empty or not well-formed Unicode text (it has a lone surrogate).',
   KVMESH_ERR_KV_KEY_TOO_LONG: 'A key is longer in UTF-8 bytes than limits.maxKeyBytes.',
   KVMESH_ERR_KV_VALUE_TOO_LARGE: 'A value is larger than limits.maxValueBytes.',

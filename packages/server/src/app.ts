@@ -23,6 +23,11 @@ export interface AppOptions {
   /** True once the server drains for shutdown: responses close their connection. */
   readonly draining?: () => boolean;
   readonly cluster: () => ClusterView;
+  /**
+   * Installs an operator's view of `host:port` addresses (`PUT /v1/cluster/view`).
+   * Absent: view changes answer 409 KVMESH_ERR_MEMBERSHIP_VIEW_UNSUPPORTED.
+   */
+  readonly setView?: (view: readonly string[]) => Promise<void>;
   /** Largest JSON request body of Koa routes (`api.maxJsonBodyBytes`); default 64 KiB. */
   readonly maxJsonBodyBytes?: number;
   /** How long a connection whose body was refused as too large stays open so the client reads the answer. */
@@ -107,7 +112,14 @@ export function createApp(options: AppOptions): ApiApp {
     return kv.handle(ctx.req, ctx.res);
   };
   const koa = new ApiKoa(keyRoutes);
-  const router = nativeRouter({ metrics, ready: options.ready, cluster: options.cluster });
+  const maxJsonBodyBytes = options.maxJsonBodyBytes ?? DEFAULT_MAX_JSON_BODY_BYTES;
+  const router = nativeRouter({
+    metrics,
+    ready: options.ready,
+    cluster: options.cluster,
+    maxJsonBodyBytes,
+    ...(options.setView ? { setView: options.setView } : {}),
+  });
 
   const boundary = async (ctx: Context, next: Next): Promise<void> => {
     const started = performance.now();
@@ -138,7 +150,7 @@ export function createApp(options: AppOptions): ApiApp {
     callback ??= koa.callback();
     void callback(req, res);
   };
-  return { koa, listener, maxJsonBodyBytes: options.maxJsonBodyBytes ?? DEFAULT_MAX_JSON_BODY_BYTES };
+  return { koa, listener, maxJsonBodyBytes };
 }
 
 /** The matched route (`/v1/cluster`), or `unmatched` so that unknown paths cannot grow the label set. */

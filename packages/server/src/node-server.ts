@@ -128,6 +128,31 @@ export class NodeServer {
   }
 
   /**
+   * An operator's view change (`PUT /v1/cluster/view`): `view` holds
+   * `host:port` node addresses, handed to `Membership.setView`, which
+   * resolves once the view is installed here and sent to the members.
+   * @throws KvError KVMESH_ERR_MEMBERSHIP_VIEW_UNSUPPORTED when this node's
+   *   membership (or the lack of one) takes no view; KVMESH_ERR_HTTP_NOT_READY
+   *   while the node is not running; the membership's KVMESH_ERR_MEMBERSHIP_VIEW_INVALID.
+   */
+  async setView(view: readonly string[]): Promise<void> {
+    const membership = this.#component<Membership>('membership');
+    if (membership?.setView === undefined) {
+      throw new KvError(
+        'KVMESH_ERR_MEMBERSHIP_VIEW_UNSUPPORTED',
+        membership === undefined
+          ? 'this node runs without a membership, so it has no view to change; nothing was changed'
+          : `this node's membership (${membership.name}) finds its members itself and takes no view from an operator; nothing was changed`,
+      );
+    }
+    if (!this.serving) {
+      throw new KvError('KVMESH_ERR_HTTP_NOT_READY', 'the node is not running; retry when GET /v1/ready answers 200');
+    }
+    await membership.setView(view);
+    this.logger.info({ view }, 'view changed by an operator');
+  }
+
+  /**
    * Joins the config's seeds through membership, retrying with backoff until
    * one answers or the server shuts down. Seeds equal to this node's own
    * address are skipped; without membership the seeds are ignored (logged).
@@ -246,6 +271,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       ready: () => nodeServer.ready,
       draining: () => nodeServer.draining,
       cluster: () => nodeServer.cluster(),
+      setView: (view) => nodeServer.setView(view),
     });
     options.configureApp?.(app, node);
     listener = serveListener(nodeServer, app.listener);

@@ -163,6 +163,43 @@ export const OPENAPI_DOCUMENT = Object.freeze({
         },
       },
     },
+    '/v1/cluster/view': {
+      put: {
+        operationId: 'setView',
+        summary: "Replace the member list by an operator's view (administered memberships such as static)",
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['view'],
+                additionalProperties: false,
+                properties: {
+                  view: {
+                    type: 'array',
+                    minItems: 1,
+                    items: { type: 'string', description: 'host:port of a node, or id@host:port' },
+                    examples: [['10.10.0.2:8085', '10.10.0.3:8085']],
+                  },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          '200': jsonResponse('The view is installed here and was sent to every member of the old and the new view.', {
+            $ref: '#/components/schemas/Cluster',
+          }),
+          '400': errorResponse(
+            'The body is not {"view":[...]}, or the view is empty or has an entry that is not host:port.',
+          ),
+          '409': errorResponse("This node's membership finds its members itself and takes no view."),
+          '413': errorResponse('The body is larger than api.maxJsonBodyBytes.'),
+          '503': errorResponse('The node is not running.'),
+        },
+      },
+    },
     '/metrics': {
       get: {
         operationId: 'metrics',

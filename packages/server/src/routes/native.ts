@@ -3,6 +3,7 @@ import { KvError } from '@kvmesh/core';
 import type { Context } from 'koa';
 import type { ServerMetrics } from '../metrics.js';
 import { OPENAPI_DOCUMENT } from '../openapi.js';
+import { readJsonBody } from '../read-json.js';
 import { notReady } from './kv-request.js';
 
 /** What `GET /v1/cluster` answers. */
@@ -17,10 +18,20 @@ export interface NativeRouterOptions {
   /** True when the node serves and has joined its cluster; false while starting or draining. */
   readonly ready: () => boolean;
   readonly cluster: () => ClusterView;
+  /**
+   * Installs an operator's view (`PUT /v1/cluster/view`), `host:port` node
+   * addresses; resolves once it is installed and sent to the members.
+   * Default: every view change is refused with KVMESH_ERR_MEMBERSHIP_VIEW_UNSUPPORTED.
+   */
+  readonly setView?: (view: readonly string[]) => Promise<void>;
+  /** Largest JSON request body (`api.maxJsonBodyBytes`); default 64 KiB. */
+  readonly maxJsonBodyBytes?: number;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const OPENAPI_TEXT = JSON.stringify(OPENAPI_DOCUMENT);
+const DEFAULT_MAX_JSON_BODY_BYTES = 65_536;
+const VIEW_EXAMPLE = '{"view":["10.10.0.2:8085","10.10.0.3:8085"]}';
 
 function json(ctx: Context, status: number, text: string): void {
   ctx.status = status;
@@ -40,6 +51,13 @@ export function nativeRouter(options: NativeRouterOptions): Router {
     json(ctx, 200, '{"status":"ready"}');
   });
   router.get('/v1/cluster', (ctx) => json(ctx, 200, JSON.stringify(options.cluster())));
+  const maxJsonBodyBytes = options.maxJsonBodyBytes ?? DEFAULT_MAX_JSON_BODY_BYTES;
+  const setView = options.setView ?? refuseViewChange;
+  router.put('/v1/cluster/view', async (ctx) => {
+    const view = viewOf(await readJsonBody(ctx.req, maxJsonBodyBytes));
+    await setView(view);
+    json(ctx, 200, JSON.stringify(options.cluster()));
+  });
   router.get('/metrics', async (ctx) => {
     const text = await options.metrics.text();
     ctx.set('Content-Type', options.metrics.contentType);
@@ -47,6 +65,54 @@ export function nativeRouter(options: NativeRouterOptions): Router {
   });
   router.get('/v1/openapi.json', (ctx) => json(ctx, 200, OPENAPI_TEXT));
   return router;
+}
+
+/**
+ * The `view` of a view-change body, `{"view":["host:port",...]}`. Whether
+ * each entry is a valid address is the membership's to decide.
+ * @throws KvError KVMESH_ERR_HTTP_BAD_REQUEST when the body is not such an object,
+ *   KVMESH_ERR_MEMBERSHIP_VIEW_INVALID when `view` is empty or holds a non-string.
+ */
+function viewOf(body: unknown): string[] {
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || !('view' in body)) {
+    throw new KvError(
+      'KVMESH_ERR_HTTP_BAD_REQUEST',
+      `a view change is a JSON object with a "view" array, e.g. ${VIEW_EXAMPLE}`,
+    );
+  }
+  const extra = Object.keys(body).filter((k) => k !== 'view');
+  if (extra.length > 0) {
+    throw new KvError(
+      'KVMESH_ERR_HTTP_BAD_REQUEST',
+      `a view change has only a "view" field; found ${extra.map((k) => JSON.stringify(k)).join(', ')}`,
+    );
+  }
+  const view = (body as { view: unknown }).view;
+  if (!Array.isArray(view)) {
+    throw new KvError(
+      'KVMESH_ERR_HTTP_BAD_REQUEST',
+      `"view" must be an array of "host:port" strings, e.g. ${VIEW_EXAMPLE}`,
+    );
+  }
+  if (view.length === 0)
+    throw new KvError('KVMESH_ERR_MEMBERSHIP_VIEW_INVALID', 'a view needs at least one member; nothing was changed');
+  const bad = view.filter((entry) => typeof entry !== 'string');
+  if (bad.length > 0) {
+    throw new KvError(
+      'KVMESH_ERR_MEMBERSHIP_VIEW_INVALID',
+      `a view holds "host:port" strings only; found ${bad.map((entry) => JSON.stringify(entry)).join(', ')}; nothing was changed`,
+    );
+  }
+  return view as string[];
+}
+
+function refuseViewChange(): Promise<never> {
+  return Promise.reject(
+    new KvError(
+      'KVMESH_ERR_MEMBERSHIP_VIEW_UNSUPPORTED',
+      "this node's membership discovers its members and takes no operator view; nothing was changed",
+    ),
+  );
 }
 
 /**
