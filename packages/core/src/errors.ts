@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   KVMESH_ERR_STORAGE_CORRUPT: 'A stored record could not be decoded (unknown format version or damaged bytes).',
   KVMESH_ERR_STORAGE_CLOSED: 'The storage is not open (not started yet, or stopped).',
   KVMESH_ERR_STORAGE_IO: 'The storage engine could not open its files or read or write them.',
+  KVMESH_ERR_DATA_DIR_LOCKED: 'Another running node holds the data directory this node was given.',
   KVMESH_ERR_PLACEMENT_EMPTY: 'No alive member can hold the key.',
   KVMESH_ERR_KV_NOT_OWNER:
     'A replica does not hold the key at its view epoch, and locating it again a few times did not find one that does.',

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { isAbsolute, resolve } from 'node:path';
 import {
   KvError,
   PluginRegistry,
@@ -27,6 +28,7 @@ import type {
 import { builtinPlugins } from '@kvmesh/plugins';
 import { createApp } from './app.js';
 import type { ApiApp } from './app.js';
+import { DataDirLock } from './data-dir-lock.js';
 import { errorBody } from './http-errors.js';
 import { createLogger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
@@ -53,6 +55,13 @@ export interface NodeServerOptions {
   readonly extras?: readonly ComponentDefinition[];
   /** Adds routes (facades, admin pages) to the app once the node is built, before it starts. */
   readonly configureApp?: (app: ApiApp, node: KvNode) => void;
+  /**
+   * Take the data directory (`node.dataDir`) for this node alone before
+   * anything opens it, across processes (`kvmesh.lock`, see DataDirLock),
+   * and free it when the server shut down. `kvmesh start` does. Default
+   * false, so that tests may run many nodes of one config side by side.
+   */
+  readonly lockDataDir?: boolean;
 }
 
 /** First retry delay of a failed join, doubled up to JOIN_RETRY_MAX_MS. */
@@ -80,13 +89,22 @@ export class NodeServer {
   readonly url: string;
   readonly #server: Server;
   readonly #api: ApiSettings;
+  readonly #lock: DataDirLock | undefined;
   #joined: boolean;
   #draining = false;
   #joinTimer: NodeJS.Timeout | undefined;
   #shutdown: Promise<void> | undefined;
 
-  constructor(node: KvNode, config: KvmeshConfig, server: Server, api: ApiSettings, logger: Logger) {
+  constructor(
+    node: KvNode,
+    config: KvmeshConfig,
+    server: Server,
+    api: ApiSettings,
+    logger: Logger,
+    lock?: DataDirLock,
+  ) {
     this.node = node;
+    this.#lock = lock;
     this.config = config;
     this.#server = server;
     this.#api = api;
@@ -191,7 +209,7 @@ export class NodeServer {
    * Graceful stop: readiness goes 503 and responses close their connections,
    * no new connections are accepted, in-flight requests get up to
    * `api.drainTimeoutMs` to finish, then membership leaves, the node stops
-   * (storage closes cleanly). Idempotent.
+   * (storage closes cleanly) and the data directory is freed. Idempotent.
    */
   shutdown(): Promise<void> {
     this.#shutdown ??= this.#stop();
@@ -209,7 +227,11 @@ export class NodeServer {
         this.logger.warn({ err: errorText(err) }, 'leaving the cluster failed'),
       );
     }
-    await this.node.stop();
+    try {
+      await this.node.stop();
+    } finally {
+      await this.#lock?.release();
+    }
   }
 
   #component<T>(name: string): T | undefined {
@@ -222,14 +244,23 @@ export class NodeServer {
  * The API answers from the moment it listens: `/v1/health` 200, everything
  * else 503 until the node runs. A `node.address` with port 0 gets the port
  * the API server was given, so every component announces the real address.
- * @throws KvError config errors (KVMESH_ERR_CONFIG_*), KVMESH_ERR_HTTP_LISTEN,
- *   or the failing component's error; nothing is left listening.
+ * With `lockDataDir`, the data directory is taken first, before the port.
+ * @throws KvError config errors (KVMESH_ERR_CONFIG_*), KVMESH_ERR_DATA_DIR_LOCKED,
+ *   KVMESH_ERR_HTTP_LISTEN, or the failing component's error; nothing is
+ *   left listening or locked.
  */
 export async function startNodeServer(options: NodeServerOptions): Promise<NodeServer> {
   const registry = options.registry ?? new PluginRegistry(builtinPlugins);
   let loaded = await load(options, registry, options.overrides);
   const logger = options.logger ?? createLogger({ level: logLevel(loaded.config) });
   const api = apiSettings(loaded.config);
+  const lock = options.lockDataDir
+    ? await DataDirLock.acquire(
+        dataDirOf(loaded.config),
+        { id: loaded.config.node.id, address: loaded.config.node.address },
+        logger.child({ component: 'data-dir' }),
+      )
+    : undefined;
   let listener: Listener = startingListener;
   const server = createServer(
     { keepAliveTimeout: api.keepAliveTimeoutMs, requestTimeout: api.requestTimeoutMs },
@@ -241,7 +272,13 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     } else socket.destroy();
   });
-  const port = await listen(server, api.host, api.port);
+  let port: number;
+  try {
+    port = await listen(server, api.host, api.port);
+  } catch (err) {
+    await lock?.release();
+    throw err;
+  }
   try {
     const nodeAddress = splitHostPort(loaded.config.node.address);
     const apiSection = loaded.config['api'] as { port?: number } | undefined;
@@ -250,6 +287,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
         ...options.overrides,
         '/node/address': joinHostPort(nodeAddress.host, port),
       });
+      await lock?.setAddress(loaded.config.node.address);
     }
     const config = loaded.config;
     const node = await createNode({
@@ -259,7 +297,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       extras: [kvServiceDefinition(), ...(options.extras ?? [])],
       configDir: loaded.dir,
     });
-    const nodeServer = new NodeServer(node, config, server, api, logger);
+    const nodeServer = new NodeServer(node, config, server, api, logger, lock);
     const app = createApp({
       kv: node.get<KvService>(TOKENS.kv),
       maxKeyBytes: config.limits.maxKeyBytes,
@@ -285,8 +323,15 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     return nodeServer;
   } catch (err) {
     await drain(server, 0);
+    await lock?.release();
     throw err;
   }
+}
+
+/** `node.dataDir` as the kernel resolves it (NodeInfo.dataDir): relative to the working directory. */
+function dataDirOf(config: KvmeshConfig): string {
+  const dir = config.node.dataDir;
+  return isAbsolute(dir) ? dir : resolve(process.cwd(), dir);
 }
 
 function load(

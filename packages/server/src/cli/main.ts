@@ -210,7 +210,7 @@ async function startCommand(options: StartOptions): Promise<number> {
     '/log/level': options.logLevel,
   };
   const { startNodeServer } = await import('../node-server.js');
-  const server = await startNodeServer({ configFile: options.config, overrides });
+  const server = await startNodeServer({ configFile: options.config, overrides, lockDataDir: true });
   const logger = server.logger;
   return new Promise((resolveExit) => {
     const crash = (err: unknown): void => {
