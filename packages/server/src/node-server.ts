@@ -406,10 +406,10 @@ function startingListener(req: IncomingMessage, res: ServerResponse): void {
 function metricSources(node: KvNode): MetricSources {
   const sources: MetricSources = {};
   if (node.has('storage')) {
-    const storage = node.get<Storage & { evictions?: unknown }>('storage');
+    const storage = node.get<Storage>('storage');
     sources.count = () => storage.count();
     sources.sizeBytes = () => storage.sizeBytes();
-    if (typeof storage.evictions === 'number') sources.evictions = () => storage.evictions as number;
+    if (typeof storage.metrics === 'function') sources.storage = () => storage.metrics?.() ?? {};
   }
   const kv = node.has('kv') ? node.get<{ stats?: unknown }>('kv') : undefined;
   if (typeof kv?.stats === 'object' && kv.stats !== null) {
