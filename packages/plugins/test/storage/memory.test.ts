@@ -37,25 +37,55 @@ test('eviction keeps count and sizeBytes in step with what is stored', async (t)
   const s = new MemoryStorage({ maxKeys: 2 });
   await s.put(storageRecord('a', new Uint8Array(1000), { wallMs: 1 }));
   await s.put(storageRecord('b', '', { wallMs: 1 }, { tombstone: true }));
-  const both = await s.sizeBytes();
   await s.put(storageRecord('c', new Uint8Array(10), { wallMs: 1 }));
+  t.is(s.metrics().evictions_total, 0, 'the tombstone does not count toward the bound');
+  const before = await s.sizeBytes();
+  await s.put(storageRecord('d', new Uint8Array(10), { wallMs: 1 }));
   t.is(s.metrics().evictions_total, 1);
   t.is(await s.get('a'), undefined);
-  t.is(await s.count(), 1, 'a left, c came: still one live record beside the tombstone');
-  t.true((await s.sizeBytes()) < both);
+  t.is(await s.count(), 2, 'a left, d came: still two live records beside the tombstone');
+  t.true((await s.sizeBytes()) < before);
+  t.deepEqual(
+    (await s.scan({ limit: 10 })).records.map((r) => r.key),
+    ['b', 'c', 'd'],
+  );
 });
 
-test('scans do not refresh recency', async (t) => {
+test('a tombstone is never lost to eviction: it leaves only through collectTombstones', async (t) => {
+  const s = new MemoryStorage({ maxKeys: 2 });
+  await s.put(storageRecord('gone', 'v', { wallMs: 1 }));
+  const tomb = storageRecord('gone', '', { wallMs: 2 }, { tombstone: true });
+  t.true(await s.put(tomb));
+  for (let i = 0; i < 10; i++) await s.put(storageRecord(`other-${i}`, 'x', { wallMs: 3 }));
+  t.is(s.metrics().evictions_total, 8, 'ten live records through a bound of two');
+  t.is(s.metrics().tombstones, 1);
+  t.deepEqual((await s.get('gone'))?.version, tomb.version);
+  t.true((await s.get('gone'))?.tombstone);
+  t.false(await s.put(storageRecord('gone', 'stale-read-repair', { wallMs: 1 })), 'an older copy cannot resurrect it');
+  t.is(await s.count(), 2);
+  t.is(await s.collectTombstones(3), 1);
+  t.is(await s.get('gone'), undefined);
+  t.is(s.metrics().tombstones, 0);
+});
+
+test('a delete of a live record frees its place in the bound, and a write over a tombstone takes one', async (t) => {
   const s = new MemoryStorage({ maxKeys: 2 });
   await s.put(storageRecord('a', 'a', { wallMs: 1 }));
   await s.put(storageRecord('b', 'b', { wallMs: 1 }));
-  await s.scan({ limit: 1 });
+  await s.put(storageRecord('a', '', { wallMs: 2 }, { tombstone: true }));
   await s.put(storageRecord('c', 'c', { wallMs: 1 }));
-  t.is(await s.get('a'), undefined);
+  t.is(s.metrics().evictions_total, 0, 'a became a tombstone, so b and c fit');
+  await s.put(storageRecord('a', 'back', { wallMs: 3 }));
+  t.is(s.metrics().evictions_total, 1);
+  t.is(await s.get('b'), undefined, 'b was the least recently used live record');
+  t.is(s.metrics().tombstones, 0);
+  t.is(await s.count(), 2);
 });
 
-test('metrics() reports evictions also without a bound', (t) => {
-  t.deepEqual(new MemoryStorage().metrics(), { evictions_total: 0 });
+test('metrics() reports evictions and tombstones also without a bound', async (t) => {
+  const s = new MemoryStorage();
+  await s.put(storageRecord('t', '', { wallMs: 1 }, { tombstone: true }));
+  t.deepEqual(s.metrics(), { evictions_total: 0, tombstones: 1 });
 });
 
 test('hints do not count toward the bound and are never evicted', async (t) => {
@@ -75,6 +105,15 @@ test('a batch with a malformed record writes nothing', async (t) => {
   const err = await t.throwsAsync(s.putBatch([good, { ...good, key: 'j', value: 'text' } as never]));
   t.true(isKvError(err, 'KVMESH_ERR_STORAGE_RECORD_INVALID'));
   t.is(await s.get('k'), undefined);
+});
+
+test('scans do not refresh recency', async (t) => {
+  const s = new MemoryStorage({ maxKeys: 2 });
+  await s.put(storageRecord('a', 'a', { wallMs: 1 }));
+  await s.put(storageRecord('b', 'b', { wallMs: 1 }));
+  await s.scan({ limit: 1 });
+  await s.put(storageRecord('c', 'c', { wallMs: 1 }));
+  t.is(await s.get('a'), undefined);
 });
 
 test('a scan with a filter that matches little ends the page early with a cursor', async (t) => {

@@ -6,7 +6,10 @@ import { MemoryHints } from './memory-hints.js';
 import { SortedKeys } from './sorted-keys.js';
 
 export interface MemoryStorageOptions {
-  /** Most records kept; past it the least recently used one is evicted. 0 = unbounded. */
+  /**
+   * Most live records kept; past it the least recently used live record is
+   * evicted. Tombstones are never evicted and do not count. 0 = unbounded.
+   */
   readonly maxKeys: number;
 }
 
@@ -16,7 +19,7 @@ export interface MemoryStorageOptions {
  */
 export const MEMORY_SCAN_BUDGET = 10_000;
 
-/** The part of Map and LRUCache the store uses. */
+/** The part of Map and LRUCache the store uses for live records. */
 interface RecordTable {
   get(key: string): StoredRecord | undefined;
   peek(key: string): StoredRecord | undefined;
@@ -27,16 +30,22 @@ interface RecordTable {
 
 /**
  * Records in process memory, lost on restart. Keys are kept in a sorted array
- * beside the table, so scans run in key order without sorting; each method
+ * beside the tables, so scans run in key order without sorting; each method
  * runs to completion synchronously, which makes put-if-newer atomic per key.
  *
- * With `maxKeys` > 0 the table is an LRU cache: a get or put makes a key most
- * recent, scans do not, and inserting past the bound evicts the least recent
- * record (counted in `metrics().evictions_total`; a tombstone counts like
- * any record, so a bounded store can forget a delete; use it as a cache, not
- * as the only copy).
+ * Live records and tombstones sit in two tables. With `maxKeys` > 0 the live
+ * table is an LRU cache: a get or put makes a key most recent, scans do not,
+ * and inserting past the bound evicts the least recent live record (counted
+ * in `metrics().evictions_total`). An evicted live record is only a cache
+ * miss: another replica or a hand-off still has it, and a stale copy of it
+ * loses to any newer write. A tombstone is different: forgetting it lets a
+ * replica that missed the delete bring the key back through read repair or
+ * anti-entropy. So tombstones are never evicted; they leave only through
+ * `collectTombstones` after the grace period (or `purge`). They hold no value
+ * bytes, so what they cost is bounded by the delete rate times the grace
+ * period; `metrics().tombstones` shows how many there are.
  *
- * Hints live apart from the table (see `MemoryHints`) and are not bounded.
+ * Hints live apart from both tables (see `MemoryHints`) and are not bounded.
  *
  * Usable from construction; `stop()` frees the records and hints, after
  * which every method throws KVMESH_ERR_STORAGE_CLOSED.
@@ -45,7 +54,8 @@ export class MemoryStorage implements Storage {
   readonly name = 'memory';
   readonly maxKeys: number;
   readonly hints: HintStore;
-  private readonly table: RecordTable;
+  private readonly liveTable: RecordTable;
+  private readonly tombstones = new Map<string, StoredRecord>();
   private readonly keys = new SortedKeys();
   private readonly memoryHints: MemoryHints;
   private live = 0;
@@ -62,7 +72,7 @@ export class MemoryStorage implements Storage {
       );
     }
     this.maxKeys = maxKeys;
-    this.table = maxKeys === 0 ? mapTable() : this.lruTable(maxKeys);
+    this.liveTable = maxKeys === 0 ? mapTable() : this.lruTable(maxKeys);
     this.memoryHints = new MemoryHints(() => this.checkOpen());
     this.hints = this.memoryHints;
   }
@@ -72,22 +82,23 @@ export class MemoryStorage implements Storage {
   stop(): void {
     if (this.closed) return;
     this.closed = true;
-    this.table.clear();
+    this.liveTable.clear();
+    this.tombstones.clear();
     this.keys.clear();
     this.memoryHints.clear();
     this.live = 0;
     this.bytes = 0;
   }
 
-  /** `evictions_total`: records evicted by `maxKeys` since construction. */
+  /** `evictions_total`: live records evicted by `maxKeys` since construction; `tombstones`: tombstones held now. */
   metrics(): StorageMetrics {
-    return { evictions_total: this.evicted };
+    return { evictions_total: this.evicted, tombstones: this.tombstones.size };
   }
 
   async get(key: string): Promise<StoredRecord | undefined> {
     this.checkOpen();
     validateKey(key);
-    return this.table.get(key);
+    return this.liveTable.get(key) ?? this.tombstones.get(key);
   }
 
   async put(record: StoredRecord): Promise<boolean> {
@@ -139,15 +150,9 @@ export class MemoryStorage implements Storage {
 
   async collectTombstones(olderThanMs: number): Promise<number> {
     this.checkOpen();
-    let removed = 0;
-    for (let i = this.keys.size - 1; i >= 0; i--) {
-      const record = this.table.peek(this.keys.at(i)!);
-      if (record?.tombstone === true && record.version.wallMs < olderThanMs) {
-        this.remove(record);
-        removed++;
-      }
-    }
-    return removed;
+    const old = [...this.tombstones.values()].filter((record) => record.version.wallMs < olderThanMs);
+    for (const record of old) this.remove(record);
+    return old.length;
   }
 
   async purge(key: string, upTo: Version): Promise<boolean> {
@@ -165,21 +170,31 @@ export class MemoryStorage implements Storage {
     const existing = this.peek(record.key);
     if (existing !== undefined && compareVersions(record.version, existing.version) <= 0) return false;
     const stored = copyRecord(record);
-    if (existing === undefined) this.keys.add(record.key);
-    else this.forget(existing);
+    if (existing === undefined) {
+      this.keys.add(record.key);
+    } else {
+      this.forget(existing);
+      if (existing.tombstone) this.tombstones.delete(record.key);
+      else if (stored.tombstone) this.liveTable.delete(record.key);
+    }
     this.remember(stored);
-    // Last, because an LRU insert may evict another record through the dispose hook.
-    this.table.set(record.key, stored);
+    if (stored.tombstone) {
+      this.tombstones.set(record.key, stored);
+    } else {
+      // Last, because an LRU insert may evict another record through the dispose hook.
+      this.liveTable.set(record.key, stored);
+    }
     return true;
   }
 
   /** The stored record without touching recency. */
   private peek(key: string): StoredRecord | undefined {
-    return this.table.peek(key);
+    return this.liveTable.peek(key) ?? this.tombstones.get(key);
   }
 
   private remove(record: StoredRecord): void {
-    this.table.delete(record.key);
+    if (record.tombstone) this.tombstones.delete(record.key);
+    else this.liveTable.delete(record.key);
     this.unindex(record);
   }
 
