@@ -166,7 +166,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
     '/v1/cluster/view': {
       put: {
         operationId: 'setView',
-        summary: "Replace the member list by an operator's view (administered memberships such as static)",
+        summary: "Replace the member list by an operator's view (memberships whose view is administered)",
         requestBody: {
           required: true,
           content: {
