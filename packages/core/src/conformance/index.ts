@@ -2,3 +2,4 @@ export * from './storage.js';
 export * from './transport.js';
 export * from './codec.js';
 export * from './membership.js';
+export * from './placement.js';
