@@ -5,6 +5,8 @@ import { protobufCodec } from './codec/protobuf/index.js';
 import { lmdbStorage } from './storage/lmdb/index.js';
 import { memoryStorage } from './storage/memory/index.js';
 import { singlePlacement } from './placement/single/index.js';
+import { consistentHashPlacement } from './placement/consistent-hash/index.js';
+import { hashModPlacement } from './placement/hash-mod/index.js';
 import { httpTransport } from './transport/http/index.js';
 import { udpTransport } from './transport/udp/index.js';
 import { staticMembership } from './membership/static/index.js';
@@ -21,6 +23,8 @@ export const builtinPlugins: readonly AnyPluginManifest[] = [
   memoryStorage,
   lmdbStorage,
   singlePlacement,
+  consistentHashPlacement,
+  hashModPlacement,
   httpTransport,
   udpTransport,
   staticMembership,
@@ -44,3 +48,5 @@ export * from './membership/controller/index.js';
 export * from './membership/heartbeat/index.js';
 export * from './membership/swim/index.js';
 export * from './placement/single/index.js';
+export * from './placement/consistent-hash/index.js';
+export * from './placement/hash-mod/index.js';

@@ -1,0 +1,115 @@
+import type { Member, Move } from '@kvmesh/core';
+import type { KeyHash } from '../support/hash.js';
+import { PointCache } from '../support/hash-ring.js';
+import type { HashRing } from '../support/hash-ring.js';
+import type { Layout, LayoutStrategy } from '../support/layout.js';
+import { ringMoves } from '../support/moves.js';
+import type { QuorumOption } from '../support/quorum.js';
+
+export interface RingSettings {
+  readonly replicationFactor: number;
+  readonly fallbacks: number;
+  readonly virtualNodes: number;
+  readonly writeQuorum: QuorumOption;
+  readonly readQuorum: QuorumOption;
+  readonly hash: KeyHash;
+  readonly hashName: string;
+}
+
+/**
+ * The dht-node ring: `virtualNodes` points per member; a key's replicas are
+ * the first `replicationFactor` distinct members clockwise from its hash
+ * (its preference list), its fallbacks the next `fallbacks` distinct ones.
+ */
+export class RingLayout implements Layout {
+  readonly members: readonly Member[];
+  readonly ring: HashRing;
+  readonly #hash: KeyHash;
+  /** Distinct owners per point: replicas first, then fallbacks. */
+  readonly #walk: Int32Array;
+  readonly #width: number;
+  readonly #replicas: number;
+  #idsAt: (readonly string[])[] | undefined;
+
+  constructor(members: readonly Member[], ring: HashRing, settings: RingSettings) {
+    this.members = members;
+    this.ring = ring;
+    this.#hash = settings.hash;
+    this.#replicas = Math.min(settings.replicationFactor, members.length);
+    this.#width = Math.min(settings.replicationFactor + settings.fallbacks, members.length);
+    this.#walk = ring.distinctOwners(this.#width);
+  }
+
+  get slots(): number {
+    return this.ring.size;
+  }
+
+  slotOf(key: string): number {
+    return this.ring.successor(this.#hash(key));
+  }
+
+  replicaIndices(slot: number): readonly number[] {
+    return Array.from(this.#walk.subarray(slot * this.#width, slot * this.#width + this.#replicas));
+  }
+
+  fallbackIndices(slot: number): readonly number[] {
+    return Array.from(this.#walk.subarray(slot * this.#width + this.#replicas, (slot + 1) * this.#width));
+  }
+
+  hasReplica(slot: number, member: number): boolean {
+    const start = slot * this.#width;
+    for (let k = start; k < start + this.#replicas; k++) if (this.#walk[k] === member) return true;
+    return false;
+  }
+
+  /** Replica ids of point `slot`'s keys, sorted (for plans). */
+  idsAt(slot: number): readonly string[] {
+    this.#idsAt ??= new Array<readonly string[]>(this.slots);
+    let ids = this.#idsAt[slot];
+    if (ids === undefined) {
+      ids = this.replicaIndices(slot)
+        .map((i) => this.members[i]!.id)
+        .sort();
+      this.#idsAt[slot] = ids;
+    }
+    return ids;
+  }
+}
+
+export class RingStrategy implements LayoutStrategy<RingLayout> {
+  readonly name = 'consistent-hash';
+  readonly writeQuorum: QuorumOption;
+  readonly readQuorum: QuorumOption;
+  readonly #settings: RingSettings;
+  readonly #points: PointCache;
+
+  constructor(settings: RingSettings) {
+    this.#settings = settings;
+    this.writeQuorum = settings.writeQuorum;
+    this.readQuorum = settings.readQuorum;
+    this.#points = new PointCache(settings.hash, settings.virtualNodes);
+  }
+
+  build(members: readonly Member[]): RingLayout {
+    return new RingLayout(members, this.#points.ring(members.map((m) => m.id)), this.#settings);
+  }
+
+  plan(before: RingLayout, after: RingLayout): Move[] {
+    return ringMoves(before, after, this.#settings.hash);
+  }
+
+  describe(layout: RingLayout): Record<string, unknown> {
+    const s = this.#settings;
+    const shares = layout.ring.shares();
+    return {
+      mode: 'ring',
+      hash: s.hashName,
+      replicationFactor: s.replicationFactor,
+      fallbacks: s.fallbacks,
+      virtualNodes: s.virtualNodes,
+      points: layout.ring.size,
+      // Share of the hash space each member is primary for: how even the ring is.
+      ring: layout.members.map((m, i) => ({ id: m.id, primaryShare: Number(shares[i]!.toFixed(4)) })),
+    };
+  }
+}
