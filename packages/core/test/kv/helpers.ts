@@ -118,10 +118,13 @@ export class FixedPlacement implements Placement {
   readonly name = 'fixed';
   readonly epoch = 1;
   calls = 0;
+  /** This node's id: when set, `admit` owns only the keys whose set lists it. */
+  selfId: string | undefined;
   #set!: ReplicaSet;
 
-  constructor(set: ReplicaSpec) {
+  constructor(set: ReplicaSpec, selfId?: string) {
     this.set = set;
+    this.selfId = selfId;
   }
 
   get set(): ReplicaSet {
@@ -139,7 +142,8 @@ export class FixedPlacement implements Placement {
   }
 
   admit(): Admission {
-    return { kind: 'own' };
+    if (this.selfId === undefined || this.#set.replicas.some((m) => m.id === this.selfId)) return { kind: 'own' };
+    return { kind: 'not-owner', epoch: this.epoch, owners: this.#set.replicas };
   }
 
   plan(): [] {
@@ -209,6 +213,10 @@ export interface ClusterOptions {
   readonly timeoutMs?: number;
   readonly seed?: number;
   readonly kv?: Record<string, unknown>;
+  /** Nodes that hold the keys (default: every node); the others coordinate only. */
+  readonly replicaIds?: readonly string[];
+  /** Clock offset in ms of each node (default 0): its view of the shared virtual clock. */
+  readonly clockOffsetMs?: Readonly<Record<string, number>>;
 }
 
 export interface ClusterNode {
@@ -229,7 +237,7 @@ export async function kvCluster(t: ExecutionContext, options: ClusterOptions = {
   const clock = new VirtualClock();
   const network = new SimNetwork({ clock, random: new SeededRandom(options.seed ?? 7) });
   const set: ReplicaSet = {
-    replicas: ids.map((id) => member(id)),
+    replicas: (options.replicaIds ?? ids).map((id) => member(id)),
     fallbacks: [],
     epoch: 1,
     writeQuorum: options.writeQuorum ?? 2,
@@ -240,8 +248,8 @@ export async function kvCluster(t: ExecutionContext, options: ClusterOptions = {
     name: 'fixed',
     description: 'Every key on the same replicas.',
     optionsSchema: { type: 'object', additionalProperties: false, properties: {} },
-    needs: [],
-    create: () => () => new FixedPlacement(set),
+    needs: ['node'],
+    create: () => (c: { node: NodeInfo }) => new FixedPlacement(set, c.node.id),
   });
   const map: AnyPluginManifest = definePlugin({
     family: 'storage',
@@ -266,7 +274,11 @@ export async function kvCluster(t: ExecutionContext, options: ClusterOptions = {
     const node = await createNode({
       config,
       registry,
-      provide: { clock, random: new SeededRandom(i), transport: network.endpoint(id) },
+      provide: {
+        clock: options.clockOffsetMs?.[id] ? clock.skewed(options.clockOffsetMs[id]) : clock,
+        random: new SeededRandom(i),
+        transport: network.endpoint(id),
+      },
       extras: [kvServiceDefinition()],
     });
     t.teardown(() => node.stop());
