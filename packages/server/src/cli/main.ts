@@ -8,6 +8,7 @@ import { ApiClient, DEFAULT_NODE_URL, readStdin, responseError } from './client.
 import { CliError, EXIT } from './exit-codes.js';
 import { watchParent } from './parent-watch.js';
 import { simCommand } from './sim-command.js';
+import { upCommand } from './up-command.js';
 import { UP_ENV } from './up-env.js';
 
 /** Where `kvmesh schema` writes when not told otherwise (relative to the working directory). */
@@ -180,6 +181,7 @@ export function buildProgram(): Command {
     });
 
   program.addCommand(simCommand());
+  program.addCommand(upCommand());
 
   return program;
 }

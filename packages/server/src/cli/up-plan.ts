@@ -64,7 +64,12 @@ export const NODE_LOG_FILE = 'node.log';
  * @throws CliError (usage) when the role counts and the node count disagree or addresses run out.
  */
 export function planCluster(input: UpPlanInput): UpPlan {
-  const roles = assignRoles(input.settings, input.nodes, input.defaultRole);
+  let roles: string[];
+  try {
+    roles = assignRoles(input.settings, input.nodes, input.defaultRole);
+  } catch (err) {
+    throw err instanceof CliError ? usage(`${input.configFile}: ${err.message}`) : err;
+  }
   const hosts = consecutiveHosts(input.hostBase, roles.length);
   const seedCount = Math.min(input.settings.seeds, roles.length);
   const addresses = hosts.map((host) => joinHostPort(host, input.port));
