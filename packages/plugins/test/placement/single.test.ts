@@ -4,9 +4,11 @@ import {
   SeededRandom,
   SimNetwork,
   VirtualClock,
+  PLACEMENT_CHECKS,
   createNode,
   kvConfigSchema,
   kvServiceDefinition,
+  runPlacementConformance,
   validateConfig,
 } from '@kvmesh/core';
 import type { KvService, Member, NodeInfo, Rpc, Storage } from '@kvmesh/core';
@@ -102,4 +104,12 @@ test('a node with memory storage and single placement serves puts, gets and dele
   t.true((await kv.delete('k')).existed);
   t.is((await kv.get('k')).record, undefined);
   t.is(await kvNode.get<Storage>('storage').count(), 0);
+});
+
+// Every node answers "here", whatever the members: only the checks that hold for a one-node placement apply.
+runPlacementConformance(test, {
+  name: 'single',
+  create: (components) => singlePlacement.create({})(components),
+  bounds: { replicationFactor: 1 },
+  skip: PLACEMENT_CHECKS.filter((check) => check !== 'lifecycle'),
 });

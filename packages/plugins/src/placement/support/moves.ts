@@ -10,6 +10,7 @@ export interface RingSide {
 }
 
 const SEPARATOR = '\u0000';
+const NOWHERE: readonly string[] = Object.freeze([]);
 /** Top of the 32-bit hash space. */
 const HASH_MAX = 0xffff_ffff;
 
@@ -45,13 +46,11 @@ class MoveGroup {
 export function ringMoves(before: RingSide, after: RingSide, hash: KeyHash): Move[] {
   const a = before.ring;
   const b = after.ring;
-  if (a.size === 0 || b.size === 0) {
-    return wholeSpace(a.size === 0 ? [] : before.idsAt(0), b.size === 0 ? [] : after.idsAt(0));
-  }
   const groups = new Map<string, MoveGroup>();
+  // An empty ring (no data members) holds every key nowhere.
   const visit = (lo: number, hi: number, pa: number, pb: number): void => {
-    const from = before.idsAt(pa);
-    const to = after.idsAt(pb);
+    const from = a.size === 0 ? NOWHERE : before.idsAt(pa);
+    const to = b.size === 0 ? NOWHERE : after.idsAt(pb);
     if (sameList(from, to)) return;
     const label = from.join(SEPARATOR) + SEPARATOR + SEPARATOR + to.join(SEPARATOR);
     let group = groups.get(label);
@@ -72,13 +71,8 @@ export function ringMoves(before: RingSide, after: RingSide, hash: KeyHash): Mov
     lo = cut + 1;
   }
   // Past the last point, keys wrap to the first point of each ring.
-  if (lo <= HASH_MAX) visit(lo, HASH_MAX, 0, 0);
+  if (lo <= HASH_MAX && (a.size > 0 || b.size > 0)) visit(lo, HASH_MAX, 0, 0);
   return [...groups.values()].map((g) => intervalMove(g, hash));
-}
-
-function wholeSpace(from: readonly string[], to: readonly string[]): Move[] {
-  if (sameList(from, to)) return [];
-  return [Object.freeze({ range: 'every key', contains: () => true, from, to })];
 }
 
 function intervalMove(group: MoveGroup, hash: KeyHash): Move {
