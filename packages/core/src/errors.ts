@@ -42,6 +42,8 @@ export const ERROR_CODES = {
   KVMESH_ERR_STORAGE_IO: 'The storage engine could not open its files or read or write them.',
   KVMESH_ERR_DATA_DIR_LOCKED: 'Another running node holds the data directory this node was given.',
   KVMESH_ERR_PLACEMENT_EMPTY: 'No alive member can hold the key.',
+  KVMESH_ERR_MOVEMENT_UNSUPPORTED:
+    'The storage lacks putBatch or hints, which data movement (rebalancing, hinted hand-off, anti-entropy) needs.',
   KVMESH_ERR_KV_NOT_OWNER:
     'A replica does not hold the key at its view epoch, and locating it again a few times did not find one that does.',
   KVMESH_ERR_KV_FROZEN: "The key's ownership is moving between nodes, and it stayed frozen past the retries.",

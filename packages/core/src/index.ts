@@ -19,6 +19,7 @@ export * from './config/index.js';
 export * from './kernel/index.js';
 export * from './rpc/index.js';
 export * from './kv/index.js';
+export * from './movement/index.js';
 export * from './runtime/index.js';
 export * from './sim/index.js';
 export * from './conformance/index.js';

@@ -1,5 +1,6 @@
 import { KvError } from '../errors.js';
 import type { JsonSchema } from '../plugin.js';
+import { movementConfigProperties } from '../movement/settings.js';
 
 /** Default of `kv.tombstoneGraceMs`: one day, as Cassandra's gc_grace is counted in days. */
 export const DEFAULT_TOMBSTONE_GRACE_MS = 24 * 60 * 60 * 1000;
@@ -21,6 +22,8 @@ export const kvConfigSchema: JsonSchema = {
   default: {},
   description: 'The KV service: versions, replicas, tombstones.',
   properties: {
+    // Data movement (rebalancing, hints, anti-entropy): see movement/settings.ts.
+    ...movementConfigProperties,
     tombstoneGraceMs: {
       type: 'integer',
       minimum: 0,

@@ -1,0 +1,10 @@
+export * from './movement.js';
+export * from './mover.js';
+export * from './movement-messages.js';
+export * from './settings.js';
+export * from './throttle.js';
+export { viewFingerprint } from './hash.js';
+export { bucketOf, recordHash, type AntiEntropyPass, type Digest } from './anti-entropy.js';
+export { planFilePath, type PersistedPlan, type ClearedMove } from './plan-store.js';
+export type { MoveSummary, RebalancerDescription } from './rebalancer.js';
+export type { MovementCounters } from './stats.js';

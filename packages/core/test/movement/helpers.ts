@@ -1,0 +1,535 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExecutionContext } from 'ava';
+import {
+  CORE_MESSAGES,
+  Movement,
+  RpcService,
+  SeededRandom,
+  SimNetwork,
+  VirtualClock,
+  compareVersions,
+  createMessageRegistry,
+  silentLogger,
+  simAddress,
+} from '../../src/index.js';
+import type {
+  Admission,
+  Codec,
+  CodecSet,
+  Hint,
+  HintPage,
+  HintStore,
+  Member,
+  MemberState,
+  Membership,
+  MembershipEvent,
+  MembershipListener,
+  MessageRegistry,
+  Move,
+  NodeInfo,
+  Placement,
+  ReplicaSet,
+  ScanOptions,
+  ScanPage,
+  SimTransport,
+  Storage,
+  StoredRecord,
+  Version,
+} from '../../src/index.js';
+
+export const UTF8 = new TextEncoder();
+export const text = (bytes: Uint8Array | undefined): string | undefined =>
+  bytes === undefined ? undefined : new TextDecoder().decode(bytes);
+
+export function member(id: string, state: MemberState = 'alive'): Member {
+  return { id, address: simAddress(id), state, incarnation: 0, meta: {} };
+}
+
+export function record(
+  key: string,
+  value: string | Uint8Array,
+  wallMs: number,
+  node = 'w',
+  tombstone = false,
+): StoredRecord {
+  return {
+    key,
+    value: typeof value === 'string' ? UTF8.encode(value) : value,
+    contentType: 'application/octet-stream',
+    version: { wallMs, logical: 0, node },
+    tombstone,
+  };
+}
+
+/** What survives a simulated crash of one node: its records and hints. */
+export interface Disk {
+  readonly records: Map<string, StoredRecord>;
+  readonly hints: Map<string, Map<string, StoredRecord>>;
+}
+
+export const newDisk = (): Disk => ({ records: new Map(), hints: new Map() });
+
+const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * A Storage over a Disk, with everything data movement uses: scan in key
+ * order with filter and cursor, putBatch, purge up to a version, hints.
+ * Each call yields once to the event loop, as a real store does. Hooks let
+ * a test act between the steps of a move.
+ */
+export class MoveStorage implements Storage {
+  readonly name = 'move-test';
+  readonly disk: Disk;
+  readonly hints: HintStore;
+  /** Runs before every putBatch writes (may be async). */
+  beforePutBatch: ((records: readonly StoredRecord[]) => void | Promise<void>) | undefined;
+  /** Runs on every purge, before it decides. */
+  onPurge: ((key: string, upTo: Version | undefined) => void) | undefined;
+  readonly calls = { scan: 0, putBatch: 0, purge: 0, purgeKept: 0 };
+  #sorted: string[] = [];
+  #dirty = true;
+
+  constructor(disk: Disk = newDisk()) {
+    this.disk = disk;
+    this.hints = new MapHints(disk.hints);
+  }
+
+  async get(key: string): Promise<StoredRecord | undefined> {
+    await turn();
+    return this.disk.records.get(key);
+  }
+
+  async put(record: StoredRecord): Promise<boolean> {
+    await turn();
+    return this.#write(record);
+  }
+
+  async putBatch(records: readonly StoredRecord[]): Promise<boolean[]> {
+    this.calls.putBatch++;
+    await this.beforePutBatch?.(records);
+    await turn();
+    return records.map((r) => this.#write(r));
+  }
+
+  async count(): Promise<number> {
+    let n = 0;
+    for (const r of this.disk.records.values()) if (!r.tombstone) n++;
+    return n;
+  }
+
+  async sizeBytes(): Promise<number> {
+    return 0;
+  }
+
+  async scan(options: ScanOptions): Promise<ScanPage> {
+    this.calls.scan++;
+    await turn();
+    if (this.#dirty) {
+      this.#sorted = [...this.disk.records.keys()].sort(compareKeys);
+      this.#dirty = false;
+    }
+    const keys = this.#sorted;
+    let i = 0;
+    if (options.after !== undefined) i = firstAbove(keys, options.after);
+    if (options.start !== undefined) i = Math.max(i, firstAtLeast(keys, options.start));
+    const records: StoredRecord[] = [];
+    for (; i < keys.length; i++) {
+      const key = keys[i]!;
+      if (options.end !== undefined && key >= options.end) break;
+      const r = this.disk.records.get(key);
+      if (r === undefined) continue;
+      if (r.tombstone && options.tombstones === false) continue;
+      if (options.filter !== undefined && !options.filter(key)) continue;
+      records.push(r);
+      if (records.length === options.limit) return { records, next: i + 1 < keys.length ? key : undefined };
+    }
+    return { records, next: undefined };
+  }
+
+  async collectTombstones(): Promise<number> {
+    return 0;
+  }
+
+  async purge(key: string, upTo?: Version): Promise<boolean> {
+    this.calls.purge++;
+    this.onPurge?.(key, upTo);
+    await turn();
+    const r = this.disk.records.get(key);
+    if (r === undefined) return false;
+    if (upTo !== undefined && compareVersions(r.version, upTo) > 0) {
+      this.calls.purgeKept++;
+      return false;
+    }
+    this.disk.records.delete(key);
+    return true;
+  }
+
+  #write(record: StoredRecord): boolean {
+    const current = this.disk.records.get(record.key);
+    if (current !== undefined && compareVersions(current.version, record.version) >= 0) return false;
+    if (current === undefined) this.#dirty = true;
+    this.disk.records.set(record.key, record);
+    return true;
+  }
+}
+
+function firstAbove(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! <= key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function firstAtLeast(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+class MapHints implements HintStore {
+  readonly #byTarget: Map<string, Map<string, StoredRecord>>;
+
+  constructor(byTarget: Map<string, Map<string, StoredRecord>>) {
+    this.#byTarget = byTarget;
+  }
+
+  async add(hint: Hint): Promise<void> {
+    await turn();
+    let hints = this.#byTarget.get(hint.target);
+    if (hints === undefined) this.#byTarget.set(hint.target, (hints = new Map()));
+    const current = hints.get(hint.record.key);
+    if (current === undefined || compareVersions(hint.record.version, current.version) > 0) {
+      hints.set(hint.record.key, hint.record);
+    }
+  }
+
+  async targets(): Promise<string[]> {
+    return [...this.#byTarget.entries()]
+      .filter(([, hints]) => hints.size > 0)
+      .map(([target]) => target)
+      .sort(compareKeys);
+  }
+
+  async list(target: string, options: { readonly after?: string; readonly limit: number }): Promise<HintPage> {
+    await turn();
+    const keys = [...(this.#byTarget.get(target)?.keys() ?? [])].sort(compareKeys);
+    const from = options.after === undefined ? 0 : firstAbove(keys, options.after);
+    const page = keys.slice(from, from + options.limit);
+    const hints = page.map((key) => ({ target, record: this.#byTarget.get(target)!.get(key)! }));
+    return { hints, next: from + options.limit < keys.length ? page[page.length - 1] : undefined };
+  }
+
+  async remove(target: string, key: string, upTo: Version): Promise<boolean> {
+    const hints = this.#byTarget.get(target);
+    const current = hints?.get(key);
+    if (current === undefined || compareVersions(current.version, upTo) > 0) return false;
+    hints!.delete(key);
+    return true;
+  }
+
+  async count(): Promise<number> {
+    let n = 0;
+    for (const hints of this.#byTarget.values()) n += hints.size;
+    return n;
+  }
+}
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** A membership whose view the test sets; listeners hear every change, as the contract says. */
+export class TestMembership implements Membership {
+  readonly name = 'test';
+  readonly bounds = { detectionMs: 1000, toleratedLoss: 0, periodMs: 100 };
+  readonly self: Member;
+  #members: Member[];
+  readonly #listeners = new Set<MembershipListener>();
+
+  constructor(selfId: string, members: readonly Member[]) {
+    this.self = member(selfId);
+    this.#members = sortById(members);
+  }
+
+  members(): readonly Member[] {
+    return this.#members;
+  }
+
+  on(listener: MembershipListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Installs a new view and tells the listeners about every member whose state changed. */
+  set(members: readonly Member[]): void {
+    const before = new Map(this.#members.map((m) => [m.id, m.state]));
+    this.#members = sortById(members);
+    const events: MembershipEvent[] = [];
+    for (const m of this.#members)
+      if (before.get(m.id) !== m.state) events.push({ member: m, previous: before.get(m.id) });
+    for (const [id, state] of before) {
+      if (!this.#members.some((m) => m.id === id)) {
+        events.push({ member: { ...member(id), state: 'left' }, previous: state });
+      }
+    }
+    for (const event of events) for (const listener of this.#listeners) listener(event);
+  }
+
+  async join(): Promise<void> {}
+  async leave(): Promise<void> {}
+}
+
+const sortById = (members: readonly Member[]): Member[] => [...members].sort((a, b) => compareKeys(a.id, b.id));
+
+/** Buckets of the test placement. */
+export const BUCKETS = 16;
+
+export function bucketOfKey(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % BUCKETS;
+}
+
+/**
+ * A placement the test controls: keys fall in 16 buckets; a bucket's
+ * owners are the `replicas` present members ranked first by a hash of
+ * (bucket, id) (rendezvous hashing), so adding a member moves only the
+ * buckets it wins. It follows its node's membership, one epoch per change.
+ * `refuse` makes `admit` refuse keys on purpose.
+ */
+export class BucketPlacement implements Placement {
+  readonly name = 'buckets';
+  readonly replicas: number;
+  epoch = 1;
+  refuse: ((key: string) => boolean) | undefined;
+  readonly #selfId: string;
+  #view: readonly Member[];
+
+  constructor(selfId: string, membership: Membership, replicas: number) {
+    this.#selfId = selfId;
+    this.replicas = replicas;
+    this.#view = membership.members();
+    membership.on(() => {
+      this.#view = membership.members();
+      this.epoch++;
+    });
+  }
+
+  owners(bucket: number, view: readonly Member[] = this.#view): Member[] {
+    const present = view.filter((m) => m.state === 'alive' || m.state === 'suspect');
+    const score = (id: string): number => {
+      let h = 0x811c9dc5 ^ bucket;
+      const s = `${bucket}/${id}`;
+      for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+      return h >>> 0;
+    };
+    return present
+      .map((m) => [score(m.id), m] as const)
+      .sort((a, b) => b[0] - a[0])
+      .slice(0, this.replicas)
+      .map(([, m]) => m);
+  }
+
+  ownersOf(key: string): Member[] {
+    return this.owners(bucketOfKey(key));
+  }
+
+  async locate(key: string): Promise<ReplicaSet> {
+    const replicas = this.ownersOf(key);
+    return { replicas, fallbacks: [], writeQuorum: 1, readQuorum: 1, epoch: this.epoch };
+  }
+
+  admit(key: string): Admission {
+    if (this.refuse?.(key)) return { kind: 'not-owner', epoch: this.epoch };
+    return this.ownersOf(key).some((m) => m.id === this.#selfId)
+      ? { kind: 'own' }
+      : { kind: 'not-owner', epoch: this.epoch };
+  }
+
+  plan(before: readonly Member[], after: readonly Member[]): Move[] {
+    const moves: Move[] = [];
+    for (let b = 0; b < BUCKETS; b++) {
+      const from = this.owners(b, before).map((m) => m.id);
+      const to = this.owners(b, after).map((m) => m.id);
+      if (from.join() === to.join()) continue;
+      moves.push({ range: `bucket ${b}`, contains: (key) => bucketOfKey(key) === b, from, to });
+    }
+    return moves;
+  }
+
+  describe(): Record<string, unknown> {
+    return { strategy: 'buckets' };
+  }
+}
+
+/** A binary codec over the registry's protobuf schemas, for simulated nodes. */
+export function binaryCodecs(messages: MessageRegistry): CodecSet {
+  const envelope = messages.get(CORE_MESSAGES.envelope);
+  const codec: Codec = {
+    name: 'proto-test',
+    tag: 9,
+    contentType: 'application/x-protobuf',
+    encode: (type, payload) => envelope.toBinary({ type, payload: messages.get(type).toBinary(payload) }),
+    decode: (bytes) => {
+      const { type, payload } = envelope.fromBinary(bytes) as { type: string; payload: Uint8Array };
+      return { type, payload: messages.get(type).fromBinary(payload) };
+    },
+  };
+  return { primary: codec, byTag: (tag) => (tag === codec.tag ? codec : undefined), all: [codec] };
+}
+
+export interface MovementNode {
+  readonly id: string;
+  movement: Movement;
+  storage: MoveStorage;
+  placement: BucketPlacement;
+  readonly membership: TestMembership;
+  readonly disk: Disk;
+  readonly dataDir: string;
+  rpc: RpcService;
+  transport: SimTransport;
+  running: boolean;
+}
+
+export interface ClusterOptions {
+  /** Ids of the nodes built (and started). */
+  readonly ids: readonly string[];
+  /** Members every membership lists at first; default: the nodes, all alive. */
+  readonly members?: readonly Member[];
+  readonly replicas?: number;
+  readonly kv?: Record<string, unknown>;
+  readonly seed?: number;
+}
+
+/** Nodes of real RpcServices over one SimNetwork, each with a Movement over a MoveStorage. */
+export async function movementCluster(t: ExecutionContext, options: ClusterOptions) {
+  const clock = new VirtualClock();
+  const network = new SimNetwork({
+    clock,
+    random: new SeededRandom(options.seed ?? 11),
+    defaults: { latencyMs: { min: 0, max: 1 } },
+  });
+  const root = mkdtempSync(join(tmpdir(), 'kvmesh-movement-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const nodes = new Map<string, MovementNode>();
+  const initial = options.members ?? options.ids.map((id) => member(id));
+  const kv = { moveDebounceMs: 10, antiEntropyIntervalMs: 0, ...options.kv };
+
+  const build = (id: string, disk: Disk, membership: TestMembership, dataDir: string, generation: number) => {
+    const messages = createMessageRegistry();
+    const transport = network.endpoint(id);
+    const rpc = new RpcService({
+      transport,
+      codecs: binaryCodecs(messages),
+      messages,
+      clock,
+      logger: silentLogger,
+      timeoutMs: 1000,
+    });
+    const storage = new MoveStorage(disk);
+    const placement = new BucketPlacement(id, membership, options.replicas ?? 1);
+    const node: NodeInfo = { id, address: `${id}:7000`, role: 'storage', dataDir, configDir: dataDir };
+    const movement = new Movement({
+      node,
+      clock,
+      random: new SeededRandom((options.seed ?? 11) * 100 + generation),
+      storage,
+      placement,
+      membership,
+      rpc,
+      messages,
+      logger: silentLogger,
+      config: { kv },
+    });
+    return { movement, storage, placement, rpc, transport };
+  };
+
+  const start = async (n: MovementNode): Promise<void> => {
+    await n.transport.start();
+    n.movement.start();
+    n.running = true;
+  };
+
+  const stopNode = async (n: MovementNode): Promise<void> => {
+    if (!n.running) return;
+    n.running = false;
+    await n.movement.stop();
+    n.rpc.stop();
+    await n.transport.stop();
+  };
+
+  let generation = 0;
+  for (const id of options.ids) {
+    const disk = newDisk();
+    // A node outside the first view has not joined yet: it knows only itself.
+    const membership = new TestMembership(id, initial.some((m) => m.id === id) ? initial : [member(id)]);
+    const dataDir = join(root, id);
+    const parts = build(id, disk, membership, dataDir, generation++);
+    nodes.set(id, { id, ...parts, membership, disk, dataDir, running: false });
+  }
+  for (const n of nodes.values()) await start(n);
+  t.teardown(async () => {
+    for (const n of nodes.values()) await stopNode(n);
+  });
+
+  const byId = (id: string): MovementNode => nodes.get(id)!;
+  return {
+    clock,
+    network,
+    nodes,
+    byId,
+    /** Sets the view of every running node's membership (or of `only`). */
+    setView(members: readonly Member[], only?: readonly string[]): void {
+      for (const n of nodes.values()) if (only === undefined || only.includes(n.id)) n.membership.set(members);
+    },
+    /** Stops a node as a crash would leave it: its disk and data directory stay. */
+    crash: (id: string) => stopNode(byId(id)),
+    /** Builds the node again over the same disk and data directory, and starts it. */
+    async restart(id: string): Promise<MovementNode> {
+      const n = byId(id);
+      await stopNode(n);
+      const parts = build(id, n.disk, n.membership, n.dataDir, generation++);
+      Object.assign(n, parts);
+      await start(n);
+      return n;
+    },
+  };
+}
+
+/** Drives the virtual clock until `condition` holds. */
+export async function until(clock: VirtualClock, condition: () => boolean, limitMs = 120_000): Promise<void> {
+  for (let elapsed = 0; !condition() && elapsed < limitMs; elapsed++) await clock.advanceAsync(1);
+  if (!condition()) throw new Error(`condition still false after ${limitMs} ms of virtual time`);
+}
+
+/** Drives the virtual clock until `promise` settles, then returns it. */
+export async function settle<T>(clock: VirtualClock, promise: Promise<T>, limitMs = 120_000): Promise<T> {
+  let done = false;
+  promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await until(clock, () => done, limitMs);
+  return promise;
+}
+
+/** Writes `count` records `k00000`.. into `storage`'s disk directly, each with a value of `valueBytes`. */
+export function fill(disk: Disk, count: number, wallMs: number, valueBytes = 8, prefix = 'k'): StoredRecord[] {
+  const out: StoredRecord[] = [];
+  const value = new Uint8Array(valueBytes).fill(0x61);
+  for (let i = 0; i < count; i++) {
+    const r = record(`${prefix}${String(i).padStart(6, '0')}`, value, wallMs);
+    disk.records.set(r.key, r);
+    out.push(r);
+  }
+  return out;
+}
