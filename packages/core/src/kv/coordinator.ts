@@ -4,6 +4,8 @@ import type { Logger } from '../contracts/logger.js';
 import type { Member } from '../contracts/membership.js';
 import { KvError, isKvError } from '../errors.js';
 import type { ComponentDefinition } from '../kernel/graph.js';
+import { Movement } from '../movement/movement.js';
+import type { MovementStatus } from '../movement/movement.js';
 import type { Components } from '../plugin.js';
 import { TOKENS } from '../tokens.js';
 import { HybridLogicalClock } from './hlc.js';
@@ -24,15 +26,16 @@ import { WritePath } from './write-path.js';
 /** The components the KV service is built from (`membership` when the node has one). */
 export type KvServiceComponents = Pick<
   Components,
-  'node' | 'config' | 'clock' | 'storage' | 'placement' | 'rpc' | 'messages' | 'logger'
+  'node' | 'config' | 'clock' | 'random' | 'storage' | 'placement' | 'rpc' | 'messages' | 'logger'
 > &
-  Partial<Pick<Components, 'membership' | 'random'>>;
+  Partial<Pick<Components, 'membership'>>;
 
 /** Names of the components `kvServiceDefinition` needs. */
 export const KV_SERVICE_NEEDS = [
   'node',
   'config',
   'clock',
+  'random',
   'storage',
   'placement',
   'rpc',
@@ -41,7 +44,7 @@ export const KV_SERVICE_NEEDS = [
 ] as const;
 
 /** Components the KV service uses when the node has them. */
-export const KV_SERVICE_OPTIONAL_NEEDS = ['membership', 'random'] as const;
+export const KV_SERVICE_OPTIONAL_NEEDS = ['membership'] as const;
 
 /**
  * The KV service: every client operation asks placement for the key's
@@ -58,6 +61,8 @@ export const KV_SERVICE_OPTIONAL_NEEDS = ['membership', 'random'] as const;
 export class CoordinatorKvService implements KvService, Lifecycle {
   readonly hlc: HybridLogicalClock;
   readonly settings: KvSettings;
+  /** Rebalancing, hinted hand-off and anti-entropy of this node's records. */
+  readonly movement: Movement;
   readonly #components: KvServiceComponents;
   readonly #logger: Logger;
   readonly #stats = createKvServiceStats();
@@ -90,6 +95,15 @@ export class CoordinatorKvService implements KvService, Lifecycle {
       logger: this.#logger,
       timeoutMs: this.settings.timeoutMs,
     });
+    this.movement = new Movement({ ...components, hlc: this.hlc });
+    const movement = this.movement;
+    const lifetime = this.#lifetime.signal;
+    this.#local.readThrough = (key) => {
+      const sources = movement.readThrough(key);
+      if (sources === undefined) return undefined;
+      // Best effort: a source that cannot answer has nothing newer to add than the other sources.
+      return Promise.all(sources.map((m) => replicas.read(m, key, 0, lifetime, true).catch(() => undefined)));
+    };
     const ctx: KvContext = {
       selfId: components.node.id,
       placement: components.placement,
@@ -102,7 +116,7 @@ export class CoordinatorKvService implements KvService, Lifecycle {
       hlc: this.hlc,
       logger: this.#logger,
       lifetime: this.#lifetime.signal,
-      hint: undefined,
+      hint: (fallback, target, record) => movement.hint(fallback, target, record, lifetime),
       track: (promise) => this.#track(promise),
       replicaFailed: (member, err, what) => this.#replicaFailed(member, err, what),
     };
@@ -123,6 +137,19 @@ export class CoordinatorKvService implements KvService, Lifecycle {
     return this.#stats;
   }
 
+  /** Progress of rebalancing, hints and anti-entropy (GET /v1/cluster, /metrics). */
+  movementStatus(): MovementStatus {
+    return this.movement.status();
+  }
+
+  /**
+   * Resolves when no move of records to this node is pending: a node that
+   * joins or returns waits for it before it reports ready.
+   */
+  settled(): Promise<void> {
+    return this.movement.settled();
+  }
+
   /** Removes tombstones older than `kv.tombstoneGraceMs` now, as the periodic run does. */
   collectTombstones(): Promise<number> {
     return this.#collector.collect();
@@ -131,6 +158,7 @@ export class CoordinatorKvService implements KvService, Lifecycle {
   start(): void {
     if (this.#state !== 'created') return;
     this.#local.serve(this.#components.rpc);
+    this.movement.start();
     this.#collector.start();
     this.#state = 'running';
   }
@@ -139,7 +167,7 @@ export class CoordinatorKvService implements KvService, Lifecycle {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
     this.#lifetime.abort(new KvError('KVMESH_ERR_RPC_ABORTED', 'the KV service is stopping'));
-    await this.#collector.stop();
+    await Promise.all([this.#collector.stop(), this.movement.stop()]);
     await Promise.allSettled([...this.#background]);
   }
 

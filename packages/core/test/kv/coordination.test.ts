@@ -140,3 +140,38 @@ test('a read hedges to the next replica instead of waiting for a slow one', asyn
   t.not(got.servedBy.id, 'a');
   t.true(took < 500, `answered after ${took} ms of virtual time`);
 });
+
+test('a write for a replica that is down waits as a hint on a fallback and reaches it once it is back', async (t) => {
+  const { clock, byId, network, nodes } = await kvCluster(t, {
+    ids: ['a', 'b', 'c', 'd'],
+    replicaIds: ['a', 'b', 'c'],
+  });
+  const down = [member('a'), member('b'), member('c', 'dead')];
+  for (const n of nodes) n.placement.set = { ...n.placement.set, replicas: down, fallbacks: [member('d')] };
+  network.partition(['c'], ['a', 'b', 'd']);
+  const put = await settle(clock, byId('b').kv.put('k', UTF8.encode('while c was down'), 'text/plain'));
+  t.is(put.servedBy.id, 'a');
+  await settle(
+    clock,
+    (async () => {
+      while ((await byId('d').storage.hints.count()) === 0) await clock.sleep(10);
+    })(),
+  );
+  t.false(byId('c').storage.records.has('k'));
+  t.is(await byId('d').storage.count(), 0, 'a hint is not data: the fallback counts no key');
+  network.heal();
+  await settle(
+    clock,
+    (async () => {
+      while (!byId('c').storage.records.has('k')) await clock.sleep(50);
+    })(),
+  );
+  t.is(text(byId('c').storage.records.get('k')?.value), 'while c was down');
+  await settle(
+    clock,
+    (async () => {
+      while ((await byId('d').storage.hints.count()) > 0) await clock.sleep(50);
+    })(),
+  );
+  t.true(byId('a').kv.stats.hintsWritten >= 1);
+});

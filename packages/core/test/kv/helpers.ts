@@ -190,6 +190,7 @@ export function singleNode(t: ExecutionContext, options: SingleOptions = {}) {
   const node: NodeInfo = { id: 'n1', address: '127.0.0.1:4000', role: 'storage', dataDir: '/tmp', configDir: '/tmp' };
   const kv = new CoordinatorKvService({
     node,
+    random: new SeededRandom(1),
     config: {
       limits: { maxKeyBytes: options.maxKeyBytes ?? 1024, maxValueBytes: options.maxValueBytes ?? 1024 },
       ...(options.kv ? { kv: options.kv } : {}),

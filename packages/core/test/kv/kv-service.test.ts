@@ -2,6 +2,7 @@ import test from 'ava';
 import {
   CoordinatorKvService,
   KvError,
+  SeededRandom,
   VirtualClock,
   compareVersions,
   createMessageRegistry,
@@ -273,6 +274,7 @@ test('operations before start or after stop are refused', async (t) => {
     node: { id: 'n1', address: '127.0.0.1:4000', role: 'storage', dataDir: '/tmp', configDir: '/tmp' },
     config: {},
     clock: new VirtualClock(),
+    random: new SeededRandom(1),
     storage,
     placement: new FixedPlacement({ replicas: [member('n1')], writeQuorum: 1, readQuorum: 1 }),
     rpc: new LoneRpc(),
@@ -287,9 +289,15 @@ test('operations before start or after stop are refused', async (t) => {
   t.is(storage.calls.put, 1);
 });
 
-test('start registers the replica request handlers', (t) => {
+test('start registers the replica and data movement request handlers', (t) => {
   const { rpc } = singleNode(t);
-  t.deepEqual([...rpc.handlers.keys()].sort(), ['kvmesh.kv.Get', 'kvmesh.kv.Put', 'kvmesh.kv.Write']);
+  const handlers = [...rpc.handlers.keys()].sort();
+  t.deepEqual(
+    handlers.filter((h) => h.startsWith('kvmesh.kv.')),
+    ['kvmesh.kv.Get', 'kvmesh.kv.Put', 'kvmesh.kv.Write'],
+  );
+  t.true(handlers.includes('kvmesh.movement.PutBatch'));
+  t.true(handlers.includes('kvmesh.movement.Hint'));
 });
 
 test('on a single node a storage failure reaches the caller with its own code', async (t) => {
@@ -349,6 +357,7 @@ test('a malformed kv config section is refused when the service is built', (t) =
         node: { id: 'n1', address: '127.0.0.1:4000', role: 'storage', dataDir: '/tmp', configDir: '/tmp' },
         config: { kv: { tombstoneGraceMs: -1 } },
         clock: new VirtualClock(),
+        random: new SeededRandom(1),
         storage: new MapStorage(),
         placement: new FixedPlacement({ replicas: [member('n1')], writeQuorum: 1, readQuorum: 1 }),
         rpc: new LoneRpc(),
