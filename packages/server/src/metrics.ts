@@ -1,4 +1,4 @@
-import type { KvServiceStats, StorageMetrics } from '@kvmesh/core';
+import type { KvServiceStats, MovementStatus, StorageMetrics } from '@kvmesh/core';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Upper bounds (seconds) of the request latency histogram. */
@@ -20,6 +20,8 @@ export interface MetricSources {
   rpc?(): Readonly<Record<string, number>> | undefined;
   /** The KV service's operation counters. */
   kv?(): KvServiceStats;
+  /** Data movement progress (the KV service's `movementStatus()`). */
+  movement?(): MovementStatus;
 }
 
 /** Per (route, method): status counts and a latency histogram, kept in plain arrays. */
@@ -133,6 +135,86 @@ export class ServerMetrics {
         'counter',
         () => [{ labels: {}, value: kv().tombstonesCollected }],
       );
+      const counters: readonly [string, string, (stats: KvServiceStats) => number][] = [
+        [
+          'kvmesh_kv_hints_written_total',
+          'Writes left on a fallback for a replica that was down.',
+          (k) => k.hintsWritten,
+        ],
+        ['kvmesh_kv_forwarded_writes_total', "Client writes sent on to the key's primary.", (k) => k.forwardedWrites],
+        [
+          'kvmesh_kv_relocations_total',
+          'Operations that located their key again after a refusal.',
+          (k) => k.relocations,
+        ],
+      ];
+      for (const [name, help, value] of counters) {
+        this.#custom(name, help, 'counter', () => [{ labels: {}, value: value(kv()) }]);
+      }
+    }
+    if (sources.movement) {
+      const movement = sources.movement;
+      const figures: readonly [string, string, 'counter' | 'gauge', (m: MovementStatus) => number][] = [
+        [
+          'kvmesh_movement_moving',
+          '1 while a move from or to this node is unfinished.',
+          'gauge',
+          (m) => (m.state === 'moving' ? 1 : 0),
+        ],
+        [
+          'kvmesh_movement_moves_planned_total',
+          'Outgoing moves planned after view changes.',
+          'counter',
+          (m) => m.moves.planned,
+        ],
+        ['kvmesh_movement_moves_done_total', 'Outgoing moves completed.', 'counter', (m) => m.moves.done],
+        [
+          'kvmesh_movement_moves_pending',
+          'Unfinished moves from and to this node.',
+          'gauge',
+          (m) => m.moves.outgoing + m.moves.incoming,
+        ],
+        [
+          'kvmesh_movement_keys_copied_total',
+          'Records stored at new owners by rebalancing.',
+          'counter',
+          (m) => m.keys.copied,
+        ],
+        [
+          'kvmesh_movement_keys_purged_total',
+          'Records removed here once every new owner stored them.',
+          'counter',
+          (m) => m.keys.purged,
+        ],
+        [
+          'kvmesh_movement_keys_received_total',
+          "Records stored here from other nodes' batches.",
+          'counter',
+          (m) => m.keys.received,
+        ],
+        ['kvmesh_movement_hints_held', 'Hints held here for members that were down.', 'gauge', (m) => m.hints.held],
+        [
+          'kvmesh_movement_hints_replayed_total',
+          'Hints delivered to their member.',
+          'counter',
+          (m) => m.hints.replayed,
+        ],
+        [
+          'kvmesh_movement_anti_entropy_passes_total',
+          'Anti-entropy comparisons with a peer.',
+          'counter',
+          (m) => m.antiEntropy.passes,
+        ],
+        [
+          'kvmesh_movement_anti_entropy_repaired_total',
+          'Records repaired by anti-entropy.',
+          'counter',
+          (m) => m.antiEntropy.repaired,
+        ],
+      ];
+      for (const [name, help, type, value] of figures) {
+        this.#custom(name, help, type, () => [{ labels: {}, value: value(movement()) }]);
+      }
     }
     if (sources.rpc) {
       const rpc = sources.rpc;

@@ -14,6 +14,7 @@ import {
 } from '@kvmesh/core';
 import type {
   ComponentDefinition,
+  CoordinatorKvService,
   KvNode,
   KvService,
   KvServiceStats,
@@ -93,6 +94,7 @@ export class NodeServer {
   #joined: boolean;
   #draining = false;
   #joinTimer: NodeJS.Timeout | undefined;
+  #settled = false;
   #shutdown: Promise<void> | undefined;
 
   constructor(
@@ -120,9 +122,29 @@ export class NodeServer {
     return this.node.state === 'running';
   }
 
-  /** Serving, joined to the cluster when seeds were given, and not shutting down. */
+  /**
+   * Serving, joined to the cluster when seeds were given, holding every
+   * record moved to it (a node that joins or returns pulls what it owns
+   * first), and not shutting down.
+   */
   get ready(): boolean {
-    return this.serving && this.#joined && !this.#draining;
+    return this.serving && this.#joined && this.#settled && !this.#draining;
+  }
+
+  /** Marks the node ready for data once no move of records to it is pending. */
+  watchSettled(): void {
+    const kv = this.#component<CoordinatorKvService>('kv');
+    if (kv === undefined) {
+      this.#settled = true;
+      return;
+    }
+    kv.settled().then(
+      () => {
+        this.#settled = true;
+        this.logger.debug({}, 'every move to this node is complete');
+      },
+      (err: unknown) => this.logger.warn({ err: errorText(err) }, 'waiting for moves to this node failed'),
+    );
   }
 
   get draining(): boolean {
@@ -138,10 +160,12 @@ export class NodeServer {
     const members = membership
       ? membership.members().map((m) => ({ id: m.id, address: m.address, state: m.state }))
       : [{ id: info.id, address: transport?.address ?? info.address, state: 'alive' }];
+    const kv = this.#component<CoordinatorKvService>('kv');
     return {
       self: { id: info.id, address: info.address },
       members,
-      placement: placement ? placement.describe() : {},
+      placement: placement ? { epoch: placement.epoch, ...placement.describe() } : {},
+      ...(kv ? { movement: kv.movementStatus() } : {}),
     };
   }
 
@@ -320,6 +344,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     }
     logger.info({ id: node.info.id, api: nodeServer.url }, 'node serving');
     nodeServer.startJoining();
+    nodeServer.watchSettled();
     return nodeServer;
   } catch (err) {
     await drain(server, 0);
@@ -415,6 +440,8 @@ function metricSources(node: KvNode): MetricSources {
   if (typeof kv?.stats === 'object' && kv.stats !== null) {
     const stats = kv.stats as KvServiceStats;
     sources.kv = () => stats;
+    const service = kv as Partial<CoordinatorKvService>;
+    if (typeof service.movementStatus === 'function') sources.movement = () => service.movementStatus!();
   }
   const rpc = node.has('rpc') ? node.get<{ stats?: unknown }>('rpc') : undefined;
   if (typeof rpc?.stats === 'object' && rpc.stats !== null) {

@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import { KvError } from '@kvmesh/core';
+import type { MovementStatus } from '@kvmesh/core';
 import type { Context } from 'koa';
 import type { ServerMetrics } from '../metrics.js';
 import { OPENAPI_DOCUMENT } from '../openapi.js';
@@ -11,6 +12,8 @@ export interface ClusterView {
   readonly self: { readonly id: string; readonly address: string };
   readonly members: readonly { readonly id: string; readonly address: string; readonly state: string }[];
   readonly placement: Record<string, unknown>;
+  /** Progress of rebalancing, hinted hand-off and anti-entropy on this node. */
+  readonly movement?: MovementStatus;
 }
 
 export interface NativeRouterOptions {
