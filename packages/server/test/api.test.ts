@@ -218,7 +218,8 @@ test('/v1/cluster names this node, its members and the placement summary', async
   t.regex(cluster.self.address, /^127\.0\.0\.2:\d+$/);
   t.is(cluster.members.length, 1);
   t.like(cluster.members[0], { id: 'n1', state: 'alive' });
-  t.deepEqual(cluster.placement, { strategy: 'single', owner: 'n1' });
+  t.deepEqual(cluster.placement, { epoch: 1, strategy: 'single', owner: 'n1' });
+  t.like(cluster.movement, { state: 'idle', moves: { incoming: 0, outgoing: 0 }, hints: { held: 0 } });
 });
 
 test('/metrics exposes request counts by route and status, latency, keys, storage bytes, rpc and kv counters', async (t) => {
