@@ -1,6 +1,16 @@
 import test from 'ava';
-import { compareVersions, isKvError } from '../../src/index.js';
-import { kvCluster, member, settle, text } from './helpers.js';
+import {
+  CoordinatorKvService,
+  KvError,
+  SeededRandom,
+  VirtualClock,
+  compareVersions,
+  createMessageRegistry,
+  isKvError,
+  silentLogger,
+} from '../../src/index.js';
+import type { Membership } from '../../src/index.js';
+import { FixedPlacement, LoneRpc, MapStorage, kvCluster, member, settle, text, until } from './helpers.js';
 
 const UTF8 = new TextEncoder();
 
@@ -174,4 +184,33 @@ test('a write for a replica that is down waits as a hint on a fallback and reach
     })(),
   );
   t.true(byId('a').kv.stats.hintsWritten >= 1);
+});
+
+test('a replica that cannot be reached is reported to membership, which decides', async (t) => {
+  const reported: string[] = [];
+  const membership = {
+    members: () => [],
+    on: () => () => undefined,
+    reportUnreachable: (id: string) => void reported.push(id),
+  } as unknown as Membership;
+  const rpc = new LoneRpc();
+  rpc.request = () => Promise.reject(new KvError('KVMESH_ERR_TRANSPORT_UNREACHABLE', 'connection refused'));
+  const clock = new VirtualClock();
+  const kv = new CoordinatorKvService({
+    node: { id: 'n1', address: '127.0.0.1:4000', role: 'frontend', dataDir: '/tmp', configDir: '/tmp' },
+    config: {},
+    clock,
+    random: new SeededRandom(1),
+    storage: new MapStorage(),
+    placement: new FixedPlacement({ replicas: [member('n1'), member('n2')], writeQuorum: 1, readQuorum: 1 }, 'n1'),
+    rpc,
+    messages: createMessageRegistry(),
+    logger: silentLogger,
+    membership,
+  });
+  kv.start();
+  t.teardown(() => kv.stop());
+  await kv.put('k', UTF8.encode('v'), 'text/plain');
+  await until(clock, () => reported.includes('n2'));
+  t.deepEqual([...new Set(reported)], ['n2']);
 });
