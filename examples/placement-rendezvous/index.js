@@ -74,7 +74,6 @@ function quorum(option, replicas) {
 class RendezvousPlacement {
   name = 'rendezvous';
   #membership;
-  #node;
   #options;
   #seen;
   #view;
@@ -83,8 +82,7 @@ class RendezvousPlacement {
   #epoch = 1;
   #unsubscribe;
 
-  constructor({ node, membership }, options) {
-    this.#node = node;
+  constructor({ membership }, options) {
     this.#membership = membership;
     this.#options = options;
     this.#seen = membership.members();
@@ -120,7 +118,9 @@ class RendezvousPlacement {
     this.#sync();
     if (this.#current.length === 0) return { kind: 'not-owner', epoch: this.#epoch, owners: [] };
     const set = this.#set(this.#bucket(key));
-    return set.replicas.some((m) => m.id === this.#node.id)
+    // The membership's self names this node as the others see it.
+    const self = this.#membership.self.id;
+    return set.replicas.some((m) => m.id === self)
       ? OWN
       : { kind: 'not-owner', epoch: this.#epoch, owners: set.replicas };
   }
@@ -246,6 +246,6 @@ export const plugin = definePlugin({
       },
     },
   },
-  needs: ['node', 'membership'],
+  needs: ['membership'],
   create: (options) => (components) => new RendezvousPlacement(components, options),
 });

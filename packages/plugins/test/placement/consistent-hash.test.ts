@@ -20,11 +20,11 @@ async function started(world: PlacementWorld, id: string, options: Record<string
   return placement;
 }
 
-test('the manifest is a registered placement needing node, membership and logger, every option described with a default', (t) => {
+test('the manifest is a registered placement needing membership and logger, every option described with a default', (t) => {
   t.is(consistentHashPlacement.family, 'placement');
   t.true(builtinPlugins.includes(consistentHashPlacement));
   t.true(new PluginRegistry(builtinPlugins).has('placement', 'consistent-hash'));
-  t.deepEqual([...consistentHashPlacement.needs], ['node', 'membership', 'logger']);
+  t.deepEqual([...consistentHashPlacement.needs], ['membership', 'logger']);
   const properties = consistentHashPlacement.optionsSchema['properties'] as Record<string, Record<string, unknown>>;
   for (const [name, schema] of Object.entries(properties)) {
     t.true(typeof schema['description'] === 'string' && schema['default'] !== undefined, name);

@@ -29,7 +29,7 @@ async function started(world: PlacementWorld, id: string, options: Record<string
 
 test('the manifest is registered; defaults follow Velour Fog: 16^3 partitions, K = 3, set to all, get from one', (t) => {
   t.true(builtinPlugins.includes(hashModPlacement));
-  t.deepEqual([...hashModPlacement.needs], ['node', 'membership', 'logger']);
+  t.deepEqual([...hashModPlacement.needs], ['membership', 'logger']);
   const properties = hashModPlacement.optionsSchema['properties'] as Record<string, Record<string, unknown>>;
   for (const [name, schema] of Object.entries(properties)) {
     t.true(typeof schema['description'] === 'string' && schema['default'] !== undefined, name);

@@ -1,5 +1,5 @@
 import { KvError } from '@kvmesh/core';
-import type { Logger, Membership, NodeInfo } from '@kvmesh/core';
+import type { Logger, Membership } from '@kvmesh/core';
 import { loadHash } from '../support/hash.js';
 import type { HashName } from '../support/hash.js';
 import { LayoutPlacement } from '../support/layout-placement.js';
@@ -22,7 +22,6 @@ export interface ConsistentHashOptions {
 }
 
 export interface ConsistentHashComponents {
-  readonly node: NodeInfo;
   readonly membership: Membership;
   readonly logger?: Logger;
 }

@@ -70,6 +70,6 @@ export const consistentHashPlacement = definePlugin({
       dataRoles: DATA_ROLES_SCHEMA,
     },
   },
-  needs: ['node', 'membership', 'logger'],
+  needs: ['membership', 'logger'],
   create: (options: ConsistentHashOptions) => (components) => createConsistentHashPlacement(components, options),
 });

@@ -1,5 +1,5 @@
 import { KvError } from '@kvmesh/core';
-import type { Logger, Membership, NodeInfo } from '@kvmesh/core';
+import type { Logger, Membership } from '@kvmesh/core';
 import { LayoutPlacement } from '../support/layout-placement.js';
 import { quorumProblems } from '../support/quorum.js';
 import type { QuorumOption } from '../support/quorum.js';
@@ -16,7 +16,6 @@ export interface HashModOptions {
 }
 
 export interface HashModComponents {
-  readonly node: NodeInfo;
   readonly membership: Membership;
   readonly logger?: Logger;
 }

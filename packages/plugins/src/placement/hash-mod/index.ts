@@ -59,6 +59,6 @@ export const hashModPlacement = definePlugin({
       dataRoles: DATA_ROLES_SCHEMA,
     },
   },
-  needs: ['node', 'membership', 'logger'],
+  needs: ['membership', 'logger'],
   create: (options: HashModOptions) => (components) => createHashModPlacement(components, options),
 });

@@ -7,7 +7,6 @@ import type {
   Member,
   Membership,
   Move,
-  NodeInfo,
   Placement,
   ReplicaSet,
 } from '@kvmesh/core';
@@ -16,7 +15,6 @@ import type { Layout, LayoutStrategy } from './layout.js';
 import { resolveQuorum } from './quorum.js';
 
 export interface LayoutPlacementComponents {
-  readonly node: NodeInfo;
   readonly membership: Membership;
   readonly logger?: Logger;
 }
@@ -44,7 +42,11 @@ export class LayoutPlacement<L extends Layout> implements Placement {
   /** Current Member objects, aligned with the layout's members. */
   #current: readonly Member[];
   #sets: (ReplicaSet | undefined)[];
-  /** This node's index in the layout's members, -1 when it holds no data. */
+  /**
+   * This node's index in the layout's members, -1 when it holds no data. Found
+   * by the membership's `self`, which names this node as the others see it
+   * (a static view may id members by host:port whatever node.id says).
+   */
   #self: number;
   #epoch = 1;
   #stale = false;
@@ -64,7 +66,7 @@ export class LayoutPlacement<L extends Layout> implements Placement {
     this.#layout = strategy.build(members);
     this.#current = members;
     this.#sets = new Array<ReplicaSet | undefined>(this.#layout.slots);
-    this.#self = this.#indexOf(components.node.id);
+    this.#self = this.#indexOf(components.membership.self.id);
   }
 
   get epoch(): number {
@@ -151,7 +153,7 @@ export class LayoutPlacement<L extends Layout> implements Placement {
       this.#epoch += 1;
       this.#current = members;
       this.#sets = new Array<ReplicaSet | undefined>(this.#layout.slots);
-      this.#self = this.#indexOf(this.#c.node.id);
+      this.#self = this.#indexOf(this.#c.membership.self.id);
       this.#c.logger?.info(
         { epoch: this.#epoch, members: members.map((m) => m.id) },
         'placement view changed: data members differ',
