@@ -220,7 +220,9 @@ export class AntiEntropy {
     const known = this.#o.membership?.members().find((m) => m.id === payload.peer);
     // The membership's address is the one the peer listens on; the sender's may be an outgoing port.
     const peer: Member = known ?? { id: payload.peer, address: context.from, state: 'alive', incarnation: 0, meta: {} };
-    const pushed = await this.#serve(this.#push(peer, buckets, payload.differing, context.signal));
+    // Stopping this node ends the stream as well as the caller giving up does.
+    const signal = AbortSignal.any([context.signal, this.#lifetime.signal]);
+    const pushed = await this.#serve(this.#push(peer, buckets, payload.differing, signal));
     return { sent: pushed.sent, written: pushed.written };
   }
 

@@ -8,8 +8,9 @@ import type { Member, MemberState } from '../contracts/membership.js';
 const PLAN_FORMAT = 1;
 
 /**
- * What a node persists while data moves to or from it, so that either side
- * resumes after a crash: the member views since its data was last settled
+ * What a node persists, so that either side of a move resumes after a
+ * crash: the member views since its data was last settled (one view when
+ * settled)
  * (the moves are recomputed from them with `Placement.plan`, which is pure
  * over its inputs) and the (range, old owner) pairs already reported done.
  */
@@ -32,7 +33,7 @@ export function planFilePath(dataDir: string, nodeId: string): string {
 }
 
 /**
- * Keeps the plan file: it exists only while a move is unfinished. Writes go
+ * Keeps the plan file. Writes go
  * to a temporary file, are flushed to disk, then renamed over the plan, so a
  * crash leaves either the old plan or the new one, never half of one. Saves
  * are serialized; only the newest pending one is written.

@@ -108,9 +108,11 @@ const superseded = (): KvError => new KvError('KVMESH_ERR_RPC_ABORTED', 'a newer
  *   owners as sources, until each reports `MoveDone`, answers a
  *   `MoveQuery` with "not busy" for the same view, or is seen dead or left;
  *   `readThrough` names those sources meanwhile.
- * The views and completed moves are persisted while anything is pending, so
- * both sides resume after a crash; once nothing is pending the views
- * collapse to the latest and the file is removed.
+ * The views and completed moves are persisted, so both sides resume after
+ * a crash; once nothing is pending the views collapse to the latest one,
+ * which stays on disk: a node that restarts plans from the view it held
+ * data for. A node alone in its view plans nothing (it has not joined yet,
+ * or every other member is gone: no data can move either way).
  *
  * Routed placements announce moves through `onOwnershipChange`; they are run
  * the same way but are not persisted.
@@ -128,8 +130,8 @@ export class Rebalancer {
   /** `range \n source` → view it was reported complete for. */
   readonly #cleared = new Map<string, string>();
   #planned = false;
-  /** True while the plan file holds this node's plan. */
-  #persisted = false;
+  /** Signature of the state last saved to the plan file. */
+  #saved = '';
   #debounce: Timer | undefined;
   #queryTimer: Timer | undefined;
   #querying = false;
@@ -150,19 +152,21 @@ export class Rebalancer {
   /** Restores a persisted plan (re-marking moves to this node as pending) and plans the current view soon. */
   start(): void {
     const saved = this.#o.plans.load();
-    this.#persisted = saved !== undefined;
-    if (saved !== undefined && saved.views.length > 1) {
+    if (saved !== undefined && saved.views.length > 0) {
       this.#history = saved.views.map((v) => [...v]);
       for (const c of saved.cleared) this.#cleared.set(pairKey(c.range, c.source), c.view);
       const latest = this.#history[this.#history.length - 1]!;
       this.#latest = latest;
       this.#view = viewFingerprint(latest);
       this.#planned = true;
-      this.#apply(this.#movesFor(this.#history.slice(0, -1), latest), latest);
-      this.#o.logger.info(
-        { views: this.#history.length, outgoing: this.#outgoing.length, incoming: this.#incoming.size },
-        'resuming the data movement of a persisted plan',
-      );
+      this.#saved = this.#signature();
+      if (this.#history.length > 1) {
+        this.#apply(this.#movesFor(this.#history.slice(0, -1), latest), latest);
+        this.#o.logger.info(
+          { views: this.#history.length, outgoing: this.#outgoing.length, incoming: this.#incoming.size },
+          'resuming the data movement of a persisted plan',
+        );
+      }
     }
     if (this.#o.membership === undefined) {
       this.#planned = true;
@@ -294,13 +298,17 @@ export class Rebalancer {
     const after = [...membership.members()];
     this.#planned = true;
     const view = viewFingerprint(after);
-    if (this.#history.length === 0) {
-      if (!after.some((m) => m.id !== this.#selfId && isPresent(m))) {
-        // Alone (the first node, or one that has not joined yet): nothing to plan until others appear.
+    if (!after.some((m) => m.id !== this.#selfId && isPresent(m))) {
+      // Alone: the first node, one that has not joined (yet again), or the last one standing. No data
+      // can move to or from nobody, and planning towards this view would have this node take every
+      // range from itself when the others appear: wait for them.
+      if (this.#history.length === 0) {
         this.#latest = after;
         this.#view = view;
-        return;
       }
+      return;
+    }
+    if (this.#history.length === 0) {
       // A node with no plan behind it either joins (the others held the data before: it waits for
       // them) or comes back with data of its own (it held it alone before: it hands over what it no
       // longer owns). Planning from both views covers either; the half that does not apply finds
@@ -326,7 +334,13 @@ export class Rebalancer {
     this.#view = view;
     this.#apply(moves, after);
     this.#o.logger.info(
-      { view, moves: moves.length, outgoing: this.#unfinished().length, incoming: this.#incoming.size },
+      {
+        view,
+        views: this.#history.length,
+        moves: moves.length,
+        outgoing: this.#unfinished().length,
+        incoming: this.#incoming.size,
+      },
       'planned the data movement of a membership change',
     );
   }
@@ -457,27 +471,38 @@ export class Rebalancer {
     this.#routed = this.#routed.filter((m) => !m.done);
     if (this.#incoming.size > 0) this.#startQueries();
     else this.#stopQueries();
-    if (!this.moving) {
-      if (this.#history.length > 1) {
-        this.#history = [this.#history[this.#history.length - 1]!];
-        this.#cleared.clear();
-        this.#outgoing = [];
-        this.#o.logger.info({ view: this.#view }, 'data movement settled');
-      }
-      if (this.#persisted) {
-        this.#persisted = false;
-        this.#track(this.#o.plans.save(null));
-      }
-    } else if (this.#history.length > 1) {
-      this.#persisted = true;
-      const cleared: ClearedMove[] = [];
-      for (const [key, view] of this.#cleared) {
-        const [range, source] = splitPair(key);
-        cleared.push({ range, source, view });
-      }
-      this.#track(this.#o.plans.save({ views: this.#history, cleared }));
+    if (!this.moving && this.#history.length > 1) {
+      this.#history = [this.#history[this.#history.length - 1]!];
+      this.#cleared.clear();
+      this.#outgoing = [];
+      this.#o.logger.info({ view: this.#view }, 'data movement settled');
     }
+    this.#persist();
     this.#notify();
+  }
+
+  /**
+   * Saves the views (and completed moves) when they changed. A settled node
+   * keeps its one latest view on disk too, so after a restart it plans from
+   * the view it held data for rather than as a newcomer.
+   */
+  #persist(): void {
+    if (this.#history.length === 0) return;
+    const signature = this.#signature();
+    if (signature === this.#saved) return;
+    this.#saved = signature;
+    const cleared: ClearedMove[] = [];
+    for (const [key, view] of this.#cleared) {
+      const [range, source] = splitPair(key);
+      cleared.push({ range, source, view });
+    }
+    this.#track(this.#o.plans.save({ views: this.#history.map((v) => [...v]), cleared }));
+  }
+
+  #signature(): string {
+    const views = this.#history.map((v) => viewFingerprint(v)).join(',');
+    const addresses = this.#latest.map((m) => `${m.id}@${m.address}`).join(',');
+    return `${views}|${addresses}|${[...this.#cleared.keys()].join(',')}`;
   }
 
   #unfinished(): OutgoingMove[] {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
@@ -11,6 +11,7 @@ import {
   VirtualClock,
   compareVersions,
   createMessageRegistry,
+  planFilePath,
   silentLogger,
   simAddress,
 } from '../../src/index.js';
@@ -19,6 +20,7 @@ import type {
   Codec,
   CodecSet,
   Hint,
+  Logger,
   HintPage,
   HintStore,
   Member,
@@ -63,13 +65,23 @@ export function record(
   };
 }
 
-/** What survives a simulated crash of one node: its records and hints. */
+/** A Map that counts the keys added to it, so a sorted index over it knows when it is stale. */
+export class RecordMap extends Map<string, StoredRecord> {
+  added = 0;
+
+  override set(key: string, value: StoredRecord): this {
+    if (!this.has(key)) this.added++;
+    return super.set(key, value);
+  }
+}
+
+/** What survives a simulated crash of one node: its records and hints. Tests may write to it directly. */
 export interface Disk {
-  readonly records: Map<string, StoredRecord>;
+  readonly records: RecordMap;
   readonly hints: Map<string, Map<string, StoredRecord>>;
 }
 
-export const newDisk = (): Disk => ({ records: new Map(), hints: new Map() });
+export const newDisk = (): Disk => ({ records: new RecordMap(), hints: new Map() });
 
 const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -89,7 +101,8 @@ export class MoveStorage implements Storage {
   onPurge: ((key: string, upTo: Version | undefined) => void) | undefined;
   readonly calls = { scan: 0, putBatch: 0, purge: 0, purgeKept: 0 };
   #sorted: string[] = [];
-  #dirty = true;
+  /** `disk.records.added` when `#sorted` was built. */
+  #sortedAt = -1;
 
   constructor(disk: Disk = newDisk()) {
     this.disk = disk;
@@ -126,9 +139,9 @@ export class MoveStorage implements Storage {
   async scan(options: ScanOptions): Promise<ScanPage> {
     this.calls.scan++;
     await turn();
-    if (this.#dirty) {
+    if (this.#sortedAt !== this.disk.records.added) {
       this.#sorted = [...this.disk.records.keys()].sort(compareKeys);
-      this.#dirty = false;
+      this.#sortedAt = this.disk.records.added;
     }
     const keys = this.#sorted;
     let i = 0;
@@ -169,7 +182,6 @@ export class MoveStorage implements Storage {
   #write(record: StoredRecord): boolean {
     const current = this.disk.records.get(record.key);
     if (current !== undefined && compareVersions(current.version, record.version) >= 0) return false;
-    if (current === undefined) this.#dirty = true;
     this.disk.records.set(record.key, record);
     return true;
   }
@@ -293,10 +305,21 @@ const sortById = (members: readonly Member[]): Member[] => [...members].sort((a,
 /** Buckets of the test placement. */
 export const BUCKETS = 16;
 
-export function bucketOfKey(key: string): number {
+function fnv(text: string): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % BUCKETS;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** MurmurHash3's 32-bit finalizer: FNV of short strings differing in the last character is poorly spread. */
+function mix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+export function bucketOfKey(key: string): number {
+  return mix(fnv(key)) % BUCKETS;
 }
 
 /**
@@ -326,12 +349,7 @@ export class BucketPlacement implements Placement {
 
   owners(bucket: number, view: readonly Member[] = this.#view): Member[] {
     const present = view.filter((m) => m.state === 'alive' || m.state === 'suspect');
-    const score = (id: string): number => {
-      let h = 0x811c9dc5 ^ bucket;
-      const s = `${bucket}/${id}`;
-      for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-      return h >>> 0;
-    };
+    const score = (id: string): number => mix(fnv(`${bucket}/${id}`));
     return present
       .map((m) => [score(m.id), m] as const)
       .sort((a, b) => b[0] - a[0])
@@ -408,6 +426,25 @@ export interface ClusterOptions {
   readonly replicas?: number;
   readonly kv?: Record<string, unknown>;
   readonly seed?: number;
+  /** Logger of every node (default silent), e.g. `consoleLogger` while debugging. */
+  readonly logger?: Logger;
+}
+
+/** Logs every line to the console, with the node's bindings. */
+export function consoleLogger(bindings: Record<string, unknown> = {}): Logger {
+  const line =
+    (level: string) =>
+    (fields: Record<string, unknown>, message?: string): void => {
+      const { err, ...rest } = fields;
+      console.log(level, message, JSON.stringify({ ...bindings, ...rest }), err instanceof Error ? err.message : '');
+    };
+  return {
+    debug: line('debug'),
+    info: line('info'),
+    warn: line('warn'),
+    error: line('error'),
+    child: (more) => consoleLogger({ ...bindings, ...more }),
+  };
 }
 
 /** Nodes of real RpcServices over one SimNetwork, each with a Movement over a MoveStorage. */
@@ -447,7 +484,7 @@ export async function movementCluster(t: ExecutionContext, options: ClusterOptio
       membership,
       rpc,
       messages,
-      logger: silentLogger,
+      logger: options.logger?.child({ node: id }) ?? silentLogger,
       config: { kv },
     });
     return { movement, storage, placement, rpc, transport };
@@ -480,6 +517,8 @@ export async function movementCluster(t: ExecutionContext, options: ClusterOptio
   t.teardown(async () => {
     for (const n of nodes.values()) await stopNode(n);
   });
+  // Let every node plan its first view while its storage is still empty.
+  await clock.advanceAsync(100);
 
   const byId = (id: string): MovementNode => nodes.get(id)!;
   return {
@@ -503,6 +542,13 @@ export async function movementCluster(t: ExecutionContext, options: ClusterOptio
       return n;
     },
   };
+}
+
+/** How many member views a node's plan file holds (0 when it has none). */
+export function savedViews(n: MovementNode): number {
+  const path = planFilePath(n.dataDir, n.id);
+  if (!existsSync(path)) return 0;
+  return (JSON.parse(readFileSync(path, 'utf8')) as { views: unknown[] }).views.length;
 }
 
 /** Drives the virtual clock until `condition` holds. */

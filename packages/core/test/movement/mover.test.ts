@@ -1,0 +1,124 @@
+import { performance } from 'node:perf_hooks';
+import test from 'ava';
+import { Throttle, VirtualClock, isKvError } from '../../src/index.js';
+import { fill, member, movementCluster, record, settle } from './helpers.js';
+
+// The mover alone: every key of the test placement is owned by whoever the
+// fake placement says; these tests make the targets own everything (replicas = 3 of 3).
+const ids = ['a', 'b', 'c'];
+
+test('copies every record, tombstones included, to every target, and purges only what all stored', async (t) => {
+  const cluster = await movementCluster(t, { ids, replicas: 3, kv: { batchSize: 64 } });
+  const [a, b, c] = ids.map((id) => cluster.byId(id));
+  const records = fill(a!.disk, 1000, 1000);
+  a!.disk.records.set('gone', record('gone', '', 1500, 'w', true));
+  // c refuses a few keys: those must stay on a, the rest go.
+  const refusedKeys = new Set(['k000010', 'k000500', 'k000999']);
+  c!.placement.refuse = (key) => refusedKeys.has(key);
+  const result = await settle(
+    cluster.clock,
+    a!.movement.mover.copy({
+      filter: () => true,
+      targets: [member('b'), member('c')],
+      purge: true,
+      purpose: 'PURPOSE_REBALANCE',
+    }),
+  );
+  t.is(result.scanned, 1001);
+  t.is(result.sent, 1001);
+  t.deepEqual([...result.refused].sort(), [...refusedKeys].sort());
+  t.is(result.purged, 1001 - refusedKeys.size);
+  t.is(b!.disk.records.size, 1001);
+  t.is(c!.disk.records.size, 1001 - refusedKeys.size);
+  t.true(b!.disk.records.get('gone')!.tombstone);
+  t.deepEqual([...a!.disk.records.keys()].sort(), [...refusedKeys].sort());
+  t.is(records.length, 1000);
+});
+
+test('a page a target cannot take fails the copy and purges nothing of it', async (t) => {
+  const cluster = await movementCluster(t, { ids, replicas: 3, kv: { batchSize: 100, batchTimeoutMs: 500 } });
+  const [a, b] = ids.map((id) => cluster.byId(id));
+  fill(a!.disk, 300, 1000);
+  await cluster.crash('c');
+  const err = await t.throwsAsync(
+    settle(
+      cluster.clock,
+      a!.movement.mover.copy({
+        filter: () => true,
+        targets: [member('b'), member('c')],
+        purge: true,
+        purpose: 'PURPOSE_REBALANCE',
+      }),
+    ),
+  );
+  t.true(isKvError(err), String(err));
+  t.is(a!.disk.records.size, 300, 'nothing purged');
+  t.true(b!.disk.records.size <= 300);
+});
+
+test('a receiver without putBatch refuses batches with MOVEMENT_UNSUPPORTED', async (t) => {
+  const cluster = await movementCluster(t, { ids, replicas: 3 });
+  const [a, b] = ids.map((id) => cluster.byId(id));
+  Object.defineProperty(b!.storage, 'putBatch', { value: undefined });
+  const err = await t.throwsAsync(
+    settle(cluster.clock, a!.movement.mover.send(member('b'), [record('k', 'v', 1)], 'PURPOSE_REBALANCE')),
+  );
+  t.true(isKvError(err, 'KVMESH_ERR_MOVEMENT_UNSUPPORTED'), String(err));
+});
+
+test('the throttle spaces pages out on the injected clock', async (t) => {
+  const clock = new VirtualClock();
+  const throttle = new Throttle(clock, 1000);
+  const start = clock.now();
+  const times: number[] = [];
+  const run = (async () => {
+    for (let i = 0; i < 5; i++) {
+      await throttle.take(500);
+      times.push(clock.now() - start);
+    }
+  })();
+  await settle(clock, run);
+  t.deepEqual(times, [0, 500, 1000, 1500, 2000]);
+  t.is(await new Throttle(clock, 0).take(1_000_000), undefined);
+});
+
+test('a rebalancing copy respects rebalanceMaxKeysPerSecond', async (t) => {
+  const cluster = await movementCluster(t, {
+    ids: ['a', 'b'],
+    members: [member('a')],
+    replicas: 1,
+    kv: { batchSize: 100, rebalanceMaxKeysPerSecond: 1000 },
+  });
+  const [a, b] = ['a', 'b'].map((id) => cluster.byId(id));
+  fill(a!.disk, 4000, 1000);
+  await cluster.clock.advanceAsync(100);
+  const start = cluster.clock.now();
+  cluster.setView([member('a'), member('b')]);
+  await settle(cluster.clock, b!.movement.settled());
+  const elapsed = cluster.clock.now() - start;
+  const moved = b!.disk.records.size;
+  t.true(moved > 500);
+  // At most 1000 keys/s, with one page of slack.
+  t.true(elapsed >= ((moved - 100) / 1000) * 1000, `${moved} keys in ${elapsed} ms`);
+  t.log(`${moved} keys in ${elapsed} virtual ms at a 1000 keys/s limit`);
+});
+
+test('copies 100,000 records of 100 bytes (throughput logged)', async (t) => {
+  const cluster = await movementCluster(t, { ids: ['a', 'b'], replicas: 2 });
+  const [a, b] = ['a', 'b'].map((id) => cluster.byId(id));
+  fill(a!.disk, 100_000, 1000, 100);
+  const started = performance.now();
+  const result = await settle(
+    cluster.clock,
+    a!.movement.mover.copy({ filter: () => true, targets: [member('b')], purge: true, purpose: 'PURPOSE_REBALANCE' }),
+    3_600_000,
+  );
+  const seconds = (performance.now() - started) / 1000;
+  t.is(result.written, 100_000);
+  t.is(result.purged, 100_000);
+  t.is(b!.disk.records.size, 100_000);
+  t.is(a!.disk.records.size, 0);
+  t.log(
+    `copied and purged 100,000 records of 100 bytes in ${seconds.toFixed(2)} s: ${Math.round(100_000 / seconds)} keys/s`,
+  );
+});
