@@ -43,7 +43,8 @@ class MoveGroup {
  * (from, to) pair, adjacent pieces merged. One move per distinct pair, so
  * the count stays small however many points the rings have.
  */
-export function ringMoves(before: RingSide, after: RingSide, hash: KeyHash): Move[] {
+export function ringMoves(before: RingSide, after: RingSide, keyHash: KeyHash): Move[] {
+  const hash = lastKeyMemo(keyHash);
   const a = before.ring;
   const b = after.ring;
   const groups = new Map<string, MoveGroup>();
@@ -108,9 +109,10 @@ export function partitionMoves(
   count: number,
   before: (partition: number) => readonly string[],
   after: (partition: number) => readonly string[],
-  partitionOf: (key: string) => number,
+  keyPartition: (key: string) => number,
   name: (partition: number) => string,
 ): Move[] {
+  const partitionOf = lastKeyMemo(keyPartition);
   const groups = new Map<string, { from: readonly string[]; to: readonly string[]; parts: number[] }>();
   for (let p = 0; p < count; p++) {
     const from = before(p);
@@ -128,6 +130,23 @@ export function partitionMoves(
     const range = `partition${parts.length === 1 ? '' : 's'} ${listed}${parts.length > 8 ? ', ...' : ''} (${parts.length} of ${count})`;
     return Object.freeze({ range, contains: (key: string) => member[partitionOf(key)] === 1, from, to });
   });
+}
+
+/**
+ * `fn` remembering its last key: a data mover asks every move of a plan
+ * about the same key in turn, and the key's hash (a SHA-1 for partitions)
+ * is then computed once rather than once per move.
+ */
+function lastKeyMemo(fn: (key: string) => number): (key: string) => number {
+  let lastKey: string | undefined;
+  let lastValue = 0;
+  return (key) => {
+    if (key !== lastKey) {
+      lastValue = fn(key);
+      lastKey = key;
+    }
+    return lastValue;
+  };
 }
 
 export function sameList(a: readonly string[], b: readonly string[]): boolean {
