@@ -4,30 +4,17 @@ import type { Member, Membership, MembershipEvent } from '../contracts/membershi
 import type { Move, OwnershipChange, Placement } from '../contracts/placement.js';
 import type { Random } from '../contracts/random.js';
 import type { Rpc } from '../contracts/rpc.js';
-import type { StoredRecord } from '../contracts/storage.js';
-import { KvError } from '../errors.js';
 import { isPresent, viewFingerprint } from './hash.js';
-import { MOVEMENT_MESSAGES } from './movement-messages.js';
 import type { MoveDonePayload, MoveQueryPayload, MoveQueryReplyPayload } from './movement-messages.js';
+import { MoveRunner, planOutgoing } from './move-runner.js';
+import type { OutgoingMove } from './move-runner.js';
 import type { DataMover } from './mover.js';
-import type { ClearedMove, PlanStore } from './plan-store.js';
+import { PendingMoves } from './pending-moves.js';
+import type { PendingSummary } from './pending-moves.js';
+import type { PlanStore } from './plan-store.js';
 import type { MovementSettings } from './settings.js';
 import type { MovementCounters } from './stats.js';
-import { Throttle } from './throttle.js';
 
-/** Longest wait between two tries of an unfinished move. */
-const MAX_RETRY_DELAY_MS = 30_000;
-/**
- * Passes a purging move makes back to back before it waits: each pass sends
- * what the last one could not purge because a newer write landed meanwhile.
- */
-const MAX_IMMEDIATE_PASSES = 8;
-/**
- * A non-purging move's catch-up pass also sends versions this much older
- * than its first pass began: a write stamped by a node whose clock lags this
- * one's still counts as recent.
- */
-const CATCH_UP_SLACK_MS = 5_000;
 /** Views kept while data is unsettled; beyond it the oldest is dropped (and logged). */
 const MAX_VIEWS = 32;
 /** Moves listed per direction in `describe()`. */
@@ -49,36 +36,8 @@ export interface RebalancerOptions {
   readonly onError: (err: unknown, context: string) => void;
 }
 
-/** A range this node sends away. */
-interface OutgoingMove {
-  readonly id: string;
-  readonly move: Move;
-  readonly targets: readonly Member[];
-  /** This node no longer owns the range: remove each record once every target stored it. */
-  readonly purge: boolean;
-  /** True for a move a routed placement announced (not recomputed from views, not persisted). */
-  readonly routed: boolean;
-  view: string;
-  done: boolean;
-  passes: number;
-  firstPassStartMs: number;
-  /** Keys a target refused in the last pass (a non-purging move sends them again). */
-  retry: ReadonlySet<string>;
-}
-
-/** A range moving to this node, and the old owners still sending it. */
-interface IncomingMove {
-  readonly range: string;
-  readonly move: Move;
-  readonly sources: Map<string, Member>;
-  readonly sinceMs: number;
-}
-
 /** One move as `describe()` lists it. */
-export interface MoveSummary {
-  readonly range: string;
-  /** Targets (outgoing) or old owners still sending (incoming). */
-  readonly members: readonly string[];
+export interface MoveSummary extends PendingSummary {
   readonly purge?: boolean;
   readonly passes?: number;
 }
@@ -90,9 +49,6 @@ export interface RebalancerDescription {
   readonly outgoingPending: number;
   readonly incomingPending: number;
 }
-
-const stopping = (): KvError => new KvError('KVMESH_ERR_RPC_ABORTED', 'data movement is stopping');
-const superseded = (): KvError => new KvError('KVMESH_ERR_RPC_ABORTED', 'a newer plan replaced this one');
 
 /**
  * Moves data after membership changes.
@@ -120,33 +76,34 @@ const superseded = (): KvError => new KvError('KVMESH_ERR_RPC_ABORTED', 'a newer
 export class Rebalancer {
   readonly #o: RebalancerOptions;
   readonly #selfId: string;
-  readonly #throttle: Throttle;
+  readonly #runner: MoveRunner;
+  readonly #pending: PendingMoves;
   #history: Member[][] = [];
   #latest: readonly Member[] = [];
   #view = '';
   #outgoing: OutgoingMove[] = [];
   #routed: OutgoingMove[] = [];
-  #incoming = new Map<string, IncomingMove>();
-  /** `range \n source` → view it was reported complete for. */
-  readonly #cleared = new Map<string, string>();
   #planned = false;
   /** Signature of the state last saved to the plan file. */
   #saved = '';
   #debounce: Timer | undefined;
-  #queryTimer: Timer | undefined;
-  #querying = false;
-  #running: Promise<void> | undefined;
-  #runAbort: AbortController | undefined;
-  #rerun = false;
   #stopped = false;
-  readonly #lifetime = new AbortController();
   readonly #waiters: Array<() => void> = [];
   readonly #background = new Set<Promise<unknown>>();
 
   constructor(options: RebalancerOptions) {
     this.#o = options;
     this.#selfId = options.selfId;
-    this.#throttle = new Throttle(options.clock, options.settings.rebalanceMaxKeysPerSecond);
+    this.#runner = new MoveRunner({
+      ...options,
+      moves: () => [...this.#outgoing, ...this.#routed],
+      onProgress: () => this.#afterChange(),
+    });
+    this.#pending = new PendingMoves({
+      ...options,
+      view: () => this.#view,
+      onChange: () => this.#afterChange(),
+    });
   }
 
   /** Restores a persisted plan (re-marking moves to this node as pending) and plans the current view soon. */
@@ -154,7 +111,7 @@ export class Rebalancer {
     const saved = this.#o.plans.load();
     if (saved !== undefined && saved.views.length > 0) {
       this.#history = saved.views.map((v) => [...v]);
-      for (const c of saved.cleared) this.#cleared.set(pairKey(c.range, c.source), c.view);
+      this.#pending.restoreCleared(saved.cleared);
       const latest = this.#history[this.#history.length - 1]!;
       this.#latest = latest;
       this.#view = viewFingerprint(latest);
@@ -163,7 +120,7 @@ export class Rebalancer {
       if (this.#history.length > 1) {
         this.#apply(this.#movesFor(this.#history.slice(0, -1), latest), latest);
         this.#o.logger.info(
-          { views: this.#history.length, outgoing: this.#outgoing.length, incoming: this.#incoming.size },
+          { views: this.#history.length, outgoing: this.#unfinished().length, incoming: this.#pending.size },
           'resuming the data movement of a persisted plan',
         );
       }
@@ -181,11 +138,8 @@ export class Rebalancer {
     this.#stopped = true;
     this.#debounce?.cancel();
     this.#debounce = undefined;
-    this.#queryTimer?.cancel();
-    this.#queryTimer = undefined;
-    this.#lifetime.abort(stopping());
-    this.#runAbort?.abort(stopping());
-    await Promise.allSettled([this.#running, ...this.#background]);
+    await Promise.all([this.#runner.stop(), this.#pending.stop()]);
+    await Promise.allSettled([...this.#background]);
     await this.#o.plans.flush();
     for (const resolve of this.#waiters.splice(0)) resolve();
   }
@@ -194,7 +148,7 @@ export class Rebalancer {
   onMembershipEvent(event: MembershipEvent): void {
     if (this.#stopped) return;
     const { member } = event;
-    if (member.state === 'dead' || member.state === 'left') this.#dropSource(member.id);
+    if (member.state === 'dead' || member.state === 'left') this.#pending.drop(member.id);
     this.#schedulePlan();
   }
 
@@ -204,29 +158,20 @@ export class Rebalancer {
     const members = this.#o.membership?.members() ?? this.#latest;
     const present = presentById(members);
     for (const move of change.moves) {
-      const out = this.#outgoingFor(move, present, true);
+      const out = planOutgoing(this.#selfId, move, present, this.#view, true, this.#o.logger);
       if (out !== undefined && !this.#routed.some((m) => m.id === out.id && !m.done)) {
         this.#routed.push(out);
         this.#o.counters.movesPlanned++;
       }
-      this.#addIncoming(this.#incoming, move, present, this.#o.clock.now());
     }
-    if (this.#unfinished().length > 0) this.#kick();
+    this.#pending.add(change.moves, members);
+    if (this.#unfinished().length > 0) this.#runner.kick();
     this.#afterChange();
   }
 
   /** Old owners to read through for `key` while a move of it to this node is pending; undefined otherwise. */
   readThrough(key: string): readonly Member[] | undefined {
-    if (this.#incoming.size === 0) return undefined;
-    let out: Member[] | undefined;
-    for (const entry of this.#incoming.values()) {
-      if (!entry.move.contains(key)) continue;
-      for (const source of entry.sources.values()) {
-        out ??= [];
-        if (!out.includes(source)) out.push(source);
-      }
-    }
-    return out;
+    return this.#pending.readThrough(key);
   }
 
   /** Resolves once a view was planned and no move to this node is pending. */
@@ -237,7 +182,7 @@ export class Rebalancer {
 
   /** True while a move from or to this node is unfinished. */
   get moving(): boolean {
-    return this.#incoming.size > 0 || this.#unfinished().length > 0;
+    return this.#pending.size > 0 || this.#unfinished().length > 0;
   }
 
   describe(): RebalancerDescription {
@@ -250,25 +195,15 @@ export class Rebalancer {
         purge: m.purge,
         passes: m.passes,
       })),
-      incoming: [...this.#incoming.values()].slice(0, DESCRIBE_LIMIT).map((e) => ({
-        range: e.range,
-        members: [...e.sources.keys()],
-      })),
+      incoming: this.#pending.describe(),
       outgoingPending: unfinished.length,
-      incomingPending: this.#incoming.size,
+      incomingPending: this.#pending.size,
     };
   }
 
   /** Serves `kvmesh.movement.MoveDone`: an old owner finished sending `range` here. */
   onMoveDone(payload: MoveDonePayload): void {
-    const key = pairKey(payload.range, payload.source);
-    this.#cleared.set(key, payload.view);
-    const entry = this.#incoming.get(payload.range);
-    if (entry !== undefined && entry.sources.delete(payload.source)) {
-      if (entry.sources.size === 0) this.#incoming.delete(payload.range);
-      this.#o.logger.debug({ range: payload.range, source: payload.source }, 'a move to this node is complete');
-    }
-    this.#afterChange();
+    this.#pending.complete(payload);
   }
 
   /** Serves `kvmesh.movement.MoveQuery`: is a move to `target` still running here? */
@@ -313,8 +248,8 @@ export class Rebalancer {
       // them) or comes back with data of its own (it held it alone before: it hands over what it no
       // longer owns). Planning from both views covers either; the half that does not apply finds
       // nothing to copy, or an old owner that answers "nothing for you".
-      const self = after.find((m) => m.id === this.#selfId) ?? this.#o.membership?.self;
-      this.#history = [after.filter((m) => m.id !== this.#selfId), ...(self === undefined ? [] : [[self]])];
+      const self = after.find((m) => m.id === this.#selfId) ?? membership.self;
+      this.#history = [after.filter((m) => m.id !== this.#selfId), [self]];
       this.#view = '';
     }
     if (view === this.#view) {
@@ -339,12 +274,13 @@ export class Rebalancer {
         views: this.#history.length,
         moves: moves.length,
         outgoing: this.#unfinished().length,
-        incoming: this.#incoming.size,
+        incoming: this.#pending.size,
       },
       'planned the data movement of a membership change',
     );
   }
 
+  /** The union of `placement.plan(view, after)` over `views`. */
   #movesFor(views: readonly (readonly Member[])[], after: readonly Member[]): Move[] {
     const moves: Move[] = [];
     const seen = new Set<string>();
@@ -371,109 +307,31 @@ export class Rebalancer {
     const present = presentById(after);
     const previous = new Map(this.#outgoing.map((m) => [m.id, m]));
     const outgoing: OutgoingMove[] = [];
-    const incoming = new Map<string, IncomingMove>();
-    const now = this.#o.clock.now();
     for (const move of moves) {
-      const planned = this.#outgoingFor(move, present, false);
-      if (planned !== undefined && !outgoing.some((m) => m.id === planned.id)) {
-        const kept = previous.get(planned.id);
-        if (kept !== undefined) {
-          kept.view = this.#view;
-          outgoing.push(kept);
-        } else {
-          outgoing.push(planned);
-          this.#o.counters.movesPlanned++;
-        }
-      }
-      this.#addIncoming(incoming, move, present, now);
-    }
-    // An old owner that is not known dead may still hold data of a range it was sending: keep reading through it.
-    const states = new Map(after.map((m) => [m.id, m]));
-    for (const old of this.#incoming.values()) {
-      for (const [id, source] of old.sources) {
-        const current = states.get(id);
-        if (current !== undefined && !isPresent(current)) continue;
-        let entry = incoming.get(old.range);
-        if (entry === undefined) {
-          entry = { range: old.range, move: old.move, sources: new Map(), sinceMs: old.sinceMs };
-          incoming.set(old.range, entry);
-        }
-        if (!entry.sources.has(id)) entry.sources.set(id, current ?? source);
+      const planned = planOutgoing(this.#selfId, move, present, this.#view, false, this.#o.logger);
+      if (planned === undefined || outgoing.some((m) => m.id === planned.id)) continue;
+      const kept = previous.get(planned.id);
+      if (kept !== undefined) {
+        kept.view = this.#view;
+        outgoing.push(kept);
+      } else {
+        outgoing.push(planned);
+        this.#o.counters.movesPlanned++;
       }
     }
     this.#outgoing = outgoing;
-    this.#incoming = incoming;
-    if (this.#unfinished().length > 0) this.#kick();
+    this.#pending.replace(moves, after);
+    if (this.#unfinished().length > 0) this.#runner.kick();
     this.#afterChange();
   }
 
-  #outgoingFor(move: Move, present: ReadonlyMap<string, Member>, routed: boolean): OutgoingMove | undefined {
-    if (!move.from.includes(this.#selfId)) return undefined;
-    const purge = !move.to.includes(this.#selfId);
-    // Handing a range over entirely: every owner after must confirm it holds the data before it is removed here.
-    const ids = purge
-      ? move.to.filter((id) => id !== this.#selfId)
-      : move.to.filter((id) => !move.from.includes(id) && id !== this.#selfId);
-    const targets = ids.map((id) => present.get(id)).filter((m): m is Member => m !== undefined);
-    if (targets.length === 0) {
-      if (purge && ids.length > 0) {
-        this.#o.logger.warn({ range: move.range, to: ids }, 'no new owner of the range is present; keeping its data');
-      }
-      return undefined;
-    }
-    const sorted = targets.map((t) => t.id).sort();
-    return {
-      id: `${move.range}\n${sorted.join(',')}\n${purge ? 'purge' : 'copy'}`,
-      move,
-      targets,
-      purge,
-      routed,
-      view: this.#view,
-      done: false,
-      passes: 0,
-      firstPassStartMs: 0,
-      retry: new Set(),
-    };
-  }
-
-  #addIncoming(into: Map<string, IncomingMove>, move: Move, present: ReadonlyMap<string, Member>, now: number): void {
-    if (!move.to.includes(this.#selfId) || move.from.includes(this.#selfId)) return;
-    for (const id of move.from) {
-      const source = present.get(id);
-      if (source === undefined || this.#cleared.get(pairKey(move.range, id)) === this.#view) continue;
-      let entry = into.get(move.range);
-      if (entry === undefined) {
-        entry = {
-          range: move.range,
-          move,
-          sources: new Map(),
-          sinceMs: this.#incoming.get(move.range)?.sinceMs ?? now,
-        };
-        into.set(move.range, entry);
-      }
-      entry.sources.set(id, source);
-    }
-  }
-
-  #dropSource(id: string): void {
-    let changed = false;
-    for (const [range, entry] of this.#incoming) {
-      if (!entry.sources.delete(id)) continue;
-      changed = true;
-      if (entry.sources.size === 0) this.#incoming.delete(range);
-    }
-    if (changed) this.#afterChange();
-  }
-
-  /** Persists, starts or stops the queries, collapses the views once nothing is pending. */
+  /** Collapses the views once nothing is pending, persists, wakes `settled()` waiters. */
   #afterChange(): void {
     if (this.#stopped) return;
     this.#routed = this.#routed.filter((m) => !m.done);
-    if (this.#incoming.size > 0) this.#startQueries();
-    else this.#stopQueries();
     if (!this.moving && this.#history.length > 1) {
       this.#history = [this.#history[this.#history.length - 1]!];
-      this.#cleared.clear();
+      this.#pending.forgetCleared();
       this.#outgoing = [];
       this.#o.logger.info({ view: this.#view }, 'data movement settled');
     }
@@ -491,18 +349,15 @@ export class Rebalancer {
     const signature = this.#signature();
     if (signature === this.#saved) return;
     this.#saved = signature;
-    const cleared: ClearedMove[] = [];
-    for (const [key, view] of this.#cleared) {
-      const [range, source] = splitPair(key);
-      cleared.push({ range, source, view });
-    }
-    this.#track(this.#o.plans.save({ views: this.#history.map((v) => [...v]), cleared }));
+    const saving = this.#o.plans.save({ views: this.#history.map((v) => [...v]), cleared: this.#pending.cleared() });
+    this.#background.add(saving);
+    void saving.finally(() => this.#background.delete(saving));
   }
 
   #signature(): string {
     const views = this.#history.map((v) => viewFingerprint(v)).join(',');
     const addresses = this.#latest.map((m) => `${m.id}@${m.address}`).join(',');
-    return `${views}|${addresses}|${[...this.#cleared.keys()].join(',')}`;
+    return `${views}|${addresses}|${this.#pending.clearedSignature()}`;
   }
 
   #unfinished(): OutgoingMove[] {
@@ -513,194 +368,12 @@ export class Rebalancer {
   }
 
   #isSettled(): boolean {
-    return this.#planned && this.#debounce === undefined && this.#incoming.size === 0;
+    return this.#planned && this.#debounce === undefined && this.#pending.size === 0;
   }
 
   #notify(): void {
     if (!this.#isSettled()) return;
     for (const resolve of this.#waiters.splice(0)) resolve();
-  }
-
-  // --- running the outgoing moves ---
-
-  #kick(): void {
-    if (this.#running !== undefined) {
-      this.#rerun = true;
-      this.#runAbort?.abort(superseded());
-      return;
-    }
-    this.#running = this.#run().finally(() => (this.#running = undefined));
-  }
-
-  async #run(): Promise<void> {
-    let failures = 0;
-    while (!this.#stopped) {
-      this.#rerun = false;
-      const controller = new AbortController();
-      this.#runAbort = controller;
-      const { signal } = controller;
-      for (const move of this.#unfinished()) {
-        if (signal.aborted) break;
-        try {
-          await this.#runMove(move, signal);
-        } catch (err) {
-          if (signal.aborted) break;
-          this.#o.onError(err, `moving range ${move.move.range}`);
-        }
-        if (move.done) {
-          this.#o.counters.movesDone++;
-          await this.#announce(move);
-          this.#afterChange();
-        }
-      }
-      if (this.#stopped) return;
-      if (this.#rerun) {
-        failures = 0;
-        continue;
-      }
-      if (this.#unfinished().length === 0) {
-        this.#afterChange();
-        return;
-      }
-      failures++;
-      const delay = Math.min(MAX_RETRY_DELAY_MS, this.#o.settings.moveRetryMs * 2 ** Math.min(failures - 1, 16));
-      try {
-        // Jitter, so the old owners of a range do not all come back at once.
-        await this.#o.clock.sleep(delay * (0.5 + this.#o.random.next() / 2), signal);
-      } catch {
-        // Woken by a newer plan (or stop): go round again.
-      }
-    }
-  }
-
-  /** One try of a move: its passes until it is done, or until a target refused (try again later). */
-  async #runMove(move: OutgoingMove, signal: AbortSignal): Promise<void> {
-    for (let pass = 0; pass < MAX_IMMEDIATE_PASSES && !move.done; pass++) {
-      const startMs = this.#o.clock.now();
-      const catchUp = move.passes > 0;
-      let select: ((record: StoredRecord) => boolean) | undefined;
-      if (catchUp && !move.purge) {
-        // A range this node keeps: send again only what was written since the first pass began, and what was refused.
-        const since = move.firstPassStartMs - CATCH_UP_SLACK_MS;
-        const retry = move.retry;
-        select = (record) => record.version.wallMs >= since || retry.has(record.key);
-      }
-      const result = await this.#o.mover.copy({
-        filter: move.move.contains,
-        targets: move.targets,
-        purge: move.purge,
-        purpose: 'PURPOSE_REBALANCE',
-        throttle: this.#throttle,
-        signal,
-        ...(select === undefined ? {} : { select }),
-        onPage: (_, page) => {
-          this.#o.counters.keysCopied += page.written;
-          this.#o.counters.keysPurged += page.purged;
-        },
-      });
-      if (move.passes === 0) move.firstPassStartMs = startMs;
-      move.passes++;
-      move.retry = result.refused;
-      if (move.purge) {
-        // Done once a pass finds nothing left in the range: everything went and was purged.
-        if (result.scanned === 0) move.done = true;
-      } else if (catchUp && result.refused.size === 0) {
-        move.done = true;
-      }
-      if (result.refused.size > 0) return;
-    }
-  }
-
-  /** Tells every target the move is complete; a lost message is made up for by the target's MoveQuery. */
-  async #announce(move: OutgoingMove): Promise<void> {
-    const payload: MoveDonePayload = {
-      range: move.move.range,
-      epoch: this.#o.placement.epoch,
-      source: this.#selfId,
-      view: move.view,
-    };
-    await Promise.allSettled(
-      move.targets.map((t) =>
-        this.#o.rpc.request(t.address, MOVEMENT_MESSAGES.moveDone, payload, {
-          timeoutMs: this.#o.settings.batchTimeoutMs,
-          signal: this.#lifetime.signal,
-        }),
-      ),
-    );
-  }
-
-  // --- asking old owners about pending moves ---
-
-  #startQueries(): void {
-    if (this.#queryTimer !== undefined) return;
-    this.#queryTimer = this.#o.clock.setInterval(
-      () => this.#track(this.#query()),
-      this.#o.settings.moveQueryIntervalMs,
-    );
-    this.#track(this.#query());
-  }
-
-  #stopQueries(): void {
-    this.#queryTimer?.cancel();
-    this.#queryTimer = undefined;
-  }
-
-  async #query(): Promise<void> {
-    if (this.#querying || this.#stopped) return;
-    this.#querying = true;
-    try {
-      this.#expire();
-      const sources = new Map<string, Member>();
-      for (const entry of this.#incoming.values()) for (const [id, m] of entry.sources) sources.set(id, m);
-      const payload: MoveQueryPayload = { target: this.#selfId };
-      await Promise.all(
-        [...sources.values()].map(async (source) => {
-          let reply: MoveQueryReplyPayload;
-          try {
-            const message = await this.#o.rpc.request<MoveQueryReplyPayload>(
-              source.address,
-              MOVEMENT_MESSAGES.moveQuery,
-              payload,
-              { timeoutMs: this.#o.settings.batchTimeoutMs, signal: this.#lifetime.signal },
-            );
-            if (message.type !== MOVEMENT_MESSAGES.moveQueryReply) return;
-            reply = message.payload;
-          } catch {
-            // Unreachable: the membership decides whether it is dead.
-            return;
-          }
-          if (!reply.busy && reply.view === this.#view && this.#view !== '') {
-            this.#o.logger.debug({ source: source.id }, 'an old owner has nothing more to send here');
-            this.#dropSource(source.id);
-          }
-        }),
-      );
-    } finally {
-      this.#querying = false;
-    }
-  }
-
-  #expire(): void {
-    const timeoutMs = this.#o.settings.movePendingTimeoutMs;
-    if (timeoutMs === 0) return;
-    const now = this.#o.clock.now();
-    let changed = false;
-    for (const [range, entry] of this.#incoming) {
-      if (now - entry.sinceMs < timeoutMs) continue;
-      this.#o.logger.warn(
-        { range, sources: [...entry.sources.keys()], timeoutMs },
-        'a move to this node stayed pending past movePendingTimeoutMs; no longer waiting for it',
-      );
-      this.#incoming.delete(range);
-      changed = true;
-    }
-    if (changed) this.#afterChange();
-  }
-
-  #track(promise: Promise<unknown>): void {
-    const tracked = promise.catch((err: unknown) => this.#o.onError(err, 'data movement'));
-    this.#background.add(tracked);
-    void tracked.finally(() => this.#background.delete(tracked));
   }
 }
 
@@ -708,11 +381,4 @@ function presentById(members: readonly Member[]): Map<string, Member> {
   const out = new Map<string, Member>();
   for (const m of members) if (isPresent(m)) out.set(m.id, m);
   return out;
-}
-
-const pairKey = (range: string, source: string): string => `${range}\n${source}`;
-
-function splitPair(key: string): [string, string] {
-  const at = key.lastIndexOf('\n');
-  return [key.slice(0, at), key.slice(at + 1)];
 }

@@ -31,6 +31,7 @@ import type {
   MessageRegistry,
   Move,
   NodeInfo,
+  OwnershipListener,
   Placement,
   ReplicaSet,
   ScanOptions,
@@ -334,8 +335,11 @@ export class BucketPlacement implements Placement {
   readonly replicas: number;
   epoch = 1;
   refuse: ((key: string) => boolean) | undefined;
+  /** Owners of a bucket in the current view, set by hand (as a routed placement decides alone). */
+  readonly overrides = new Map<number, string[]>();
   readonly #selfId: string;
   #view: readonly Member[];
+  readonly #ownership = new Set<OwnershipListener>();
 
   constructor(selfId: string, membership: Membership, replicas: number) {
     this.#selfId = selfId;
@@ -358,7 +362,23 @@ export class BucketPlacement implements Placement {
   }
 
   ownersOf(key: string): Member[] {
-    return this.owners(bucketOfKey(key));
+    const bucket = bucketOfKey(key);
+    const override = this.overrides.get(bucket);
+    if (override !== undefined) return override.map((id) => this.#view.find((m) => m.id === id) ?? member(id));
+    return this.owners(bucket);
+  }
+
+  onOwnershipChange(listener: OwnershipListener): () => void {
+    this.#ownership.add(listener);
+    return () => this.#ownership.delete(listener);
+  }
+
+  /** Announces that `bucket` moved from `from` to `to`, as a routed placement would. */
+  announce(bucket: number, from: string[], to: string[]): void {
+    this.overrides.set(bucket, to);
+    this.epoch++;
+    const move: Move = { range: `bucket ${bucket}`, contains: (key) => bucketOfKey(key) === bucket, from, to };
+    for (const listener of this.#ownership) listener({ epoch: this.epoch, moves: [move] });
   }
 
   async locate(key: string): Promise<ReplicaSet> {

@@ -302,3 +302,51 @@ test('a dead old owner is no longer waited for', async (t) => {
   await settle(cluster.clock, b.movement.settled(), 1000);
   t.is(b.movement.status().moves.incoming, 0);
 });
+
+test('moves a routed placement announces are run the same way', async (t) => {
+  const ids = ['a', 'b'];
+  const all = ids.map((id) => member(id));
+  const cluster = await movementCluster(t, { ids, replicas: 1 });
+  const records = seed(cluster, 800);
+  await quiet(cluster, all);
+  const [a, b] = ids.map((id) => cluster.byId(id));
+  const bucket = bucketOfKey(records.find((r) => a!.placement.ownersOf(r.key)[0]!.id === 'a')!.key);
+  const moving = records.filter((r) => bucketOfKey(r.key) === bucket);
+  const doneBefore = a!.movement.status().moves.done;
+  for (const n of [a, b]) n!.placement.announce(bucket, ['a'], ['b']);
+  t.true(b!.movement.readThrough(moving[0]!.key)?.some((m) => m.id === 'a'));
+  await settle(cluster.clock, b!.movement.settled());
+  await quiet(cluster, all);
+  for (const r of moving) {
+    t.truthy(b!.disk.records.get(r.key));
+    t.is(a!.disk.records.get(r.key), undefined);
+  }
+  t.is(a!.movement.status().moves.done, doneBefore + 1);
+});
+
+for (const runSeed of [1, 2, 3, 4]) {
+  test(`changes that arrive while data moves are planned from every unsettled view; nothing is lost (seed ${runSeed})`, async (t) => {
+    const ids = ['a', 'b', 'c', 'd', 'e'];
+    const first = ['a', 'b', 'c'].map((id) => member(id));
+    const cluster = await movementCluster(t, {
+      ids,
+      members: first,
+      seed: runSeed,
+      replicas: 2,
+      kv: { batchSize: 50, rebalanceMaxKeysPerSecond: 2000 },
+    });
+    const records = seed(cluster, 3000);
+    await quiet(cluster, first);
+    const withD = [...first, member('d')];
+    cluster.setView(withD, ['a', 'b', 'c', 'd']);
+    await until(cluster.clock, () => cluster.byId('d').disk.records.size > 100);
+    const withE = [...withD, member('e')];
+    cluster.setView(withE);
+    await until(cluster.clock, () => cluster.byId('e').disk.records.size > 100);
+    const final = [member('a'), member('b'), member('c', 'left'), member('d'), member('e')];
+    cluster.setView(final);
+    await quiet(cluster, final);
+    assertPlaced(t, cluster, records);
+    t.is(cluster.byId('c').disk.records.size, 0);
+  });
+}
