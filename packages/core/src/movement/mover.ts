@@ -272,5 +272,5 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw signal.reason;
 }
 
-/** A KV-neutral reply for requests that carry nothing back. */
+/** The answer of the movement requests that carry nothing back (MoveDone, Hint). */
 export const EMPTY_REPLY: Message = { type: CORE_MESSAGES.empty, payload: {} };
