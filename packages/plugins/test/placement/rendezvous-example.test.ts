@@ -6,7 +6,12 @@ import { builtinPlugins } from '../../src/index.js';
 
 // The third-party example, loaded by path from its config exactly as `kvmesh start` would, runs the same suite.
 const file = fileURLToPath(new URL('../../../../../examples/rendezvous.json', import.meta.url));
-const { config, registry } = await loadConfig(file, { registry: new PluginRegistry(builtinPlugins), env: {} });
+// The `up` section belongs to the server's `kvmesh up`; here it is only let through.
+const { config, registry } = await loadConfig(file, {
+  registry: new PluginRegistry(builtinPlugins),
+  env: {},
+  extensions: { up: { type: 'object' } },
+});
 const manifest = registry.get('placement', config.placement!.name);
 
 test('the example config loads the rendezvous plugin by path and validates its options', (t) => {
