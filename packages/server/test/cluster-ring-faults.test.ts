@@ -189,8 +189,12 @@ test('a SIGKILLed ring node: writes go on, and once it is back every acknowledge
   } finally {
     t.log(`stored keys per node: ${JSON.stringify(Object.fromEntries(counts))}`);
     t.log(`the ring says: ${JSON.stringify(Object.fromEntries(IDS.map((id) => [id, expected.get(id) ?? 0])))}`);
-    const movement = (await clusterOf(cluster.url(VICTIM)))['movement'] as Record<string, unknown> | undefined;
-    if (movement !== undefined) t.log(`${VICTIM} movement: ${JSON.stringify(movement)}`);
+    for (const id of IDS) {
+      const movement = (await clusterOf(cluster.url(id)))['movement'] as Record<string, unknown> | undefined;
+      if (movement !== undefined) {
+        t.log(`${id} movement: keys ${JSON.stringify(movement['keys'])}, hints ${JSON.stringify(movement['hints'])}`);
+      }
+    }
   }
   t.log(`converged ${Date.now() - started} ms after the load stopped (${uncertain.length} keys never acknowledged)`);
 
