@@ -1,0 +1,136 @@
+import { cpus, loadavg } from 'node:os';
+import autocannon from 'autocannon';
+import type { RawRequest, Result } from 'autocannon';
+import type { BenchSettings } from './settings.js';
+
+// Load generation and the printed table, shared by every bench. Servers that
+// are compared run in alternating rounds (A, B, A, B...) after a warmup of
+// each, so a change in background load over the run hits all of them alike;
+// req/s is the total over all rounds, p50/p99 the median of the rounds.
+
+export type Op = 'GET' | 'PUT';
+
+export const VALUE = Buffer.alloc(100, 'v');
+
+/** One side of a comparison: where its load goes, and which keys it asks for. */
+export interface Target {
+  readonly name: string;
+  /** Load is split evenly over these URLs (one autocannon instance each, all at once). */
+  readonly urls: readonly string[];
+  /** Keys of each URL's requests; default: `bench-0` .. `bench-<keys-1>`. */
+  readonly keys?: readonly (readonly string[])[];
+}
+
+export interface Row {
+  readonly server: string;
+  readonly op: Op;
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly failures: number;
+}
+
+export function benchKeys(count: number, prefix = 'bench-'): string[] {
+  return Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+}
+
+/** Writes VALUE under every key, 50 at a time, through `url`. */
+export async function populate(url: string, keys: readonly string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += 50) {
+    await Promise.all(
+      keys.slice(i, i + 50).map(async (key) => {
+        const res = await fetch(`${url}/v1/kv/${encodeURIComponent(key)}`, { method: 'PUT', body: VALUE });
+        if (res.status !== 201 && res.status !== 200) throw new Error(`populating failed: HTTP ${res.status}`);
+        await res.arrayBuffer();
+      }),
+    );
+  }
+}
+
+// One prebuilt request per key: autocannon cycles through them without rebuilding any.
+function requests(op: Op, keys: readonly string[]): RawRequest[] {
+  return keys.map((key) => ({
+    method: op,
+    path: `/v1/kv/${encodeURIComponent(key)}`,
+    ...(op === 'PUT' ? { body: VALUE, headers: { 'content-type': 'application/octet-stream' } } : {}),
+  }));
+}
+
+interface Sample {
+  readonly total: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly failures: number;
+}
+
+async function load(target: Target, op: Op, durationS: number, settings: BenchSettings): Promise<Sample> {
+  const n = target.urls.length;
+  const results: Result[] = await Promise.all(
+    target.urls.map((url, i) =>
+      autocannon({
+        url,
+        // The connections are split over the URLs; the first ones take the remainder.
+        connections: Math.floor(settings.connections / n) + (i < settings.connections % n ? 1 : 0),
+        pipelining: 1,
+        duration: durationS,
+        requests: requests(op, target.keys?.[i] ?? benchKeys(settings.keys)),
+      }),
+    ),
+  );
+  return {
+    total: results.reduce((sum, r) => sum + r.requests.total, 0),
+    p50: Math.max(...results.map((r) => r.latency.p50)),
+    p99: Math.max(...results.map((r) => r.latency.p99)),
+    failures: results.reduce((sum, r) => sum + r.non2xx + r.errors + r.timeouts, 0),
+  };
+}
+
+/** Every target for one operation, in alternating rounds after a warmup of each. */
+export async function measure(targets: readonly Target[], op: Op, settings: BenchSettings): Promise<Row[]> {
+  const runs = new Map<string, Sample[]>(targets.map((t) => [t.name, []]));
+  if (settings.warmupS > 0) for (const target of targets) await load(target, op, settings.warmupS, settings);
+  for (let round = 0; round < settings.rounds; round++) {
+    for (const target of targets) {
+      runs.get(target.name)!.push(await load(target, op, settings.durationS / settings.rounds, settings));
+    }
+  }
+  return targets.map((target) => {
+    const samples = runs.get(target.name)!;
+    return {
+      server: target.name,
+      op,
+      rps: samples.reduce((sum, s) => sum + s.total, 0) / settings.durationS,
+      p50: median(samples.map((s) => s.p50)),
+      p99: median(samples.map((s) => s.p99)),
+      failures: samples.reduce((sum, s) => sum + s.failures, 0),
+    };
+  });
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** The rows with req/s as a ratio to `baseline`'s row of the same operation. */
+export function table(rows: readonly Row[], baseline: string): string {
+  const base = new Map(rows.filter((r) => r.server === baseline).map((r) => [r.op, r.rps]));
+  const lines = [['server', 'op', 'req/s', 'p50 ms', 'p99 ms', 'failures', 'ratio']];
+  for (const r of rows) {
+    const ratio = r.server === baseline ? '1.00' : (r.rps / (base.get(r.op) ?? NaN)).toFixed(2);
+    lines.push([r.server, r.op, r.rps.toFixed(0), r.p50.toFixed(2), r.p99.toFixed(2), String(r.failures), ratio]);
+  }
+  const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+  return lines
+    .map((l) => l.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '))
+    .join('\n');
+}
+
+/** The first line of every bench: what ran, on what, and how busy the machine was. */
+export function header(name: string, what: string, settings: BenchSettings): string {
+  return (
+    `kvmesh bench ${name}: ${what}; ${settings.connections} connections, ${settings.warmupS} s warmup + ` +
+    `${settings.durationS} s in ${settings.rounds} alternating rounds per server and operation, 100-byte values; ` +
+    `node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, load average ${loadavg()[0]!.toFixed(2)}`
+  );
+}

@@ -1,0 +1,44 @@
+// The environment knobs every bench reads (see docs/performance.md).
+
+export interface BenchSettings {
+  /** Measured seconds per server and operation (BENCH_DURATION_S, default 5). */
+  readonly durationS: number;
+  /** Alternating rounds the measured seconds are split into (BENCH_ROUNDS, default 5). */
+  readonly rounds: number;
+  /** Warmup seconds per server and operation (BENCH_WARMUP_S, default 1). */
+  readonly warmupS: number;
+  /** Client connections, split over a target's URLs (BENCH_CONNECTIONS, default 32). */
+  readonly connections: number;
+  /** Keys the requests cycle through (BENCH_KEYS, default 1000). */
+  readonly keys: number;
+  /** Extra node flags for every kvmesh child (BENCH_NODE_ARGS), e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`. */
+  readonly nodeArgs: readonly string[];
+  /** Keys the rebalance bench moves (BENCH_REBALANCE_KEYS, default 100000). */
+  readonly rebalanceKeys: number;
+}
+
+export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
+  return {
+    durationS: positive(env, 'BENCH_DURATION_S', 5),
+    rounds: Math.max(1, Math.floor(positive(env, 'BENCH_ROUNDS', 5))),
+    warmupS: nonNegative(env, 'BENCH_WARMUP_S', 1),
+    connections: Math.max(1, Math.floor(positive(env, 'BENCH_CONNECTIONS', 32))),
+    keys: Math.max(1, Math.floor(positive(env, 'BENCH_KEYS', 1000))),
+    nodeArgs: (env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== ''),
+    rebalanceKeys: Math.max(1, Math.floor(positive(env, 'BENCH_REBALANCE_KEYS', 100_000))),
+  };
+}
+
+function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const value = nonNegative(env, name, fallback);
+  if (value === 0) throw new Error(`${name} must be greater than 0`);
+  return value;
+}
+
+function nonNegative(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a number >= 0 (found '${raw}')`);
+  return value;
+}
