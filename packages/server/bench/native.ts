@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { proxyBench } from './proxy.js';
 import { quorumBench } from './quorum.js';
+import { rebalanceBench } from './rebalance.js';
 import { singleBench } from './single.js';
 import { killAll, stopAll } from './support/children.js';
 import { readSettings } from './support/settings.js';
@@ -25,6 +26,7 @@ const BENCHES: Readonly<Record<string, Bench>> = {
   single: singleBench,
   proxy: proxyBench,
   quorum: quorumBench,
+  rebalance: rebalanceBench,
 };
 
 function selected(): [string, Bench][] {

@@ -24,15 +24,26 @@ export interface ClusterOptions {
   readonly codec: 'json' | 'msgpack' | 'protobuf';
   /** Last byte of the first node's loopback address (127.0.0.<firstHost>); the others follow. */
   readonly firstHost: number;
+  /** Number of the first node's id (`n<firstId>`); default 1. */
+  readonly firstId?: number;
+  /** The port every node listens on; default a port free on all their addresses. */
+  readonly port?: number;
 }
 
 export interface ClusterNode {
   readonly id: string;
+  /** The node as a view names it: `id@host:port`. */
+  readonly member: string;
+  readonly port: number;
   readonly url: string;
   readonly child: ChildProcess;
 }
 
-/** Node ids `n1`..`n<count>` on 127.0.0.<first>.., one port shared by all. */
+/**
+ * `count` nodes, ids `n<firstId>`.. on 127.0.0.<firstHost>.., one port shared
+ * by all, each with the view of exactly these nodes; resolves once every one
+ * answers `GET /v1/ready`.
+ */
 export async function startCluster(
   dir: string,
   count: number,
@@ -41,8 +52,8 @@ export async function startCluster(
 ): Promise<ClusterNode[]> {
   const { placement, codec, firstHost } = options;
   const hosts = Array.from({ length: count }, (_, i) => `127.0.0.${firstHost + i}`);
-  const port = await freePort(hosts);
-  const ids = hosts.map((_, i) => `n${i + 1}`);
+  const port = options.port ?? (await freePort(hosts));
+  const ids = hosts.map((_, i) => `n${(options.firstId ?? 1) + i}`);
   const view = hosts.map((host, i) => `${ids[i]}@${host}:${port}`);
   const started = await Promise.all(
     hosts.map(async (host, i) => {
@@ -60,7 +71,7 @@ export async function startCluster(
         }),
       );
       const { child, url } = await startKvmesh(config, nodeArgs);
-      return { id: ids[i]!, url, child };
+      return { id: ids[i]!, member: view[i]!, port, url, child };
     }),
   );
   await Promise.all(started.map((node) => waitReady(node.url)));
