@@ -5,7 +5,7 @@
 // ids alone, and a membership change moves only the buckets whose top
 // scorers change. List this file in a config's "plugins" array and select
 // placement "rendezvous"; docs/plugins.md walks through it.
-import { KvError, definePlugin } from '@kvmesh/core';
+import { KvError, definePlugin, viewEpoch } from '@kvmesh/core';
 
 const OWN = Object.freeze({ kind: 'own' });
 
@@ -79,7 +79,7 @@ class RendezvousPlacement {
   #view;
   #current;
   #sets = [];
-  #epoch = 1;
+  #epoch;
   #unsubscribe;
 
   constructor({ membership }, options) {
@@ -88,6 +88,8 @@ class RendezvousPlacement {
     this.#seen = membership.members();
     this.#current = dataMembers(this.#seen, options.dataRoles);
     this.#view = this.#build(this.#current);
+    // Equal on every node that sees the same data members (core checks reads against it).
+    this.#epoch = viewEpoch(this.#current.map((m) => m.id));
   }
 
   get epoch() {
@@ -183,7 +185,7 @@ class RendezvousPlacement {
     if (!sameIds) {
       // The data members changed: a new table and a new epoch. A state change keeps both.
       this.#view = this.#build(current);
-      this.#epoch += 1;
+      this.#epoch = viewEpoch(current.map((m) => m.id));
     }
     this.#current = current;
     this.#sets = [];

@@ -1,7 +1,7 @@
 // A complete third-party placement plugin in plain JavaScript: every key lives
 // on the alive member with the smallest id (optionally preferring a role).
 // List its path in a config's "plugins" array and select it by name.
-import { KvError, definePlugin } from '@kvmesh/core';
+import { KvError, definePlugin, viewEpoch } from '@kvmesh/core';
 
 export const plugin = definePlugin({
   family: 'placement',
@@ -28,13 +28,10 @@ export const plugin = definePlugin({
         const preferred = preferRole ? alive.filter((m) => m.meta.role === preferRole) : [];
         return (preferred.length > 0 ? preferred : alive)[0];
       };
-      // The epoch counts the changes of the owner this node has seen.
-      let epoch = 1;
-      let last = owner()?.id;
-      membership.on(() => {
-        const now = owner()?.id;
-        if (now !== last) [last, epoch] = [now, epoch + 1];
-      });
+      // The view is the owner alone: every node that sees the same owner has the same epoch.
+      const epochOf = (first) => viewEpoch(first ? [first.id] : []);
+      let epoch = epochOf(owner());
+      membership.on(() => (epoch = epochOf(owner())));
       return {
         name: 'first-alive',
         get epoch() {

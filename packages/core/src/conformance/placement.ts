@@ -111,7 +111,8 @@ export function placementKeys(count: number): string[] {
  *   before to its replicas after; unchanged keys are in no move; plan is pure;
  * - balance: max/mean key copies per member within `bounds.balance`;
  * - join: key copies moved when one member joins (and leaves) within the bounds;
- * - epoch: grows when data members come or go, never shrinks, is stamped on sets;
+ * - epoch: equal on nodes that see the same data members (reached by any history),
+ *   changes when data members come or go, not on state changes, is stamped on sets;
  * - empty: no data member means KVMESH_ERR_PLACEMENT_EMPTY, and admit still answers;
  * - lifecycle: start/stop twice are harmless; stop unsubscribes.
  *
@@ -174,6 +175,7 @@ export function runPlacementConformance(test: TestFn, options: PlacementConforma
     const b = await build(t, other, 'm002');
     other.setState('m003', 'left');
     other.add('m003');
+    t.is(a.epoch, b.epoch, 'nodes that see the same data members have the same epoch');
     for (const key of sample()) {
       const [x, y] = [await a.locate(key, { intent: 'read' }), await b.locate(key, { intent: 'write' })];
       if (!sameSet(x, y)) {
@@ -411,29 +413,37 @@ export function runPlacementConformance(test: TestFn, options: PlacementConforma
     });
   }
 
-  check('epoch', 'the epoch grows when data members come or go and never shrinks', async (t) => {
-    const world = cluster();
-    const placement = await build(t, world, 'm001');
-    let last = placement.epoch;
-    t.true(Number.isInteger(last), 'the epoch is an integer');
-    t.is((await placement.locate('k', { intent: 'read' })).epoch, last, 'replica sets carry the current epoch');
-    const steps: [string, () => void, boolean][] = [
-      ['a member joins', () => world.add('m005x'), true],
-      ['a member crashes', () => world.setState('m002', 'dead'), false],
-      ['it comes back', () => world.setState('m002', 'alive'), false],
-      ['a frontend joins', () => world.add('f02', { role: 'frontend' }), false],
-      ['a member leaves', () => world.setState('m005x', 'left'), true],
-      ['a member is forgotten', () => world.forget('m004'), true],
-    ];
-    for (const [label, change, grows] of steps) {
-      change();
-      const now = placement.epoch;
-      if (grows) t.true(now > last, `${label}: the epoch grows (${last} → ${now})`);
-      else t.true(now >= last, `${label}: the epoch does not shrink (${last} → ${now})`);
-      t.is((await placement.locate('k', { intent: 'read' })).epoch, now, `${label}: replica sets carry the epoch`);
-      last = now;
-    }
-  });
+  check(
+    'epoch',
+    'the epoch names the data members: it changes when they come or go, not on state changes',
+    async (t) => {
+      const world = cluster();
+      const placement = await build(t, world, 'm001');
+      const start = placement.epoch;
+      let last = start;
+      t.true(Number.isInteger(last) && last > 0 && last <= 0xffffffff, 'the epoch is a positive 32-bit integer');
+      t.is((await placement.locate('k', { intent: 'read' })).epoch, last, 'replica sets carry the current epoch');
+      const seen = new Map<number, string>([[last, 'the start']]);
+      const steps: [string, () => void, 'changes' | 'keeps' | 'returns'][] = [
+        ['a member joins', () => world.add('m005x'), 'changes'],
+        ['a member crashes', () => world.setState('m002', 'dead'), 'keeps'],
+        ['it comes back', () => world.setState('m002', 'alive'), 'keeps'],
+        ['a frontend joins', () => world.add('f02', { role: 'frontend' }), 'keeps'],
+        ['the member that joined leaves', () => world.setState('m005x', 'left'), 'returns'],
+        ['a member is forgotten', () => world.forget('m004'), 'changes'],
+      ];
+      for (const [label, change, expect] of steps) {
+        change();
+        const now = placement.epoch;
+        if (expect === 'keeps') t.is(now, last, `${label}: the epoch stays ${last}`);
+        else if (expect === 'changes') t.false(seen.has(now), `${label}: a new epoch (${last} → ${now})`);
+        else t.is(now, start, `${label}: back to the members of the start, back to their epoch`);
+        t.is((await placement.locate('k', { intent: 'read' })).epoch, now, `${label}: replica sets carry the epoch`);
+        seen.set(now, label);
+        last = now;
+      }
+    },
+  );
 
   check('empty', 'with no data member locate fails with PLACEMENT_EMPTY and admit still answers', async (t) => {
     const world = PlacementWorld.of([FRONTEND], { role: 'frontend' });

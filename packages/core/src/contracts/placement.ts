@@ -22,9 +22,9 @@ export interface ReplicaSet {
   /** Replicas a read consults. */
   readonly readQuorum: number;
   /**
-   * Version of the view (or ring) the set was computed at. Epochs of one
-   * placement instance only grow; epochs of two nodes are compared for
-   * equality only (routed placements have no global view).
+   * The view (or ring) the set was computed at: `viewEpoch` of the ids of
+   * the members that hold data. Equal on every node that sees the same data
+   * members; it changes whenever they change.
    */
   readonly epoch: number;
 }
@@ -93,7 +93,14 @@ export interface LocateOptions {
  */
 export interface Placement extends Lifecycle {
   readonly name: string;
-  /** The epoch of the placement's current view; grows on every change of it. */
+  /**
+   * The epoch of the placement's current view: `viewEpoch(ids of the data
+   * members)`, or a constant for a placement whose view never changes. Two
+   * nodes agree on it exactly when they agree on the data members; a read
+   * is answered only by replicas at the coordinator's epoch (core checks
+   * it before `admit`), so a node that has not learned a view change yet
+   * never answers "not found" for a key that moved to it.
+   */
   readonly epoch: number;
   /**
    * The ordered replica set for `key` among the live members.

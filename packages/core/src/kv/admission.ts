@@ -36,10 +36,20 @@ export class RefusedError extends KvError {
 
 /**
  * The replica side of admission: undefined when placement admits the
- * request, else the `kvmesh.kv.Refused` message to answer with.
+ * request, else the `kvmesh.kv.Refused` message to answer with. A read
+ * located in another view than this replica's (its epoch differs; 0 is
+ * unknown) is refused before placement is asked: one of the two nodes has
+ * not learned a view change yet, and this replica's answer (above all "not
+ * found" from a new owner the change has not reached) could be stale. The
+ * coordinator locates again until the views agree. Writes are admitted by
+ * ownership alone: a record stored by an owner that lags is moved on when
+ * it learns the view, so it is never lost.
  */
 export function refusal(placement: Placement, key: string, intent: Intent, epoch: number): Message | undefined {
-  const admission = placement.admit(key, intent, epoch);
+  const admission =
+    intent === 'read' && epoch !== 0 && epoch !== placement.epoch
+      ? ({ kind: 'not-owner', epoch: placement.epoch } as const)
+      : placement.admit(key, intent, epoch);
   if (admission.kind === 'own') return undefined;
   const payload: RefusedPayload = {
     kind: admission.kind === 'not-owner' ? 'NOT_OWNER' : admission.kind === 'frozen' ? 'FROZEN' : 'MOVED',

@@ -7,3 +7,4 @@ export * from './kv-messages.js';
 export * from './kv-stats.js';
 export * from './key-locks.js';
 export * from './limits.js';
+export * from './view-epoch.js';

@@ -8,6 +8,7 @@ import {
   createMessageRegistry,
   isKvError,
   silentLogger,
+  viewEpoch,
 } from '../../src/index.js';
 import type { Membership } from '../../src/index.js';
 import { FixedPlacement, LoneRpc, MapStorage, kvCluster, member, settle, text, until } from './helpers.js';
@@ -213,4 +214,30 @@ test('a replica that cannot be reached is reported to membership, which decides'
   await kv.put('k', UTF8.encode('v'), 'text/plain');
   await until(clock, () => reported.includes('n2'));
   t.deepEqual([...new Set(reported)], ['n2']);
+});
+
+test('a replica in another view than the coordinator does not answer its reads until the views agree', async (t) => {
+  const { clock, byId, nodes } = await kvCluster(t, { ids: ['a', 'b', 'c'], replicaIds: ['b', 'c'], readQuorum: 1 });
+  await settle(clock, byId('a').kv.put('k', UTF8.encode('v'), 'text/plain'));
+  // a has learned of a view change that b and c have not: its epoch differs, its set says b and c.
+  byId('a').placement.epoch = 2;
+  const refused = await settle(
+    clock,
+    byId('a')
+      .kv.get('k')
+      .then(
+        () => undefined,
+        (e: unknown) => e as { code: string },
+      ),
+  );
+  t.is(refused?.code, 'KVMESH_ERR_KV_NOT_OWNER', 'no answer from a view the coordinator does not share');
+  for (const n of nodes) n.placement.epoch = 2;
+  t.is(text((await settle(clock, byId('a').kv.get('k'))).record?.value), 'v');
+});
+
+test('viewEpoch names a set of ids: order does not matter, content does, and it is never 0', (t) => {
+  t.is(viewEpoch(['b', 'a']), viewEpoch(['a', 'b']));
+  t.not(viewEpoch(['a', 'b']), viewEpoch(['ab']));
+  t.not(viewEpoch(['a', 'b']), viewEpoch(['a', 'b', 'c']));
+  t.true(viewEpoch([]) > 0);
 });

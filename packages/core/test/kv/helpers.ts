@@ -116,7 +116,8 @@ export type ReplicaSpec = Pick<ReplicaSet, 'replicas' | 'writeQuorum' | 'readQuo
 /** A placement that returns the same replica set for every key, and counts calls. */
 export class FixedPlacement implements Placement {
   readonly name = 'fixed';
-  readonly epoch = 1;
+  /** The view's epoch; tests change it to stand for a view change this node has (not) seen. */
+  epoch = 1;
   calls = 0;
   /** This node's id: when set, `admit` owns only the keys whose set lists it. */
   selfId: string | undefined;
@@ -138,7 +139,7 @@ export class FixedPlacement implements Placement {
 
   async locate(): Promise<ReplicaSet> {
     this.calls++;
-    return this.#set;
+    return this.#set.epoch === this.epoch ? this.#set : { ...this.#set, epoch: this.epoch };
   }
 
   admit(): Admission {

@@ -1,4 +1,4 @@
-import { KvError } from '@kvmesh/core';
+import { KvError, viewEpoch } from '@kvmesh/core';
 import type {
   Admission,
   Intent,
@@ -48,7 +48,8 @@ export class LayoutPlacement<L extends Layout> implements Placement {
    * (a static view may id members by host:port whatever node.id says).
    */
   #self: number;
-  #epoch = 1;
+  /** viewEpoch of the data members' ids: equal on every node that sees the same ones. */
+  #epoch: number;
   #stale = false;
   /** The membership snapshot the view was last computed from. */
   #seen: readonly Member[];
@@ -65,6 +66,7 @@ export class LayoutPlacement<L extends Layout> implements Placement {
     const members = dataMembers(this.#seen, this.#dataRoles);
     this.#layout = strategy.build(members);
     this.#current = members;
+    this.#epoch = viewEpoch(members.map((m) => m.id));
     this.#sets = new Array<ReplicaSet | undefined>(this.#layout.slots);
     this.#self = this.#indexOf(components.membership.self.id);
   }
@@ -150,7 +152,7 @@ export class LayoutPlacement<L extends Layout> implements Placement {
     const members = dataMembers(seen, this.#dataRoles);
     if (!sameIds(members, this.#layout.members)) {
       this.#layout = this.#layoutOf(members);
-      this.#epoch += 1;
+      this.#epoch = viewEpoch(members.map((m) => m.id));
       this.#current = members;
       this.#sets = new Array<ReplicaSet | undefined>(this.#layout.slots);
       this.#self = this.#indexOf(this.#c.membership.self.id);
