@@ -86,7 +86,10 @@ export class Rebalancer {
   #planned = false;
   /** Signature of the state last saved to the plan file. */
   #saved = '';
+  /** Set for `moveDebounceMs` after each plan: events meanwhile are planned once when it ends. */
   #debounce: Timer | undefined;
+  /** An event arrived since the last plan. */
+  #dirty = false;
   #stopped = false;
   readonly #waiters: Array<() => void> = [];
   readonly #background = new Set<Promise<unknown>>();
@@ -208,22 +211,38 @@ export class Rebalancer {
 
   /** Serves `kvmesh.movement.MoveQuery`: is a move to `target` still running here? */
   onMoveQuery(payload: MoveQueryPayload): MoveQueryReplyPayload {
-    const busy =
-      this.#debounce !== undefined || this.#unfinished().some((m) => m.targets.some((t) => t.id === payload.target));
+    const busy = this.#dirty || this.#unfinished().some((m) => m.targets.some((t) => t.id === payload.target));
     return { busy, view: this.#view };
   }
 
+  /**
+   * Plans at once when the event changed the members placement sees:
+   * placement switched to the new view in the same tick, so the ranges
+   * moving here must be pending before any read can find this node's
+   * storage without them. Other events (state changes that move nothing,
+   * or a burst right after a plan) are planned together when
+   * `moveDebounceMs` after the last plan has passed.
+   */
   #schedulePlan(): void {
-    if (this.#debounce !== undefined || this.#stopped) return;
-    // Not reset by later events: a steady stream of them must not postpone planning forever.
+    if (this.#stopped) return;
+    const viewChanged =
+      this.#o.membership !== undefined && viewFingerprint(this.#o.membership.members()) !== this.#view;
+    if (this.#debounce !== undefined && !viewChanged) {
+      this.#dirty = true;
+      return;
+    }
+    this.#debounce?.cancel();
+    this.#dirty = false;
+    try {
+      this.#plan();
+    } catch (err) {
+      this.#o.onError(err, 'planning the moves of a membership change');
+    }
+    this.#notify();
     this.#debounce = this.#o.clock.setTimeout(() => {
       this.#debounce = undefined;
-      try {
-        this.#plan();
-      } catch (err) {
-        this.#o.onError(err, 'planning the moves of a membership change');
-      }
-      this.#notify();
+      if (this.#dirty) this.#schedulePlan();
+      else this.#notify();
     }, this.#o.settings.moveDebounceMs);
   }
 
@@ -368,7 +387,7 @@ export class Rebalancer {
   }
 
   #isSettled(): boolean {
-    return this.#planned && this.#debounce === undefined && this.#pending.size === 0;
+    return this.#planned && !this.#dirty && this.#pending.size === 0;
   }
 
   #notify(): void {

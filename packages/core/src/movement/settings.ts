@@ -3,7 +3,7 @@ import type { JsonSchema } from '../plugin.js';
 
 /** Default of `kv.batchSize`: records per scan page and per PutBatch. */
 export const DEFAULT_BATCH_SIZE = 500;
-/** Default of `kv.moveDebounceMs`: a burst of membership events within this window makes one plan. */
+/** Default of `kv.moveDebounceMs`: events that change no data member are planned together within it. */
 export const DEFAULT_MOVE_DEBOUNCE_MS = 200;
 /** Default of `kv.moveRetryMs`: first wait before a failed or refused move is tried again (doubles up to 30 s). */
 export const DEFAULT_MOVE_RETRY_MS = 500;
@@ -57,7 +57,7 @@ export const movementConfigProperties: Readonly<Record<string, JsonSchema>> = {
     minimum: 0,
     default: DEFAULT_MOVE_DEBOUNCE_MS,
     description:
-      'How long after a membership event the node waits for more before it plans the moves, so a burst of events (a node joining, several failing) makes one plan. Default 200.',
+      'A membership event that changes the members placement sees is planned at once (ranges moving here are read through their old owners from that moment); other events within this many ms of the last plan are planned together when it ends. Default 200.',
   },
   moveRetryMs: {
     type: 'integer',
