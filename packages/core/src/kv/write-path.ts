@@ -145,7 +145,7 @@ export class WritePath {
         if (candidates.length === 0) {
           throw quorumError(writeWhat(op), Math.max(1, set.writeQuorum), 0, [], 'no replica is up');
         }
-        let lastFailure: unknown;
+        const failures: { member: Member; err: unknown }[] = [];
         for (const primary of candidates) {
           if (ctx.replicas.isLocal(primary)) {
             const applied = await this.#locks.run(op.key, () => this.#coordinate(set, op));
@@ -161,12 +161,10 @@ export class WritePath {
             // conditional one could apply twice, and the client must hear so.
             if (!notDelivered(err) && op.conditions !== undefined) throw uncertain(op, primary, err);
             skip.add(primary.id);
-            lastFailure = err;
+            failures.push({ member: primary, err });
           }
         }
-        throw lastFailure instanceof Error
-          ? lastFailure
-          : quorumError(writeWhat(op), set.writeQuorum, 0, [], 'no primary answered');
+        throw quorumError(writeWhat(op), Math.max(1, set.writeQuorum), 0, failures);
       },
     );
   }
