@@ -1,14 +1,18 @@
 import type { Member } from '../contracts/membership.js';
-import type { ReplicaSet } from '../contracts/placement.js';
+import type { LocateOptions, ReplicaSet } from '../contracts/placement.js';
 import type { StoredRecord } from '../contracts/storage.js';
 import { RefusedError, withRelocation } from './admission.js';
+import type { RelocateOptions } from './admission.js';
 import { compareVersions } from './hlc.js';
 import { isReachable } from './kv-context.js';
 import type { KvContext } from './kv-context.js';
 import type { KnownRecord } from './local-replica.js';
-import { gather } from './quorum.js';
+import { gather, quorumError } from './quorum.js';
 import type { Answer } from './quorum.js';
 import { quoteKey } from './limits.js';
+
+/** What a read without a signal asks placement: one shared object, not one per read. */
+const READ_INTENT: LocateOptions = Object.freeze({ intent: 'read' });
 
 /** What a quorum read found. */
 export interface ReadOutcome {
@@ -29,24 +33,23 @@ export interface ReadOutcome {
  */
 export class ReadPath {
   readonly #ctx: KvContext;
+  /** The relocation loop's options for a read without a signal. */
+  readonly #relocate: RelocateOptions;
 
   constructor(ctx: KvContext) {
     this.#ctx = ctx;
+    this.#relocate = { clock: ctx.clock, onRetry: () => void ctx.stats.relocations++ };
   }
 
   /** Locates `key` and reads it; relocates on refusals. */
-  async get(key: string, signal: AbortSignal | undefined): Promise<ReadOutcome> {
+  // Not async, and the loop's options without a signal are built once: this is every client read.
+  get(key: string, signal: AbortSignal | undefined): Promise<ReadOutcome> {
     const ctx = this.#ctx;
-    return withRelocation(
-      { clock: ctx.clock, onRetry: () => void ctx.stats.relocations++, ...(signal ? { signal } : {}) },
-      async () => {
-        const set = await ctx.placement.locate(
-          key,
-          signal === undefined ? { intent: 'read' } : { intent: 'read', signal },
-        );
-        return this.read(key, set, signal);
-      },
-    );
+    return withRelocation(signal ? { ...this.#relocate, signal } : this.#relocate, async () => {
+      const set = await ctx.placement.locate(key, signal === undefined ? READ_INTENT : { intent: 'read', signal });
+      // Awaited, not returned: a returned promise costs two more turns to adopt.
+      return await this.read(key, set, signal);
+    });
   }
 
   /** The newest record among `readQuorum` replicas of `set`. */
@@ -58,8 +61,20 @@ export class ReadPath {
       const record = await ctx.local.read(key);
       return { newest: record, servedBy: only, local: { record } };
     }
-    const needed = Math.max(1, set.readQuorum);
     const requestSignal = signal === undefined ? ctx.lifetime : AbortSignal.any([signal, ctx.lifetime]);
+    if (only !== undefined && set.replicas.length === 1 && set.readQuorum <= 1) {
+      // One replica, another node (this one holds no copy): one request and what
+      // gather would make of its failure, without gather's closures and lists.
+      try {
+        const record = await ctx.replicas.read(only, key, set.epoch, requestSignal);
+        return { newest: record, servedBy: only, local: undefined };
+      } catch (err) {
+        if (err instanceof RefusedError) throw err;
+        ctx.replicaFailed(only, err, 'read');
+        throw quorumError(`read of key ${quoteKey(key)}`, 1, 0, [{ member: only, err }]);
+      }
+    }
+    const needed = Math.max(1, set.readQuorum);
     let refused: RefusedError | undefined;
     let answers: Answer<StoredRecord | undefined>[];
     try {

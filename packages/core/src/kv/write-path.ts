@@ -1,10 +1,11 @@
 import type { Message } from '../contracts/codec.js';
 import type { DeleteResult, PutResult, WriteConditions } from '../contracts/kv.js';
 import type { Member } from '../contracts/membership.js';
-import type { ReplicaSet } from '../contracts/placement.js';
+import type { LocateOptions, ReplicaSet } from '../contracts/placement.js';
 import type { StoredRecord, Version } from '../contracts/storage.js';
 import { KvError, isKvError } from '../errors.js';
 import { RefusedError, admissionOf, notDelivered, withRelocation } from './admission.js';
+import type { RelocateOptions } from './admission.js';
 import { compareVersions, formatVersion } from './hlc.js';
 import type { KeyLocks } from './key-locks.js';
 import { isLive, isReachable, selfIn } from './kv-context.js';
@@ -17,6 +18,8 @@ import { gather, quorumError } from './quorum.js';
 import type { ReadPath } from './read-path.js';
 
 const EMPTY = new Uint8Array(0);
+/** What a write without a signal asks placement: one shared object, not one per write. */
+const WRITE_INTENT: LocateOptions = Object.freeze({ intent: 'write' });
 /** Stamping again after a replica held a newer version: at most this many versions per write. */
 const MAX_STAMPS = 3;
 /**
@@ -66,11 +69,14 @@ export class WritePath {
   readonly #ctx: KvContext;
   readonly #reads: ReadPath;
   readonly #locks: KeyLocks;
+  /** The relocation loop's options for a write without a signal. */
+  readonly #relocate: RelocateOptions;
 
   constructor(ctx: KvContext, reads: ReadPath, locks: KeyLocks) {
     this.#ctx = ctx;
     this.#reads = reads;
     this.#locks = locks;
+    this.#relocate = { clock: ctx.clock, onRetry: () => void ctx.stats.relocations++ };
   }
 
   async put(
@@ -131,42 +137,44 @@ export class WritePath {
   }
 
   /** Locates the key, then runs the write here (primary) or at the primary; relocates on refusals. */
-  async #run(op: WriteOp, signal: AbortSignal | undefined): Promise<{ applied: Applied; servedBy: Member }> {
+  // Not async: it hands back the relocation loop's own promise. This is every
+  // client write, so the loop's options are built once (without a signal) and
+  // the common round (this node is the primary) allocates no candidate list.
+  #run(op: WriteOp, signal: AbortSignal | undefined): Promise<{ applied: Applied; servedBy: Member }> {
     const ctx = this.#ctx;
     // Primaries that could not be reached during this write: the next reachable replica takes over.
-    const skip = new Set<string>();
-    return withRelocation(
-      { clock: ctx.clock, onRetry: () => void ctx.stats.relocations++, ...(signal ? { signal } : {}) },
-      async (moved) => {
-        if (signal?.aborted) throw signal.reason;
-        const set = await ctx.placement.locate(op.key, signal ? { intent: 'write', signal } : { intent: 'write' });
-        const candidates =
-          moved !== undefined ? [moved] : set.replicas.filter((m) => isReachable(m) && !skip.has(m.id));
-        if (candidates.length === 0) {
-          throw quorumError(writeWhat(op), Math.max(1, set.writeQuorum), 0, [], 'no replica is up');
+    let skip: Set<string> | undefined;
+    return withRelocation(signal ? { ...this.#relocate, signal } : this.#relocate, async (moved) => {
+      if (signal?.aborted) throw signal.reason;
+      const set = await ctx.placement.locate(op.key, signal ? { intent: 'write', signal } : WRITE_INTENT);
+      // Every reachable replica not skipped, in placement's order; or where the key moved.
+      const candidates = moved !== undefined ? [moved] : set.replicas;
+      const failures: { member: Member; err: unknown }[] = [];
+      let tried = 0;
+      for (const primary of candidates) {
+        if (moved === undefined && (!isReachable(primary) || skip?.has(primary.id))) continue;
+        tried++;
+        if (ctx.replicas.isLocal(primary)) {
+          const applied = await this.#locks.run(op.key, () => this.#coordinate(set, op));
+          return { applied, servedBy: primary };
         }
-        const failures: { member: Member; err: unknown }[] = [];
-        for (const primary of candidates) {
-          if (ctx.replicas.isLocal(primary)) {
-            const applied = await this.#locks.run(op.key, () => this.#coordinate(set, op));
-            return { applied, servedBy: primary };
-          }
-          try {
-            return { applied: await this.#forward(primary, set.epoch, op, signal), servedBy: primary };
-          } catch (err) {
-            // The primary's own answer (a refusal, a failed condition, no quorum) stands.
-            if (err instanceof RefusedError || !isKvError(err) || !retriableForward(err)) throw err;
-            ctx.replicaFailed(primary, err, 'forwarded write');
-            // A write that may have reached the primary is not sent to another: a
-            // conditional one could apply twice, and the client must hear so.
-            if (!notDelivered(err) && op.conditions !== undefined) throw uncertain(op, primary, err);
-            skip.add(primary.id);
-            failures.push({ member: primary, err });
-          }
+        try {
+          return { applied: await this.#forward(primary, set.epoch, op, signal), servedBy: primary };
+        } catch (err) {
+          // The primary's own answer (a refusal, a failed condition, no quorum) stands.
+          if (err instanceof RefusedError || !isKvError(err) || !retriableForward(err)) throw err;
+          ctx.replicaFailed(primary, err, 'forwarded write');
+          // A write that may have reached the primary is not sent to another: a
+          // conditional one could apply twice, and the client must hear so.
+          if (!notDelivered(err) && op.conditions !== undefined) throw uncertain(op, primary, err);
+          (skip ??= new Set()).add(primary.id);
+          failures.push({ member: primary, err });
         }
-        throw quorumError(writeWhat(op), Math.max(1, set.writeQuorum), 0, failures);
-      },
-    );
+      }
+      throw tried === 0
+        ? quorumError(writeWhat(op), Math.max(1, set.writeQuorum), 0, [], 'no replica is up')
+        : quorumError(writeWhat(op), Math.max(1, set.writeQuorum), 0, failures);
+    });
   }
 
   /** Sends the write to `primary` and turns its reply into the result. */
