@@ -18,7 +18,8 @@ import type { BenchSettings } from './support/settings.js';
 // BENCH_DURATION_S (default 5, per server and operation), BENCH_ROUNDS (5),
 // BENCH_WARMUP_S (1), BENCH_CONNECTIONS (32), BENCH_KEYS (1000),
 // BENCH_NODE_ARGS (extra node flags for every kvmesh child, e.g.
-// "--cpu-prof --cpu-prof-dir=/tmp/kvmesh-prof"), BENCH_REBALANCE_KEYS (100000).
+// "--cpu-prof --cpu-prof-dir=/tmp/kvmesh-prof"), BENCH_REBALANCE_KEYS (100000),
+// BENCH_REBALANCE_BATCH (kv.batchSize of the rebalance bench, default its default).
 
 type Bench = (dir: string, settings: BenchSettings) => Promise<string>;
 

@@ -28,6 +28,8 @@ export interface ClusterOptions {
   readonly firstId?: number;
   /** The port every node listens on; default a port free on all their addresses. */
   readonly port?: number;
+  /** The config's `kv` section; default none (every default). */
+  readonly kv?: Readonly<Record<string, unknown>>;
 }
 
 export interface ClusterNode {
@@ -67,6 +69,7 @@ export async function startCluster(
           storage: { name: 'lmdb' },
           transport: { name: 'http' },
           codec: { name: codec },
+          ...(options.kv === undefined ? {} : { kv: options.kv }),
           log: { level: 'info' },
         }),
       );

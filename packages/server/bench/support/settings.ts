@@ -15,6 +15,8 @@ export interface BenchSettings {
   readonly nodeArgs: readonly string[];
   /** Keys the rebalance bench moves (BENCH_REBALANCE_KEYS, default 100000). */
   readonly rebalanceKeys: number;
+  /** `kv.batchSize` of the rebalance bench's nodes (BENCH_REBALANCE_BATCH); undefined: the default. */
+  readonly rebalanceBatch: number | undefined;
 }
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
@@ -26,6 +28,10 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     keys: Math.max(1, Math.floor(positive(env, 'BENCH_KEYS', 1000))),
     nodeArgs: (env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== ''),
     rebalanceKeys: Math.max(1, Math.floor(positive(env, 'BENCH_REBALANCE_KEYS', 100_000))),
+    rebalanceBatch:
+      env['BENCH_REBALANCE_BATCH'] === undefined || env['BENCH_REBALANCE_BATCH'] === ''
+        ? undefined
+        : Math.floor(positive(env, 'BENCH_REBALANCE_BATCH', 500)),
   };
 }
 
