@@ -90,25 +90,46 @@ export interface RelocateOptions {
  * doubling backoff. `moved` is passed to the next attempt, which should send
  * its request there. The last refusal is thrown when the attempts run out.
  */
-export async function withRelocation<T>(
+// Not async: every client operation runs through here and nearly all succeed
+// in round 0, which then costs one promise reaction; the loop starts only
+// after a failure.
+export function withRelocation<T>(
   options: RelocateOptions,
   attempt: (moved: Member | undefined, round: number) => Promise<T>,
 ): Promise<T> {
+  let first: Promise<T>;
+  try {
+    first = attempt(undefined, 0);
+  } catch (err) {
+    first = Promise.reject(err);
+  }
+  return first.then(undefined, (err: unknown) => relocate(options, attempt, err));
+}
+
+/** The rounds after round 0 failed with `failure`. */
+async function relocate<T>(
+  options: RelocateOptions,
+  attempt: (moved: Member | undefined, round: number) => Promise<T>,
+  failure: unknown,
+): Promise<T> {
   const attempts = options.attempts ?? MAX_LOCATE_ATTEMPTS;
   let backoff = RELOCATE_BACKOFF_MS;
-  let moved: Member | undefined;
-  for (let round = 0; ; round++) {
-    try {
-      return await attempt(moved, round);
-    } catch (err) {
-      if (!(err instanceof RefusedError) || round + 1 >= attempts) throw err;
-      options.onRetry?.();
-      const admission = err.admission;
-      moved = admission.kind === 'moved' ? admission.to : undefined;
-      if (moved !== undefined) continue;
+  let err = failure;
+  for (let round = 1; ; round++) {
+    // `err` is the failure of round - 1.
+    if (!(err instanceof RefusedError) || round >= attempts) throw err;
+    options.onRetry?.();
+    const admission = err.admission;
+    const moved = admission.kind === 'moved' ? admission.to : undefined;
+    if (moved === undefined) {
       const wait = admission.kind === 'frozen' ? admission.retryAfterMs : backoff;
       backoff = Math.min(backoff * 2, RELOCATE_BACKOFF_MAX_MS);
       await options.clock.sleep(wait, options.signal);
+    }
+    try {
+      return await attempt(moved, round);
+    } catch (next) {
+      err = next;
     }
   }
 }

@@ -53,14 +53,23 @@ export class ReadPath {
   }
 
   /** The newest record among `readQuorum` replicas of `set`. */
-  async read(key: string, set: ReplicaSet, signal?: AbortSignal): Promise<ReadOutcome> {
+  read(key: string, set: ReplicaSet, signal?: AbortSignal): Promise<ReadOutcome> {
     const ctx = this.#ctx;
     const only = set.replicas[0];
     if (only !== undefined && set.replicas.length === 1 && set.readQuorum <= 1 && ctx.replicas.isLocal(only)) {
-      // One replica, this node: no quorum bookkeeping (single-node deployments).
-      const record = await ctx.local.read(key);
-      return { newest: record, servedBy: only, local: { record } };
+      // One replica, this node: no quorum bookkeeping (single-node deployments), and no async frame.
+      try {
+        return ctx.local.read(key).then((record) => ({ newest: record, servedBy: only, local: { record } }));
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
+    return this.#readReplicas(key, set, signal);
+  }
+
+  async #readReplicas(key: string, set: ReplicaSet, signal: AbortSignal | undefined): Promise<ReadOutcome> {
+    const ctx = this.#ctx;
+    const only = set.replicas[0];
     const requestSignal = signal === undefined ? ctx.lifetime : AbortSignal.any([signal, ctx.lifetime]);
     if (only !== undefined && set.replicas.length === 1 && set.readQuorum <= 1) {
       // One replica, another node (this one holds no copy): one request and what
