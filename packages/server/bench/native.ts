@@ -44,19 +44,34 @@ function selected(): [string, Bench][] {
   return Object.entries(BENCHES).filter(([name]) => only.length === 0 || only.includes(name));
 }
 
+/** The running bench's temporary directory, removed on the way out whatever happens. */
+let current: string | undefined;
+
 async function main(): Promise<void> {
   const settings = readSettings();
   const benches = selected();
   for (const [i, [name, bench]] of benches.entries()) {
     const dir = await mkdtemp(join(tmpdir(), `kvmesh-bench-${name}-`));
+    current = dir;
     try {
       const report = await bench(dir, settings);
       process.stdout.write(`${i > 0 ? '\n' : ''}${report}\n`);
     } finally {
       await stopAll();
       await rm(dir, { recursive: true, force: true });
+      current = undefined;
     }
   }
+}
+
+// Interrupted (Ctrl-C, a timeout's SIGTERM): stop the children and remove the data, then exit.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    const dir = current;
+    void stopAll()
+      .then(() => (dir === undefined ? undefined : rm(dir, { recursive: true, force: true })))
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  });
 }
 
 main().then(
