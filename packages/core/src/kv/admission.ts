@@ -99,7 +99,8 @@ export function withRelocation<T>(
 ): Promise<T> {
   let first: Promise<T>;
   try {
-    first = attempt(undefined, 0);
+    // Promise.resolve hands a native promise back as it is; it only wraps an attempt that answered a plain value.
+    first = Promise.resolve(attempt(undefined, 0));
   } catch (err) {
     first = Promise.reject(err);
   }
