@@ -1,3 +1,4 @@
+import { pidsOf } from './support/children.js';
 import { benchKeys, header, measure, populate, table } from './support/load.js';
 import { replicasOf, startCluster, storedKeys } from './support/cluster.js';
 import type { RingOptions } from './support/cluster.js';
@@ -50,8 +51,8 @@ export async function proxyBench(dir: string, settings: BenchSettings): Promise<
   const direct = `at owner (${owner.id})`;
   const rows = await measure(
     [
-      { name: direct, urls: [owner.url], keys: [keys] },
-      { name: `through ${other.id}`, urls: [other.url], keys: [keys] },
+      { name: direct, urls: [owner.url], keys: [keys], pids: pidsOf(...nodes.map((n) => n.child)) },
+      { name: `through ${other.id}`, urls: [other.url], keys: [keys], pids: pidsOf(...nodes.map((n) => n.child)) },
     ],
     'GET',
     settings,

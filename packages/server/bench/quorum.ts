@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startKvmesh } from './support/children.js';
+import { pidsOf, startKvmesh } from './support/children.js';
 import { benchKeys, header, measure, populate, table } from './support/load.js';
 import { replicasOf, startCluster, storedKeys } from './support/cluster.js';
 import type { RingOptions } from './support/cluster.js';
@@ -58,11 +58,12 @@ export async function quorumBench(dir: string, settings: BenchSettings): Promise
     `PUT of ${keys.length} keys on a 3-node ring (replicationFactor 3, writeQuorum 2, readQuorum 2, lmdb syncWrites, http transport, ${CODEC} codec) against one node`,
     settings,
   );
+  const ringPids = pidsOf(...nodes.map((n) => n.child));
   const rows = await measure(
     [
-      { name: 'single node', urls: [one.url] },
-      { name: 'ring, any node', urls: nodes.map((n) => n.url) },
-      { name: 'ring, at primary', urls: nodes.map((n) => n.url), keys: primaryKeys },
+      { name: 'single node', urls: [one.url], pids: pidsOf(one.child) },
+      { name: 'ring, any node', urls: nodes.map((n) => n.url), pids: ringPids },
+      { name: 'ring, at primary', urls: nodes.map((n) => n.url), keys: primaryKeys, pids: ringPids },
     ],
     'PUT',
     settings,

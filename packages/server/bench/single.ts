@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startBare, startKvmesh } from './support/children.js';
+import { pidsOf, startBare, startKvmesh } from './support/children.js';
 import { benchKeys, header, measure, populate, table } from './support/load.js';
 import type { Row } from './support/load.js';
 import type { BenchSettings } from './support/settings.js';
@@ -34,8 +34,8 @@ export async function singleBench(dir: string, settings: BenchSettings): Promise
     settings,
   );
   const targets = [
-    { name: 'node:http', urls: [bare.url] },
-    { name: 'kvmesh', urls: [kv.url] },
+    { name: 'node:http', urls: [bare.url], pids: pidsOf(bare.child) },
+    { name: 'kvmesh', urls: [kv.url], pids: pidsOf(kv.child) },
   ];
   const rows: Row[] = [];
   for (const op of ['GET', 'PUT'] as const) rows.push(...(await measure(targets, op, settings)));

@@ -68,6 +68,11 @@ export function startKvmesh(
   );
 }
 
+/** The pids of running children, for CPU accounting. */
+export function pidsOf(...list: readonly ChildProcess[]): number[] {
+  return list.map((child) => child.pid).filter((pid): pid is number => pid !== undefined);
+}
+
 /** SIGTERM, then SIGKILL if it is still running after STOP_TIMEOUT_MS. */
 export function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import autocannon from 'autocannon';
 import type { RawRequest, Result } from 'autocannon';
@@ -19,6 +20,8 @@ export interface Target {
   readonly urls: readonly string[];
   /** Keys of each URL's requests; default: `bench-0` .. `bench-<keys-1>`. */
   readonly keys?: readonly (readonly string[])[];
+  /** Server processes whose CPU time this side's requests are charged with (all threads, user + system). */
+  readonly pids?: readonly number[];
 }
 
 export interface Row {
@@ -28,6 +31,8 @@ export interface Row {
   readonly p50: number;
   readonly p99: number;
   readonly failures: number;
+  /** CPU time of the side's server processes per request, µs; NaN when it cannot be read. */
+  readonly cpuUs: number;
 }
 
 export function benchKeys(count: number, prefix = 'bench-'): string[] {
@@ -61,10 +66,33 @@ interface Sample {
   readonly p50: number;
   readonly p99: number;
   readonly failures: number;
+  /** CPU seconds the side's processes used during the sample. */
+  readonly cpuS: number;
+}
+
+const CLOCK_TICKS_PER_S = 100;
+
+/**
+ * CPU seconds (user + system, all threads) a process has used, from
+ * `/proc/<pid>/stat`; NaN where there is no such file (not Linux, or gone).
+ */
+function cpuSeconds(pid: number): number {
+  try {
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
+  } catch {
+    return NaN;
+  }
+}
+
+function cpuOf(pids: readonly number[]): number {
+  return pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 }
 
 async function load(target: Target, op: Op, durationS: number, settings: BenchSettings): Promise<Sample> {
   const n = target.urls.length;
+  const cpuBefore = cpuOf(target.pids ?? []);
   const results: Result[] = await Promise.all(
     target.urls.map((url, i) =>
       autocannon({
@@ -82,6 +110,7 @@ async function load(target: Target, op: Op, durationS: number, settings: BenchSe
     p50: Math.max(...results.map((r) => r.latency.p50)),
     p99: Math.max(...results.map((r) => r.latency.p99)),
     failures: results.reduce((sum, r) => sum + r.non2xx + r.errors + r.timeouts, 0),
+    cpuS: target.pids === undefined ? NaN : cpuOf(target.pids) - cpuBefore,
   };
 }
 
@@ -96,13 +125,15 @@ export async function measure(targets: readonly Target[], op: Op, settings: Benc
   }
   return targets.map((target) => {
     const samples = runs.get(target.name)!;
+    const requests = samples.reduce((sum, s) => sum + s.total, 0);
     return {
       server: target.name,
       op,
-      rps: samples.reduce((sum, s) => sum + s.total, 0) / settings.durationS,
+      rps: requests / settings.durationS,
       p50: median(samples.map((s) => s.p50)),
       p99: median(samples.map((s) => s.p99)),
       failures: samples.reduce((sum, s) => sum + s.failures, 0),
+      cpuUs: (samples.reduce((sum, s) => sum + s.cpuS, 0) / requests) * 1e6,
     };
   });
 }
@@ -112,13 +143,17 @@ export function median(values: readonly number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-/** The rows with req/s as a ratio to `baseline`'s row of the same operation. */
+/**
+ * The rows with req/s as a ratio to `baseline`'s row of the same operation,
+ * and the CPU time the side's server processes spent per request.
+ */
 export function table(rows: readonly Row[], baseline: string): string {
   const base = new Map(rows.filter((r) => r.server === baseline).map((r) => [r.op, r.rps]));
-  const lines = [['server', 'op', 'req/s', 'p50 ms', 'p99 ms', 'failures', 'ratio']];
+  const lines = [['server', 'op', 'req/s', 'p50 ms', 'p99 ms', 'failures', 'cpu µs/req', 'ratio']];
   for (const r of rows) {
     const ratio = r.server === baseline ? '1.00' : (r.rps / (base.get(r.op) ?? NaN)).toFixed(2);
-    lines.push([r.server, r.op, r.rps.toFixed(0), r.p50.toFixed(2), r.p99.toFixed(2), String(r.failures), ratio]);
+    const cpu = Number.isFinite(r.cpuUs) ? r.cpuUs.toFixed(1) : '-';
+    lines.push([r.server, r.op, r.rps.toFixed(0), r.p50.toFixed(2), r.p99.toFixed(2), String(r.failures), cpu, ratio]);
   }
   const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
   return lines
