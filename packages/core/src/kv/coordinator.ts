@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { DeleteResult, GetResult, KvCallOptions, KvService, PutResult, WriteConditions } from '../contracts/kv.js';
 import type { Lifecycle } from '../contracts/lifecycle.js';
 import type { Logger } from '../contracts/logger.js';
@@ -75,6 +76,8 @@ export class CoordinatorKvService implements KvService, Lifecycle {
   #state: 'created' | 'running' | 'stopped' = 'created';
 
   constructor(components: KvServiceComponents) {
+    // Every replica request in flight listens on the lifetime signal; there are as many as requests.
+    setMaxListeners(0, this.#lifetime.signal);
     this.#components = components;
     this.#logger = components.logger;
     this.settings = readKvSettings(components.config);

@@ -241,3 +241,18 @@ test('viewEpoch names a set of ids: order does not matter, content does, and it 
   t.not(viewEpoch(['a', 'b']), viewEpoch(['a', 'b', 'c']));
   t.true(viewEpoch([]) > 0);
 });
+
+test('many replica requests in flight at once raise no listener-leak warning', async (t) => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w.name);
+  process.on('warning', onWarning);
+  t.teardown(() => void process.off('warning', onWarning));
+  const { clock, byId } = await kvCluster(t, { ids: ['a', 'b', 'c', 'd'], replicaIds: ['a', 'b', 'c'] });
+  await settle(
+    clock,
+    Promise.all(Array.from({ length: 40 }, (_, i) => byId('d').kv.put(`k${i}`, UTF8.encode('v'), 'text/plain'))),
+  );
+  await settle(clock, Promise.all(Array.from({ length: 40 }, (_, i) => byId('d').kv.get(`k${i}`))));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.false(warnings.includes('MaxListenersExceededWarning'), warnings.join(', '));
+});
