@@ -20,6 +20,8 @@ export interface AppOptions {
   readonly serving: () => boolean;
   /** True when the node serves and has joined its cluster: `GET /v1/ready` answers 200. */
   readonly ready: () => boolean;
+  /** Why the node is not ready (`GET /v1/ready`'s 503 says it). */
+  readonly notReadyReason?: () => string;
   /** True once the server drains for shutdown: responses close their connection. */
   readonly draining?: () => boolean;
   readonly cluster: () => ClusterView;
@@ -116,6 +118,7 @@ export function createApp(options: AppOptions): ApiApp {
   const router = nativeRouter({
     metrics,
     ready: options.ready,
+    ...(options.notReadyReason ? { notReadyReason: options.notReadyReason } : {}),
     cluster: options.cluster,
     maxJsonBodyBytes,
     ...(options.setView ? { setView: options.setView } : {}),

@@ -131,6 +131,15 @@ export class NodeServer {
     return this.serving && this.#joined && this.#settled && !this.#draining;
   }
 
+  /** What keeps the node from being ready, for `GET /v1/ready`'s answer. */
+  notReadyReason(): string {
+    if (this.#draining) return 'shutting down';
+    if (!this.serving) return 'starting';
+    if (!this.#joined) return 'joining its cluster through the seeds in join';
+    if (!this.#settled) return 'receiving the records a view change moved to it; GET /v1/cluster shows the progress';
+    return 'ready';
+  }
+
   /** Marks the node ready for data once no move of records to it is pending. */
   watchSettled(): void {
     const kv = this.#component<CoordinatorKvService>('kv');
@@ -331,6 +340,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       logger: logger.child({ component: 'api' }),
       serving: () => nodeServer.serving,
       ready: () => nodeServer.ready,
+      notReadyReason: () => nodeServer.notReadyReason(),
       draining: () => nodeServer.draining,
       cluster: () => nodeServer.cluster(),
       setView: (view) => nodeServer.setView(view),

@@ -283,6 +283,7 @@ test('GET /v1/ready answers 503 with a JSON error while the node is not ready', 
     logger: silentLogger,
     serving: () => false,
     ready: () => false,
+    notReadyReason: () => 'receiving the records a view change moved to it',
     cluster: () => ({ self: { id: 'a', address: 'a:1' }, members: [], placement: {} }),
   });
   const server = createServer(app.listener);
@@ -292,6 +293,7 @@ test('GET /v1/ready answers 503 with a JSON error while the node is not ready', 
   const ready = await http(base, '/v1/ready');
   t.is(ready.status, 503);
   t.is(ready.json().error.code, 'KVMESH_ERR_HTTP_NOT_READY');
+  t.regex(ready.json().error.message, /not ready \(receiving the records a view change moved to it\)/);
   const data = await http(base, '/v1/kv/k');
   t.is(data.status, 503, 'data requests too');
   t.is((await http(base, '/v1/health')).status, 200, 'liveness does not depend on readiness');

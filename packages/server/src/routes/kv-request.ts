@@ -89,9 +89,10 @@ export function keyNotFound(key: string): KvError {
   return new KvError('KVMESH_ERR_HTTP_KEY_NOT_FOUND', `key ${JSON.stringify(shown)} does not exist`);
 }
 
-export function notReady(): KvError {
+/** `why`: what the node is doing instead of serving (default: starting or shutting down). */
+export function notReady(why = 'starting or shutting down'): KvError {
   return new KvError(
     'KVMESH_ERR_HTTP_NOT_READY',
-    'the node is not serving (starting or shutting down); retry when GET /v1/ready answers 200',
+    `the node is not ready (${why}); retry when GET /v1/ready answers 200`,
   );
 }

@@ -20,6 +20,8 @@ export interface NativeRouterOptions {
   readonly metrics: ServerMetrics;
   /** True when the node serves and has joined its cluster; false while starting or draining. */
   readonly ready: () => boolean;
+  /** Why the node is not ready, for the 503 of `GET /v1/ready`; default "starting or shutting down". */
+  readonly notReadyReason?: () => string;
   readonly cluster: () => ClusterView;
   /**
    * Installs an operator's view (`PUT /v1/cluster/view`), `host:port` node
@@ -50,7 +52,7 @@ export function nativeRouter(options: NativeRouterOptions): Router {
   const router = new Router();
   router.get('/v1/health', (ctx) => json(ctx, 200, '{"status":"ok"}'));
   router.get('/v1/ready', (ctx) => {
-    if (!options.ready()) throw notReady();
+    if (!options.ready()) throw notReady(options.notReadyReason?.());
     json(ctx, 200, '{"status":"ready"}');
   });
   router.get('/v1/cluster', (ctx) => json(ctx, 200, JSON.stringify(options.cluster())));
