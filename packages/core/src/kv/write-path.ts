@@ -6,7 +6,7 @@ import type { StoredRecord, Version } from '../contracts/storage.js';
 import { KvError, isKvError } from '../errors.js';
 import { RefusedError, admissionOf, notDelivered, withRelocation } from './admission.js';
 import type { RelocateOptions } from './admission.js';
-import { compareVersions, formatVersion } from './hlc.js';
+import { compareVersions, formatVersion, isVersion } from './hlc.js';
 import type { KeyLocks } from './key-locks.js';
 import { isLive, isReachable, selfIn } from './kv-context.js';
 import type { KvContext } from './kv-context.js';
@@ -114,6 +114,21 @@ export class WritePath {
     let reply: WriteReplyPayload;
     try {
       const set = await this.#ctx.placement.locate(op.key, { intent: 'write' });
+      if (op.conditions !== undefined) {
+        // A condition is decided by the one primary, under its lock: a node that is not the
+        // first reachable replica sends the write there, as two deciders could both let it pass.
+        const primary = set.replicas.find(isReachable);
+        if (primary !== undefined && !this.#ctx.replicas.isLocal(primary)) {
+          const refused: RefusedPayload = {
+            kind: 'MOVED',
+            epoch: set.epoch,
+            retryAfterMs: 0,
+            toId: primary.id,
+            toAddress: primary.address,
+          };
+          return { type: KV_MESSAGES.refused, payload: refused };
+        }
+      }
       const applied = await this.#locks.run(op.key, () => this.#coordinate(set, op));
       reply = {
         outcome: applied.outcome,
@@ -164,9 +179,10 @@ export class WritePath {
           // The primary's own answer (a refusal, a failed condition, no quorum) stands.
           if (err instanceof RefusedError || !isKvError(err) || !retriableForward(err)) throw err;
           ctx.replicaFailed(primary, err, 'forwarded write');
-          // A write that may have reached the primary is not sent to another: a
-          // conditional one could apply twice, and the client must hear so.
-          if (!notDelivered(err) && op.conditions !== undefined) throw uncertain(op, primary, err);
+          // A write that may have reached the primary is not sent to another: the
+          // first may still apply it later, above what the second acknowledged
+          // meanwhile, and a conditional one could apply twice. The client hears so.
+          if (!notDelivered(err)) throw uncertain(op, primary, err);
           (skip ??= new Set()).add(primary.id);
           failures.push({ member: primary, err });
         }
@@ -207,6 +223,13 @@ export class WritePath {
       throw new KvError('KVMESH_ERR_KV_PRECONDITION_FAILED', answer.message, {
         details: answer.currentVersion === '' ? {} : { currentVersion: answer.currentVersion },
       });
+    }
+    const applied = answer.outcome === 'APPLIED';
+    if (applied !== isVersion(answer.version) || (answer.outcome === 'NOTHING_TO_DELETE' && op.value !== undefined)) {
+      throw new KvError(
+        'KVMESH_ERR_MESSAGE_INVALID',
+        `primary ${primary.id} answered a ${op.value === undefined ? 'delete' : 'put'} of key ${quoteKey(op.key)} with ${answer.outcome} and ${answer.version === null ? 'no' : 'a'} version`,
+      );
     }
     if (answer.version !== null) {
       try {
@@ -313,7 +336,8 @@ export class WritePath {
           return;
         }
         ctx.replicaFailed(member, err, 'write');
-        if (!(err instanceof RefusedError)) hint(member);
+        // A refusal is placement's answer and a drift refusal the replica's clock's: replaying would be refused alike.
+        if (!(err instanceof RefusedError) && !isKvError(err, 'KVMESH_ERR_VERSION_DRIFT')) hint(member);
       },
     }).catch((err: unknown) => {
       throw superseded ?? err;
@@ -384,7 +408,7 @@ function retriableForward(err: { code: string }): boolean {
 function uncertain(op: WriteOp, primary: Member, err: unknown): KvError {
   return new KvError(
     'KVMESH_ERR_KV_QUORUM',
-    `conditional write of key ${quoteKey(op.key)}: primary ${primary.id} did not answer (${(err as Error).message}); it may or may not have applied it: read the key before retrying`,
+    `write of key ${quoteKey(op.key)}: its primary ${primary.id} did not answer in time (${(err as Error).message}); it may or may not apply it: read the key before retrying a conditional write`,
     { cause: err },
   );
 }

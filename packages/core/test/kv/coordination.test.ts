@@ -256,3 +256,33 @@ test('many replica requests in flight at once raise no listener-leak warning', a
   await new Promise((resolve) => setImmediate(resolve));
   t.false(warnings.includes('MaxListenersExceededWarning'), warnings.join(', '));
 });
+
+test('a forwarded write whose primary does not answer in time is not run elsewhere: the client hears it may apply', async (t) => {
+  const { clock, byId, network } = await kvCluster(t, {
+    ids: ['a', 'b', 'c', 'd'],
+    replicaIds: ['a', 'b', 'c'],
+    timeoutMs: 200,
+  });
+  network.setLink('d', 'a', { latencyMs: { min: 5000, max: 5000 } });
+  const err = await settle(
+    clock,
+    byId('d')
+      .kv.put('k', UTF8.encode('late'), 'text/plain')
+      .then(
+        () => undefined,
+        (e: unknown) => e as Error & { code: string },
+      ),
+  );
+  t.is(err?.code, 'KVMESH_ERR_KV_QUORUM');
+  t.regex(err!.message, /may or may not apply it/);
+  t.is(byId('b').kv.stats.forwardedWrites + byId('d').kv.stats.forwardedWrites, 1, 'sent to a alone');
+});
+
+test('a conditional write that reaches a replica other than the primary is sent on to the primary', async (t) => {
+  const { clock, byId } = await kvCluster(t, { ids: ['a', 'b', 'c', 'd'], replicaIds: ['a', 'b', 'c'] });
+  // d believes b comes first; the replicas know a does.
+  byId('d').placement.set = { ...byId('d').placement.set, replicas: [member('b'), member('a'), member('c')] };
+  const put = await settle(clock, byId('d').kv.put('k', UTF8.encode('v'), 'text/plain', { ifNoneMatch: '*' }));
+  t.is(put.servedBy.id, 'a');
+  t.is(put.version.node, 'a', 'the primary decided and stamped it');
+});
