@@ -122,6 +122,8 @@ export class PendingMoves {
   /** Serves `kvmesh.movement.MoveDone`. */
   complete(payload: MoveDonePayload): void {
     this.#cleared.set(pairKey(payload.range, payload.source), payload.view);
+    // Done for another view than the one planned here: the source may still owe data for this one.
+    if (payload.view !== this.#o.view()) return;
     const entry = this.#incoming.get(payload.range);
     if (entry !== undefined && entry.sources.delete(payload.source)) {
       if (entry.sources.size === 0) this.#incoming.delete(payload.range);
