@@ -104,8 +104,13 @@ export class CoordinatorKvService implements KvService, Lifecycle {
     this.#local.readThrough = (key) => {
       const sources = movement.readThrough(key);
       if (sources === undefined) return undefined;
-      // Best effort: a source that cannot answer has nothing newer to add than the other sources.
-      return Promise.all(sources.map((m) => replicas.read(m, key, 0, lifetime, true).catch(() => undefined)));
+      // A source that cannot answer is left out; when none can, this replica cannot say what the key
+      // holds (the newest copy may be at a source), so its read fails and the quorum asks another.
+      return Promise.allSettled(sources.map((m) => replicas.read(m, key, 0, lifetime, true))).then((settled) => {
+        const records = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+        if (records.length === 0 && settled.length > 0) throw (settled[0] as PromiseRejectedResult).reason;
+        return records;
+      });
     };
     const ctx: KvContext = {
       selfId: components.node.id,
