@@ -1,6 +1,4 @@
-import { createSocket } from 'node:dgram';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +8,7 @@ import { PluginRegistry, SimCluster } from '@kvmesh/core';
 import type { MembershipBounds } from '@kvmesh/core';
 import { builtinPlugins } from '@kvmesh/plugins';
 import { startCli } from './helpers/cli.js';
+import { freePort } from './helpers/cluster.js';
 import type { StartedNode } from './helpers/cli.js';
 import { http, waitFor } from './helpers/http.js';
 
@@ -58,7 +57,7 @@ async function cluster(t: ExecutionContext): Promise<Cluster> {
   config['membership'].options = options;
   const file = join(dir, 'swim-local.json');
   await writeFile(file, JSON.stringify(config, null, 2));
-  const port = await freePort();
+  const port = await freePort(HOSTS, true);
   t.log(`5 nodes on ${HOSTS[0]}..${HOSTS.at(-1)}, port ${port}`);
   const nodes = new Map<string, StartedNode>();
   const start = async (id: string): Promise<StartedNode> => {
@@ -168,33 +167,6 @@ async function declaredBounds(options: Record<string, unknown>): Promise<Members
   } finally {
     await sim.dispose();
   }
-}
-
-/** A port free for TCP (the API) and UDP (the transport) on every host, picked at random in 20000-40000. */
-async function freePort(): Promise<number> {
-  for (let attempt = 0; ; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const free = await Promise.all(HOSTS.map((host) => portFree(host, port)));
-    if (free.every(Boolean)) return port;
-    if (attempt === 20) throw new Error('no free port found on 127.0.0.2-6');
-  }
-}
-
-async function portFree(host: string, port: number): Promise<boolean> {
-  const tcp = createServer();
-  const tcpOk = await new Promise<boolean>((resolve) => {
-    tcp.once('error', () => resolve(false));
-    tcp.listen(port, host, () => resolve(true));
-  });
-  if (tcpOk) await new Promise<void>((resolve) => tcp.close(() => resolve()));
-  if (!tcpOk) return false;
-  const udp = createSocket('udp4');
-  const udpOk = await new Promise<boolean>((resolve) => {
-    udp.once('error', () => resolve(false));
-    udp.bind(port, host, () => resolve(true));
-  });
-  await new Promise<void>((resolve) => udp.close(() => resolve()));
-  return udpOk;
 }
 
 test.serial(

@@ -1,6 +1,5 @@
 import { spawn, execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -15,6 +14,7 @@ import { consecutiveHosts, planCluster } from '../src/cli/up-plan.js';
 import type { UpPlanInput } from '../src/cli/up-plan.js';
 import { upSettings } from '../src/settings.js';
 import { KVMESH_BIN } from './helpers/cli.js';
+import { freePort } from './helpers/cluster.js';
 import { http, waitFor } from './helpers/http.js';
 
 const SWIM_CONFIG = fileURLToPath(new URL('../../../../configs/swim-local.json', import.meta.url));
@@ -167,33 +167,6 @@ async function tempDir(t: ExecutionContext): Promise<string> {
   return dir;
 }
 
-/** A port free for TCP and UDP on every test host (the swim config listens on both). */
-async function freePort(): Promise<number> {
-  for (let attempt = 0; ; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const free = await Promise.all(HOSTS.map((host) => portFree(host, port)));
-    if (free.every(Boolean)) return port;
-    if (attempt === 20) throw new Error(`no free port found on ${HOSTS.join(', ')}`);
-  }
-}
-
-async function portFree(host: string, port: number): Promise<boolean> {
-  const tcp = createServer();
-  const tcpOk = await new Promise<boolean>((resolve) => {
-    tcp.once('error', () => resolve(false));
-    tcp.listen(port, host, () => resolve(true));
-  });
-  if (tcpOk) await new Promise<void>((resolve) => tcp.close(() => resolve()));
-  if (!tcpOk) return false;
-  const udp = createSocket('udp4');
-  const udpOk = await new Promise<boolean>((resolve) => {
-    udp.once('error', () => resolve(false));
-    udp.bind(port, host, () => resolve(true));
-  });
-  await new Promise<void>((resolve) => udp.close(() => resolve()));
-  return udpOk;
-}
-
 /** Every node in `urls` lists exactly `ids`, all alive. */
 async function allListAll(urls: readonly string[], ids: readonly string[]): Promise<boolean> {
   const views = await Promise.all(urls.map(async (u) => (await http(u, '/v1/cluster')).json<ClusterJson>().members));
@@ -333,7 +306,7 @@ test.serial(
   'up --json starts a SWIM cluster whose nodes list each other, and a killed node restarts by hand from its argv',
   async (t) => {
     const dir = await tempDir(t);
-    const port = await freePort();
+    const port = await freePort(HOSTS, true);
     t.log(`3 nodes on ${HOSTS[0]}..${HOSTS.at(-1)}, port ${port}`);
     const up = startUp(t, [
       SWIM_CONFIG,
@@ -403,7 +376,7 @@ test.serial(
   async (t) => {
     const dir = await tempDir(t);
     const config = await staticConfig(dir);
-    const port = await freePort();
+    const port = await freePort(HOSTS, true);
     const args = [config, '--port', String(port), '--data-dir', join(dir, 'up')];
     const up = startUp(t, args, dir);
     await up.line(/Ctrl-C stops every node/);
@@ -464,7 +437,7 @@ test.serial(
 test.serial('a node that cannot listen makes up exit non-zero naming it, and stops the others', async (t) => {
   const dir = await tempDir(t);
   const config = await staticConfig(dir);
-  const port = await freePort();
+  const port = await freePort(HOSTS, true);
   // Peers that reach the blocker are cut off at once, so nothing keeps it from closing.
   const blocker: Server = createServer((socket) => socket.destroy());
   await new Promise<void>((resolve) => blocker.listen(port, HOSTS[1]!, () => resolve()));
@@ -489,7 +462,7 @@ test.serial('a node that cannot listen makes up exit non-zero naming it, and sto
 test.serial('up stops its nodes and exits when its own parent dies', async (t) => {
   const dir = await tempDir(t);
   const config = await staticConfig(dir);
-  const port = await freePort();
+  const port = await freePort(HOSTS, true);
   // A shell that starts `up` in the background, prints its pid, and waits: SIGKILL to the shell orphans `up`.
   const shell = spawn(
     '/bin/sh',
