@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { MessageRegistry } from '../contracts/rpc.js';
+import { defineKvMessages } from '../kv/kv-messages.js';
 import type { StoredRecord } from '../contracts/storage.js';
 
 /** Names of the message types in `proto/movement.proto`. */
@@ -111,7 +112,11 @@ export function movementProtoSource(): string {
   return movementProto;
 }
 
-/** Defines the movement message types in `registry` (harmless when they are there already). */
+/**
+ * Defines the movement message types in `registry`, and the KV messages whose
+ * Record they carry (harmless when they are there already).
+ */
 export function defineMovementMessages(registry: MessageRegistry): string[] {
+  defineKvMessages(registry);
   return registry.define(movementProtoSource());
 }
