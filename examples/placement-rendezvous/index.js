@@ -205,6 +205,7 @@ class RendezvousPlacement {
         writeQuorum: quorum(this.#options.writeQuorum, replicas.length),
         readQuorum: quorum(this.#options.readQuorum, replicas.length),
         epoch: this.#epoch,
+        hops: 0,
       });
       this.#sets[bucket] = set;
     }

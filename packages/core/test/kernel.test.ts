@@ -111,7 +111,7 @@ test('plugins receive validated options and only the components they declared', 
       return {
         name: 'probe',
         epoch: 1,
-        locate: async () => ({ replicas: [], fallbacks: [], writeQuorum: 1, readQuorum: 1, epoch: 1 }),
+        locate: async () => ({ replicas: [], fallbacks: [], writeQuorum: 1, readQuorum: 1, epoch: 1, hops: 0 }),
         admit: () => ({ kind: 'own' as const }),
         plan: () => [],
         describe: () => ({}),

@@ -470,6 +470,7 @@ export function runPlacementConformance(test: TestFn, options: PlacementConforma
     t.true(world.listenerCount('m001') <= 1, 'a second start subscribes no second time');
     const set = await placement.locate('k', { intent: 'read' });
     t.true(set.replicas.length > 0);
+    t.true(Number.isInteger(set.hops) && set.hops >= 0, 'a replica set says how many routing hops it took');
     t.is(typeof placement.admit('k', 'read', set.epoch).kind, 'string', 'admit answers synchronously');
     t.is(typeof placement.describe(), 'object');
     t.notThrows(() => JSON.stringify(placement.describe()), 'describe is JSON');

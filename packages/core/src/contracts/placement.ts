@@ -27,6 +27,12 @@ export interface ReplicaSet {
    * members; it changes whenever they change.
    */
   readonly epoch: number;
+  /**
+   * Routing hops `locate` took to find the set: requests to other nodes in
+   * sequence (parallel requests of one round count once). 0 for placements
+   * that know every member; simulators report it (`kvmesh sim placement`).
+   */
+  readonly hops: number;
 }
 
 /**
@@ -95,7 +101,9 @@ export interface Placement extends Lifecycle {
   readonly name: string;
   /**
    * The epoch of the placement's current view: `viewEpoch(ids of the data
-   * members)`, or a constant for a placement whose view never changes. Two
+   * members)`, or a constant for a placement whose view never changes or
+   * whose nodes never share one view (routed placements, which then decide
+   * ownership in `admit` alone). Two
    * nodes agree on it exactly when they agree on the data members; a read
    * is answered only by replicas at the coordinator's epoch (core checks
    * it before `admit`), so a node that has not learned a view change yet

@@ -95,7 +95,7 @@ export function fakePlacement(journal: Journal, failOn?: 'build' | 'start'): Any
         },
         stop: () => void journal.push('stop fake-place'),
         epoch: 1,
-        locate: async () => ({ replicas: [], fallbacks: [], writeQuorum: 1, readQuorum: 1, epoch: 1 }),
+        locate: async () => ({ replicas: [], fallbacks: [], writeQuorum: 1, readQuorum: 1, epoch: 1, hops: 0 }),
         admit: () => ({ kind: 'own' as const }),
         plan: () => [],
         describe: () => ({}),

@@ -132,9 +132,9 @@ export class FixedPlacement implements Placement {
     return this.#set;
   }
 
-  /** Fallbacks default to none and the epoch to 1. */
+  /** Fallbacks default to none, the epoch to 1 and hops to 0. */
   set set(spec: ReplicaSpec) {
-    this.#set = { fallbacks: [], epoch: this.epoch, ...spec };
+    this.#set = { fallbacks: [], epoch: this.epoch, hops: 0, ...spec };
   }
 
   async locate(): Promise<ReplicaSet> {
@@ -242,6 +242,7 @@ export async function kvCluster(t: ExecutionContext, options: ClusterOptions = {
     replicas: (options.replicaIds ?? ids).map((id) => member(id)),
     fallbacks: [],
     epoch: 1,
+    hops: 0,
     writeQuorum: options.writeQuorum ?? 2,
     readQuorum: options.readQuorum ?? 2,
   };

@@ -76,6 +76,7 @@ export class SinglePlacement implements Placement {
         writeQuorum: 1,
         readQuorum: 1,
         epoch: this.epoch,
+        hops: 0,
       });
     }
     return this.#set;

@@ -194,6 +194,7 @@ export class LayoutPlacement<L extends Layout> implements Placement {
         writeQuorum: resolveQuorum(this.#strategy.writeQuorum, replicas.length),
         readQuorum: resolveQuorum(this.#strategy.readQuorum, replicas.length),
         epoch: this.#epoch,
+        hops: 0,
       });
       this.#sets[slot] = set;
     }
