@@ -5,7 +5,10 @@ import type { Lifecycle } from './lifecycle.js';
 export interface TransportHandler {
   /**
    * One incoming request; the resolved bytes are sent back as its response.
-   * Called concurrently for concurrent requests. A rejection is a bug in the
+   * Called concurrently for concurrent requests, and at most once per
+   * request: copies the network made of it are not handed over again (see
+   * "Delivery" on Transport), so the handler may apply what it carries
+   * without guarding against duplicates. A rejection is a bug in the
    * handler: the transport answers with a failure the caller sees as
    * KVMESH_ERR_TRANSPORT_UNREACHABLE and logs it.
    */
@@ -57,6 +60,22 @@ export interface HostedHttp {
  * between `start()` and `stop()` (otherwise KVMESH_ERR_TRANSPORT_CLOSED).
  * A transport never decodes frames and never retries a request on its own:
  * retry policy belongs to the caller.
+ *
+ * Delivery: a request may arrive more than once at the transport level (a
+ * datagram network duplicates packets). A transport calls
+ * `TransportHandler.onRequest` at most once per (peer, request id), the
+ * request id being whatever its wire pairs a response with: a copy of a
+ * request still being handled is not handed over again, and a copy of one
+ * already answered gets that same answer again if the transport kept it
+ * (it may keep only small answers, in bounded memory) or none. So a freeze
+ * token or a conditional write is never applied twice because the network
+ * repeated it. A transport whose wire never duplicates (one request per
+ * exchange on a TCP connection, as http) satisfies this as it is; one that
+ * can (udp, the simulated one) keeps a bounded table of the requests it
+ * served recently (`RequestDedup`), and a copy arriving after the table
+ * forgot its request (past the transport's window, or pushed out by newer
+ * requests) is served as new. A caller sending the same bytes again is a
+ * new request.
  */
 export interface Transport extends Lifecycle {
   /** Strategy name, e.g. `udp`. */
@@ -71,7 +90,11 @@ export interface Transport extends Lifecycle {
    * how the server turns `host:port` seeds into transport URIs.
    */
   readonly address: string;
-  /** Largest frame `request` accepts (and the largest response it reads). */
+  /**
+   * Largest frame `request` accepts (and the largest response it reads).
+   * Not bounded by a datagram: a datagram transport carries frames larger
+   * than one datagram some other way (udp: over a stream).
+   */
   readonly maxFrameBytes: number;
   /** Largest frame `send` accepts: a datagram-safe size on datagram transports. */
   readonly maxMessageBytes: number;
@@ -102,9 +125,11 @@ export interface Transport extends Lifecycle {
    *
    * Called at most once, before `start()` (after `setHandler` or before it),
    * by a host whose server listens at `hostPort`: the address it really
-   * listens on, when it asked for port 0. From then on `start()` binds
-   * nothing to receive, `address` names `hostPort`, and incoming requests
-   * reach the transport only through the returned `handle`, which the host
+   * listens on, when it asked for port 0. From then on `start()` binds no
+   * server of its own for what the host serves (a transport with a datagram
+   * side still binds its datagram socket, at `hostPort`'s port number),
+   * `address` names `hostPort`, and incoming HTTP requests reach the
+   * transport only through the returned `handle`, which the host
    * offers every request under `pathPrefix` for as long as it serves (before
    * `start()` and after `stop()` included). `stop()` still fails in-flight
    * requests and frees the client side; closing the host's server is the
