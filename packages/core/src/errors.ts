@@ -42,6 +42,10 @@ export const ERROR_CODES = {
   KVMESH_ERR_STORAGE_IO: 'The storage engine could not open its files or read or write them.',
   KVMESH_ERR_DATA_DIR_LOCKED: 'Another running node holds the data directory this node was given.',
   KVMESH_ERR_PLACEMENT_EMPTY: 'No alive member can hold the key.',
+  KVMESH_ERR_PLACEMENT_INCOMPATIBLE:
+    'A node cannot join the other nodes: they place keys differently (another identifier metric, or the same position).',
+  KVMESH_ERR_PLACEMENT_KEY_INVALID:
+    'The placement cannot place the key: it is outside what the configured key metric accepts.',
   KVMESH_ERR_MOVEMENT_UNSUPPORTED:
     'The storage lacks putBatch or hints, which data movement (rebalancing, hinted hand-off, anti-entropy) needs.',
   KVMESH_ERR_KV_NOT_OWNER:
