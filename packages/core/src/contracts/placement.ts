@@ -70,6 +70,22 @@ export interface Move {
 export interface OwnershipChange {
   readonly epoch: number;
   readonly moves: readonly Move[];
+  /**
+   * The members the moves name, as the placement knows them (address,
+   * state): a routed placement's nodes know their neighbours, which a
+   * membership may not list (or there is none). Core resolves `from` and
+   * `to` ids through these and the membership's list, the membership's
+   * state winning for a member both know; an id found in neither is
+   * skipped (no copy to it, no read-through from it). Omitted: the
+   * membership's list alone.
+   */
+  readonly members?: readonly Member[];
+  /**
+   * Ids of members the placement found gone (failed or left) without a
+   * membership to say so: core stops waiting for moves from them, as it does
+   * for a member the membership reports dead.
+   */
+  readonly departed?: readonly string[];
 }
 
 export type OwnershipListener = (change: OwnershipChange) => void;

@@ -158,7 +158,8 @@ export class Rebalancer {
   /** Called for every ownership change a routed placement announces. */
   onOwnershipChange(change: OwnershipChange): void {
     if (this.#stopped) return;
-    const members = this.#o.membership?.members() ?? this.#latest;
+    for (const id of change.departed ?? []) this.#pending.drop(id);
+    const members = routedMembers(change.members, this.#o.membership?.members() ?? this.#latest);
     const present = presentById(members);
     for (const move of change.moves) {
       const out = planOutgoing(this.#selfId, move, present, this.#view, true, this.#o.logger);
@@ -394,6 +395,15 @@ export class Rebalancer {
     if (!this.#isSettled()) return;
     for (const resolve of this.#waiters.splice(0)) resolve();
   }
+}
+
+/** The members an ownership change names, with the membership's entry replacing the placement's for a member both know. */
+function routedMembers(named: readonly Member[] | undefined, listed: readonly Member[]): readonly Member[] {
+  if (named === undefined || named.length === 0) return listed;
+  const byId = new Map<string, Member>();
+  for (const m of named) byId.set(m.id, m);
+  for (const m of listed) byId.set(m.id, m);
+  return [...byId.values()];
 }
 
 function presentById(members: readonly Member[]): Map<string, Member> {
