@@ -129,6 +129,35 @@ export interface MembershipSimulation {
 }
 
 /**
+ * How a placement strategy that routes (its nodes find each other through
+ * its own messages, without a membership) runs on N simulated nodes, so a
+ * simulator (`simulatePlacement`, `kvmesh sim placement`) needs no knowledge
+ * of any strategy. Functions are pure: called once per member, with the
+ * same arguments for the same run. Every field is optional.
+ */
+export interface PlacementSimulation {
+  /**
+   * The plugin options of a member, given the options the user chose for
+   * every member (not yet validated): e.g. the user's options plus the member
+   * to join through. Members start in waves, in index order; `contact` is a
+   * member of an earlier wave (started, and given time to settle), drawn from
+   * the run's seed, or undefined for the first member. Default: the user's options.
+   */
+  readonly options?: (
+    member: SimulatedMember,
+    members: readonly SimulatedMember[],
+    options: Readonly<Record<string, unknown>>,
+    contact: SimulatedMember | undefined,
+  ) => Record<string, unknown>;
+  /**
+   * The strategy's maintenance period in ms at `options` (validated, defaults
+   * filled): the simulator samples lookups once per period while the nodes
+   * settle or repair. Default 1000.
+   */
+  readonly periodMs?: (options: Readonly<Record<string, unknown>>) => number;
+}
+
+/**
  * A plugin's manifest. The kernel validates `options` against `optionsSchema`
  * (filling defaults), resolves the components named in `needs` from the
  * node's container, and calls `create(options)(components)`; the result is
@@ -162,8 +191,16 @@ export interface PluginManifest<
    * mimics a transport by these). Omitted: unknown.
    */
   readonly frameLimits?: F extends 'transport' ? FrameLimits : never;
-  /** Membership only: how to run the strategy as a simulated cluster. Omitted: every member alike, default frames. */
-  readonly simulation?: F extends 'membership' ? MembershipSimulation : never;
+  /**
+   * Membership: how to run the strategy as a simulated cluster (omitted: every
+   * member alike, default frames). Placement: how to run it on simulated
+   * nodes without a membership (omitted: every member alike).
+   */
+  readonly simulation?: F extends 'membership'
+    ? MembershipSimulation
+    : F extends 'placement'
+      ? PlacementSimulation
+      : never;
 }
 
 export type AnyPluginManifest = PluginManifest<PluginFamily, any, ComponentName>;
@@ -197,8 +234,9 @@ export function manifestProblems(value: unknown): string[] {
     else problems.push(...frameLimitsProblems(m.frameLimits, 'frameLimits'));
   }
   if (m.simulation !== undefined) {
-    if (m.family !== 'membership') problems.push('simulation is for membership plugins only');
-    else problems.push(...simulationProblems(m.simulation));
+    if (m.family === 'membership') problems.push(...simulationProblems(m.simulation));
+    else if (m.family === 'placement') problems.push(...placementSimulationProblems(m.simulation));
+    else problems.push('simulation is for membership and placement plugins only');
   }
   return problems;
 }
@@ -223,6 +261,14 @@ function simulationProblems(value: unknown): string[] {
   if (hint['frameLimits'] !== undefined)
     problems.push(...frameLimitsProblems(hint['frameLimits'], 'simulation.frameLimits'));
   return problems;
+}
+
+function placementSimulationProblems(value: unknown): string[] {
+  if (typeof value !== 'object' || value === null) return ['simulation must be an object'];
+  const hint = value as Record<string, unknown>;
+  return (['options', 'periodMs'] as const)
+    .filter((key) => hint[key] !== undefined && typeof hint[key] !== 'function')
+    .map((key) => `simulation.${key} must be a function`);
 }
 
 /**

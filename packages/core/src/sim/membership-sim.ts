@@ -295,7 +295,7 @@ function withHint(options: MembershipSimOptions): MembershipSimOptions {
   const registry = options.registry;
   // An unknown name is left for config validation to report, with the names that exist.
   const hint: MembershipSimulation | undefined = registry.has('membership', options.plugin)
-    ? registry.get('membership', options.plugin).simulation
+    ? (registry.get('membership', options.plugin).simulation as MembershipSimulation | undefined)
     : undefined;
   if (hint === undefined) return options;
   const { role, options: optionsFor, essential } = hint;

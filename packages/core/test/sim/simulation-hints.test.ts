@@ -76,7 +76,7 @@ test('frame profiles are the simulator default, then every transport declaring l
 test('definePlugin rejects a malformed hint and a hint on the wrong family', (t) => {
   const codec = testCodec();
   const cases: Array<[Record<string, unknown>, RegExp]> = [
-    [{ ...codec, simulation: {} }, /simulation is for membership plugins only/],
+    [{ ...codec, simulation: {} }, /simulation is for membership and placement plugins only/],
     [{ ...codec, frameLimits: { maxMessageBytes: 1, maxFrameBytes: 1 } }, /frameLimits is for transport plugins only/],
     [{ ...transport('t'), frameLimits: { maxMessageBytes: 0, maxFrameBytes: 10 } }, /frameLimits.maxMessageBytes/],
     [{ ...allToAllMembership(), simulation: { role: 'keeper' } }, /simulation.role must be a function/],

@@ -1,5 +1,11 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { FrameLimits, MembershipSimOptions, MembershipSimResult, PluginRegistry } from '@kvmesh/core';
+import type {
+  FrameLimits,
+  MembershipSimOptions,
+  MembershipSimResult,
+  MembershipSimulation,
+  PluginRegistry,
+} from '@kvmesh/core';
 import { CliError, EXIT } from './exit-codes.js';
 
 // The simulator, the kernel and the plugins load inside the action, so the other commands start fast.
@@ -107,7 +113,7 @@ export async function simMembership(
       EXIT.usage,
     );
   }
-  const hint = registry.get('membership', plugin).simulation ?? {};
+  const hint = (registry.get('membership', plugin).simulation as MembershipSimulation | undefined) ?? {};
   if (hint.detectsFailures === false && (options.crashes ?? 0) > 0) {
     throw new CliError(
       `membership '${plugin}' detects no failure (its view changes only by an operator): --crashes must be 0`,
