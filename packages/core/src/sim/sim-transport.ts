@@ -2,6 +2,7 @@ import type { Clock, Timer } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
 import type { RequestOptions, Transport, TransportHandler } from '../contracts/transport.js';
 import { KvError } from '../errors.js';
+import { RequestDedup } from '../rpc/request-dedup.js';
 
 /** Scheme of simulated addresses: `sim://n1`. */
 export const SIM_SCHEME = 'sim';
@@ -10,6 +11,16 @@ export const SIM_SCHEME = 'sim';
 const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 /** Default largest one-way frame: 64 KiB, about what one UDP datagram can carry. */
 const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
+
+/**
+ * How long an endpoint remembers a request it served, in virtual ms: far
+ * longer than any link profile delays a duplicate (latency plus reorder
+ * delay, at most a few hundred ms in LINK_PROFILES).
+ */
+const DEDUP_WINDOW_MS = 30_000;
+/** Memory for remembered requests per endpoint; responses up to DEDUP_MAX_RESPONSE_BYTES are kept to answer copies. */
+const DEDUP_MAX_BYTES = 256 * 1024;
+const DEDUP_MAX_RESPONSE_BYTES = 64 * 1024;
 
 const NAME = /^[^\s/?#]+$/;
 const EMPTY = new Uint8Array(0);
@@ -87,12 +98,15 @@ interface PendingRequest {
  *
  * Requests and responses suffer the link profile like one-way messages do:
  * a lost request or response shows up as KVMESH_ERR_RPC_TIMEOUT at the
- * deadline, a duplicated request runs the handler twice (the caller keeps
- * the first answer). A request to an address nobody listens at fails with
- * KVMESH_ERR_TRANSPORT_UNREACHABLE after one round trip, as a refused TCP
- * connection would; across a partition it is dropped and times out, as on
- * a black-holed network. An endpoint that stops while handling a request
- * answers it with a failure (a reset connection).
+ * deadline. A duplicated request reaches the handler once, as the contract
+ * requires: later copies get the first copy's answer (kept up to 64 KiB,
+ * else none), from a table of recently served (sender, request id) pairs
+ * (RequestDedup on the virtual clock). A request to an address nobody
+ * listens at fails with KVMESH_ERR_TRANSPORT_UNREACHABLE after one round
+ * trip, as a refused TCP connection would; across a partition it is
+ * dropped and times out, as on a black-holed network. An endpoint that
+ * stops while handling a request answers it with a failure (a reset
+ * connection).
  */
 export class SimTransport implements Transport {
   readonly name = SIM_SCHEME;
@@ -103,6 +117,8 @@ export class SimTransport implements Transport {
   private listening = false;
   private incarnation = 0;
   private readonly pending = new Map<number, PendingRequest>();
+  /** Built on the first request served, so the many endpoints of a large simulation that serve none cost nothing. */
+  private served: RequestDedup | undefined;
   private readonly receive = (packet: SimPacket): void => this.onPacket(packet);
 
   constructor(
@@ -232,14 +248,17 @@ export class SimTransport implements Transport {
       fail(SIM_FAILURE.handlerFailed);
       return;
     }
-    let answer: Promise<Uint8Array>;
-    try {
-      answer = Promise.resolve(handler.onRequest(packet.frame, packet.from));
-    } catch (err) {
-      answer = Promise.reject(err);
-    }
-    answer.then(
-      (response) => {
+    this.served ??= new RequestDedup({
+      clock: this.port.clock,
+      windowMs: DEDUP_WINDOW_MS,
+      maxBytes: DEDUP_MAX_BYTES,
+      maxResponseBytes: DEDUP_MAX_RESPONSE_BYTES,
+    });
+    const delivery = this.served.deliver(packet.from, packet.id, () => handler.onRequest(packet.frame, packet.from));
+    delivery.answer.then(
+      (response: Uint8Array | undefined) => {
+        // A copy whose first answer was not kept gets none.
+        if (response === undefined && delivery.duplicate) return;
         if (!this.listening || this.incarnation !== incarnation) {
           fail(SIM_FAILURE.notListening);
         } else if (!(response instanceof Uint8Array)) {
@@ -253,7 +272,7 @@ export class SimTransport implements Transport {
         }
       },
       (err: unknown) => {
-        this.port.logger.error({ err, from: packet.from }, 'request handler failed');
+        if (!delivery.duplicate) this.port.logger.error({ err, from: packet.from }, 'request handler failed');
         fail(SIM_FAILURE.handlerFailed);
       },
     );

@@ -121,7 +121,7 @@ test('duplication delivers some messages twice, roughly as often as configured',
   t.is(network.stats().duplicated.message, b.arrivals.length - total);
 });
 
-test('a duplicated request runs the handler twice and the caller keeps one answer', async (t) => {
+test('a duplicated request runs the handler once and both copies get its answer', async (t) => {
   const { clock, network, node } = world(7, { ...FAULTLESS, duplicate: 1 });
   let calls = 0;
   const a = await node('a');
@@ -132,7 +132,25 @@ test('a duplicated request runs the handler twice and the caller keeps one answe
   const reply = a.transport.request(b.transport.address, frameOf(9), { timeoutMs: 1000 });
   await clock.advanceAsync(50);
   t.deepEqual(await reply, frameOf(9));
-  t.is(calls, 2);
+  t.is(calls, 1);
+  t.is(network.stats().delivered.request, 2);
+  // Each copy is answered, and each answer is duplicated on the way back.
+  t.is(network.stats().delivered.response, 4);
+});
+
+test('a copy arriving while the first is still being handled waits for its answer instead of running again', async (t) => {
+  const { clock, network, node } = world(17, { ...FAULTLESS, duplicate: 1, latencyMs: { min: 1, max: 1 } });
+  let calls = 0;
+  const a = await node('a');
+  const b = await node('b', async (frame) => {
+    calls++;
+    await clock.sleep(100);
+    return frame;
+  });
+  const reply = a.transport.request(b.transport.address, frameOf(3), { timeoutMs: 1000 });
+  await clock.advanceAsync(200);
+  t.deepEqual(await reply, frameOf(3));
+  t.is(calls, 1);
   t.is(network.stats().delivered.response, 4);
 });
 
