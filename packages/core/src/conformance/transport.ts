@@ -15,6 +15,13 @@ export interface TransportFixture {
   readonly clock?: { advanceAsync(ms: number): Promise<unknown> };
   /** Frees what `setup` built; runs after every transport stopped. */
   readonly cleanup?: () => void | Promise<void>;
+  /**
+   * For transports whose wire may duplicate a request (datagrams): an
+   * address that reaches `target`, started, over a link that delivers every
+   * request twice: a relay repeating each datagram, or a simulated link
+   * with `duplicate: 1`. Required when the suite runs with `duplicates`.
+   */
+  readonly duplicating?: (target: Transport) => string | Promise<string>;
 }
 
 export interface TransportConformanceOptions {
@@ -24,6 +31,13 @@ export interface TransportConformanceOptions {
   readonly title?: string;
   /** Deadline of the requests that must time out. Default 250 ms. */
   readonly timeoutMs?: number;
+  /**
+   * The transport's wire may duplicate requests and its fixture offers
+   * `duplicating`: run the cases that check a request reaches the handler
+   * once however often it arrives. Leave out for a wire that never
+   * duplicates (TCP), which meets that part of the contract as it is.
+   */
+  readonly duplicates?: boolean;
 }
 
 /** Deadline of requests that must succeed: long enough for a slow CI machine. */
@@ -68,6 +82,8 @@ class RecordingHandler implements TransportHandler {
   hold: Promise<void> | undefined;
   /** When > 1, requests wait until this many are waiting, then the batch is answered last-in first-out. */
   batch = 0;
+  /** When set, the answer to a request instead of the reversed frame. */
+  answer: ((frame: Uint8Array) => Uint8Array) | undefined;
   private batched: Array<() => void> = [];
   private readonly waiters: Array<{ count: number; kind: 'requests' | 'messages'; done: Deferred<void> }> = [];
   private readonly released = deferred<void>();
@@ -79,7 +95,7 @@ class RecordingHandler implements TransportHandler {
     if (this.hold !== undefined) await Promise.race([this.hold, this.released.promise]);
     if (this.batch > 1) await Promise.race([this.inBatch(), this.released.promise]);
     if (this.failing) throw new Error('handler failure on purpose');
-    return reversed(frame);
+    return this.answer?.(frame) ?? reversed(frame);
   }
 
   onMessage(frame: Uint8Array, from: string): void {
@@ -129,11 +145,13 @@ interface Harness {
 
 /**
  * The contract tests every Transport runs unchanged: binary round trips
- * (every byte value, empty, exactly maxFrameBytes), concurrent requests
+ * (every byte value, empty, exactly maxFrameBytes, a small request with
+ * the largest answer and the other way round), concurrent requests
  * matched to their responses, deadlines, cancellation, unreachable peers,
  * oversize frames refused before sending, one-way delivery, bad addresses,
- * failing handlers, and the lifecycle (closed before start and after stop,
- * idempotent stop that frees the address).
+ * failing handlers, the lifecycle (closed before start and after stop,
+ * idempotent stop that frees the address), and with `duplicates`, that a
+ * request arriving twice reaches the handler once.
  *
  * Call it from an ava test file: `runTransportConformance(test, { setup })`.
  */
@@ -218,6 +236,45 @@ export function runTransportConformance(test: TestFn, options: TransportConforma
     t.is(response.length, frame.length);
     t.deepEqual(response, reversed(frame));
   });
+
+  test(`${prefix}: answers a small request with a response of maxFrameBytes`, async (t) => {
+    const { a, b, ask, handler } = await pair(t);
+    const large = pattern(Math.min(a.maxFrameBytes, b.maxFrameBytes), 11);
+    handler.answer = () => large;
+    const response = await ask(pattern(16));
+    t.is(response.length, large.length);
+    t.deepEqual(response, large);
+    t.is(handler.requests.length, 1);
+  });
+
+  test(`${prefix}: answers a request of maxFrameBytes with a small response`, async (t) => {
+    const { a, b, ask, handler } = await pair(t);
+    handler.answer = (frame) => frame.subarray(0, 16);
+    const frame = pattern(Math.min(a.maxFrameBytes, b.maxFrameBytes), 13);
+    t.deepEqual(await ask(frame), frame.subarray(0, 16));
+    t.is(handler.requests[0]?.frame.length, frame.length);
+  });
+
+  if (options.duplicates) {
+    test(`${prefix}: a request that arrives twice reaches the handler once, and its caller gets the answer`, async (t) => {
+      const { h, a, b, handler, ask } = await pair(t);
+      const duplicating = h.fixture.duplicating;
+      if (duplicating === undefined) throw new Error('the fixture must offer duplicating() when duplicates is set');
+      const via = await duplicating(b);
+      const frames = Array.from({ length: 8 }, (_, i) => pattern(8 + i, 40 + i));
+      for (const frame of frames) {
+        t.deepEqual(await h.settle(a.request(via, frame, { timeoutMs: GENEROUS_TIMEOUT_MS })), reversed(frame));
+      }
+      // A last request, after every copy of the others was on its way: the
+      // copies are in before it (and, simulated, a virtual second more).
+      t.deepEqual(await ask(pattern(4)), reversed(pattern(4)));
+      await h.fixture.clock?.advanceAsync(1000);
+      t.deepEqual(
+        handler.requests.map((r) => r.frame.length),
+        [...frames.map((f) => f.length), 4],
+      );
+    });
+  }
 
   test(`${prefix}: matches concurrent requests to their own responses, even when answered out of order`, async (t) => {
     const { h, a, b, handler } = await pair(t);

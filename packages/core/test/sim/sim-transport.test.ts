@@ -9,6 +9,7 @@ let seed = 1000;
 
 runTransportConformance(test, {
   title: 'sim transport',
+  duplicates: true,
   setup: () => {
     const clock = new VirtualClock();
     const network = new SimNetwork({ clock, random: new SeededRandom(seed++), defaults: LINK_PROFILES.lan });
@@ -17,6 +18,10 @@ runTransportConformance(test, {
       create: (address) => network.endpoint(address ?? `sim://n${++next}`, { maxFrameBytes: 1 << 20 }),
       unreachableAddress: 'sim://nobody',
       clock,
+      duplicating: (target) => {
+        network.setDefaults({ duplicate: 1 });
+        return target.address;
+      },
     };
   },
 });
