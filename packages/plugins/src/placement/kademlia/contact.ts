@@ -1,0 +1,43 @@
+import { idOf } from './node-id.js';
+
+/**
+ * A node of the overlay as its peers know it: its member id (the node id of
+ * its config), its transport URI, and its Kademlia id, which is SHA-256 of
+ * the member id, so a contact names itself by what every node can check.
+ */
+export interface Contact {
+  readonly id: string;
+  readonly address: string;
+  readonly nodeId: Uint8Array;
+}
+
+/** A contact as it travels (`kvmesh.placement.kademlia.Contact`): the Kademlia id is computed, not sent. */
+export interface WireContact {
+  readonly id: string;
+  readonly address: string;
+}
+
+// Computing SHA-256 of an id is cheap, but lookups see the same contacts over and over.
+const ids = new Map<string, Uint8Array>();
+const MAX_CACHED_IDS = 200_000;
+
+/** The contact for member `id` at `address`. */
+export function contactOf(id: string, address: string): Contact {
+  let nodeId = ids.get(id);
+  if (nodeId === undefined) {
+    nodeId = idOf(id);
+    if (ids.size >= MAX_CACHED_IDS) ids.clear();
+    ids.set(id, nodeId);
+  }
+  return { id, address, nodeId };
+}
+
+export function toWire(contact: Contact): WireContact {
+  return { id: contact.id, address: contact.address };
+}
+
+/** A contact from the wire, or undefined for one without an id or an address. */
+export function fromWire(wire: WireContact | null | undefined): Contact | undefined {
+  if (wire === null || wire === undefined || wire.id === '' || wire.address === '') return undefined;
+  return contactOf(wire.id, wire.address);
+}

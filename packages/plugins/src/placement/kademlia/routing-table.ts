@@ -1,0 +1,275 @@
+import type { Contact } from './contact.js';
+import { ID_BITS, commonPrefixBits, compareDistance } from './node-id.js';
+
+/**
+ * Consecutive failed requests after which a contact leaves its bucket even
+ * when no replacement waits for its slot (paper §4.1 keeps stale contacts
+ * while nothing better is known; we drop them after a few misses so a crash
+ * of many nodes at once is repaired by the next refresh).
+ */
+export const STALE_AFTER_FAILURES = 3;
+
+interface Slot {
+  contact: Contact;
+  failures: number;
+}
+
+/** One k-bucket: contacts sorted least-recently seen first, and the replacement cache of §4.1. */
+interface Bucket {
+  readonly slots: Slot[];
+  /** Contacts seen while the bucket was full, most recently seen last (at most k). */
+  readonly replacements: Contact[];
+  /** Whether the least-recently seen contact is being pinged because a newcomer waits. */
+  pinging: boolean;
+  /** When a lookup last went through this bucket's range (injected clock, ms). */
+  touchedMs: number;
+}
+
+export interface RoutingTableOptions {
+  readonly self: Contact;
+  /** Bucket size (the paper's k). */
+  readonly k: number;
+  /** Pings a contact; resolves true when it answered. Used before evicting a bucket's oldest contact. */
+  readonly ping: (contact: Contact) => Promise<boolean>;
+  readonly now: () => number;
+  /** Called when a contact enters the table (for discovery events). */
+  readonly onAdded?: (contact: Contact) => void;
+}
+
+/** What one bucket holds, for `describe()`. */
+export interface BucketSummary {
+  readonly prefix: number;
+  readonly contacts: number;
+  readonly replacements: number;
+}
+
+/**
+ * The routing table of Maymounkov & Mazières (§2.2): one k-bucket per length
+ * of the common prefix with this node's id (256 of them, created on first
+ * use), each least-recently seen first. A contact seen again moves to the
+ * tail; a newcomer to a full bucket waits in the replacement cache while the
+ * least-recently seen contact is pinged, and takes its slot only if that
+ * contact does not answer (ping before evict: long-lived nodes stay).
+ *
+ * Synchronous and not re-entrant; the pings run in the background.
+ */
+export class RoutingTable {
+  readonly #o: RoutingTableOptions;
+  readonly #buckets: (Bucket | undefined)[] = new Array<Bucket | undefined>(ID_BITS).fill(undefined);
+  readonly #byId = new Map<string, number>();
+
+  constructor(options: RoutingTableOptions) {
+    this.#o = options;
+  }
+
+  /** Contacts in the table (replacements not counted). */
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  has(id: string): boolean {
+    return this.#byId.has(id);
+  }
+
+  /** The contact with member id `id`, if the table holds it. */
+  get(id: string): Contact | undefined {
+    const index = this.#byId.get(id);
+    if (index === undefined) return undefined;
+    return this.#buckets[index]!.slots.find((s) => s.contact.id === id)?.contact;
+  }
+
+  /** Every contact, bucket by bucket from the farthest. */
+  contacts(): Contact[] {
+    const out: Contact[] = [];
+    for (const bucket of this.#buckets) if (bucket !== undefined) for (const s of bucket.slots) out.push(s.contact);
+    return out;
+  }
+
+  /**
+   * A message from (or an answer of) `contact` arrived: it moves to the tail
+   * of its bucket, or joins it (§2.2), or waits as a replacement while the
+   * bucket's least-recently seen contact is pinged.
+   */
+  seen(contact: Contact): void {
+    if (contact.id === this.#o.self.id) return;
+    const prefix = commonPrefixBits(this.#o.self.nodeId, contact.nodeId);
+    if (prefix >= ID_BITS) return;
+    const bucket = this.#bucket(prefix);
+    const at = bucket.slots.findIndex((s) => s.contact.id === contact.id);
+    if (at >= 0) {
+      bucket.slots.splice(at, 1);
+      bucket.slots.push({ contact, failures: 0 });
+      return;
+    }
+    if (bucket.slots.length < this.#o.k) {
+      this.#insert(prefix, bucket, contact);
+      return;
+    }
+    const waiting = bucket.replacements.findIndex((c) => c.id === contact.id);
+    if (waiting >= 0) bucket.replacements.splice(waiting, 1);
+    bucket.replacements.push(contact);
+    if (bucket.replacements.length > this.#o.k) bucket.replacements.shift();
+    this.#pingOldest(prefix, bucket);
+  }
+
+  /**
+   * A request to `contact` failed (no answer, unreachable). It gives up its
+   * slot to a waiting replacement at once, or after STALE_AFTER_FAILURES
+   * misses in a row when none waits.
+   */
+  failed(contact: Contact): void {
+    const index = this.#byId.get(contact.id);
+    if (index === undefined) return;
+    const bucket = this.#buckets[index]!;
+    const slot = bucket.slots.find((s) => s.contact.id === contact.id);
+    if (slot === undefined) return;
+    slot.failures++;
+    if (bucket.replacements.length > 0 || slot.failures >= STALE_AFTER_FAILURES) this.#evict(index, bucket, slot);
+  }
+
+  /** Removes a contact known to be gone (it left, or a membership declared it dead). */
+  remove(id: string): void {
+    const index = this.#byId.get(id);
+    if (index === undefined) return;
+    const bucket = this.#buckets[index]!;
+    const slot = bucket.slots.find((s) => s.contact.id === id);
+    if (slot !== undefined) this.#evict(index, bucket, slot);
+  }
+
+  /**
+   * The `n` contacts closest to `target` by XOR distance, closest first
+   * (this node not included; `exclude` left out).
+   */
+  closest(target: Uint8Array, n: number, exclude?: string): Contact[] {
+    const all: Contact[] = [];
+    for (const bucket of this.#buckets) {
+      if (bucket === undefined) continue;
+      for (const s of bucket.slots) if (s.contact.id !== exclude) all.push(s.contact);
+    }
+    all.sort((a, b) => compareDistance(a.nodeId, b.nodeId, target));
+    if (all.length > n) all.length = n;
+    return all;
+  }
+
+  /**
+   * Whether the table knows every node it has heard of near `target`: the
+   * buckets that hold the `n` closest contacts to it were never full (no
+   * replacement waits in them), so a lookup could find no closer node than
+   * these. Lets a small cluster, whose every node fits the table, answer
+   * without asking.
+   */
+  complete(target: Uint8Array, n: number): boolean {
+    const prefix = commonPrefixBits(this.#o.self.nodeId, target);
+    // The closest contacts to `target` are in its bucket, then in buckets nearer to this node
+    // (longer prefixes), then in the farther ones. Walk them in that order until n are covered.
+    let covered = 0;
+    for (let i = Math.min(prefix, ID_BITS - 1); i < ID_BITS; i++) {
+      const bucket = this.#buckets[i];
+      if (bucket === undefined) continue;
+      if (bucket.slots.length >= this.#o.k || bucket.replacements.length > 0) return false;
+      covered += bucket.slots.length;
+    }
+    if (covered >= n) return true;
+    for (let i = Math.min(prefix, ID_BITS) - 1; i >= 0; i--) {
+      const bucket = this.#buckets[i];
+      if (bucket === undefined) continue;
+      if (bucket.slots.length >= this.#o.k || bucket.replacements.length > 0) return false;
+      covered += bucket.slots.length;
+      if (covered >= n) return true;
+    }
+    return true;
+  }
+
+  /** A lookup went through the range of the bucket `target` falls in. */
+  touch(target: Uint8Array): void {
+    const prefix = commonPrefixBits(this.#o.self.nodeId, target);
+    if (prefix < ID_BITS) this.#bucket(prefix).touchedMs = this.#o.now();
+  }
+
+  /**
+   * Prefixes of the buckets no lookup went through for `intervalMs`, up to
+   * the deepest bucket holding a contact (nearer buckets are empty ranges
+   * around this node's own id, refreshed by its own lookup).
+   */
+  staleBuckets(intervalMs: number): number[] {
+    const now = this.#o.now();
+    let deepest = -1;
+    for (let i = ID_BITS - 1; i >= 0; i--) {
+      if ((this.#buckets[i]?.slots.length ?? 0) > 0) {
+        deepest = i;
+        break;
+      }
+    }
+    const out: number[] = [];
+    for (let i = 0; i <= deepest; i++) {
+      const touched = this.#buckets[i]?.touchedMs ?? Number.NEGATIVE_INFINITY;
+      if (now - touched >= intervalMs) out.push(i);
+    }
+    return out;
+  }
+
+  /** Prefix of the bucket of the closest contact to this node (-1 when the table is empty). */
+  deepestPrefix(): number {
+    for (let i = ID_BITS - 1; i >= 0; i--) if ((this.#buckets[i]?.slots.length ?? 0) > 0) return i;
+    return -1;
+  }
+
+  describe(): BucketSummary[] {
+    const out: BucketSummary[] = [];
+    this.#buckets.forEach((bucket, prefix) => {
+      if (bucket !== undefined && (bucket.slots.length > 0 || bucket.replacements.length > 0)) {
+        out.push({ prefix, contacts: bucket.slots.length, replacements: bucket.replacements.length });
+      }
+    });
+    return out;
+  }
+
+  #bucket(prefix: number): Bucket {
+    let bucket = this.#buckets[prefix];
+    if (bucket === undefined) {
+      bucket = { slots: [], replacements: [], pinging: false, touchedMs: Number.NEGATIVE_INFINITY };
+      this.#buckets[prefix] = bucket;
+    }
+    return bucket;
+  }
+
+  #insert(prefix: number, bucket: Bucket, contact: Contact): void {
+    bucket.slots.push({ contact, failures: 0 });
+    this.#byId.set(contact.id, prefix);
+    this.#o.onAdded?.(contact);
+  }
+
+  #evict(prefix: number, bucket: Bucket, slot: Slot): void {
+    const at = bucket.slots.indexOf(slot);
+    if (at >= 0) bucket.slots.splice(at, 1);
+    this.#byId.delete(slot.contact.id);
+    const replacement = bucket.replacements.pop();
+    if (replacement !== undefined) this.#insert(prefix, bucket, replacement);
+  }
+
+  /** Pings the least-recently seen contact of a full bucket: it stays if it answers, else the newest replacement takes its slot. */
+  #pingOldest(prefix: number, bucket: Bucket): void {
+    if (bucket.pinging) return;
+    const oldest = bucket.slots[0];
+    if (oldest === undefined) return;
+    bucket.pinging = true;
+    void this.#o.ping(oldest.contact).then(
+      (alive) => this.#pinged(prefix, bucket, oldest, alive),
+      () => this.#pinged(prefix, bucket, oldest, false),
+    );
+  }
+
+  #pinged(prefix: number, bucket: Bucket, oldest: Slot, alive: boolean): void {
+    bucket.pinging = false;
+    if (!bucket.slots.includes(oldest)) return;
+    if (alive) {
+      // It answered: it moves to the tail (seen), and the newcomers keep waiting.
+      const at = bucket.slots.indexOf(oldest);
+      bucket.slots.splice(at, 1);
+      oldest.failures = 0;
+      bucket.slots.push(oldest);
+    } else {
+      this.#evict(prefix, bucket, oldest);
+    }
+  }
+}

@@ -1,0 +1,660 @@
+import { KvError, compareVersions, isKvError } from '@kvmesh/core';
+import type { Clock, Logger, Random, Rpc, RpcContext, StoredRecord, Timer, Version } from '@kvmesh/core';
+import { LRUCache } from 'lru-cache';
+import { contactOf, fromWire, toWire } from './contact.js';
+import type { Contact } from './contact.js';
+import type { KademliaNode } from './kademlia-node.js';
+import { KADEMLIA_MESSAGES } from './messages.js';
+import type {
+  EntryPayload,
+  KeyTokenPayload,
+  ReleaseOutcome,
+  ReleaseReplyPayload,
+  SenderPayload,
+  ShiftReplyPayload,
+} from './messages.js';
+import type { OwnershipJournal } from './ownership-journal.js';
+
+/** Owners followed through MOVED answers in one lookup of a key before giving up (a key moving faster than we chase it). */
+const MAX_FORWARDS = 8;
+/** Retry-after a node answers while it is itself taking the key over. */
+const INCOMING_RETRY_MS = 50;
+/** How often a node whose release was not confirmed asks the old owner again. */
+const DOUBT_RETRY_MS = 1_000;
+/** Wait between two tries of a release that got no answer. */
+const RELEASE_RETRY_MS = 100;
+/** Tokens of freezes that ended without a release, remembered to answer a late release. */
+const EXPIRED_TOKENS = 10_000;
+
+/**
+ * Core's access to single records (the KV service hands it over through
+ * `Placement.useKeyTransfer`); every call runs under the KV service's lock
+ * on the key.
+ */
+export interface KeyTransfer {
+  read(key: string): Promise<StoredRecord | undefined>;
+  store(record: StoredRecord): Promise<boolean>;
+  purge(key: string, upTo: Version): Promise<boolean>;
+}
+
+export interface ShiftSettings {
+  readonly freezeMs: number;
+  readonly shiftAfterAccesses: number;
+  readonly forwardTtlMs: number;
+  readonly forwardMaxKeys: number;
+}
+
+export interface ShiftComponents {
+  readonly rpc: Rpc;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+}
+
+/** A freeze this node (the owner) holds on a key for the node taking it over. */
+interface Freeze {
+  readonly token: string;
+  readonly accessor: Contact;
+  readonly newVersion: number;
+  readonly untilMs: number;
+  readonly timer: Timer;
+  /** The record handed over (undefined: none held), once read. */
+  snapshot: StoredRecord | undefined;
+  readonly done: Promise<void>;
+  readonly resolve: () => void;
+}
+
+interface Owned {
+  version: number;
+  /** The node that accessed the key last, and how many times in a row. */
+  streakId: string;
+  streak: number;
+  freeze: Freeze | undefined;
+}
+
+interface Forward {
+  readonly to: Contact;
+  readonly token: string;
+  /** A record newer than the one handed over, sent with the release (and again on a repeated release). */
+  readonly newer: StoredRecord | null;
+}
+
+/** A hand-over this node took part in as the new owner whose release it could not confirm. */
+interface Doubt {
+  readonly owner: Contact;
+  readonly token: string;
+  readonly version: number;
+  readonly record: StoredRecord | undefined;
+}
+
+/** Where `locate` found a key in mode shift. */
+export type ShiftAnswer =
+  | { readonly kind: 'here'; readonly hops: number }
+  | { readonly kind: 'remote'; readonly owner: Contact; readonly hops: number };
+
+/** Counters for `describe()`. */
+export interface ShiftCounters {
+  shiftsIn: number;
+  shiftsOut: number;
+  created: number;
+  declined: number;
+  expired: number;
+  forwarded: number;
+}
+
+/**
+ * KeyShift's ownership shift (seed 000, "Function"), on top of the DHT.
+ *
+ * Every key has one owner; the DHT keeps an entry per key (STORE on the k
+ * closest nodes to the key's id) naming the owner and a version. When node
+ * A accesses a key owned by B:
+ * 1. A asks B (ShiftRequest). B freezes the key for A (at most `freezeMs`:
+ *    its placement answers `frozen` to every other accessor), waits for
+ *    writes of the key running there, and returns its record and a token.
+ * 2. A stores the record (core's KeyTransfer: put if newer, version kept).
+ * 3. A publishes the entry, version + 1, naming itself.
+ * 4. A releases B with the token (Release). B gives the key up, removes its
+ *    copy (only versions not newer than the one handed over) and keeps a
+ *    forward pointer to A: requests still reaching B are sent on to A.
+ * 5. A owns the key.
+ * If A does not release in time, B's freeze ends and B keeps the key (and
+ * publishes a higher version naming itself); a late release is answered
+ * "expired", and A removes what it copied. A release whose answer A never
+ * got leaves A in doubt: it serves nothing for the key and asks B again until
+ * B says. A key with no entry is created at the node that accesses it: it
+ * claims the key at the closest node to the key (STORE with create).
+ */
+export class ShiftProtocol {
+  readonly counters: ShiftCounters = { shiftsIn: 0, shiftsOut: 0, created: 0, declined: 0, expired: 0, forwarded: 0 };
+  readonly #dht: KademliaNode;
+  readonly #s: ShiftSettings;
+  readonly #c: ShiftComponents;
+  readonly #journal: OwnershipJournal;
+  readonly #owned = new Map<string, Owned>();
+  readonly #forwards: LRUCache<string, Forward>;
+  /** Keys this node is taking over right now: locates of them wait for it. */
+  readonly #incoming = new Map<string, Promise<ShiftAnswer | undefined>>();
+  readonly #doubts = new Map<string, Doubt>();
+  readonly #expiredTokens: LRUCache<string, true>;
+  #transfer: KeyTransfer | undefined;
+  #doubtTimer: Timer | undefined;
+  #stopped = false;
+
+  constructor(dht: KademliaNode, settings: ShiftSettings, components: ShiftComponents, journal: OwnershipJournal) {
+    this.#dht = dht;
+    this.#s = settings;
+    this.#c = components;
+    this.#journal = journal;
+    const perf = { now: () => components.clock.now() };
+    this.#forwards = new LRUCache<string, Forward>({
+      max: settings.forwardMaxKeys,
+      ttl: settings.forwardTtlMs,
+      ttlResolution: 0,
+      perf,
+    });
+    this.#expiredTokens = new LRUCache<string, true>({ max: EXPIRED_TOKENS });
+  }
+
+  /** Keys this node owns. */
+  get ownedCount(): number {
+    return this.#owned.size;
+  }
+
+  get frozenCount(): number {
+    let n = 0;
+    for (const o of this.#owned.values()) if (o.freeze !== undefined) n++;
+    return n;
+  }
+
+  get forwardCount(): number {
+    return this.#forwards.size;
+  }
+
+  get doubtCount(): number {
+    return this.#doubts.size;
+  }
+
+  useKeyTransfer(transfer: KeyTransfer): void {
+    this.#transfer = transfer;
+  }
+
+  /** Registers the shift messages and restores what the journal kept. */
+  async start(): Promise<void> {
+    const restored = await this.#journal.load();
+    for (const [key, version] of restored.owned) {
+      this.#owned.set(key, { version, streakId: this.#dht.self.id, streak: 0, freeze: undefined });
+    }
+    for (const r of restored.released) {
+      this.#forwards.set(r.key, { to: contactOf(r.toId, r.toAddress), token: r.token, newer: null });
+    }
+    const { rpc } = this.#c;
+    rpc.handle(KADEMLIA_MESSAGES.shiftRequest, (p: SenderPayload & { key: string }, ctx) => this.#onShift(p, ctx));
+    rpc.handle(KADEMLIA_MESSAGES.release, (p: KeyTokenPayload) => this.#onRelease(p));
+    rpc.handle(KADEMLIA_MESSAGES.abort, (p: KeyTokenPayload) => {
+      const owned = this.#owned.get(p.key);
+      if (owned?.freeze?.token === p.token) this.#endFreeze(p.key, owned, 'aborted');
+      return { type: KADEMLIA_MESSAGES.pong, payload: { sender: toWire(this.#dht.self) } };
+    });
+    this.#dht.republishOwn = () => this.#republishOwn();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#doubtTimer?.cancel();
+    for (const owned of this.#owned.values()) {
+      owned.freeze?.timer.cancel();
+      owned.freeze?.resolve();
+    }
+    await this.#journal.close();
+  }
+
+  /**
+   * `Placement.admit` in mode shift: `own` for a key owned here and not
+   * frozen; `frozen` while it is handed over (or taken over here); `moved`
+   * to the new owner while the forward pointer lasts; else `not-owner`.
+   */
+  admission(key: string):
+    | { kind: 'own' }
+    | { kind: 'frozen'; retryAfterMs: number }
+    | { kind: 'moved'; to: Contact }
+    | { kind: 'not-owner' } {
+    const owned = this.#owned.get(key);
+    if (owned !== undefined) {
+      if (owned.freeze === undefined) return { kind: 'own' };
+      return { kind: 'frozen', retryAfterMs: Math.max(1, owned.freeze.untilMs - this.#c.clock.now()) };
+    }
+    if (this.#incoming.has(key)) return { kind: 'frozen', retryAfterMs: INCOMING_RETRY_MS };
+    if (this.#doubts.has(key)) return { kind: 'frozen', retryAfterMs: DOUBT_RETRY_MS };
+    const forward = this.#forwards.get(key);
+    if (forward !== undefined) return { kind: 'moved', to: forward.to };
+    return { kind: 'not-owner' };
+  }
+
+  /**
+   * Where `key` is served for an access from this node: here (it owned the
+   * key, took it over, or created it), or at its owner (who declined to hand
+   * it over yet, or cannot be reached: the caller's request to it fails).
+   * @throws KvError KVMESH_ERR_KV_FROZEN when a hand-over here is in doubt,
+   *   or the key stayed frozen until `check` gave up; KVMESH_ERR_RPC_TIMEOUT from `check`.
+   */
+  async locate(key: string, check: () => void, sleep: (ms: number) => Promise<void>): Promise<ShiftAnswer> {
+    let hops = 0;
+    for (;;) {
+      check();
+      const owned = this.#owned.get(key);
+      if (owned !== undefined) {
+        if (owned.freeze === undefined) {
+          this.#touch(owned, this.#dht.self.id);
+          return { kind: 'here', hops };
+        }
+        // Another node is taking the key over: wait until it did (then this node is an accessor) or gave up.
+        await Promise.race([owned.freeze.done, sleep(Math.max(1, owned.freeze.untilMs - this.#c.clock.now()))]);
+        continue;
+      }
+      if (this.#doubts.has(key)) {
+        throw new KvError(
+          'KVMESH_ERR_KV_FROZEN',
+          `key ${JSON.stringify(key)} was being handed over to this node and the old owner has not confirmed it yet; retry in a moment`,
+        );
+      }
+      let running = this.#incoming.get(key);
+      if (running === undefined) {
+        running = this.#shiftIn(key, check, sleep);
+        this.#incoming.set(key, running);
+        const forget = (): void => {
+          if (this.#incoming.get(key) === running) this.#incoming.delete(key);
+        };
+        running.then(forget, forget);
+      }
+      const answer = await running;
+      if (answer !== undefined) return { ...answer, hops: answer.hops + hops };
+      hops++;
+    }
+  }
+
+  /** One attempt to find and take over `key`; undefined: try again (the owner kept it, or it changed hands). */
+  async #shiftIn(key: string, check: () => void, sleep: (ms: number) => Promise<void>): Promise<ShiftAnswer | undefined> {
+    const self = this.#dht.self;
+    let hops = 0;
+    let owner = this.#forwards.get(key)?.to;
+    let known: EntryPayload | undefined;
+    if (owner === undefined || owner.id === self.id) {
+      const found = await this.#dht.findValue(key, check);
+      hops += found.hops;
+      known = found.entry;
+      if (known === undefined) {
+        const claimed = await this.#claim(key, found.closest, 1, check);
+        if (claimed === undefined) return { kind: 'here', hops };
+        known = claimed;
+      }
+      owner = contactOf(known.ownerId, known.ownerAddress);
+    }
+    for (let forwards = 0; forwards < MAX_FORWARDS; forwards++) {
+      check();
+      if (owner.id === self.id) {
+        // An entry names this node, which does not own the key (it gave it up and the new owner's
+        // entry has not reached every holder, or it restarted without its journal): ask for the newest.
+        const found = await this.#dht.findValue(key, check);
+        hops += found.hops;
+        if (found.entry !== undefined && found.entry.ownerId !== self.id) {
+          owner = contactOf(found.entry.ownerId, found.entry.ownerAddress);
+          continue;
+        }
+        const claimed = await this.#claim(key, found.closest, (found.entry?.version ?? 0) + 1, check);
+        if (claimed === undefined) return { kind: 'here', hops };
+        owner = contactOf(claimed.ownerId, claimed.ownerAddress);
+        continue;
+      }
+      let reply: ShiftReplyPayload;
+      try {
+        hops++;
+        const message = await this.#dht.request<ShiftReplyPayload>(owner, KADEMLIA_MESSAGES.shiftRequest, {
+          sender: toWire(self),
+          key,
+        });
+        reply = message.payload;
+      } catch (err) {
+        if (isKvError(err, 'KVMESH_ERR_RPC_ABORTED')) throw err;
+        // The owner holds the only copy: it is the key's only place, and the caller's request to it fails typed.
+        return { kind: 'remote', owner, hops };
+      }
+      switch (reply.outcome) {
+        case 'SHIFT_GRANTED':
+          return this.#takeOver(key, owner, reply, hops);
+        case 'SHIFT_DECLINED':
+          this.counters.declined++;
+          return { kind: 'remote', owner, hops };
+        case 'SHIFT_FROZEN':
+          await sleep(Math.max(1, Math.min(reply.retryAfterMs, this.#s.freezeMs)));
+          continue;
+        case 'SHIFT_MOVED': {
+          const to = fromWire(reply.to);
+          if (to === undefined) return undefined;
+          this.counters.forwarded++;
+          owner = to;
+          continue;
+        }
+        default: {
+          // The named owner does not own it: a newer entry may say who does.
+          const found = await this.#dht.findValue(key, check);
+          hops += found.hops;
+          const newest = found.entry;
+          if (newest !== undefined && newest.ownerId !== owner.id && (known === undefined || newest.version >= known.version)) {
+            known = newest;
+            owner = contactOf(newest.ownerId, newest.ownerAddress);
+            continue;
+          }
+          // Nobody answers for the key: take it up here with a higher version.
+          const claimed = await this.#claim(key, found.closest, Math.max(newest?.version ?? 0, known?.version ?? 0) + 1, check);
+          if (claimed === undefined) return { kind: 'here', hops };
+          known = claimed;
+          owner = contactOf(claimed.ownerId, claimed.ownerAddress);
+          continue;
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Claims `key` for this node at `version` at the closest node that answers
+   * (STORE with create: taken only if that node holds no entry), then
+   * publishes it to the others. Resolves undefined when this node owns the
+   * key now, else with the entry that won.
+   */
+  async #claim(
+    key: string,
+    closest: readonly Contact[],
+    version: number,
+    check: () => void,
+  ): Promise<EntryPayload | undefined> {
+    const self = this.#dht.self;
+    const entry: EntryPayload = {
+      key,
+      ownerId: self.id,
+      ownerAddress: self.address,
+      version,
+      publishedMs: this.#c.clock.now(),
+    };
+    for (const home of closest) {
+      check();
+      const answers = await this.#dht.storeAt([home], [entry], version === 1);
+      const current = answers[0]?.current[0];
+      if (current === undefined) continue;
+      if (current.ownerId !== self.id || current.version !== version) return current;
+      await this.#journal.owned(key, version);
+      this.#owned.set(key, { version, streakId: self.id, streak: 1, freeze: undefined });
+      this.counters.created++;
+      await this.#dht.storeAt(
+        closest.filter((c) => c.id !== home.id),
+        [entry],
+        false,
+      );
+      return undefined;
+    }
+    throw new KvError('KVMESH_ERR_PLACEMENT_EMPTY', `no node near key ${JSON.stringify(key)} answered to record its owner`);
+  }
+
+  /** Steps 2-5 of a shift, once the owner granted it. */
+  async #takeOver(key: string, owner: Contact, grant: ShiftReplyPayload, hops: number): Promise<ShiftAnswer | undefined> {
+    const grantedAt = this.#c.clock.now();
+    const transfer = this.#transfer;
+    const abort = (): void => {
+      this.#dht.track(
+        this.#dht.request(owner, KADEMLIA_MESSAGES.abort, { sender: toWire(this.#dht.self), key, token: grant.token }),
+      );
+    };
+    if (transfer === undefined) {
+      abort();
+      return { kind: 'remote', owner, hops };
+    }
+    const record = grant.record ?? undefined;
+    try {
+      if (record !== undefined) {
+        await transfer.store(record);
+      } else {
+        // The owner holds nothing: neither may this node (a copy left by an earlier, failed hand-over).
+        const stale = await transfer.read(key);
+        if (stale !== undefined) await transfer.purge(key, stale.version);
+      }
+    } catch (err) {
+      abort();
+      throw err;
+    }
+    const self = this.#dht.self;
+    const entry: EntryPayload = {
+      key,
+      ownerId: self.id,
+      ownerAddress: self.address,
+      version: grant.version,
+      publishedMs: this.#c.clock.now(),
+    };
+    try {
+      await this.#dht.publish(entry);
+    } catch (err) {
+      // The old owner's forward pointer and the next republish carry the change meanwhile.
+      this.#c.logger.debug({ key, err: (err as Error).message }, 'publishing a new owner entry failed');
+    }
+    const deadline = grantedAt + Math.max(1, grant.freezeMs);
+    const released = await this.#release(owner, key, grant.token, deadline);
+    if (released === undefined) {
+      this.#doubts.set(key, { owner, token: grant.token, version: grant.version, record });
+      this.#scheduleDoubts();
+      throw new KvError(
+        'KVMESH_ERR_KV_FROZEN',
+        `key ${JSON.stringify(key)}: ${owner.id} did not confirm handing it over in time; retry in a moment`,
+      );
+    }
+    return (await this.#settle(key, owner, released, grant.version, record)) ? { kind: 'here', hops } : undefined;
+  }
+
+  /** Applies the answer to a release: own the key (done, or unknown at the old owner) or undo the copy (expired). */
+  async #settle(
+    key: string,
+    owner: Contact,
+    released: ReleaseReplyPayload,
+    version: number,
+    record: StoredRecord | undefined,
+  ): Promise<boolean> {
+    if (released.outcome === 'RELEASE_EXPIRED') {
+      this.counters.expired++;
+      if (record !== undefined) await this.#transfer?.purge(key, record.version).catch(() => false);
+      return false;
+    }
+    if (released.newer !== null && this.#transfer !== undefined) await this.#transfer.store(released.newer);
+    await this.#journal.owned(key, version);
+    this.#owned.set(key, { version, streakId: this.#dht.self.id, streak: 1, freeze: undefined });
+    this.#forwards.delete(key);
+    this.counters.shiftsIn++;
+    this.#c.logger.debug({ key, from: owner.id, version }, 'took a key over');
+    return true;
+  }
+
+  /** Sends the release until the old owner answers or `deadlineMs` passes; undefined when it never answered. */
+  async #release(owner: Contact, key: string, token: string, deadlineMs: number): Promise<ReleaseReplyPayload | undefined> {
+    const payload = { sender: toWire(this.#dht.self), key, token };
+    for (;;) {
+      try {
+        const reply = await this.#dht.request<ReleaseReplyPayload>(owner, KADEMLIA_MESSAGES.release, payload);
+        return reply.payload;
+      } catch (err) {
+        if (isKvError(err, 'KVMESH_ERR_RPC_ABORTED')) return undefined;
+        const left = deadlineMs - this.#c.clock.now();
+        if (left <= 0) return undefined;
+        try {
+          await this.#c.clock.sleep(Math.min(RELEASE_RETRY_MS, left), this.#dht.lifetime);
+        } catch {
+          return undefined;
+        }
+      }
+    }
+  }
+
+  #scheduleDoubts(): void {
+    if (this.#doubtTimer !== undefined || this.#stopped) return;
+    this.#doubtTimer = this.#c.clock.setTimeout(() => {
+      this.#doubtTimer = undefined;
+      this.#dht.track(this.#resolveDoubts());
+    }, DOUBT_RETRY_MS);
+  }
+
+  async #resolveDoubts(): Promise<void> {
+    for (const [key, doubt] of [...this.#doubts]) {
+      const released = await this.#release(doubt.owner, key, doubt.token, 0);
+      if (released === undefined) continue;
+      this.#doubts.delete(key);
+      await this.#settle(key, doubt.owner, released, doubt.version, doubt.record).catch((err: unknown) =>
+        this.#c.logger.warn({ key, err: (err as Error).message }, 'settling a hand-over failed'),
+      );
+    }
+    if (this.#doubts.size > 0) this.#scheduleDoubts();
+  }
+
+  /** Owner side of step 1. */
+  async #onShift(p: SenderPayload & { key: string }, _ctx: RpcContext): Promise<{ type: string; payload: ShiftReplyPayload }> {
+    const accessor = fromWire(p.sender);
+    const reply = (r: Partial<ShiftReplyPayload> & Pick<ShiftReplyPayload, 'outcome'>) => ({
+      type: KADEMLIA_MESSAGES.shiftReply,
+      payload: { token: '', version: 0, record: null, freezeMs: 0, retryAfterMs: 0, to: null, ...r },
+    });
+    const key = p.key;
+    const owned = this.#owned.get(key);
+    if (accessor === undefined) throw new KvError('KVMESH_ERR_MESSAGE_INVALID', 'a ShiftRequest names no sender');
+    if (owned === undefined) {
+      const forward = this.#forwards.get(key);
+      if (forward !== undefined) return reply({ outcome: 'SHIFT_MOVED', to: toWire(forward.to) });
+      if (this.#incoming.has(key) || this.#doubts.has(key)) {
+        return reply({ outcome: 'SHIFT_FROZEN', retryAfterMs: this.#doubts.has(key) ? DOUBT_RETRY_MS : INCOMING_RETRY_MS });
+      }
+      return reply({ outcome: 'SHIFT_NOT_OWNER' });
+    }
+    const now = this.#c.clock.now();
+    if (owned.freeze !== undefined) {
+      return reply({ outcome: 'SHIFT_FROZEN', retryAfterMs: Math.max(1, owned.freeze.untilMs - now) });
+    }
+    this.#touch(owned, accessor.id);
+    if (owned.streak < this.#s.shiftAfterAccesses || this.#transfer === undefined || accessor.id === this.#dht.self.id) {
+      return reply({ outcome: 'SHIFT_DECLINED', to: toWire(this.#dht.self) });
+    }
+    const token = hex(this.#c.random.bytes(16));
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
+    const freeze: Freeze = {
+      token,
+      accessor,
+      newVersion: owned.version + 1,
+      untilMs: now + this.#s.freezeMs,
+      timer: this.#c.clock.setTimeout(() => {
+        if (owned.freeze === freeze) this.#endFreeze(key, owned, 'expired');
+      }, this.#s.freezeMs),
+      snapshot: undefined,
+      done,
+      resolve,
+    };
+    // Frozen first, then read: writes of the key running here finish before the read (core's key
+    // lock), and any later write asks placement first and is refused.
+    owned.freeze = freeze;
+    let record: StoredRecord | undefined;
+    try {
+      record = await this.#transfer.read(key);
+    } catch (err) {
+      if (owned.freeze === freeze) this.#endFreeze(key, owned, 'aborted');
+      throw err;
+    }
+    if (owned.freeze !== freeze) return reply({ outcome: 'SHIFT_FROZEN', retryAfterMs: 1 });
+    freeze.snapshot = record;
+    return reply({
+      outcome: 'SHIFT_GRANTED',
+      token,
+      version: freeze.newVersion,
+      record: record ?? null,
+      freezeMs: Math.max(1, freeze.untilMs - this.#c.clock.now()),
+    });
+  }
+
+  /** Owner side of step 4. */
+  async #onRelease(p: KeyTokenPayload): Promise<{ type: string; payload: ReleaseReplyPayload }> {
+    const reply = (outcome: ReleaseOutcome, newer: StoredRecord | null = null) => ({
+      type: KADEMLIA_MESSAGES.releaseReply,
+      payload: { outcome, newer },
+    });
+    const key = p.key;
+    const owned = this.#owned.get(key);
+    const freeze = owned?.freeze;
+    if (owned !== undefined && freeze !== undefined && freeze.token === p.token) {
+      freeze.timer.cancel();
+      // Given up first (journal, forward pointer), then the copy removed: a crash in between leaves an
+      // extra copy here, never a key nobody owns.
+      this.#owned.delete(key);
+      await this.#journal.released(key, freeze.accessor, p.token);
+      let newer: StoredRecord | null = null;
+      const transfer = this.#transfer!;
+      const snapshot = freeze.snapshot;
+      try {
+        const purged = snapshot === undefined ? false : await transfer.purge(key, snapshot.version);
+        if (!purged) {
+          const current = await transfer.read(key);
+          if (current !== undefined && (snapshot === undefined || compareVersions(current.version, snapshot.version) > 0)) {
+            newer = current;
+            await transfer.purge(key, current.version);
+          }
+        }
+      } catch (err) {
+        this.#c.logger.warn({ key, err: (err as Error).message }, 'removing a handed-over record failed; a stale copy stays');
+      }
+      this.#forwards.set(key, { to: freeze.accessor, token: p.token, newer });
+      this.counters.shiftsOut++;
+      freeze.resolve();
+      return reply('RELEASE_DONE', newer);
+    }
+    const forward = this.#forwards.get(key);
+    if (forward !== undefined && forward.token === p.token) return reply('RELEASE_DONE', forward.newer);
+    if (owned !== undefined || forward !== undefined || this.#expiredTokens.has(p.token)) return reply('RELEASE_EXPIRED');
+    return reply('RELEASE_UNKNOWN');
+  }
+
+  /** The freeze ends without a release: this node keeps the key, under a version above the one it offered. */
+  #endFreeze(key: string, owned: Owned, why: 'expired' | 'aborted'): void {
+    const freeze = owned.freeze;
+    if (freeze === undefined) return;
+    freeze.timer.cancel();
+    owned.freeze = undefined;
+    owned.version = freeze.newVersion + 1;
+    owned.streak = 0;
+    this.#expiredTokens.set(freeze.token, true);
+    freeze.resolve();
+    this.#c.logger.info({ key, accessor: freeze.accessor.id, why }, 'a key stayed with this node: its hand-over did not finish');
+    const self = this.#dht.self;
+    const version = owned.version;
+    this.#dht.track(
+      this.#journal.owned(key, version).then(() =>
+        this.#dht.publish({ key, ownerId: self.id, ownerAddress: self.address, version, publishedMs: this.#c.clock.now() }),
+      ),
+    );
+  }
+
+  async #republishOwn(): Promise<void> {
+    const self = this.#dht.self;
+    const now = this.#c.clock.now();
+    const work: Promise<unknown>[] = [];
+    for (const [key, owned] of this.#owned) {
+      if (owned.freeze !== undefined) continue;
+      work.push(
+        this.#dht.publish({ key, ownerId: self.id, ownerAddress: self.address, version: owned.version, publishedMs: now }),
+      );
+    }
+    await Promise.allSettled(work);
+  }
+
+  #touch(owned: Owned, accessorId: string): void {
+    if (owned.streakId === accessorId) owned.streak++;
+    else {
+      owned.streakId = accessorId;
+      owned.streak = 1;
+    }
+  }
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
