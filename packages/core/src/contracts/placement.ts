@@ -1,5 +1,6 @@
 import type { Lifecycle } from './lifecycle.js';
 import type { Member } from './membership.js';
+import type { StoredRecord, Version } from './storage.js';
 
 /** What an operation will do with the key: placements may route reads and writes differently. */
 export type Intent = 'read' | 'write';
@@ -90,6 +91,41 @@ export interface OwnershipChange {
 
 export type OwnershipListener = (change: OwnershipChange) => void;
 
+/**
+ * Core's access to this node's record of one key, for placements that move
+ * a single key's ownership between nodes on access (KeyShift's ownership
+ * shift): the placement decides when a key moves and talks to the other
+ * node through its own messages; core reads, stores and purges the record,
+ * versions kept. Handed over through `Placement.useKeyTransfer`.
+ *
+ * Every call runs under the KV service's lock on the key: it waits for a
+ * write of the key in progress on this node, and a write that takes the
+ * lock after it asks `Placement.admit` before it stores anything. So once
+ * placement stops admitting a key here (`frozen`, `moved`), the record
+ * `read` answers is the last one written here. May be called concurrently
+ * (calls for one key run one after the other); must not be called from
+ * inside `admit`.
+ */
+export interface KeyTransfer {
+  /** This node's own record of `key`, tombstones included; undefined when it holds none. */
+  read(key: string): Promise<StoredRecord | undefined>;
+  /**
+   * Stores `record` (copied from the key's previous owner) unless this node
+   * holds an equal or newer version. Its version is observed by this node's
+   * hybrid logical clock first, so writes here afterwards are stamped above
+   * it. Resolves true when written.
+   * @throws KvError KVMESH_ERR_VERSION_DRIFT when the version is too far
+   *   ahead of this node's clock (nothing stored), KVMESH_ERR_STORAGE_* from storage.
+   */
+  store(record: StoredRecord): Promise<boolean>;
+  /**
+   * Removes this node's record of `key` when its version is not newer than
+   * `upTo` (a write that landed since is kept). Resolves true when removed,
+   * false when a newer record stays or there was none.
+   */
+  purge(key: string, upTo: Version): Promise<boolean>;
+}
+
 export interface LocateOptions {
   readonly intent: Intent;
   /** Absolute time (injected Clock, ms) by which the answer is useless; lookups give up then. */
@@ -146,6 +182,14 @@ export interface Placement extends Lifecycle {
    * from `plan`). Listeners must not throw or block.
    */
   onOwnershipChange?(listener: OwnershipListener): () => void;
+  /**
+   * Optional: called once by the node's KV service when it is built (before
+   * `start()`), with core's access to single records. A placement that
+   * moves ownership of a key on access keeps it to copy the key from its old
+   * owner and remove the old copy; every other placement omits the member.
+   * A node without a KV service never calls it.
+   */
+  useKeyTransfer?(transfer: KeyTransfer): void;
   /** A JSON summary for `GET /v1/cluster` (ring, shards, partitions...). */
   describe(): Record<string, unknown>;
 }

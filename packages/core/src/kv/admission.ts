@@ -51,9 +51,14 @@ export function refusal(placement: Placement, key: string, intent: Intent, epoch
       ? ({ kind: 'not-owner', epoch: placement.epoch } as const)
       : placement.admit(key, intent, epoch);
   if (admission.kind === 'own') return undefined;
+  return refusedMessage(admission, placement.epoch);
+}
+
+/** The `kvmesh.kv.Refused` message for a refusal by a replica at `epoch`. */
+export function refusedMessage(admission: Exclude<Admission, { kind: 'own' }>, epoch: number): Message {
   const payload: RefusedPayload = {
     kind: admission.kind === 'not-owner' ? 'NOT_OWNER' : admission.kind === 'frozen' ? 'FROZEN' : 'MOVED',
-    epoch: admission.kind === 'not-owner' ? admission.epoch : placement.epoch,
+    epoch: admission.kind === 'not-owner' ? admission.epoch : epoch,
     retryAfterMs: admission.kind === 'frozen' ? Math.max(0, Math.round(admission.retryAfterMs)) : 0,
     toId: admission.kind === 'moved' ? admission.to.id : '',
     toAddress: admission.kind === 'moved' ? admission.to.address : '',

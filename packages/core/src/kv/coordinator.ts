@@ -11,6 +11,7 @@ import type { Components } from '../plugin.js';
 import { TOKENS } from '../tokens.js';
 import { HybridLogicalClock } from './hlc.js';
 import { KeyLocks } from './key-locks.js';
+import { LocalKeyTransfer } from './key-transfer.js';
 import { readKvSettings } from './kv-config.js';
 import type { KvSettings } from './kv-config.js';
 import type { KvContext } from './kv-context.js';
@@ -129,7 +130,9 @@ export class CoordinatorKvService implements KvService, Lifecycle {
       replicaFailed: (member, err, what) => this.#replicaFailed(member, err, what),
     };
     this.#reads = new ReadPath(ctx);
-    this.#writes = new WritePath(ctx, this.#reads, new KeyLocks());
+    const locks = new KeyLocks();
+    this.#writes = new WritePath(ctx, this.#reads, locks);
+    components.placement.useKeyTransfer?.(new LocalKeyTransfer({ storage: components.storage, hlc: this.hlc, locks }));
     this.#local.writeHandler = (payload) => this.#writes.onForwarded(payload);
     this.#collector = new TombstoneCollector({
       clock: components.clock,

@@ -8,3 +8,4 @@ export * from './kv-stats.js';
 export * from './key-locks.js';
 export * from './limits.js';
 export * from './view-epoch.js';
+export * from './key-transfer.js';

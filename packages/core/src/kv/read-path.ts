@@ -59,7 +59,12 @@ export class ReadPath {
     if (only !== undefined && set.replicas.length === 1 && set.readQuorum <= 1 && ctx.replicas.isLocal(only)) {
       // One replica, this node: no quorum bookkeeping (single-node deployments), and no async frame.
       try {
-        return ctx.local.read(key).then((record) => ({ newest: record, servedBy: only, local: { record } }));
+        return ctx.local.read(key).then((record) => {
+          // Asked after the read, as a remote replica is asked: a key handed over meanwhile is read again where it went.
+          const admission = ctx.placement.admit(key, 'read', set.epoch);
+          if (admission.kind !== 'own') throw new RefusedError(admission, `replica ${ctx.selfId}`, key);
+          return { newest: record, servedBy: only, local: { record } };
+        });
       } catch (err) {
         return Promise.reject(err);
       }

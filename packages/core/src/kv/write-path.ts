@@ -4,7 +4,7 @@ import type { Member } from '../contracts/membership.js';
 import type { LocateOptions, ReplicaSet } from '../contracts/placement.js';
 import type { StoredRecord, Version } from '../contracts/storage.js';
 import { KvError, isKvError } from '../errors.js';
-import { RefusedError, admissionOf, notDelivered, withRelocation } from './admission.js';
+import { RefusedError, admissionOf, notDelivered, refusedMessage, withRelocation } from './admission.js';
 import type { RelocateOptions } from './admission.js';
 import { compareVersions, formatVersion, isVersion } from './hlc.js';
 import type { KeyLocks } from './key-locks.js';
@@ -138,6 +138,8 @@ export class WritePath {
         message: '',
       };
     } catch (err) {
+      // Placement stopped admitting the key here while the write waited for the lock: the sender locates again.
+      if (err instanceof RefusedError) return refusedMessage(err.admission, this.#ctx.placement.epoch);
       if (!isKvError(err, 'KVMESH_ERR_KV_PRECONDITION_FAILED')) throw err;
       const current = (err.details as { currentVersion?: unknown } | undefined)?.currentVersion;
       reply = {
@@ -244,6 +246,12 @@ export class WritePath {
   /** The primary's part, under the key's lock. */
   async #coordinate(set: ReplicaSet, op: WriteOp): Promise<Applied> {
     const ctx = this.#ctx;
+    if (selfIn(set, ctx.selfId) !== undefined) {
+      // Asked under the lock, as remote replicas ask before they store: a write located before
+      // placement gave the key up (or froze it to hand it over) must not land here afterwards.
+      const admission = ctx.placement.admit(op.key, 'write', set.epoch);
+      if (admission.kind !== 'own') throw new RefusedError(admission, `primary ${ctx.selfId}`, op.key);
+    }
     const isDelete = op.value === undefined;
     const needsQuorumRead = isDelete || op.conditions !== undefined;
     let floor: Version | undefined;
