@@ -1,4 +1,5 @@
 import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import {
   SystemClock,
@@ -10,7 +11,8 @@ import {
   type TransportHandler,
 } from '@kvmesh/core';
 import { UDP_TRANSPORT_DEFAULTS, UdpTransport, udpTransport, type UdpTransportOptions } from '../../src/index.js';
-import { freeUdpPort, until } from './loopback.js';
+import { freeTcpPort, freeUdpPort, until } from './loopback.js';
+import { duplicatingRelay, type UdpRelay } from './udp-relay.js';
 
 const systemClock = new SystemClock();
 const components = (address: string, clock: Clock = systemClock) => ({
@@ -28,11 +30,26 @@ let host = 0;
 
 runTransportConformance(test, {
   title: 'udp transport',
-  setup: async () => ({
-    create: (address) =>
-      new UdpTransport(components(address?.slice('udp://'.length) ?? `127.0.0.${1 + (host++ % 2)}:0`)),
-    unreachableAddress: `udp://127.0.0.1:${await freeUdpPort()}`,
-  }),
+  duplicates: true,
+  setup: async () => {
+    const relays: UdpRelay[] = [];
+    return {
+      // 1 MiB frames, as the http transport's suite: the largest cases compare every byte.
+      create: (address) =>
+        new UdpTransport(components(address?.slice('udp://'.length) ?? `127.0.0.${1 + (host++ % 2)}:0`), {
+          maxFrameBytes: 1 << 20,
+        }),
+      unreachableAddress: `udp://127.0.0.1:${await freeUdpPort()}`,
+      duplicating: async (target) => {
+        const relay = await duplicatingRelay(target.address);
+        relays.push(relay);
+        return relay.address;
+      },
+      cleanup: async () => {
+        for (const relay of relays) await relay.close();
+      },
+    };
+  },
 });
 
 async function started(
@@ -94,24 +111,38 @@ test('responses nobody asked for are counted as unmatched and ignored', async (t
   t.is(a.stats().malformed, 0);
 });
 
-test('refuses frames over maxDatagramBytes minus the header, before sending', async (t) => {
+test('one-way frames are one datagram; requests and responses over one datagram take the stream lane', async (t) => {
   const a = await started(t, { maxDatagramBytes: 100 });
-  const b = await started(t);
-  t.is(a.maxFrameBytes, 92);
+  const b = await started(t, { maxDatagramBytes: 100 });
   t.is(a.maxMessageBytes, 92);
-  await t.throwsAsync(a.request(b.address, new Uint8Array(93), { timeoutMs: 5000 }), {
-    code: 'KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE',
-  });
-  t.deepEqual(await a.request(b.address, new Uint8Array(92), { timeoutMs: 5000 }), new Uint8Array(92));
+  t.is(a.maxFrameBytes, UDP_TRANSPORT_DEFAULTS.maxFrameBytes);
+  t.throws(() => a.send(b.address, new Uint8Array(93)), { code: 'KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE' });
+  const frame = Uint8Array.from({ length: 93 }, (_, i) => i);
+  t.deepEqual(await a.request(b.address, frame, { timeoutMs: 5000 }), Uint8Array.from(frame).reverse());
   t.throws(() => new UdpTransport(components('127.0.0.1:0'), { maxDatagramBytes: 70_000 }), {
     instanceOf: RangeError,
   });
+  t.throws(() => new UdpTransport(components('127.0.0.1:0'), { maxFrameBytes: 1000 }), { instanceOf: RangeError });
 });
 
-test('an answer too large for one datagram fails the request with KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE', async (t) => {
-  const b = await started(t, {}, { ...reverse, onRequest: async () => new Uint8Array(5000) });
+test('an answer over the responder maxFrameBytes fails the request with KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE', async (t) => {
+  const b = await started(t, { maxFrameBytes: 65_536 }, { ...reverse, onRequest: async () => new Uint8Array(70_000) });
   const a = await started(t);
   await t.throwsAsync(a.request(b.address, Uint8Array.of(1), { timeoutMs: 5000 }), {
+    code: 'KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE',
+  });
+  await t.throwsAsync(a.request(b.address, new Uint8Array(5000), { timeoutMs: 5000 }), {
+    code: 'KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE',
+  });
+});
+
+test('an answer over the requester maxFrameBytes fails the request with KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE', async (t) => {
+  const b = await started(t, {}, { ...reverse, onRequest: async () => new Uint8Array(70_000) });
+  const a = await started(t, { maxFrameBytes: 65_536 });
+  await t.throwsAsync(a.request(b.address, Uint8Array.of(1), { timeoutMs: 5000 }), {
+    code: 'KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE',
+  });
+  await t.throwsAsync(a.request(b.address, new Uint8Array(5000), { timeoutMs: 5000 }), {
     code: 'KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE',
   });
 });
@@ -136,13 +167,50 @@ test('start fails with KVMESH_ERR_TRANSPORT_LISTEN when the port is taken', asyn
   await t.throwsAsync(twin.start(), { code: 'KVMESH_ERR_TRANSPORT_LISTEN' });
 });
 
-test('the manifest builds a transport named udp at udp://<node address>', async (t) => {
+test('start fails with KVMESH_ERR_TRANSPORT_LISTEN, freeing the UDP port, when the TCP port for the stream lane is taken', async (t) => {
+  const port = await freeTcpPort();
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(port, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => holder.close(() => resolve())));
+  const transport = new UdpTransport(components(`127.0.0.1:${port}`));
+  t.teardown(() => transport.stop());
+  const error = await t.throwsAsync(transport.start(), { code: 'KVMESH_ERR_TRANSPORT_LISTEN' });
+  t.regex(error!.message, new RegExp(`TCP port ${port}`));
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, '127.0.0.1', () => resolve());
+  });
+  await new Promise<void>((resolve) => socket.close(resolve));
+  t.pass();
+});
+
+test('port 0 picks a port free for both UDP and TCP', async (t) => {
+  const a = await started(t);
+  const b = await started(t);
+  const port = Number(new URL(a.address).port);
+  const probe = createServer();
+  const taken = await new Promise<boolean>((resolve) => {
+    probe.once('error', () => resolve(true));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(false)));
+  });
+  t.true(taken, 'the stream lane holds the TCP port of the same number');
+  t.deepEqual(await a.request(b.address, new Uint8Array(4000), { timeoutMs: 5000 }), new Uint8Array(4000));
+});
+
+test('the manifest builds a transport named udp at udp://<node address>, with the limits it declares', async (t) => {
   t.is(udpTransport.name, 'udp');
-  t.deepEqual([...udpTransport.needs].sort(), ['clock', 'logger', 'node', 'random']);
+  t.deepEqual([...udpTransport.needs].sort(), ['clock', 'config', 'logger', 'node', 'random']);
   const transport = await udpTransport.create(UDP_TRANSPORT_DEFAULTS)({
     ...components('127.0.0.3:7946'),
     node: { id: 'n1', address: '127.0.0.3:7946', role: 'storage', dataDir: '/tmp', configDir: '/tmp' },
+    config: { limits: { maxValueBytes: 1024 * 1024, maxKeyBytes: 1024 } },
   });
   t.is(transport.address, 'udp://127.0.0.3:7946');
   t.is(transport.maxMessageBytes, 1192);
+  t.is(transport.maxFrameBytes, 4 * 1024 * 1024);
+  t.deepEqual(udpTransport.frameLimits, {
+    maxMessageBytes: transport.maxMessageBytes,
+    maxFrameBytes: transport.maxFrameBytes,
+  });
 });

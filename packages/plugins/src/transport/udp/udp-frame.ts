@@ -1,5 +1,6 @@
 /**
- * The 8-byte header in front of every udp transport datagram:
+ * The 8-byte header in front of every udp transport datagram, and of every
+ * body on its stream lane (stream-lane.ts):
  *
  *   0-1  magic 0x4b 0x56 ("KV")
  *   2    version (1)
@@ -7,6 +8,8 @@
  *   4-7  request id, unsigned 32-bit big-endian (0 for one-way messages)
  *
  * then the frame. A failure's frame is one byte saying why (UDP_FAILURE).
+ * The receiver of a request keeps the ids it served recently, per sender,
+ * so a duplicated datagram does not run the handler again.
  */
 export const UDP_HEADER_BYTES = 8;
 const MAGIC_0 = 0x4b;
@@ -19,8 +22,10 @@ export type UdpKind = (typeof UDP_KIND)[keyof typeof UDP_KIND];
 export const UDP_FAILURE = {
   /** The handler rejected. */
   handlerFailed: 1,
-  /** The response did not fit in one datagram. */
+  /** The response was over the responder's maxFrameBytes, or the requester's. */
   responseTooLarge: 2,
+  /** The response was too large for a datagram and could not be delivered over the stream lane. */
+  streamFailed: 3,
 } as const;
 
 export interface UdpDatagram {

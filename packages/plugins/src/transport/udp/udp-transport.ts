@@ -1,111 +1,145 @@
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { isIP, isIPv6 } from 'node:net';
+import type { RemoteInfo, Socket } from 'node:dgram';
 import {
   KvError,
+  RequestDedup,
+  isKvError,
   type Clock,
+  type HostedHttp,
   type Logger,
   type NodeInfo,
   type Random,
   type RequestOptions,
-  type Timer,
   type Transport,
   type TransportHandler,
 } from '@kvmesh/core';
+import type { HttpTransport } from '../http/http-transport.js';
 import { formatHostPort, parseHostPort, parseTransportUri, type HostPort } from '../host-port.js';
+import { bindDatagramSocket, flushed, type Unsent } from './datagram-socket.js';
+import { UDP_MAX_PAYLOAD_BYTES, UDP_TRANSPORT_DEFAULTS, type UdpTransportOptions } from './options.js';
+import { PendingRequests } from './pending-requests.js';
+import { createStreamLane, laneUri, serveOverStream, type StreamReceiver } from './stream-lane.js';
+import { aborted, errorCode, failureError, laneError, tooLargeResponse } from './udp-errors.js';
 import { UDP_FAILURE, UDP_HEADER_BYTES, UDP_KIND, decodeDatagram, encodeDatagram, type UdpKind } from './udp-frame.js';
+import { checkValueLimits, valueLimitsOf } from './value-limits.js';
 
-export interface UdpTransportOptions {
-  /** Largest datagram sent, header included; frames are refused above `maxDatagramBytes - UDP_HEADER_BYTES`. */
-  readonly maxDatagramBytes: number;
-}
-
-/**
- * 1200 bytes: the IPv6 minimum MTU (1280, RFC 8200 §5) minus the 40-byte IPv6
- * and 8-byte UDP headers leaves 1232, and QUIC (RFC 9000 §14) settles on
- * 1200 as the datagram size every path must carry. Below it no datagram is
- * fragmented on any standard path, so one lost fragment never loses a frame.
- */
-export const UDP_TRANSPORT_DEFAULTS: UdpTransportOptions = Object.freeze({ maxDatagramBytes: 1200 });
-
-/** Largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP). */
-export const UDP_MAX_PAYLOAD_BYTES = 65_507;
-
-/**
- * Longest `stop()` waits for datagrams already handed to the socket. node:dgram
- * resolves the destination on a later tick and drops the datagram silently when
- * the socket closed meanwhile, so a goodbye sent just before stop would be lost.
- */
-const SEND_FLUSH_TIMEOUT_MS = 1_000;
+/** Longest a responder spends delivering a large response over the stream; it does not know the caller's deadline. */
+const STREAM_PUSH_TIMEOUT_MS = 10_000;
+/** With port 0, how many free UDP ports are tried before one whose TCP twin is free too. */
+const PORT_ATTEMPTS = 8;
+const EMPTY = new Uint8Array(0);
 
 export interface UdpTransportComponents {
   readonly node: Pick<NodeInfo, 'address'>;
   readonly clock: Clock;
   readonly random: Random;
   readonly logger: Logger;
+  /** The node's config: its `limits` are checked against `maxFrameBytes`. Without it, nothing is checked. */
+  readonly config?: Readonly<Record<string, unknown>>;
 }
 
-/** Datagrams this endpoint dropped, since start. */
+/** What this endpoint dropped or recognised, since start. */
 export interface UdpTransportStats {
-  /** Not a kvmesh datagram (too short, wrong magic, version or kind). */
+  /** Not a kvmesh datagram or stream body (too short, wrong magic, version or kind). */
   readonly malformed: number;
   /** A response or failure for no pending request (late, duplicated, or from the wrong peer). */
   readonly unmatched: number;
-}
-
-interface Pending {
-  readonly peer: HostPort;
-  readonly resolve: (frame: Uint8Array) => void;
-  readonly reject: (err: KvError) => void;
-  readonly timer: Timer;
-  readonly signal: AbortSignal | undefined;
-  readonly onAbort: () => void;
+  /** Request datagrams that repeated one already served or being served: the handler did not run for them. */
+  readonly duplicates: number;
 }
 
 /**
- * Frames in single UDP datagrams (node:dgram), each behind an 8-byte header
- * (see udp-frame.ts) whose 32-bit id pairs a response with its request.
- * Nothing is retransmitted: a lost request or response surfaces as
- * KVMESH_ERR_RPC_TIMEOUT at the caller's deadline (on the injected Clock), and
- * so does a peer that is down, since an unconnected UDP socket hears no
- * ICMP "port unreachable". Datagrams that are not ours are counted and
- * dropped. `address` is `udp://host:port`; port 0 picks a free port, named
- * by `address` once `start()` resolved.
+ * Requests, responses and one-way frames over UDP (node:dgram), each behind
+ * an 8-byte header (udp-frame.ts) whose 32-bit id pairs a response with its
+ * request, with a stream lane (stream-lane.ts) for the frames that do not
+ * fit in one datagram, as memberlist sends over TCP what UDP cannot carry:
  *
- * A response is accepted only from the host and port the request went to
- * (just the port when the request named a host by name, not IP).
+ * - A request of at most one datagram's payload goes in one datagram; its
+ *   response comes back in one datagram when it fits, or else the responder
+ *   POSTs it over the stream lane to the requester's own address (the
+ *   datagram's source, which is where the requester listens).
+ * - A larger request (up to `maxFrameBytes`) goes over the stream lane and
+ *   gets its response in the answer to that POST.
+ * - `send` (one-way, gossip) is datagram-only: up to `maxMessageBytes`.
+ *
+ * Nothing is retransmitted: a lost datagram surfaces as
+ * KVMESH_ERR_RPC_TIMEOUT at the caller's deadline (on the injected Clock),
+ * and so does a peer that is down, since an unconnected UDP socket hears no
+ * ICMP "port unreachable". A datagram duplicated on the way is recognised
+ * by (sender, request id) for `dedupWindowMs` (RequestDedup): the handler
+ * runs once, and a copy gets the first one's response again if that fitted
+ * in a datagram, or nothing. Datagrams and stream bodies that are not ours
+ * are counted and dropped (or answered with a failure); nothing from the
+ * network throws out of the transport.
+ *
+ * `address` is `udp://host:port`; the stream lane listens on TCP at the
+ * same host and port unless the node's API server hosts it
+ * (`Transport.hostHttp`). Port 0 picks a port free for both, named by
+ * `address` once `start()` resolved. A response is accepted only from the
+ * host and port the request went to (just the port when either side names
+ * its host by name, not IP).
  */
 export class UdpTransport implements Transport {
   readonly name = 'udp';
   readonly maxFrameBytes: number;
   readonly maxMessageBytes: number;
+  private readonly options: UdpTransportOptions;
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly served: RequestDedup;
+  private readonly receiver: StreamReceiver = {
+    onBody: (body, from) => this.onStreamBody(body, from),
+    onStray: (from) => {
+      this.malformed++;
+      this.logger.debug({ from }, 'one-way frame on the stream lane dropped');
+    },
+  };
   private bind: HostPort;
   private handler: TransportHandler | undefined;
   private socket: Socket | undefined;
-  private readonly pending = new Map<number, Pending>();
-  private nextId: number;
+  /** The stream lane while started; with a host, the one `hostHttp` built, kept across restarts. */
+  private lane: HttpTransport | undefined;
+  private hostedLane: HttpTransport | undefined;
+  private readonly pending: PendingRequests;
   private malformed = 0;
   private unmatched = 0;
+  private duplicatesAtStart = 0;
   /** Datagrams of the current socket handed to node:dgram whose send callback has not run yet. */
   private unsent: Unsent = { count: 0, onFlushed: undefined };
+  private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
 
+  /**
+   * @throws RangeError for options out of range;
+   *   KvError KVMESH_ERR_CONFIG_INVALID when the config's value limit needs larger frames than `maxFrameBytes`.
+   */
   constructor(components: UdpTransportComponents, options: Partial<UdpTransportOptions> = {}) {
-    const { maxDatagramBytes } = { ...UDP_TRANSPORT_DEFAULTS, ...options };
+    this.options = { ...UDP_TRANSPORT_DEFAULTS, ...options };
+    const { maxDatagramBytes, maxFrameBytes } = this.options;
     if (!Number.isInteger(maxDatagramBytes) || maxDatagramBytes <= UDP_HEADER_BYTES) {
       throw new RangeError(`maxDatagramBytes must be an integer > ${UDP_HEADER_BYTES} (found ${maxDatagramBytes})`);
     }
     if (maxDatagramBytes > UDP_MAX_PAYLOAD_BYTES) {
       throw new RangeError(`maxDatagramBytes must be at most ${UDP_MAX_PAYLOAD_BYTES} (found ${maxDatagramBytes})`);
     }
-    this.maxFrameBytes = maxDatagramBytes - UDP_HEADER_BYTES;
-    this.maxMessageBytes = this.maxFrameBytes;
+    this.maxMessageBytes = maxDatagramBytes - UDP_HEADER_BYTES;
+    if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < this.maxMessageBytes) {
+      throw new RangeError(
+        `maxFrameBytes must be an integer of at least one datagram's frame, ${this.maxMessageBytes} (found ${maxFrameBytes})`,
+      );
+    }
+    this.maxFrameBytes = maxFrameBytes;
+    checkValueLimits(valueLimitsOf(components.config), maxFrameBytes);
     this.clock = components.clock;
     this.logger = components.logger.child({ transport: 'udp' });
     this.bind = parseHostPort(components.node.address, 'node address');
-    // A random first id keeps a restarted node from matching responses meant for its previous run.
-    this.nextId = components.random.int(2 ** 32);
+    // Responses kept for duplicates are those that travel in a datagram; larger ones would cost memory for a rare case.
+    this.served = new RequestDedup({
+      clock: this.clock,
+      windowMs: this.options.dedupWindowMs,
+      maxBytes: this.options.dedupMaxBytes,
+      maxResponseBytes: this.maxMessageBytes,
+    });
+    this.pending = new PendingRequests(this.clock, components.random.int(2 ** 32));
   }
 
   get address(): string {
@@ -113,54 +147,60 @@ export class UdpTransport implements Transport {
   }
 
   stats(): UdpTransportStats {
-    return { malformed: this.malformed, unmatched: this.unmatched };
+    return {
+      malformed: this.malformed,
+      unmatched: this.unmatched,
+      duplicates: this.served.stats.duplicates - this.duplicatesAtStart,
+    };
   }
 
   setHandler(handler: TransportHandler): void {
     this.handler = handler;
   }
 
-  async start(): Promise<void> {
-    if (this.socket !== undefined) return;
-    // A restart waits until the previous socket closed and freed the port.
-    await this.stopping;
-    this.stopping = undefined;
-    const socket = createSocket({ type: isIPv6(this.bind.host) ? 'udp6' : 'udp4' });
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException): void => {
-        socket.close();
-        reject(
-          new KvError('KVMESH_ERR_TRANSPORT_LISTEN', `cannot listen at ${this.address}: ${err.code ?? err.message}`, {
-            cause: err,
-          }),
-        );
-      };
-      socket.once('error', onError);
-      socket.bind({ address: this.bind.host, port: this.bind.port, exclusive: true }, () => {
-        socket.off('error', onError);
-        resolve();
-      });
-    });
-    socket.on('error', (err) => this.logger.warn({ err }, 'udp socket error'));
-    socket.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
-    this.bind = { host: this.bind.host, port: socket.address().port };
-    this.malformed = 0;
-    this.unmatched = 0;
-    this.socket = socket;
+  /**
+   * Serves the stream lane through the host's HTTP server at `hostPort`
+   * (Transport.hostHttp): `start()` then binds only the datagram socket, at
+   * `hostPort`'s port number, and the host offers lane requests (under
+   * `/_kvmesh/udp`) to the returned `handle`.
+   * @throws KvError KVMESH_ERR_KERNEL_STATE after `start()`, KVMESH_ERR_TRANSPORT_ADDRESS for a bad `hostPort`.
+   */
+  hostHttp(hostPort: string): HostedHttp {
+    if (this.socket !== undefined || this.starting !== undefined) {
+      throw new KvError('KVMESH_ERR_KERNEL_STATE', 'serving through a host must be arranged before start()');
+    }
+    const bind = parseHostPort(hostPort, 'host address');
+    const lane = this.createLane(bind);
+    const hosted = lane.hostHttp(hostPort);
+    this.bind = bind;
+    this.hostedLane = lane;
+    return hosted;
   }
 
-  /** Fails pending requests, lets datagrams already sent leave (up to SEND_FLUSH_TIMEOUT_MS), then closes. */
+  start(): Promise<void> {
+    if (this.socket !== undefined) return Promise.resolve();
+    this.starting ??= this.open().finally(() => (this.starting = undefined));
+    return this.starting;
+  }
+
+  /** Fails pending requests, lets datagrams already sent leave (up to SEND_FLUSH_TIMEOUT_MS), then closes both lanes. */
   stop(): Promise<void> {
+    if (this.starting !== undefined)
+      return this.starting.then(
+        () => this.stop(),
+        () => this.stop(),
+      );
     const socket = this.socket;
     if (socket === undefined) return this.stopping ?? Promise.resolve();
     this.socket = undefined;
-    for (const id of [...this.pending.keys()]) {
-      this.settle(id, new KvError('KVMESH_ERR_TRANSPORT_CLOSED', `transport ${this.address} stopped`));
-    }
-    this.stopping = flushed(this.unsent, this.clock).then(
+    const lane = this.lane;
+    this.lane = undefined;
+    this.pending.failAll(new KvError('KVMESH_ERR_TRANSPORT_CLOSED', `transport ${this.address} stopped`));
+    const datagrams = flushed(this.unsent, this.clock).then(
       () => new Promise<void>((resolve) => socket.close(() => resolve())),
     );
     this.unsent = { count: 0, onFlushed: undefined };
+    this.stopping = Promise.all([datagrams, lane?.stop()]).then(() => undefined);
     return this.stopping;
   }
 
@@ -170,31 +210,21 @@ export class UdpTransport implements Transport {
     if (frame.length > this.maxFrameBytes) {
       throw new KvError(
         'KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE',
-        `request frame of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes} (one datagram)`,
+        `request frame of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`,
       );
     }
     const { signal } = options;
     if (signal?.aborted) throw aborted(to);
-    return new Promise((resolve, reject) => {
-      const id = this.allocateId();
-      const onAbort = (): void => this.settle(id, aborted(to));
-      const timer = this.clock.setTimeout(
-        () =>
-          this.settle(
-            id,
-            new KvError('KVMESH_ERR_RPC_TIMEOUT', `no response from ${to} within ${options.timeoutMs} ms`),
-          ),
-        options.timeoutMs,
-      );
-      this.pending.set(id, { peer, resolve, reject, timer, signal, onAbort });
-      signal?.addEventListener('abort', onAbort, { once: true });
+    if (frame.length > this.maxMessageBytes) return this.requestOverStream(to, peer, frame, options);
+    const id = this.pending.nextId();
+    return this.pending.wait(id, to, peer, options, () =>
       this.transmit(socket, UDP_KIND.request, id, frame, peer, (err) =>
-        this.settle(
+        this.pending.settle(
           id,
           new KvError('KVMESH_ERR_TRANSPORT_UNREACHABLE', `cannot send to ${to}: ${errorCode(err)}`, { cause: err }),
         ),
-      );
-    });
+      ),
+    );
   }
 
   send(to: string, frame: Uint8Array): void {
@@ -209,6 +239,58 @@ export class UdpTransport implements Transport {
     this.transmit(socket, UDP_KIND.message, 0, frame, peer);
   }
 
+  /**
+   * Binds the datagram socket, then starts the stream lane at the same port
+   * number: on TCP of its own, or nothing to bind when a host serves it.
+   * With port 0 the UDP port comes first; if its TCP twin is taken, another
+   * is tried.
+   */
+  private async open(): Promise<void> {
+    await this.stopping;
+    this.stopping = undefined;
+    for (let attempt = 1; ; attempt++) {
+      const socket = await bindDatagramSocket(this.bind);
+      const bound: HostPort = { host: this.bind.host, port: socket.address().port };
+      const lane = this.hostedLane ?? this.createLane(bound);
+      try {
+        await lane.start();
+      } catch (err) {
+        await new Promise<void>((resolve) => socket.close(() => resolve()));
+        const retry = this.hostedLane === undefined && this.bind.port === 0 && attempt < PORT_ATTEMPTS;
+        if (retry && isKvError(err, 'KVMESH_ERR_TRANSPORT_LISTEN')) continue;
+        throw new KvError(
+          isKvError(err) ? err.code : 'KVMESH_ERR_TRANSPORT_LISTEN',
+          `cannot listen at udp://${formatHostPort(bound)} for frames over one datagram (TCP port ${bound.port}): ${
+            err instanceof Error ? err.message : String(err)
+          }`,
+          { cause: err },
+        );
+      }
+      socket.on('error', (err) => this.logger.warn({ err }, 'udp socket error'));
+      socket.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
+      this.bind = bound;
+      this.malformed = 0;
+      this.unmatched = 0;
+      this.duplicatesAtStart = this.served.stats.duplicates;
+      this.lane = lane;
+      this.socket = socket;
+      return;
+    }
+  }
+
+  private createLane(bind: HostPort): HttpTransport {
+    return createStreamLane(
+      bind,
+      { clock: this.clock, logger: this.logger.child({ lane: 'stream' }) },
+      {
+        maxBodyBytes: this.maxFrameBytes + UDP_HEADER_BYTES,
+        connectionsPerPeer: this.options.streamConnectionsPerPeer,
+        idleTimeoutMs: this.options.streamIdleTimeoutMs,
+      },
+      this.receiver,
+    );
+  }
+
   private checkOpen(): Socket {
     if (this.socket === undefined) {
       throw new KvError('KVMESH_ERR_TRANSPORT_CLOSED', `transport ${this.address} is not started`);
@@ -216,10 +298,32 @@ export class UdpTransport implements Transport {
     return this.socket;
   }
 
-  private allocateId(): number {
-    do this.nextId = (this.nextId + 1) >>> 0;
-    while (this.nextId === 0 || this.pending.has(this.nextId));
-    return this.nextId;
+  /** A request over the stream lane: the response is the answer to the POST. */
+  private async requestOverStream(
+    to: string,
+    peer: HostPort,
+    frame: Uint8Array,
+    options: RequestOptions,
+  ): Promise<Uint8Array> {
+    const lane = this.lane!;
+    const id = this.pending.nextId();
+    let body: Uint8Array;
+    try {
+      body = await lane.request(laneUri(peer), encodeDatagram(UDP_KIND.request, id, frame), options);
+    } catch (err) {
+      throw laneError(err, to);
+    }
+    const reply = decodeDatagram(body);
+    if (
+      reply === undefined ||
+      reply.id !== id ||
+      (reply.kind !== UDP_KIND.response && reply.kind !== UDP_KIND.failure)
+    ) {
+      throw new KvError('KVMESH_ERR_TRANSPORT_UNREACHABLE', `${to} answered over the stream with something not ours`);
+    }
+    if (reply.kind === UDP_KIND.failure) throw failureError(reply.frame, to);
+    if (reply.frame.length > this.maxFrameBytes) throw tooLargeResponse(reply.frame.length, this.maxFrameBytes);
+    return reply.frame;
   }
 
   private transmit(
@@ -269,22 +373,25 @@ export class UdpTransport implements Transport {
         }
         return;
       case UDP_KIND.response:
-      case UDP_KIND.failure: {
-        const pending = this.pending.get(datagram.id);
-        if (pending === undefined || !samePeer(pending.peer, sender)) {
-          this.unmatched++;
-          return;
-        }
-        this.settle(
-          datagram.id,
-          datagram.kind === UDP_KIND.failure ? failureError(datagram.frame, from) : undefined,
-          datagram.frame,
-        );
+      case UDP_KIND.failure:
+        this.onAnswer(datagram.kind, datagram.id, datagram.frame, sender, from);
         return;
-      }
     }
   }
 
+  /** A response or failure, by datagram or pushed over the stream lane. */
+  private onAnswer(kind: UdpKind, id: number, frame: Uint8Array, sender: HostPort, from: string): void {
+    if (!this.pending.expects(id, sender)) {
+      this.unmatched++;
+      return;
+    }
+    if (kind === UDP_KIND.failure) this.pending.settle(id, failureError(frame, from));
+    else if (frame.length > this.maxFrameBytes)
+      this.pending.settle(id, tooLargeResponse(frame.length, this.maxFrameBytes));
+    else this.pending.settle(id, frame);
+  }
+
+  /** A request datagram: the first copy of (sender, id) runs the handler, later copies replay its answer. */
   private serve(id: number, frame: Uint8Array, sender: HostPort, from: string): void {
     const socket = this.socket;
     const handler = this.handler;
@@ -295,83 +402,74 @@ export class UdpTransport implements Transport {
       fail(UDP_FAILURE.handlerFailed);
       return;
     }
-    let answer: Promise<Uint8Array>;
-    try {
-      answer = Promise.resolve(handler.onRequest(frame, from));
-    } catch (err) {
-      answer = Promise.reject(err);
-    }
-    answer.then(
-      (response) => {
+    const delivery = this.served.deliver(from, id, () => handler.onRequest(frame, from));
+    delivery.answer.then(
+      (response: Uint8Array | undefined) => {
         if (this.socket !== socket || socket === undefined) return;
-        if (!(response instanceof Uint8Array) || response.length > this.maxFrameBytes) {
-          this.logger.error({ from, bytes: response?.length }, 'response does not fit in one datagram');
-          fail(response instanceof Uint8Array ? UDP_FAILURE.responseTooLarge : UDP_FAILURE.handlerFailed);
-          return;
+        // A copy whose first answer was not kept (it went over the stream) gets none.
+        if (response === undefined && delivery.duplicate) return;
+        if (!(response instanceof Uint8Array)) {
+          this.logger.error({ from }, 'request handler resolved with something other than bytes');
+          fail(UDP_FAILURE.handlerFailed);
+        } else if (response.length <= this.maxMessageBytes) {
+          this.transmit(socket, UDP_KIND.response, id, response, sender);
+        } else if (response.length > this.maxFrameBytes) {
+          this.logger.error({ from, bytes: response.length }, 'response over maxFrameBytes');
+          fail(UDP_FAILURE.responseTooLarge);
+        } else {
+          this.push(id, response, sender, fail);
         }
-        this.transmit(socket, UDP_KIND.response, id, response, sender);
       },
       (err: unknown) => {
-        this.logger.error({ err, from }, 'request handler failed');
+        if (!delivery.duplicate) this.logger.error({ err, from }, 'request handler failed');
         fail(UDP_FAILURE.handlerFailed);
       },
     );
   }
 
-  private settle(id: number, error: KvError | undefined, frame?: Uint8Array): void {
-    const pending = this.pending.get(id);
-    if (pending === undefined) return;
-    this.pending.delete(id);
-    pending.timer.cancel();
-    pending.signal?.removeEventListener('abort', pending.onAbort);
-    if (error !== undefined) pending.reject(error);
-    else if (frame !== undefined && frame.length > this.maxFrameBytes) {
-      pending.reject(
-        new KvError(
-          'KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE',
-          `response of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`,
-        ),
+  /** Delivers a response too large for a datagram over the stream lane, to where the request came from. */
+  private push(id: number, response: Uint8Array, requester: HostPort, fail: (reason: number) => void): void {
+    const lane = this.lane;
+    if (lane === undefined) return;
+    lane
+      .request(laneUri(requester), encodeDatagram(UDP_KIND.response, id, response), {
+        timeoutMs: STREAM_PUSH_TIMEOUT_MS,
+      })
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          this.logger.debug(
+            { err: (err as Error).message, to: formatHostPort(requester) },
+            'response not delivered over the stream',
+          );
+          fail(
+            isKvError(err, 'KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE')
+              ? UDP_FAILURE.responseTooLarge
+              : UDP_FAILURE.streamFailed,
+          );
+        },
       );
-    } else pending.resolve(frame ?? new Uint8Array(0));
   }
-}
 
-interface Unsent {
-  count: number;
-  onFlushed: (() => void) | undefined;
-}
-
-/** Resolves once `unsent` drops to zero, or after SEND_FLUSH_TIMEOUT_MS. */
-function flushed(unsent: Unsent, clock: Clock): Promise<void> {
-  if (unsent.count === 0) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = clock.setTimeout(() => {
-      unsent.onFlushed = undefined;
-      resolve();
-    }, SEND_FLUSH_TIMEOUT_MS);
-    unsent.onFlushed = () => {
-      timer.cancel();
-      resolve();
-    };
-  });
-}
-
-function samePeer(expected: HostPort, actual: HostPort): boolean {
-  if (expected.port !== actual.port) return false;
-  return isIP(expected.host) === 0 || expected.host === actual.host;
-}
-
-function aborted(to: string): KvError {
-  return new KvError('KVMESH_ERR_RPC_ABORTED', `request to ${to} was aborted by the caller`);
-}
-
-function failureError(frame: Uint8Array, from: string): KvError {
-  if (frame[0] === UDP_FAILURE.responseTooLarge) {
-    return new KvError('KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE', `${from} has a response too large for one datagram`);
+  /** A body POSTed to the stream lane: a large request to serve, or a large response pushed to us. */
+  private async onStreamBody(body: Uint8Array, from: string): Promise<Uint8Array> {
+    const frame = decodeDatagram(body);
+    if (frame === undefined || (frame.kind !== UDP_KIND.request && frame.kind !== UDP_KIND.response)) {
+      this.malformed++;
+      this.logger.debug({ from, bytes: body.length }, 'stream body that is not ours refused');
+      return encodeDatagram(UDP_KIND.failure, frame?.id ?? 0, Uint8Array.of(UDP_FAILURE.handlerFailed));
+    }
+    if (frame.kind === UDP_KIND.response) {
+      let sender: HostPort | undefined;
+      try {
+        sender = parseTransportUri(from, 'udp');
+      } catch {
+        sender = undefined;
+      }
+      if (sender === undefined) this.unmatched++;
+      else this.onAnswer(UDP_KIND.response, frame.id, frame.frame, sender, from);
+      return encodeDatagram(UDP_KIND.response, frame.id, EMPTY);
+    }
+    return serveOverStream(this.handler, frame.id, frame.frame, from, this.maxFrameBytes, this.logger);
   }
-  return new KvError('KVMESH_ERR_TRANSPORT_UNREACHABLE', `${from} failed to handle the request`);
-}
-
-function errorCode(err: Error): string {
-  return (err as NodeJS.ErrnoException).code ?? err.message;
 }
