@@ -11,7 +11,7 @@ export { contactOf, type Contact } from './contact.js';
 export { ID_BITS, idOf, hexOf, compareDistance, commonPrefixBits, idInBucket } from './node-id.js';
 export { KADEMLIA_MESSAGES, KADEMLIA_PROTO, defineKademliaMessages } from './messages.js';
 export { KADEMLIA_OPTIONS_SCHEMA, DEFAULT_K, DEFAULT_ALPHA, DEFAULT_FREEZE_MS, type KademliaOptions } from './options.js';
-export { ShiftProtocol, type KeyTransfer } from './shift-protocol.js';
+export { ShiftProtocol, type ShiftCounters } from './shift-protocol.js';
 
 /** Kademlia (Maymounkov & Mazières 2002) placement: a classic DHT, or KeyShift's ownership shift. */
 export const kademliaPlacement = definePlugin({

@@ -4,6 +4,7 @@ import type {
   Admission,
   Clock,
   Intent,
+  KeyTransfer,
   LocateOptions,
   Logger,
   Member,
@@ -27,7 +28,6 @@ import type { KademliaOptions } from './options.js';
 import { seedAddress, seedList } from './options.js';
 import { FileJournal, MemoryJournal } from './ownership-journal.js';
 import { ShiftProtocol } from './shift-protocol.js';
-import type { KeyTransfer } from './shift-protocol.js';
 
 /**
  * Routed placements have no view every node shares, so the epoch is a

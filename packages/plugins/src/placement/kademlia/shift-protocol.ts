@@ -1,5 +1,5 @@
 import { KvError, compareVersions, isKvError } from '@kvmesh/core';
-import type { Clock, Logger, Random, Rpc, RpcContext, StoredRecord, Timer, Version } from '@kvmesh/core';
+import type { Clock, KeyTransfer, Logger, Random, Rpc, RpcContext, StoredRecord, Timer } from '@kvmesh/core';
 import { LRUCache } from 'lru-cache';
 import { contactOf, fromWire, toWire } from './contact.js';
 import type { Contact } from './contact.js';
@@ -25,17 +25,6 @@ const DOUBT_RETRY_MS = 1_000;
 const RELEASE_RETRY_MS = 100;
 /** Tokens of freezes that ended without a release, remembered to answer a late release. */
 const EXPIRED_TOKENS = 10_000;
-
-/**
- * Core's access to single records (the KV service hands it over through
- * `Placement.useKeyTransfer`); every call runs under the KV service's lock
- * on the key.
- */
-export interface KeyTransfer {
-  read(key: string): Promise<StoredRecord | undefined>;
-  store(record: StoredRecord): Promise<boolean>;
-  purge(key: string, upTo: Version): Promise<boolean>;
-}
 
 export interface ShiftSettings {
   readonly freezeMs: number;
@@ -98,7 +87,10 @@ export interface ShiftCounters {
   shiftsOut: number;
   created: number;
   declined: number;
+  /** Hand-overs to this node the old owner answered "expired" (its freeze ended first). */
   expired: number;
+  /** Freezes of keys owned here that ended without a release (the taker died, stalled or aborted). */
+  freezesEnded: number;
   forwarded: number;
 }
 
@@ -125,7 +117,15 @@ export interface ShiftCounters {
  * claims the key at the closest node to the key (STORE with create).
  */
 export class ShiftProtocol {
-  readonly counters: ShiftCounters = { shiftsIn: 0, shiftsOut: 0, created: 0, declined: 0, expired: 0, forwarded: 0 };
+  readonly counters: ShiftCounters = {
+    shiftsIn: 0,
+    shiftsOut: 0,
+    created: 0,
+    declined: 0,
+    expired: 0,
+    freezesEnded: 0,
+    forwarded: 0,
+  };
   readonly #dht: KademliaNode;
   readonly #s: ShiftSettings;
   readonly #c: ShiftComponents;
@@ -622,6 +622,7 @@ export class ShiftProtocol {
     owned.version = freeze.newVersion + 1;
     owned.streak = 0;
     this.#expiredTokens.set(freeze.token, true);
+    this.counters.freezesEnded++;
     freeze.resolve();
     this.#c.logger.info({ key, accessor: freeze.accessor.id, why }, 'a key stayed with this node: its hand-over did not finish');
     const self = this.#dht.self;
