@@ -7,6 +7,7 @@ import { memoryStorage } from './storage/memory/index.js';
 import { singlePlacement } from './placement/single/index.js';
 import { consistentHashPlacement } from './placement/consistent-hash/index.js';
 import { hashModPlacement } from './placement/hash-mod/index.js';
+import { kademliaPlacement } from './placement/kademlia/index.js';
 import { httpTransport } from './transport/http/index.js';
 import { udpTransport } from './transport/udp/index.js';
 import { staticMembership } from './membership/static/index.js';
@@ -25,6 +26,7 @@ export const builtinPlugins: readonly AnyPluginManifest[] = [
   singlePlacement,
   consistentHashPlacement,
   hashModPlacement,
+  kademliaPlacement,
   httpTransport,
   udpTransport,
   staticMembership,
