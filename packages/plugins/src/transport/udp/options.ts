@@ -25,11 +25,12 @@ export interface UdpTransportOptions {
  * to about 3 MiB before the setting must be raised.
  *
  * dedupWindowMs 60 s: far longer than a network holds a duplicate (it
- * arrives within milliseconds of the original) and longer than any
- * request's deadline, so every copy that could still matter is recognised.
- * dedupMaxBytes 4 MiB: about 32,000 remembered requests (128 bytes each
- * plus the small responses kept), at least 60 s of them below ~500 requests
- * per second served; past that the oldest are forgotten first.
+ * arrives within milliseconds of the original) and than the deadlines
+ * requests get (rpc.timeoutMs 2 s, kv.batchTimeoutMs 10 s by default).
+ * dedupMaxBytes 4 MiB: about 32,000 remembered requests with empty
+ * responses (128 bytes each), 18,000 with 100-byte ones, so the whole window
+ * up to 300-500 requests per second served; past that the oldest are
+ * forgotten first, and a window of seconds still outlasts any duplicate.
  */
 export const UDP_TRANSPORT_DEFAULTS: UdpTransportOptions = Object.freeze({
   maxDatagramBytes: 1200,
