@@ -131,6 +131,12 @@ export interface LocateOptions {
   /** Absolute time (injected Clock, ms) by which the answer is useless; lookups give up then. */
   readonly deadlineMs?: number;
   readonly signal?: AbortSignal;
+  /**
+   * True when a replica refused the set the previous `locate` of this key
+   * gave (not-owner, frozen): a placement that caches routes must not
+   * answer from its cache, and drops the entry.
+   */
+  readonly retry?: boolean;
 }
 
 /**

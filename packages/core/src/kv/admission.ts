@@ -1,7 +1,7 @@
 import type { Clock } from '../contracts/clock.js';
 import type { Message } from '../contracts/codec.js';
 import type { Member } from '../contracts/membership.js';
-import type { Admission, Intent, Placement } from '../contracts/placement.js';
+import type { Admission, Intent, LocateOptions, Placement } from '../contracts/placement.js';
 import { KvError, isKvError } from '../errors.js';
 import { KV_MESSAGES } from './kv-messages.js';
 import type { RefusedPayload } from './kv-messages.js';
@@ -138,6 +138,11 @@ async function relocate<T>(
       err = next;
     }
   }
+}
+
+/** What a locate after a refusal asks placement: the last answer was refused, so not from a route cache. */
+export function relocateIntent(intent: Intent, signal: AbortSignal | undefined): LocateOptions {
+  return signal === undefined ? { intent, retry: true } : { intent, retry: true, signal };
 }
 
 /** Whether `err` says the request never reached a handler (so a write was certainly not applied there). */

@@ -1,7 +1,7 @@
 import type { Member } from '../contracts/membership.js';
 import type { LocateOptions, ReplicaSet } from '../contracts/placement.js';
 import type { StoredRecord } from '../contracts/storage.js';
-import { RefusedError, withRelocation } from './admission.js';
+import { RefusedError, relocateIntent, withRelocation } from './admission.js';
 import type { RelocateOptions } from './admission.js';
 import { compareVersions } from './hlc.js';
 import { isReachable } from './kv-context.js';
@@ -45,8 +45,11 @@ export class ReadPath {
   // Not async, and the loop's options without a signal are built once: this is every client read.
   get(key: string, signal: AbortSignal | undefined): Promise<ReadOutcome> {
     const ctx = this.#ctx;
-    return withRelocation(signal ? { ...this.#relocate, signal } : this.#relocate, async () => {
-      const set = await ctx.placement.locate(key, signal === undefined ? READ_INTENT : { intent: 'read', signal });
+    return withRelocation(signal ? { ...this.#relocate, signal } : this.#relocate, async (_moved, round) => {
+      const set = await ctx.placement.locate(
+        key,
+        round > 0 ? relocateIntent('read', signal) : signal === undefined ? READ_INTENT : { intent: 'read', signal },
+      );
       // Awaited, not returned: a returned promise costs two more turns to adopt.
       return await this.read(key, set, signal);
     });

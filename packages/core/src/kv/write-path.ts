@@ -4,7 +4,14 @@ import type { Member } from '../contracts/membership.js';
 import type { LocateOptions, ReplicaSet } from '../contracts/placement.js';
 import type { StoredRecord, Version } from '../contracts/storage.js';
 import { KvError, isKvError } from '../errors.js';
-import { RefusedError, admissionOf, notDelivered, refusedMessage, withRelocation } from './admission.js';
+import {
+  RefusedError,
+  admissionOf,
+  notDelivered,
+  refusedMessage,
+  relocateIntent,
+  withRelocation,
+} from './admission.js';
 import type { RelocateOptions } from './admission.js';
 import { compareVersions, formatVersion, isVersion } from './hlc.js';
 import type { KeyLocks } from './key-locks.js';
@@ -161,9 +168,12 @@ export class WritePath {
     const ctx = this.#ctx;
     // Primaries that could not be reached during this write: the next reachable replica takes over.
     let skip: Set<string> | undefined;
-    return withRelocation(signal ? { ...this.#relocate, signal } : this.#relocate, async (moved) => {
+    return withRelocation(signal ? { ...this.#relocate, signal } : this.#relocate, async (moved, round) => {
       if (signal?.aborted) throw signal.reason;
-      const set = await ctx.placement.locate(op.key, signal ? { intent: 'write', signal } : WRITE_INTENT);
+      const set = await ctx.placement.locate(
+        op.key,
+        round > 0 ? relocateIntent('write', signal) : signal ? { intent: 'write', signal } : WRITE_INTENT,
+      );
       // Every reachable replica not skipped, in placement's order; or where the key moved.
       const candidates = moved !== undefined ? [moved] : set.replicas;
       const failures: { member: Member; err: unknown }[] = [];
