@@ -1,5 +1,5 @@
 import { KvError, compareVersions, isKvError } from '@kvmesh/core';
-import type { Clock, KeyTransfer, Logger, Random, Rpc, RpcContext, StoredRecord, Timer } from '@kvmesh/core';
+import type { Clock, KeyTransfer, Logger, Random, Rpc, RpcContext, StoredRecord, Timer, Version } from '@kvmesh/core';
 import { LRUCache } from 'lru-cache';
 import { contactOf, fromWire, toWire } from './contact.js';
 import type { Contact } from './contact.js';
@@ -73,7 +73,8 @@ interface Doubt {
   readonly owner: Contact;
   readonly token: string;
   readonly version: number;
-  readonly record: StoredRecord | undefined;
+  /** Version of the record copied here (removed again if the old owner kept the key). */
+  readonly recordVersion: Version | undefined;
 }
 
 /** Where `locate` found a key in mode shift. */
@@ -187,6 +188,16 @@ export class ShiftProtocol {
     for (const r of restored.released) {
       this.#forwards.set(r.key, { to: contactOf(r.toId, r.toAddress), token: r.token, newer: null });
     }
+    // Take-overs cut short by a stop or a crash: the old owner says whether it gave the key up.
+    for (const p of restored.pending) {
+      this.#doubts.set(p.key, {
+        owner: contactOf(p.ownerId, p.ownerAddress),
+        token: p.token,
+        version: p.version,
+        recordVersion: p.recordVersion,
+      });
+    }
+    if (this.#doubts.size > 0) this.#scheduleDoubts();
     const { rpc } = this.#c;
     rpc.handle(KADEMLIA_MESSAGES.shiftRequest, (p: SenderPayload & { key: string }, ctx) => this.#onShift(p, ctx));
     rpc.handle(KADEMLIA_MESSAGES.release, (p: KeyTokenPayload) => this.#onRelease(p));
@@ -409,7 +420,16 @@ export class ShiftProtocol {
       return { kind: 'remote', owner, hops };
     }
     const record = grant.record ?? undefined;
+    const recordVersion = record?.version;
     try {
+      await this.#journal.pending({
+        key,
+        ownerId: owner.id,
+        ownerAddress: owner.address,
+        token: grant.token,
+        version: grant.version,
+        recordVersion,
+      });
       if (record !== undefined) {
         await transfer.store(record);
       } else {
@@ -419,6 +439,8 @@ export class ShiftProtocol {
       }
     } catch (err) {
       abort();
+      if (recordVersion !== undefined) await transfer.purge(key, recordVersion).catch(() => false);
+      await this.#journal.abandoned(key).catch(() => undefined);
       throw err;
     }
     const self = this.#dht.self;
@@ -438,14 +460,14 @@ export class ShiftProtocol {
     const deadline = grantedAt + Math.max(1, grant.freezeMs);
     const released = await this.#release(owner, key, grant.token, deadline);
     if (released === undefined) {
-      this.#doubts.set(key, { owner, token: grant.token, version: grant.version, record });
+      this.#doubts.set(key, { owner, token: grant.token, version: grant.version, recordVersion });
       this.#scheduleDoubts();
       throw new KvError(
         'KVMESH_ERR_KV_FROZEN',
         `key ${JSON.stringify(key)}: ${owner.id} did not confirm handing it over in time; retry in a moment`,
       );
     }
-    return (await this.#settle(key, owner, released, grant.version, record)) ? { kind: 'here', hops } : undefined;
+    return (await this.#settle(key, owner, released, grant.version, recordVersion)) ? { kind: 'here', hops } : undefined;
   }
 
   /** Applies the answer to a release: own the key (done, or unknown at the old owner) or undo the copy (expired). */
@@ -454,11 +476,12 @@ export class ShiftProtocol {
     owner: Contact,
     released: ReleaseReplyPayload,
     version: number,
-    record: StoredRecord | undefined,
+    recordVersion: Version | undefined,
   ): Promise<boolean> {
     if (released.outcome === 'RELEASE_EXPIRED') {
       this.counters.expired++;
-      if (record !== undefined) await this.#transfer?.purge(key, record.version).catch(() => false);
+      if (recordVersion !== undefined) await this.#transfer?.purge(key, recordVersion).catch(() => false);
+      await this.#journal.abandoned(key);
       return false;
     }
     if (released.newer !== null && this.#transfer !== undefined) await this.#transfer.store(released.newer);
@@ -503,7 +526,7 @@ export class ShiftProtocol {
       const released = await this.#release(doubt.owner, key, doubt.token, 0);
       if (released === undefined) continue;
       this.#doubts.delete(key);
-      await this.#settle(key, doubt.owner, released, doubt.version, doubt.record).catch((err: unknown) =>
+      await this.#settle(key, doubt.owner, released, doubt.version, doubt.recordVersion).catch((err: unknown) =>
         this.#c.logger.warn({ key, err: (err as Error).message }, 'settling a hand-over failed'),
       );
     }
