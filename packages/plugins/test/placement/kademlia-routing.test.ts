@@ -150,3 +150,40 @@ test('the manifest is a placement named kademlia with the paper defaults', (t) =
   t.is(props['shiftAfterAccesses']!.default, 1);
   t.is(props['mode']!.default, 'shift');
 });
+
+test('replicate mode: a node that joins gets the keys it is now a replica of, and a crashed replica is replaced', async (t) => {
+  const sim = await SimKademlia.start(t, {
+    nodes: 6,
+    started: 5,
+    placement: { mode: 'replicate', replicas: 2, requestTimeoutMs: 200, refreshIntervalMs: 5_000 },
+    kvOptions: { moveRetryMs: 100 },
+  });
+  const keys = Array.from({ length: 60 }, (_, i) => `key-${i}`);
+  // n6 starts after the keys are written.
+  const live = (): string[] => sim.nodes.filter((n) => n.running).map((n) => n.id);
+  for (const [i, key] of keys.entries()) await sim.put(live()[i % 5]!, key, `v-${key}`);
+  const holdersOk = async (ids: readonly string[]): Promise<number> => {
+    let missing = 0;
+    for (const key of keys) {
+      for (const id of closestIds(ids, key).slice(0, 2)) {
+        if ((await sim.node(id).storage().get(key)) === undefined) missing++;
+      }
+    }
+    return missing;
+  };
+  t.is(await holdersOk(live()), 0, 'written to the 2 closest live nodes');
+  await sim.startNode('n6');
+  const joinedIn = await sim.until(async () => (await holdersOk(sim.nodes.map((n) => n.id))) === 0, 120_000, 100);
+  t.log(`n6 held every key it is a replica of ${joinedIn} virtual ms after it joined`);
+  t.true((await sim.count('n6')) > 0);
+  // A replica crashes: the next closest node gets a copy from the surviving replica.
+  await sim.crash('n2');
+  const crashedAt = sim.clock.now();
+  for (let i = 0; i < 5; i++) {
+    for (const id of live()) await sim.settle(sim.node(id).placement().dht.refresh());
+    await sim.advance(1_000);
+  }
+  await sim.until(async () => (await holdersOk(live())) === 0, 300_000, 200);
+  t.log(`the keys of n2 were on their new replicas ${sim.clock.now() - crashedAt} virtual ms after it crashed`);
+  for (const key of keys) t.is(await sim.get('n1', key), `v-${key}`);
+});

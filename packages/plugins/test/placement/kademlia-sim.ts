@@ -39,8 +39,10 @@ export const text = (bytes: Uint8Array | undefined): string | undefined =>
   bytes === undefined ? undefined : new TextDecoder().decode(bytes);
 
 export interface SimKademliaOptions {
-  /** Nodes to build and start (default 3). */
+  /** Nodes to build (default 3). */
   readonly nodes?: number;
+  /** How many of them to start, the first ones (default all). */
+  readonly started?: number;
   /** Placement options of every node (over the plugin's defaults). */
   readonly placement?: Record<string, unknown>;
   /** Codec of every node (default protobuf, the KeyShift topology's). */
@@ -103,7 +105,7 @@ export class SimKademlia {
       const id = `n${i + 1}`;
       sim.nodes.push(await sim.#build(id));
     }
-    for (const n of sim.nodes) await sim.startNode(n.id);
+    for (const n of sim.nodes.slice(0, options.started ?? count)) await sim.startNode(n.id);
     return sim;
   }
 

@@ -23,4 +23,14 @@ export const kademliaPlacement = definePlugin({
   optionsSchema: KADEMLIA_OPTIONS_SCHEMA,
   needs: ['node', 'clock', 'random', 'logger', 'messages', 'rpc'],
   create: (options: KademliaOptions) => (components) => new KademliaPlacement(options, components),
+  simulation: {
+    // Each node bootstraps through a node of an earlier wave, and keeps nothing on disk.
+    options: (_member, _members, options, contact) => ({
+      ...options,
+      seeds: contact === undefined ? [] : [contact.hostPort],
+      persistOwnership: false,
+    }),
+    // The maintenance period is the bucket refresh (§2.3).
+    periodMs: (options) => options['refreshIntervalMs'] as number,
+  },
 });

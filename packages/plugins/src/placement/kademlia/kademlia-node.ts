@@ -83,6 +83,9 @@ export class KademliaNode {
   #running = false;
   /** Publishes this node's own entries again (the owner side, set by the shift protocol). */
   republishOwn: (() => Promise<void>) | undefined;
+  /** Told of every contact that enters or leaves the routing table (replicate mode's moves). */
+  onContactAdded: ((contact: Contact) => void) | undefined;
+  onContactRemoved: ((contact: Contact) => void) | undefined;
 
   constructor(self: Contact, settings: KademliaNodeSettings, components: KademliaNodeComponents) {
     this.self = self;
@@ -96,7 +99,11 @@ export class KademliaNode {
       k: settings.k,
       ping: (contact) => this.ping(contact),
       now: () => components.clock.now(),
-      onAdded: (contact) => this.#onAdded(contact),
+      onAdded: (contact) => {
+        this.#onAdded(contact);
+        this.onContactAdded?.(contact);
+      },
+      onRemoved: (contact) => this.onContactRemoved?.(contact),
     });
   }
 

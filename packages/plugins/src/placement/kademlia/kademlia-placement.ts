@@ -27,6 +27,7 @@ import { hexOf, idOf } from './node-id.js';
 import type { KademliaOptions } from './options.js';
 import { seedAddress, seedList } from './options.js';
 import { FileJournal, MemoryJournal } from './ownership-journal.js';
+import { ReplicaMoves } from './replica-moves.js';
 import { ShiftProtocol } from './shift-protocol.js';
 
 /**
@@ -65,6 +66,7 @@ export class KademliaPlacement implements Placement {
   readonly #listeners = new Set<OwnershipListener>();
   #dht: KademliaNode | undefined;
   #shift: ShiftProtocol | undefined;
+  #moves: ReplicaMoves | undefined;
   #transfer: KeyTransfer | undefined;
   #selfSet: ReplicaSet | undefined;
   #bootstrapTimer: Timer | undefined;
@@ -147,6 +149,20 @@ export class KademliaPlacement implements Placement {
       if (this.#transfer !== undefined) shift.useKeyTransfer(this.#transfer);
       this.#shift = shift;
       await shift.start();
+    } else {
+      const moves = new ReplicaMoves({
+        dht,
+        clock,
+        replicas: o.replicas,
+        epoch: this.epoch,
+        member: (contact) => this.#member(contact),
+        emit: (change) => {
+          for (const listener of this.#listeners) listener(change);
+        },
+      });
+      this.#moves = moves;
+      dht.onContactAdded = (contact) => moves.added(contact);
+      dht.onContactRemoved = (contact) => moves.removed(contact);
     }
     const seeds = seedList(o.seeds).map((s) => seedAddress(s, self.address));
     if (seeds.some((s) => s !== self.address)) {
@@ -162,6 +178,7 @@ export class KademliaPlacement implements Placement {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
     this.#bootstrapTimer?.cancel();
+    this.#moves?.stop();
     await this.#shift?.stop();
     await this.#dht?.stop();
   }

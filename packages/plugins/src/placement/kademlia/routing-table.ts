@@ -34,6 +34,8 @@ export interface RoutingTableOptions {
   readonly now: () => number;
   /** Called when a contact enters the table (for discovery events). */
   readonly onAdded?: (contact: Contact) => void;
+  /** Called when a contact leaves the table (it stopped answering, or was removed). */
+  readonly onRemoved?: (contact: Contact) => void;
 }
 
 /** What one bucket holds, for `describe()`. */
@@ -243,6 +245,7 @@ export class RoutingTable {
     const at = bucket.slots.indexOf(slot);
     if (at >= 0) bucket.slots.splice(at, 1);
     this.#byId.delete(slot.contact.id);
+    this.#o.onRemoved?.(slot.contact);
     const replacement = bucket.replacements.pop();
     if (replacement !== undefined) this.#insert(prefix, bucket, replacement);
   }
