@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { isAbsolute, resolve } from 'node:path';
 import {
   KvError,
@@ -14,6 +15,7 @@ import {
 } from '@kvmesh/core';
 import type {
   ComponentDefinition,
+  HostedHttp,
   CoordinatorKvService,
   KvNode,
   KvService,
@@ -89,6 +91,8 @@ export class NodeServer {
   /** Base URL of the API, e.g. `http://127.0.0.1:7700`. */
   readonly url: string;
   readonly #server: Server;
+  /** The transport's incoming side when this server serves it (Transport.hostHttp). */
+  hostedTransport: HostedHttp | undefined;
   readonly #api: ApiSettings;
   readonly #lock: DataDirLock | undefined;
   #joined: boolean;
@@ -253,7 +257,7 @@ export class NodeServer {
     this.#draining = true;
     if (this.#joinTimer !== undefined) clearTimeout(this.#joinTimer);
     this.logger.info({ drainTimeoutMs: this.#api.drainTimeoutMs }, 'shutting down: draining requests');
-    await drain(this.#server, this.#api.drainTimeoutMs);
+    await drain(this.#server, this.#api.drainTimeoutMs, this.hostedTransport);
     const membership = this.#component<Membership>('membership');
     if (membership !== undefined && this.serving) {
       await withTimeout(membership.leave(), LEAVE_TIMEOUT_MS).catch((err: unknown) =>
@@ -346,7 +350,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       setView: (view) => nodeServer.setView(view),
     });
     options.configureApp?.(app, node);
-    listener = serveListener(nodeServer, app.listener);
+    listener = serveListener(nodeServer, server, app.listener);
     try {
       await node.start();
     } catch (err) {
@@ -389,9 +393,11 @@ function load(
  * The app, behind the transport's incoming side when the transport can be
  * served by this server (`Transport.hostHttp`): it is handed the API's
  * address before the node starts, so it binds nothing, and is offered the
- * requests under its path prefix first. Called before `node.start()`.
+ * requests under its path prefix first, and every `CONNECT` (its own
+ * streams; any other `CONNECT` gets 405: the node proxies nothing). Called
+ * before `node.start()`.
  */
-function serveListener(nodeServer: NodeServer, app: Listener): Listener {
+function serveListener(nodeServer: NodeServer, server: Server, app: Listener): Listener {
   const transport = nodeServer.node.has('transport') ? nodeServer.node.get<Transport>(TOKENS.transport) : undefined;
   const hosted = transport?.hostHttp?.(nodeServer.node.info.address);
   if (hosted === undefined) {
@@ -400,7 +406,16 @@ function serveListener(nodeServer: NodeServer, app: Listener): Listener {
       app(req, res);
     };
   }
+  nodeServer.hostedTransport = hosted;
   const prefix = hosted.pathPrefix;
+  const connect = hosted.connect;
+  if (connect !== undefined) {
+    server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (connect(req, socket, head)) return;
+      socket.on('error', () => undefined);
+      socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    });
+  }
   return (req, res) => {
     if (nodeServer.draining) res.shouldKeepAlive = false;
     if (!req.url!.startsWith(prefix) || !hosted.handle(req, res)) app(req, res);
@@ -488,8 +503,15 @@ function listen(server: Server, host: string, port: number): Promise<number> {
  * then closes the rest. Connections that finish a response while draining
  * are closed as they turn idle.
  */
-function drain(server: Server, timeoutMs: number): Promise<void> {
+/**
+ * Stops accepting connections and resolves once every open one ended: idle
+ * ones are closed as they become idle, the rest after `timeoutMs`. The
+ * connections a hosted transport took over (its streams) end first: it
+ * ends them gracefully itself.
+ */
+function drain(server: Server, timeoutMs: number, hosted?: HostedHttp): Promise<void> {
   return new Promise((resolve) => {
+    hosted?.drain?.();
     if (!server.listening) {
       server.closeAllConnections();
       resolve();

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Lifecycle } from './lifecycle.js';
 
 /** What a transport calls when bytes arrive. Installed with `setHandler` before `start()`. */
@@ -50,6 +51,27 @@ export interface HostedHttp {
    * transport that is not started answers its own paths with 503.
    */
   handle(req: IncomingMessage, res: ServerResponse): boolean;
+  /**
+   * Optional: offered every `CONNECT` request the host's server receives
+   * (node:http's 'connect' event), so a transport can take the connection
+   * over as a stream of its own (the http transport's frame stream). Returns
+   * true when the request is the transport's: it then owns `socket` (and the
+   * bytes already read past the header, `head`) and answers on it itself,
+   * also on failure. Returns false, having touched nothing, for a `CONNECT`
+   * that is not its own: the host refuses it (it proxies nothing). Never
+   * throws. May be called before `start()` and after `stop()`: a transport
+   * that is not started refuses its own with 503.
+   */
+  connect?(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /**
+   * Optional, with `connect`: the host stopped accepting connections and
+   * waits for its open ones to end (a graceful stop). The connections taken
+   * over with `connect` count among them, so the transport ends each of them
+   * now, gracefully: the peer learns which of its requests were taken and
+   * sends the rest elsewhere. Requests already taken are still answered if
+   * they finish before the connection ends. Never throws; idempotent.
+   */
+  drain?(): void;
 }
 
 /**

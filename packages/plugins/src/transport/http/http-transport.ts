@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   KvError,
   isKvError,
@@ -13,7 +14,9 @@ import {
 } from '@kvmesh/core';
 import { Agent } from 'undici';
 import { formatHostPort, parseHostPort, parseTransportUri, type HostPort } from '../host-port.js';
+import { FrameKind, FrameReader, FrameStreamError, FrameWriter } from './frame-stream.js';
 import { BODY_TOO_LARGE, readBody } from './read-body.js';
+import { STREAM_HEADER, StreamClient, isNotSent, isStreamRefused } from './stream-client.js';
 
 export interface HttpTransportOptions {
   /** Keep-alive connections kept per peer; also the most requests in flight to one peer. */
@@ -24,6 +27,13 @@ export interface HttpTransportOptions {
   readonly maxFrameBytes: number;
   /** URL path of requests; one-way messages go to `path + '/msg'`. Must be the same on every node. */
   readonly path: string;
+  /**
+   * Frames to a peer ride one multiplexed connection (a `CONNECT` to its
+   * port, then frames both ways), frames of one turn of the event loop in
+   * one write. False: one POST per frame. A peer that serves no stream gets
+   * POSTs either way.
+   */
+  readonly stream: boolean;
 }
 
 export const HTTP_TRANSPORT_DEFAULTS: HttpTransportOptions = Object.freeze({
@@ -31,6 +41,7 @@ export const HTTP_TRANSPORT_DEFAULTS: HttpTransportOptions = Object.freeze({
   keepAliveTimeoutMs: 10_000,
   maxFrameBytes: 16 * 1024 * 1024,
   path: '/_kvmesh/rpc',
+  stream: true,
 });
 
 export interface HttpTransportComponents {
@@ -46,6 +57,11 @@ const MESSAGE_TIMEOUT_MS = 10_000;
 const OCTET_STREAM = 'application/octet-stream';
 /** How long a connection whose oversized body was refused stays open, so the client can read the 413. */
 const LINGER_MS = 2_000;
+/** How long a peer that refused a frame stream gets POSTs before the stream is tried again. */
+const STREAM_RETRY_MS = 60_000;
+/** A served frame stream with no traffic for this many keep-alive timeouts is closed (its client is gone). */
+const STREAM_IDLE_FACTOR = 3;
+const EMPTY = new Uint8Array(0);
 
 interface InFlight {
   fail(error: KvError): void;
@@ -88,6 +104,12 @@ export class HttpTransport implements Transport {
   private accepting = false;
   private hosted = false;
   private readonly inFlight = new Set<InFlight>();
+  /** Open frame streams to peers, by `host:port`. */
+  private readonly streams = new Map<string, StreamClient>();
+  /** Frame streams this transport serves; `fail` ends one gracefully. */
+  private readonly served = new Set<InFlight>();
+  /** Peers that refused a frame stream, until when (clock ms) they get POSTs. */
+  private readonly noStream = new Map<string, number>();
 
   constructor(components: HttpTransportComponents, options: Partial<HttpTransportOptions> = {}) {
     this.options = { ...HTTP_TRANSPORT_DEFAULTS, ...options };
@@ -117,7 +139,12 @@ export class HttpTransport implements Transport {
    */
   hostHttp(hostPort: string): HostedHttp {
     this.serveThroughHost(hostPort);
-    return { pathPrefix: this.options.path, handle: (req, res) => this.handleHttp(req, res) };
+    return {
+      pathPrefix: this.options.path,
+      handle: (req, res) => this.handleHttp(req, res),
+      connect: (req, socket, head) => this.handleConnect(req, socket, head),
+      drain: () => this.drainStreams(),
+    };
   }
 
   /**
@@ -156,6 +183,8 @@ export class HttpTransport implements Transport {
     this.accepting = false;
     const closed = new KvError('KVMESH_ERR_TRANSPORT_CLOSED', `transport ${this.address} stopped`);
     for (const request of [...this.inFlight]) request.fail(closed);
+    for (const client of [...this.streams.values()]) client.close(closed);
+    this.streams.clear();
     const agent = this.agent;
     this.agent = undefined;
     const server = this.server;
@@ -194,6 +223,19 @@ export class HttpTransport implements Transport {
     }
     const { signal } = options;
     if (signal?.aborted) throw aborted(to);
+    for (let attempt = 0; ; attempt++) {
+      const stream = this.streamTo(to);
+      if (stream === undefined) break;
+      try {
+        return await this.streamRequest(stream, to, frame, options);
+      } catch (err) {
+        // A connection found closed before the frame left (the peer
+        // restarted since the last request) gets one fresh connection.
+        if (isNotSent(err) && attempt === 0) continue;
+        if (!isStreamRefused(err)) throw err;
+        break;
+      }
+    }
     const controller = new AbortController();
     let failure: KvError | undefined;
     const entry: InFlight = {
@@ -252,6 +294,11 @@ export class HttpTransport implements Transport {
         `message frame of ${frame.length} bytes exceeds maxMessageBytes ${this.maxMessageBytes}`,
       );
     }
+    const stream = this.streamTo(to);
+    if (stream !== undefined) {
+      stream.send(frame);
+      return;
+    }
     const controller = new AbortController();
     const entry: InFlight = { fail: (error) => controller.abort(error) };
     const timer = this.clock.setTimeout(() => controller.abort(), MESSAGE_TIMEOUT_MS);
@@ -275,6 +322,189 @@ export class HttpTransport implements Transport {
       });
   }
 
+  /**
+   * Serves a `CONNECT` whose STREAM_HEADER names this transport's path as a
+   * frame stream and returns true; returns false, touching nothing, for any
+   * other `CONNECT` (the host answers it). Before `start()` and after
+   * `stop()` the stream is refused with 503.
+   */
+  handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    if (req.headers[STREAM_HEADER] !== this.options.path) return false;
+    socket.on('error', () => undefined);
+    if (!this.accepting || this.handler === undefined) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return true;
+    }
+    this.serveStream(socket as Socket, head, senderOf(req));
+    return true;
+  }
+
+  /**
+   * Ends every frame stream this transport serves, gracefully (GoAway, then
+   * the connection's end): a host that drains waits for them. New streams
+   * are still taken while the transport runs.
+   */
+  drainStreams(): void {
+    for (const stream of [...this.served]) stream.fail(new KvError('KVMESH_ERR_TRANSPORT_CLOSED', 'draining'));
+  }
+
+  /** The frame stream to use for `to`, opening one if none is open; undefined to send POSTs. */
+  private streamTo(to: string): StreamClient | undefined {
+    if (!this.options.stream) return undefined;
+    const peer = parseTransportUri(to, 'http');
+    const key = formatHostPort(peer);
+    const open = this.streams.get(key);
+    if (open !== undefined) return open;
+    const until = this.noStream.get(key);
+    if (until !== undefined) {
+      if (this.clock.now() < until) return undefined;
+      this.noStream.delete(key);
+    }
+    const client = new StreamClient({
+      peer,
+      from: this.address,
+      path: this.options.path,
+      fromHeader: FROM_HEADER,
+      maxFrameBytes: this.maxFrameBytes,
+      idleMs: this.options.keepAliveTimeoutMs,
+      clock: this.clock,
+      logger: this.logger,
+      onClose: (closed, refused) => {
+        if (this.streams.get(key) === closed) this.streams.delete(key);
+        if (refused) {
+          this.logger.info({ peer: key }, 'peer serves no frame stream: one POST per frame to it for a while');
+          this.noStream.set(key, this.clock.now() + STREAM_RETRY_MS);
+        }
+      },
+    });
+    this.streams.set(key, client);
+    return client;
+  }
+
+  /** One request over a frame stream, with the caller's deadline and abort signal. */
+  private streamRequest(stream: StreamClient, to: string, frame: Uint8Array, options: RequestOptions): Promise<Uint8Array> {
+    const { signal, timeoutMs } = options;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      let id = 0;
+      let done = false;
+      const finish = (error: unknown, value?: Uint8Array): void => {
+        if (done) return;
+        done = true;
+        timer.cancel();
+        signal?.removeEventListener('abort', onAbort);
+        if (error === undefined) resolve(value!);
+        else {
+          stream.abandon(id);
+          reject(error);
+        }
+      };
+      const timer = this.clock.setTimeout(
+        () => finish(new KvError('KVMESH_ERR_RPC_TIMEOUT', `no response from ${to} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const onAbort = (): void => finish(aborted(to));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      stream
+        .request(frame, (assigned) => {
+          id = assigned;
+        })
+        .then(
+          (response) => finish(undefined, response),
+          (err: unknown) => finish(err),
+        );
+    });
+  }
+
+  /**
+   * The serving side of a frame stream: answers the `CONNECT` with 200, then
+   * hands each request frame to the handler (concurrently, as separate
+   * connections would) and queues its response; a one-way frame goes to
+   * `onMessage`. Bytes that are no frame end the connection. Reading pauses
+   * while the socket cannot take more responses.
+   */
+  private serveStream(socket: Socket, head: Buffer, from: string): void {
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true);
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    const writer = new FrameWriter(socket, {
+      onFull: () => {
+        socket.pause();
+        socket.once('drain', () => socket.resume());
+      },
+    });
+    let lastId = 0;
+    let closing = false;
+    const entry: InFlight = {
+      // On stop: tell the client which requests were taken (it sends the
+      // others again elsewhere), end the connection, and keep reading what
+      // it still sends until it closes too (closing with unread bytes would
+      // reset the connection and could lose the GoAway).
+      fail: () => {
+        if (closing) return;
+        closing = true;
+        writer.enqueue(FrameKind.GoAway, lastId, EMPTY);
+        writer.flush();
+        socket.end();
+        setTimeout(() => socket.destroy(), LINGER_MS).unref();
+      },
+    };
+    this.inFlight.add(entry);
+    this.served.add(entry);
+    socket.once('close', () => {
+      this.inFlight.delete(entry);
+      this.served.delete(entry);
+    });
+    socket.setTimeout(this.options.keepAliveTimeoutMs * STREAM_IDLE_FACTOR, () => socket.destroy());
+    const reader = new FrameReader(this.maxFrameBytes, (kind, id, payload) => {
+      if (closing) return;
+      if (kind === FrameKind.Request) {
+        lastId = id;
+        this.serveFrame(writer, id, payload, from);
+      }
+      else if (kind === FrameKind.Message) {
+        try {
+          this.handler?.onMessage(payload, from);
+        } catch (err) {
+          this.logger.error({ err, from }, 'one-way message handler threw');
+        }
+      } else throw new FrameStreamError(`a client sent frame kind ${kind}`);
+    }, (kind, id) => {
+      this.logger.warn({ from, kind }, 'a frame over maxFrameBytes arrived on a frame stream: refused');
+      if (kind === FrameKind.Request) writer.enqueue(FrameKind.TooLarge, id, EMPTY);
+    });
+    const onData = (chunk: Buffer): void => {
+      try {
+        reader.push(chunk);
+      } catch (err) {
+        if (!(err instanceof FrameStreamError)) throw err;
+        this.logger.warn({ from, err: err.message }, 'garbage on a frame stream: closing it');
+        socket.destroy();
+      }
+    };
+    socket.on('data', onData);
+    if (head.length > 0) onData(head);
+  }
+
+  private serveFrame(writer: FrameWriter, id: number, payload: Uint8Array, from: string): void {
+    const handler = this.handler;
+    if (!this.accepting || handler === undefined) {
+      writer.enqueue(FrameKind.Failure, id, EMPTY);
+      return;
+    }
+    handler.onRequest(payload, from).then(
+      (response) => {
+        if (!(response instanceof Uint8Array) || response.length > this.maxFrameBytes) {
+          this.logger.error({ from, bytes: response?.length }, 'request handler answered something unsendable');
+          writer.enqueue(response instanceof Uint8Array ? FrameKind.TooLarge : FrameKind.Failure, id, EMPTY);
+        } else writer.enqueue(FrameKind.Response, id, response);
+      },
+      (err: unknown) => {
+        this.logger.error({ err, from }, 'request handler failed');
+        writer.enqueue(FrameKind.Failure, id, EMPTY);
+      },
+    );
+  }
+
   private checkOpen(): Agent {
     if (!this.accepting || this.agent === undefined) {
       throw new KvError('KVMESH_ERR_TRANSPORT_CLOSED', `transport ${this.address} is not started`);
@@ -289,6 +519,12 @@ export class HttpTransport implements Transport {
   private async listen(): Promise<void> {
     const server = createServer({ keepAliveTimeout: this.options.keepAliveTimeoutMs }, (req, res) => {
       if (!this.handleHttp(req, res)) reply(res, 404);
+    });
+    server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!this.handleConnect(req, socket, head)) {
+        socket.on('error', () => undefined);
+        socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      }
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       this.logger.debug({ err: err.code ?? err.message }, 'malformed HTTP from a client');

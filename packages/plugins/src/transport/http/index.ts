@@ -15,7 +15,8 @@ const d = HTTP_TRANSPORT_DEFAULTS;
 export const httpTransport = definePlugin({
   family: 'transport',
   name: 'http',
-  description: 'Frames as HTTP/1.1 POST bodies over keep-alive connections (undici client, node:http server).',
+  description:
+    'Frames over HTTP/1.1: one multiplexed frame stream per peer (CONNECT), or POST bodies over keep-alive connections (undici client, node:http server).',
   version: '0.1.0',
   optionsSchema: {
     type: 'object',
@@ -46,6 +47,12 @@ export const httpTransport = definePlugin({
         pattern: '^/[A-Za-z0-9._~/-]*$',
         default: d.path,
         description: "URL path of internal requests (one-way messages use path + '/msg'); the same on every node.",
+      },
+      stream: {
+        type: 'boolean',
+        default: d.stream,
+        description:
+          'Carry frames to each peer over one multiplexed connection (a CONNECT to its port, then length-prefixed frames both ways; the frames of one event-loop turn leave in one write). false: one POST per frame. A peer that serves no stream gets POSTs either way.',
       },
     },
   },
