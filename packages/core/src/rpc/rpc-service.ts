@@ -2,7 +2,7 @@ import type { Clock, Timer } from '../contracts/clock.js';
 import type { Codec, Message } from '../contracts/codec.js';
 import type { Lifecycle } from '../contracts/lifecycle.js';
 import type { Logger } from '../contracts/logger.js';
-import type { CallOptions, MessageListener, MessageRegistry, RequestHandler, Rpc } from '../contracts/rpc.js';
+import type { CallOptions, MessageListener, MessageRegistry, RequestHandler, Rpc, RpcContext } from '../contracts/rpc.js';
 import type { Transport, TransportHandler } from '../contracts/transport.js';
 import { KvError, isKvError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
@@ -33,6 +33,52 @@ export interface RpcStats {
 
 // One-way messages have no deadline; one shared signal saves an allocation per message.
 const NEVER_ABORTED = new AbortController().signal;
+
+/**
+ * What a request handler gets: its signal (aborted at the caller's deadline
+ * or when the node stops) is made only if the handler reads it, so the
+ * handlers that never do (most) cost no controller and no timer.
+ */
+class ServingContext implements RpcContext {
+  readonly from: string;
+  readonly #started: number;
+  readonly #deadlineMs: number;
+  readonly #clock: Clock;
+  readonly #inFlight: Set<AbortController>;
+  #controller: AbortController | undefined;
+  #timer: Timer | undefined;
+  #done = false;
+
+  constructor(from: string, deadlineMs: number, clock: Clock, inFlight: Set<AbortController>) {
+    this.from = from;
+    this.#deadlineMs = deadlineMs;
+    this.#clock = clock;
+    this.#started = deadlineMs > 0 ? clock.now() : 0;
+    this.#inFlight = inFlight;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller !== undefined) return this.#controller.signal;
+    const controller = new AbortController();
+    this.#controller = controller;
+    if (this.#done) return controller.signal;
+    if (this.#deadlineMs > 0) {
+      const left = this.#started + this.#deadlineMs - this.#clock.now();
+      const timeout = (): void => controller.abort(new KvError('KVMESH_ERR_RPC_TIMEOUT', 'the caller stopped waiting'));
+      if (left <= 0) timeout();
+      else this.#timer = this.#clock.setTimeout(timeout, left);
+    }
+    this.#inFlight.add(controller);
+    return controller.signal;
+  }
+
+  /** The handler answered: the signal, if any, stops watching. */
+  done(): void {
+    this.#done = true;
+    this.#timer?.cancel();
+    if (this.#controller !== undefined) this.#inFlight.delete(this.#controller);
+  }
+}
 
 /**
  * The Rpc contract over any Transport and the node's codecs. Requests go out
@@ -124,8 +170,7 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
 
   async onRequest(frame: Uint8Array, from: string): Promise<Uint8Array> {
     let codec = this.#options.codecs.primary;
-    let timer: Timer | undefined;
-    const controller = new AbortController();
+    let context: ServingContext | undefined;
     try {
       const { header, body } = readFrame(frame);
       codec = this.#codecFor(header.codecTag);
@@ -136,14 +181,8 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
       const handler = this.#handlers.get(message.type);
       if (!handler)
         throw new KvError('KVMESH_ERR_RPC_NO_HANDLER', `no handler for '${message.type}' on ${this.address}`);
-      if (header.deadlineMs > 0) {
-        timer = this.#options.clock.setTimeout(
-          () => controller.abort(new KvError('KVMESH_ERR_RPC_TIMEOUT', 'the caller stopped waiting')),
-          header.deadlineMs,
-        );
-      }
-      this.#inFlight.add(controller);
-      const reply = await handler(message.payload, { from, signal: controller.signal });
+      context = new ServingContext(from, header.deadlineMs, this.#options.clock, this.#inFlight);
+      const reply = await handler(message.payload, context);
       this.stats.requestsServed++;
       return writeFrame(
         { codecTag: codec.tag, kind: FrameKind.Response, deadlineMs: 0 },
@@ -152,8 +191,7 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
     } catch (err) {
       return this.#errorFrame(codec, err, from);
     } finally {
-      timer?.cancel();
-      this.#inFlight.delete(controller);
+      context?.done();
     }
   }
 
