@@ -1,4 +1,4 @@
-import { pidsOf } from './support/children.js';
+import { pidsOf, startPlainProxy } from './support/children.js';
 import { benchKeys, header, measure, populate, table } from './support/load.js';
 import { replicasOf, startCluster, storedKeys } from './support/cluster.js';
 import type { RingOptions } from './support/cluster.js';
@@ -8,14 +8,16 @@ import type { BenchSettings } from './support/settings.js';
 const PLACEMENT: RingOptions = { mode: 'ring', replicationFactor: 1, writeQuorum: 1, readQuorum: 1 };
 /** Replica requests are encoded so, as in configs/ring-local.json. */
 const CODEC = 'msgpack';
-/** This bench's loopback range (127.0.0.2 and .3). */
+/** This bench's loopback range (127.0.0.2 and .3, the plain proxy on .4). */
 const FIRST_HOST = 2;
+const PLAIN_PROXY_HOST = '127.0.0.4';
 
 /**
- * GET of keys that node n1 owns, sent to n1 itself and, in alternating
- * rounds, to n2, which holds none of them and reads each from n1 over the
- * transport (one `kvmesh.kv.Get` per request). Prints the proxied rate as a
- * ratio to the direct one.
+ * GET of keys that node n1 owns, sent in alternating rounds to n1 itself,
+ * to a plain Koa proxy in front of n1 (the cost of one more hop with
+ * nothing of kvmesh in it), and to n2, which holds none of the keys and
+ * reads each from n1 over the transport (one `kvmesh.kv.Get` per request).
+ * Prints both proxied rates as ratios to the direct one.
  */
 export async function proxyBench(dir: string, settings: BenchSettings): Promise<string> {
   const nodes = await startCluster(
@@ -45,14 +47,17 @@ export async function proxyBench(dir: string, settings: BenchSettings): Promise<
   }
   const first = header(
     'proxy',
-    `GET of ${keys.length} keys owned by ${owner.id}, at ${owner.id} and through ${other.id} (2 nodes, ring, replicationFactor 1, http transport, ${CODEC} codec)`,
+    `GET of ${keys.length} keys owned by ${owner.id}, at ${owner.id}, through a plain Koa proxy and through ${other.id} (2 nodes, ring, replicationFactor 1, http transport, ${CODEC} codec)`,
     settings,
   );
+  const plain = await startPlainProxy(owner.url, PLAIN_PROXY_HOST);
   const direct = `at owner (${owner.id})`;
+  const servers = pidsOf(...nodes.map((n) => n.child), plain.child);
   const rows = await measure(
     [
-      { name: direct, urls: [owner.url], keys: [keys], pids: pidsOf(...nodes.map((n) => n.child)) },
-      { name: `through ${other.id}`, urls: [other.url], keys: [keys], pids: pidsOf(...nodes.map((n) => n.child)) },
+      { name: direct, urls: [owner.url], keys: [keys], pids: servers },
+      { name: 'plain Koa proxy', urls: [plain.url], keys: [keys], pids: servers },
+      { name: `through ${other.id}`, urls: [other.url], keys: [keys], pids: servers },
     ],
     'GET',
     settings,

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../../bin/kvmesh.js', import.meta.url));
 export const BARE = fileURLToPath(new URL('../bare-server.js', import.meta.url));
+export const PLAIN_PROXY = fileURLToPath(new URL('../plain-proxy.js', import.meta.url));
 const STARTUP_TIMEOUT_MS = 30_000;
 /** A child that does not exit this long after SIGTERM is killed. */
 const STOP_TIMEOUT_MS = 10_000;
@@ -55,6 +56,11 @@ export function startChild(
 /** The bare node:http server of bare-server.ts on `host`, any free port. */
 export async function startBare(host: string): Promise<{ child: ChildProcess; url: string }> {
   return startChild([BARE, host, '0'], (l) => (l['msg'] === 'listening' ? String(l['url']) : undefined));
+}
+
+/** The plain Koa proxy of plain-proxy.ts on `host`, any free port, relaying to `upstream`. */
+export async function startPlainProxy(upstream: string, host: string): Promise<{ child: ChildProcess; url: string }> {
+  return startChild([PLAIN_PROXY, upstream, host, '0'], (l) => (l['msg'] === 'listening' ? String(l['url']) : undefined));
 }
 
 /** `kvmesh start --config config` with `nodeArgs` for node itself (BENCH_NODE_ARGS) and more CLI flags. */
