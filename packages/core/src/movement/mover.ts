@@ -76,6 +76,13 @@ export interface PageResult {
   readonly purged: number;
 }
 
+/** A page every target answered: how many were sent and written, and which records every target stored. */
+interface SentPage {
+  readonly sent: number;
+  readonly written: number;
+  readonly stored: readonly StoredRecord[];
+}
+
 export function emptyCopyResult(): CopyResult {
   return { scanned: 0, sent: 0, written: 0, alreadyNewer: 0, refused: new Set(), purged: 0, kept: 0 };
 }
@@ -117,6 +124,9 @@ export class DataMover {
         ? { filter: job.filter, limit: batchSize, tombstones: true }
         : { filter: job.filter, limit: batchSize, tombstones: true, after };
     let next = storage.scan(options(undefined));
+    // The purge of a page runs while the next page travels (one at a time):
+    // the receiver's commit and this node's are then not in a row.
+    let purging: Promise<void> | undefined;
     for (;;) {
       throwIfAborted(job.signal);
       const page = await next;
@@ -128,10 +138,15 @@ export class DataMover {
       result.scanned += page.records.length;
       const records = job.select === undefined ? page.records : await selectRecords(page.records, job.select);
       if (records.length > 0) {
-        const pageResult = await this.#copyPage(records, job, result);
-        job.onPage?.(result, pageResult);
+        const sent = await this.#sendPage(records, job, result);
+        await purging;
+        purging = this.#purgePage(sent, job, result);
+        purging.catch(() => undefined);
       }
-      if (page.next === undefined) return result;
+      if (page.next === undefined) {
+        await purging;
+        return result;
+      }
     }
   }
 
@@ -204,7 +219,8 @@ export class DataMover {
     return { outcomes };
   }
 
-  async #copyPage(records: readonly StoredRecord[], job: CopyJob, result: CopyResult): Promise<PageResult> {
+  /** Sends one page to every target and counts the answers; resolves with the records every target stored. */
+  async #sendPage(records: readonly StoredRecord[], job: CopyJob, result: CopyResult): Promise<SentPage> {
     await job.throttle?.take(records.length, job.signal);
     throwIfAborted(job.signal);
     const replies = await Promise.all(job.targets.map((t) => this.send(t, records, job.purpose, job.signal)));
@@ -223,18 +239,23 @@ export class DataMover {
     }
     result.sent += records.length;
     result.written += written;
+    return { sent: records.length, written, stored };
+  }
+
+  /** Removes a sent page's records stored everywhere (when the job purges), then reports the page. */
+  async #purgePage(page: SentPage, job: CopyJob, result: CopyResult): Promise<void> {
     let purged = 0;
-    if (job.purge && stored.length > 0) {
+    if (job.purge && page.stored.length > 0) {
       const { storage } = this.#options;
       // Up to the copied version: a write that landed here meanwhile is newer and stays.
-      const removed = await Promise.all(stored.map((r) => storage.purge(r.key, r.version)));
+      const removed = await Promise.all(page.stored.map((r) => storage.purge(r.key, r.version)));
       for (const r of removed) {
         if (r === false) result.kept++;
         else purged++;
       }
       result.purged += purged;
     }
-    return { sent: records.length, written, purged };
+    job.onPage?.(result, { sent: page.sent, written: page.written, purged });
   }
 }
 
