@@ -22,3 +22,4 @@ export {
 export * from './cluster.js';
 export * from './frame-profiles.js';
 export * from './membership-sim.js';
+export * from './placement-sim.js';
