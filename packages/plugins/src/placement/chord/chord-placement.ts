@@ -1,0 +1,872 @@
+import {
+  KvError,
+  isKvError,
+  type Admission,
+  type Clock,
+  type Intent,
+  type LocateOptions,
+  type Logger,
+  type Member,
+  type MessageRegistry,
+  type Move,
+  type NodeInfo,
+  type OwnershipListener,
+  type Placement,
+  type Random,
+  type ReplicaSet,
+  type Rpc,
+  type Timer,
+} from '@kvmesh/core';
+import { resolveQuorum } from '../support/quorum.js';
+import { lookup, type LookupResult } from './lookup.js';
+import {
+  CHORD_MESSAGES,
+  CHORD_PROTO,
+  type FindSuccessorPayload,
+  type FindSuccessorReplyPayload,
+  type GetNeighboursPayload,
+  type JoinPayload,
+  type LeavePayload,
+  type NeighboursPayload,
+  type StabilizePayload,
+} from './messages.js';
+import { metricNamed, type Metric } from './metric.js';
+import { NodeDirectory, nodeRef, type NodeRef, type WireNode } from './node-ref.js';
+import { checkChordOptions, type ChordOptions } from './options.js';
+import { ownershipMoves } from './ownership.js';
+import { inClosedOpen, RoutingTable, type Answer } from './routing-table.js';
+import { inOpen, type Ident } from './ring.js';
+import { RouteCache } from './route-cache.js';
+import type { RingWindow } from './window.js';
+
+export interface ChordComponents {
+  readonly node: NodeInfo;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  readonly messages: MessageRegistry;
+  readonly rpc: Rpc;
+  /** The node's config: its `join` list is where the node joins through when `seeds` is empty. */
+  readonly config: Readonly<Record<string, unknown>>;
+}
+
+/** Routed placements share no view: one constant epoch, ownership decided in `admit` alone. */
+export const CHORD_EPOCH = 1;
+/** A failed node's mentions in other nodes' lists are ignored for this many periods. */
+const DEAD_MEMORY_PERIODS = 10;
+/** Without a request from the predecessor for this many periods, check it (Chord's check_predecessor). */
+const PREDECESSOR_SILENCE_PERIODS = 2;
+/**
+ * A cached route is a hint: nodes joining inside its arc make it stale, so it
+ * lives this many periods (and goes at once when a replica refuses).
+ */
+const ROUTE_CACHE_TTL_PERIODS = 10;
+/** Longest wait between two join attempts. */
+const JOIN_RETRY_MAX_MS = 30_000;
+
+type State = 'created' | 'joining' | 'joined' | 'refused' | 'stopped';
+
+/**
+ * Chord (Stoica, Morris, Karger, Kaashoek, Balakrishnan, SIGCOMM 2001), as
+ * dyschord runs it, made a kvmesh placement.
+ *
+ * Keys and nodes sit on an identifier circle (`metric`); a key lives at its
+ * successor and is backed up on the next `backups` nodes. Each node keeps a
+ * predecessor list, a successor list of length `successors` and a finger
+ * table; every `heartbeatMs` it stabilizes with its successor (which doubles
+ * as notify), checks its predecessor when it has not heard from it, and
+ * refreshes one finger. `locate` runs an iterative lookup through the
+ * fingers (each step a FindSuccessor request, counted in `hops`), with a
+ * route cache. `admit` owns a key that lies in the span this node holds: its
+ * own arc and the arcs of the predecessors it backs up. When its neighbours
+ * change, the node announces the arcs whose replicas changed
+ * (`onOwnershipChange`) and core's mover copies them.
+ */
+export class ChordPlacement implements Placement {
+  readonly name = 'chord';
+  readonly epoch = CHORD_EPOCH;
+  readonly #c: ChordComponents;
+  readonly #o: ChordOptions;
+  readonly #metric: Metric;
+  readonly #listeners = new Set<OwnershipListener>();
+  readonly #random: Random;
+  #state: State = 'created';
+  #error: KvError | undefined;
+  #self!: NodeRef;
+  #table!: RoutingTable;
+  #directory!: NodeDirectory;
+  #cache!: RouteCache;
+  #seeds: string[] = [];
+  #announced: RingWindow | undefined;
+  #departed: string[] = [];
+  #timers: Timer[] = [];
+  #ticking = false;
+  #nextFinger = 0;
+  #lastHeardFromPredecessor = 0;
+  #joinDelayMs = 0;
+  /** What the successor answered last, so an unchanged answer can leave its lists out. */
+  #lastNeighbours: { from: NodeRef; digest: number; neighbours: Neighbours } | undefined;
+  readonly #lifetime = new AbortController();
+  readonly #stats = { lookups: 0, hops: 0, cacheHits: 0, failedLookups: 0 };
+
+  constructor(components: ChordComponents, options: ChordOptions) {
+    checkChordOptions(options);
+    this.#c = components;
+    this.#o = options;
+    this.#metric = metricNamed(options.metric);
+    this.#random = components.random.fork();
+    // Fails early on an identifier the metric cannot use.
+    this.#metric.nodeIdent(components.node.id, options.identifier);
+    components.messages.define(CHORD_PROTO);
+    const { rpc } = components;
+    rpc.handle(CHORD_MESSAGES.findSuccessor, (p: FindSuccessorPayload) => this.#onFindSuccessor(p));
+    rpc.handle(CHORD_MESSAGES.join, (p: JoinPayload) => this.#onJoin(p));
+    rpc.handle(CHORD_MESSAGES.stabilize, (p: StabilizePayload) => this.#onStabilize(p));
+    rpc.handle(CHORD_MESSAGES.getNeighbours, (p: GetNeighboursPayload) => this.#onGetNeighbours(p));
+    rpc.handle(CHORD_MESSAGES.leave, (p: LeavePayload) => this.#onLeave(p));
+  }
+
+  /** This node as a member of the ring. */
+  get self(): Member {
+    return this.#self.member;
+  }
+
+  /** Whether this node is part of a ring (joined one, or started its own). */
+  get joined(): boolean {
+    return this.#state === 'joined';
+  }
+
+  /** The routing state, for tests and tools. Undefined before start. */
+  get table(): RoutingTable | undefined {
+    return this.#table;
+  }
+
+  // The transport learns its final address in its own start(), which runs before this one.
+  async start(): Promise<void> {
+    if (this.#state !== 'created') return;
+    const { node, rpc } = this.#c;
+    const ident = this.#metric.nodeIdent(node.id, this.#o.identifier);
+    this.#self = nodeRef({ id: node.id, address: rpc.address, ident, api: `http://${node.address}`, role: node.role });
+    this.#table = new RoutingTable({
+      self: this.#self,
+      bits: this.#metric.bits,
+      successors: this.#o.successors,
+      backups: this.#o.backups,
+    });
+    this.#directory = new NodeDirectory(this.#self);
+    this.#cache = new RouteCache(this.#o.routeCacheSize, ROUTE_CACHE_TTL_PERIODS * this.#o.heartbeatMs, this.#c.clock);
+    const configured = this.#o.seeds.length > 0 ? this.#o.seeds : joinList(this.#c.config);
+    const seeds = configured.map((s) => peerUri(rpc.address, s));
+    this.#seeds = seeds.filter((s) => s !== rpc.address);
+    this.#state = 'joining';
+    if (this.#seeds.length === 0) {
+      this.#becomeAlone('no seed but itself: starting a new ring');
+    } else {
+      try {
+        await this.#join();
+      } catch (err) {
+        if (isKvError(err, 'KVMESH_ERR_PLACEMENT_INCOMPATIBLE')) {
+          this.#refuse(err);
+          throw err;
+        }
+        if (seeds[0] === rpc.address) {
+          this.#becomeAlone('listed first among the seeds and no other seed is in a ring: starting a new ring');
+        } else {
+          this.#scheduleJoin(err);
+        }
+      }
+    }
+    const period = this.#o.heartbeatMs;
+    // A random phase, so that nodes started together do not all stabilize at the same instant.
+    this.#timers.push(
+      this.#c.clock.setTimeout(() => {
+        if (this.#state === 'stopped') return;
+        this.#timers.push(this.#c.clock.setInterval(() => void this.#tick(), period));
+        void this.#tick();
+      }, this.#random.int(period)),
+    );
+  }
+
+  /**
+   * Leaves: tells the predecessor and the successor (a graceful leave closes
+   * the ring at once; they promote the backups and restore their count),
+   * then stops the timers. A node whose transport is already down (a crash
+   * in the simulator) sends nothing.
+   */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped') return;
+    const wasJoined = this.#state === 'joined';
+    this.#state = 'stopped';
+    for (const timer of this.#timers.splice(0)) timer.cancel();
+    this.#lifetime.abort(new KvError('KVMESH_ERR_RPC_ABORTED', 'the chord placement is stopping'));
+    if (!wasJoined) return;
+    const table = this.#table;
+    const payload: LeavePayload = {
+      metric: this.#metric.name,
+      node: this.#wire(this.#self),
+      predecessors: table.predecessors.map((n) => this.#wire(n)),
+      successors: table.successors.map((n) => this.#wire(n)),
+    };
+    const targets = new Map<string, NodeRef>();
+    for (const n of [table.successor, table.predecessor]) if (n !== undefined) targets.set(n.id, n);
+    await Promise.allSettled(
+      [...targets.values()].map((n) =>
+        this.#c.rpc.request(n.address, CHORD_MESSAGES.leave, payload, { timeoutMs: this.#o.requestTimeoutMs }),
+      ),
+    );
+  }
+
+  async locate(key: string, options: LocateOptions): Promise<ReplicaSet> {
+    this.#checkJoined();
+    const target = this.#metric.keyIdent(key);
+    if (options.retry === true) this.#cache.forget(target);
+    const local = this.#table.answer(target);
+    if (local.done) return this.#replicaSet(local.replicas, 0);
+    const cached = this.#cache.find(target);
+    if (cached !== undefined) {
+      this.#stats.cacheHits++;
+      return cached;
+    }
+    const found = await this.#lookup(target, local.closer, options.deadlineMs, options.signal);
+    // A later hit of the cache costs no hop.
+    this.#cache.remember(found.rangeStart, found.replicas[0]!.ident, this.#replicaSet(found.replicas, 0));
+    return this.#replicaSet(found.replicas, found.hops);
+  }
+
+  admit(key: string, _intent: Intent, _epoch: number): Admission {
+    if (this.#state !== 'joined') return { kind: 'not-owner', epoch: CHORD_EPOCH };
+    let target: Ident;
+    try {
+      target = this.#metric.keyIdent(key);
+    } catch {
+      return { kind: 'not-owner', epoch: CHORD_EPOCH };
+    }
+    const window = this.#table.window();
+    if (window.holds(target)) return OWN;
+    const owners = window.replicasAt(target);
+    return owners === undefined
+      ? { kind: 'not-owner', epoch: CHORD_EPOCH }
+      : { kind: 'not-owner', epoch: CHORD_EPOCH, owners: owners.map((n) => n.member) };
+  }
+
+  plan(): readonly Move[] {
+    return [];
+  }
+
+  onOwnershipChange(listener: OwnershipListener): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  describe(): Record<string, unknown> {
+    const replicas = this.#o.backups + 1;
+    const base = {
+      strategy: 'chord',
+      epoch: CHORD_EPOCH,
+      metric: this.#metric.name,
+      state: this.#state,
+      ...(this.#error ? { error: this.#error.message } : {}),
+      replicas,
+      writeQuorum: resolveQuorum(this.#o.writeQuorum, replicas),
+      readQuorum: resolveQuorum(this.#o.readQuorum, replicas),
+      heartbeatMs: this.#o.heartbeatMs,
+    };
+    if (this.#table === undefined) return base;
+    const table = this.#table;
+    const window = table.window();
+    const short = (n: NodeRef): Record<string, string> => ({ id: n.id, ident: n.ident });
+    const owned = window.owned();
+    return {
+      ...base,
+      self: short(this.#self),
+      predecessors: table.predecessors.map(short),
+      successors: table.successors.map(short),
+      fingers: table.distinctFingers().map(short),
+      ringComplete: window.complete,
+      // Owned and backed-up arcs are kept apart: a failed predecessor's arc is promoted, not merged.
+      owned: owned === undefined ? null : { start: owned.start, end: owned.end },
+      backups: window.backupArcs().map((a) => ({ start: a.start, end: a.end, owner: a.owner.id })),
+      routeCache: { entries: this.#cache.size, max: this.#o.routeCacheSize },
+      lookups: {
+        count: this.#stats.lookups,
+        failed: this.#stats.failedLookups,
+        meanHops: this.#stats.lookups > 0 ? round(this.#stats.hops / this.#stats.lookups) : 0,
+        cacheHits: this.#stats.cacheHits,
+      },
+    };
+  }
+
+  // ---- joining ----
+
+  /** One pass over the seeds: find this node's successor through the first that answers, and settle in. */
+  async #join(): Promise<void> {
+    let last: unknown;
+    for (const seed of this.#seeds) {
+      if (this.#state !== 'joining') return;
+      try {
+        await this.#joinThrough(seed);
+        return;
+      } catch (err) {
+        if (isKvError(err, 'KVMESH_ERR_PLACEMENT_INCOMPATIBLE')) {
+          throw new KvError(
+            'KVMESH_ERR_PLACEMENT_INCOMPATIBLE',
+            `cannot join the ring through ${seed}: ${err.message}`,
+            {
+              cause: err,
+            },
+          );
+        }
+        last = err;
+      }
+    }
+    throw last ?? new KvError('KVMESH_ERR_PLACEMENT_EMPTY', 'no seed to join through');
+  }
+
+  async #joinThrough(seed: string): Promise<void> {
+    const { rpc, clock } = this.#c;
+    const reply = await rpc.request<FindSuccessorReplyPayload>(
+      seed,
+      CHORD_MESSAGES.join,
+      { metric: this.#metric.name, node: this.#wire(this.#self) } satisfies JoinPayload,
+      { timeoutMs: this.#o.requestTimeoutMs, signal: this.#lifetime.signal },
+    );
+    let found: LookupResult;
+    const first = this.#answerOf(reply.payload);
+    if (first.done) {
+      found = { replicas: first.replicas, rangeStart: first.rangeStart, hops: 1 };
+    } else {
+      found = await this.#lookup(this.#self.ident, first.closer);
+    }
+    const successor = found.replicas.find((n) => n.id !== this.#self.id);
+    if (successor === undefined) throw new KvError('KVMESH_ERR_PLACEMENT_EMPTY', `${seed} named no successor`);
+    if (successor.ident === this.#self.ident) {
+      throw new KvError(
+        'KVMESH_ERR_PLACEMENT_INCOMPATIBLE',
+        `node ${successor.id} already sits at position ${successor.ident}; give node ${this.#self.id} another identifier`,
+      );
+    }
+    const neighbours = await this.#stabilizeWith(successor, true);
+    if (this.#state !== 'joining') return;
+    const now = clock.now();
+    const table = this.#table;
+    const predecessors = neighbours.predecessors.filter((n) => n.id !== this.#self.id);
+    const accepted = neighbours.predecessors[0]?.id === this.#self.id;
+    const between = neighbours.predecessors[0];
+    if (!accepted && between !== undefined && inOpen(between.ident, this.#self.ident, successor.ident)) {
+      // Another node joined between this one and the successor meanwhile: it is the successor.
+      table.setSuccessors(between, [successor, ...neighbours.successors], now);
+    } else {
+      table.setSuccessors(successor, neighbours.successors, now);
+      if (accepted) table.setPredecessors(predecessors, now);
+    }
+    table.seedFingers([successor, ...neighbours.successors, ...predecessors, ...neighbours.fingers], now);
+    this.#state = 'joined';
+    this.#lastHeardFromPredecessor = now;
+    this.#c.logger.info(
+      { ident: this.#self.ident, successor: successor.id, hops: found.hops },
+      'joined the chord ring',
+    );
+    this.#afterChange();
+  }
+
+  #scheduleJoin(err: unknown): void {
+    this.#joinDelayMs = Math.min(JOIN_RETRY_MAX_MS, Math.max(this.#o.heartbeatMs, this.#joinDelayMs * 2));
+    const delay = Math.round(this.#joinDelayMs * (0.5 + this.#random.next()));
+    this.#c.logger.warn({ err: errorText(err), seeds: this.#seeds, retryInMs: delay }, 'joining the ring failed');
+    this.#timers.push(
+      this.#c.clock.setTimeout(() => {
+        if (this.#state !== 'joining') return;
+        this.#join().then(
+          () => undefined,
+          (next: unknown) => {
+            if (isKvError(next, 'KVMESH_ERR_PLACEMENT_INCOMPATIBLE')) this.#refuse(next);
+            else if (this.#state === 'joining') this.#scheduleJoin(next);
+          },
+        );
+      }, delay),
+    );
+  }
+
+  #becomeAlone(why: string): void {
+    this.#table.alone();
+    this.#state = 'joined';
+    this.#c.logger.info({ ident: this.#self.ident }, why);
+    this.#afterChange();
+  }
+
+  #refuse(err: KvError): void {
+    this.#state = 'refused';
+    this.#error = err;
+    this.#c.logger.error({ err: err.message }, 'refusing to join the ring');
+  }
+
+  #checkJoined(): void {
+    if (this.#state === 'joined') return;
+    if (this.#state === 'refused' && this.#error !== undefined) {
+      throw new KvError(this.#error.code, this.#error.message);
+    }
+    throw new KvError(
+      'KVMESH_ERR_PLACEMENT_EMPTY',
+      this.#state === 'stopped'
+        ? `node ${this.#c.node.id} has left its chord ring`
+        : `node ${this.#c.node.id} has not joined its chord ring yet (seeds: ${this.#seeds.join(', ')}); retry shortly`,
+    );
+  }
+
+  // ---- maintenance ----
+
+  /** One period: stabilize, check the predecessor, refresh one finger. A slow period skips the next. */
+  async #tick(): Promise<void> {
+    if (this.#ticking || this.#state !== 'joined') return;
+    this.#ticking = true;
+    this.#directory.prune(this.#table.known());
+    try {
+      await this.#stabilize();
+      await this.#checkPredecessor();
+      await this.#fixFinger();
+    } catch (err) {
+      if (this.#state === 'joined') this.#c.logger.warn({ err: errorText(err) }, 'chord maintenance failed');
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  /**
+   * Chord's stabilize: ask the successor for its predecessor (adopting it
+   * when it sits between), take its successor list, and notify it. A
+   * successor that does not answer is dropped and the next one asked.
+   */
+  async #stabilize(): Promise<void> {
+    const table = this.#table;
+    const now = (): number => this.#c.clock.now();
+    if (table.successor === undefined) {
+      // Alone, or every successor failed: the nearest node known, else the predecessor (a ring of two).
+      const next = table.known()[0] ?? table.predecessor;
+      if (next === undefined) return;
+      table.setSuccessors(next, [], now());
+    }
+    for (let attempt = 0; attempt <= this.#o.successors + 1; attempt++) {
+      const successor = table.successor;
+      if (successor === undefined || this.#state !== 'joined') return;
+      let neighbours: Neighbours;
+      try {
+        neighbours = await this.#stabilizeWith(successor, false);
+      } catch (err) {
+        if (this.#state !== 'joined') return;
+        if (failed(err)) this.#markDead(successor);
+        else return;
+        continue;
+      }
+      const x = neighbours.predecessors[0];
+      if (
+        x !== undefined &&
+        x.id !== this.#self.id &&
+        !table.isDead(x.id, now()) &&
+        inOpen(x.ident, this.#self.ident, successor.ident)
+      ) {
+        // A node joined between: it is the successor now, and hears from this node right away.
+        table.setSuccessors(x, [successor, ...neighbours.successors], now());
+        this.#afterChange();
+        continue;
+      }
+      table.setSuccessors(successor, neighbours.successors, now());
+      this.#afterChange();
+      return;
+    }
+  }
+
+  async #stabilizeWith(successor: NodeRef, wantFingers: boolean): Promise<Neighbours> {
+    const last = this.#lastNeighbours;
+    const known = !wantFingers && last !== undefined && last.from === successor ? last.digest : 0;
+    const payload: StabilizePayload = {
+      metric: this.#metric.name,
+      from: this.#wire(this.#self),
+      predecessors: this.#table.predecessors.map((n) => this.#wire(n)),
+      wantFingers,
+      known,
+    };
+    const reply = await this.#c.rpc.request<NeighboursPayload>(successor.address, CHORD_MESSAGES.stabilize, payload, {
+      timeoutMs: this.#o.requestTimeoutMs,
+      signal: this.#lifetime.signal,
+    });
+    this.#heard(successor);
+    if (reply.payload.unchanged && last !== undefined && known !== 0) return last.neighbours;
+    const neighbours = this.#neighboursOf(reply.payload);
+    this.#lastNeighbours = { from: successor, digest: reply.payload.digest, neighbours };
+    return neighbours;
+  }
+
+  /** Chord's check_predecessor, skipped while the predecessor keeps stabilizing with this node. */
+  async #checkPredecessor(): Promise<void> {
+    const table = this.#table;
+    const silence = PREDECESSOR_SILENCE_PERIODS * this.#o.heartbeatMs;
+    for (let attempt = 0; attempt <= this.#o.backups + 1; attempt++) {
+      const predecessor = table.predecessor;
+      if (predecessor === undefined || this.#state !== 'joined') return;
+      if (this.#c.clock.now() - this.#lastHeardFromPredecessor < silence) return;
+      try {
+        const neighbours = await this.#neighboursFrom(predecessor);
+        if (this.#state !== 'joined') return;
+        if (table.predecessor === predecessor) {
+          table.setPredecessors([predecessor, ...neighbours.predecessors], this.#c.clock.now());
+          this.#lastHeardFromPredecessor = this.#c.clock.now();
+          this.#afterChange();
+        }
+        return;
+      } catch (err) {
+        if (this.#state !== 'joined' || !failed(err)) return;
+        // The backups of its arc are here: the next predecessor is the provisional one until it notifies.
+        this.#markDead(predecessor);
+        this.#lastHeardFromPredecessor = 0;
+      }
+    }
+  }
+
+  /**
+   * Refreshes the next finger that is not simply the successor. A finger
+   * that answers is checked against its predecessor list (the finger is
+   * the first node at or after its start, so it moves back past the
+   * predecessors that are at or after the start too): one request instead
+   * of a lookup. A finger that is unknown, failed or before its start is
+   * looked up (Chord's fix_fingers).
+   */
+  async #fixFinger(): Promise<void> {
+    const table = this.#table;
+    if (table.successor === undefined) return;
+    const i = table.nextFingerIndex(this.#nextFinger);
+    const start = table.start(i);
+    const current = table.finger(i);
+    let value: NodeRef | undefined;
+    if (
+      current !== undefined &&
+      current.id !== this.#self.id &&
+      !inOpen(current.ident, this.#self.ident, start) &&
+      !table.isDead(current.id, this.#c.clock.now())
+    ) {
+      try {
+        const neighbours = await this.#neighboursFrom(current);
+        value = current;
+        for (const p of neighbours.predecessors) {
+          if (p.id === this.#self.id || !inClosedOpen(p.ident, start, value.ident)) break;
+          value = p;
+        }
+      } catch (err) {
+        if (!failed(err) || this.#state !== 'joined') return;
+        this.#markDead(current);
+      }
+    }
+    if (value === undefined) {
+      try {
+        const local = table.answer(start);
+        value = local.done ? local.replicas[0] : (await this.#lookup(start, local.closer)).replicas[0];
+      } catch {
+        this.#nextFinger = i + 1;
+        return;
+      }
+    }
+    if (this.#state !== 'joined') return;
+    this.#nextFinger = table.setFinger(i, value);
+  }
+
+  async #neighboursFrom(node: NodeRef): Promise<Neighbours> {
+    const reply = await this.#c.rpc.request<NeighboursPayload>(
+      node.address,
+      CHORD_MESSAGES.getNeighbours,
+      { metric: this.#metric.name } satisfies GetNeighboursPayload,
+      { timeoutMs: this.#o.requestTimeoutMs, signal: this.#lifetime.signal },
+    );
+    this.#heard(node);
+    return this.#neighboursOf(reply.payload);
+  }
+
+  // ---- requests from other nodes ----
+
+  #onFindSuccessor(payload: FindSuccessorPayload): { type: string; payload: FindSuccessorReplyPayload } {
+    this.#checkPeer(payload.metric);
+    if (payload.target.length !== this.#self.ident.length) {
+      throw new KvError('KVMESH_ERR_MESSAGE_INVALID', `lookup target '${payload.target}' is not an identifier`);
+    }
+    return this.#answerMessage(this.#table.answer(payload.target));
+  }
+
+  #onJoin(payload: JoinPayload): { type: string; payload: FindSuccessorReplyPayload } {
+    this.#checkPeer(payload.metric);
+    const joiner = payload.node === null ? undefined : this.#intern(payload.node);
+    if (joiner === undefined) throw new KvError('KVMESH_ERR_MESSAGE_INVALID', 'a Join names no valid node');
+    if (joiner.ident === this.#self.ident && joiner.id !== this.#self.id) {
+      throw new KvError(
+        'KVMESH_ERR_PLACEMENT_INCOMPATIBLE',
+        `node ${this.#self.id} already sits at position ${joiner.ident}; give node ${joiner.id} another identifier`,
+      );
+    }
+    this.#heard(joiner);
+    return this.#answerMessage(this.#table.answer(joiner.ident));
+  }
+
+  /** Chord's notify, plus the reply stabilize needs: this node's predecessors and successors. */
+  #onStabilize(payload: StabilizePayload): { type: string; payload: NeighboursPayload } {
+    this.#checkPeer(payload.metric);
+    const from = payload.from === null ? undefined : this.#intern(payload.from);
+    if (from === undefined) throw new KvError('KVMESH_ERR_MESSAGE_INVALID', 'a Stabilize names no valid node');
+    const table = this.#table;
+    const now = this.#c.clock.now();
+    this.#heard(from);
+    const current = table.predecessor;
+    if (
+      from.id !== this.#self.id &&
+      (current === undefined || current.id === from.id || inOpen(from.ident, current.ident, this.#self.ident))
+    ) {
+      table.setPredecessors([from, ...this.#nodes(payload.predecessors)], now);
+      this.#lastHeardFromPredecessor = now;
+      // Alone until now: the newcomer is the successor too (a ring of two).
+      if (table.successor === undefined) table.setSuccessors(from, [], now);
+      this.#afterChange();
+    }
+    const digest = table.digest();
+    if (!payload.wantFingers && payload.known === digest) {
+      return { type: CHORD_MESSAGES.neighbours, payload: { ...UNCHANGED, digest } };
+    }
+    return this.#neighboursMessage(payload.wantFingers, true);
+  }
+
+  #onGetNeighbours(payload: GetNeighboursPayload): { type: string; payload: NeighboursPayload } {
+    this.#checkPeer(payload.metric);
+    return this.#neighboursMessage(false, false);
+  }
+
+  /** A neighbour leaves: close the ring around it now instead of waiting to find it failed. */
+  #onLeave(payload: LeavePayload): { type: string; payload: Record<string, never> } {
+    this.#checkPeer(payload.metric);
+    const leaving = payload.node === null ? undefined : this.#intern(payload.node);
+    if (leaving !== undefined && leaving.id !== this.#self.id) {
+      const table = this.#table;
+      const now = this.#c.clock.now();
+      const wasPredecessor = table.predecessor?.id === leaving.id;
+      const wasSuccessor = table.successors.some((n) => n.id === leaving.id);
+      this.#markDead(leaving, false);
+      if (wasPredecessor) {
+        table.setPredecessors(this.#nodes(payload.predecessors), now);
+        this.#lastHeardFromPredecessor = now;
+      }
+      const next = this.#nodes(payload.successors).filter((n) => n.id !== leaving.id);
+      if (wasSuccessor && table.successor === undefined && next[0] !== undefined) {
+        table.setSuccessors(next[0], next.slice(1), now);
+      }
+      this.#c.logger.info({ node: leaving.id }, 'a neighbour left the ring');
+      this.#afterChange();
+    }
+    return { type: 'kvmesh.core.Empty', payload: {} };
+  }
+
+  #checkPeer(metric: string): void {
+    if (metric !== this.#metric.name) {
+      throw new KvError(
+        'KVMESH_ERR_PLACEMENT_INCOMPATIBLE',
+        `node ${this.#c.node.id} places keys by metric ${this.#metric.name} and the request came from a node using ${metric || 'no metric'}: every node of a chord ring needs the same metric`,
+      );
+    }
+    if (this.#state !== 'joined') {
+      throw new KvError('KVMESH_ERR_PLACEMENT_EMPTY', `node ${this.#c.node.id} is not part of a chord ring yet`);
+    }
+  }
+
+  // ---- lookups ----
+
+  async #lookup(
+    target: Ident,
+    first: readonly NodeRef[],
+    deadlineMs?: number,
+    signal?: AbortSignal,
+  ): Promise<LookupResult> {
+    this.#stats.lookups++;
+    try {
+      const result = await lookup({
+        target,
+        first,
+        selfId: this.#self.id,
+        clock: this.#c.clock,
+        timeoutMs: this.#o.requestTimeoutMs,
+        ...(deadlineMs !== undefined ? { deadlineMs } : {}),
+        signal: signal === undefined ? this.#lifetime.signal : AbortSignal.any([signal, this.#lifetime.signal]),
+        isDead: (id) => this.#table.isDead(id, this.#c.clock.now()),
+        ask: async (node) => {
+          const reply = await this.#c.rpc.request<FindSuccessorReplyPayload>(
+            node.address,
+            CHORD_MESSAGES.findSuccessor,
+            { metric: this.#metric.name, target } satisfies FindSuccessorPayload,
+            { timeoutMs: this.#lookupTimeout(deadlineMs), ...(signal ? { signal } : {}) },
+          );
+          this.#heard(node);
+          return this.#answerOf(reply.payload);
+        },
+        onFailure: (node, err) => {
+          if (failed(err)) this.#markDead(node);
+        },
+      });
+      this.#stats.hops += result.hops;
+      return result;
+    } catch (err) {
+      this.#stats.failedLookups++;
+      throw err;
+    }
+  }
+
+  #lookupTimeout(deadlineMs: number | undefined): number {
+    if (deadlineMs === undefined) return this.#o.requestTimeoutMs;
+    return Math.max(1, Math.min(this.#o.requestTimeoutMs, deadlineMs - this.#c.clock.now()));
+  }
+
+  #replicaSet(nodes: readonly NodeRef[], hops: number): ReplicaSet {
+    const count = Math.min(nodes.length, this.#o.backups + 1);
+    const replicas = nodes.slice(0, count).map((n) => n.member);
+    return Object.freeze({
+      replicas: Object.freeze(replicas),
+      fallbacks: Object.freeze(nodes.slice(count).map((n) => n.member)),
+      writeQuorum: resolveQuorum(this.#o.writeQuorum, count),
+      readQuorum: resolveQuorum(this.#o.readQuorum, count),
+      epoch: CHORD_EPOCH,
+      hops,
+    });
+  }
+
+  // ---- changes ----
+
+  #heard(node: NodeRef): void {
+    this.#table?.heard(node.id);
+  }
+
+  #markDead(node: NodeRef, failedNode = true): void {
+    const table = this.#table;
+    table.markDead(node.id, this.#c.clock.now() + DEAD_MEMORY_PERIODS * this.#o.heartbeatMs);
+    this.#cache.forgetNode(node.id);
+    this.#departed.push(node.id);
+    if (failedNode) this.#c.logger.debug({ node: node.id }, 'a chord node did not answer');
+    this.#afterChange();
+  }
+
+  /**
+   * After the lists changed: when the stretch of ring this node knows is
+   * another, announce the arcs whose replicas changed.
+   */
+  #afterChange(): void {
+    if (this.#state !== 'joined') return;
+    const window = this.#table.window();
+    if (this.#announced !== undefined && this.#announced.signature === window.signature) return;
+    const before = this.#announced;
+    this.#announced = window;
+    const moves = ownershipMoves(before, window, this.#self, this.#metric);
+    const departed = this.#departed.splice(0);
+    if (this.#listeners.size === 0 || (moves.length === 0 && departed.length === 0)) return;
+    const members = new Map<string, Member>();
+    const now = this.#c.clock.now();
+    for (const w of before === undefined ? [window] : [before, window]) {
+      for (const n of w.nodes) if (!this.#table.isDead(n.id, now)) members.set(n.id, n.member);
+    }
+    const change = Object.freeze({ epoch: CHORD_EPOCH, moves, members: [...members.values()], departed });
+    for (const listener of this.#listeners) {
+      try {
+        listener(change);
+      } catch (err) {
+        this.#c.logger.error({ err: errorText(err) }, 'an ownership listener threw');
+      }
+    }
+  }
+
+  // ---- wire ----
+
+  #wire(node: NodeRef): WireNode {
+    return this.#directory.wire(node);
+  }
+
+  #intern(wire: WireNode): NodeRef | undefined {
+    return this.#directory.intern(wire, this.#self.ident.length);
+  }
+
+  #nodes(wires: readonly WireNode[]): NodeRef[] {
+    const out: NodeRef[] = [];
+    for (const w of wires) {
+      const n = this.#intern(w);
+      if (n !== undefined) out.push(n);
+    }
+    return out;
+  }
+
+  #answerOf(payload: FindSuccessorReplyPayload): Answer {
+    if (payload.done) {
+      const replicas = this.#nodes(payload.replicas);
+      if (replicas.length > 0) return { done: true, replicas, rangeStart: payload.rangeStart };
+    }
+    return { done: false, closer: this.#nodes(payload.closer) };
+  }
+
+  #answerMessage(answer: Answer): { type: string; payload: FindSuccessorReplyPayload } {
+    const payload: FindSuccessorReplyPayload = answer.done
+      ? { done: true, replicas: answer.replicas.map((n) => this.#wire(n)), rangeStart: answer.rangeStart, closer: [] }
+      : { done: false, replicas: [], rangeStart: '', closer: answer.closer.map((n) => this.#wire(n)) };
+    return { type: CHORD_MESSAGES.findSuccessorReply, payload };
+  }
+
+  #neighboursMessage(withFingers: boolean, withSuccessors: boolean): { type: string; payload: NeighboursPayload } {
+    const table = this.#table;
+    return {
+      type: CHORD_MESSAGES.neighbours,
+      payload: {
+        predecessors: table.predecessors.map((n) => this.#wire(n)),
+        successors: withSuccessors ? table.successors.map((n) => this.#wire(n)) : [],
+        fingers: withFingers ? table.distinctFingers().map((n) => this.#wire(n)) : [],
+        unchanged: false,
+        digest: withSuccessors ? table.digest() : 0,
+      },
+    };
+  }
+
+  #neighboursOf(payload: NeighboursPayload): Neighbours {
+    return {
+      predecessors: this.#nodes(payload.predecessors),
+      successors: this.#nodes(payload.successors),
+      fingers: this.#nodes(payload.fingers),
+    };
+  }
+}
+
+interface Neighbours {
+  readonly predecessors: readonly NodeRef[];
+  readonly successors: readonly NodeRef[];
+  readonly fingers: readonly NodeRef[];
+}
+
+const OWN: Admission = Object.freeze({ kind: 'own' });
+
+const UNCHANGED: Omit<NeighboursPayload, 'digest'> = Object.freeze({
+  predecessors: [],
+  successors: [],
+  fingers: [],
+  unchanged: true,
+});
+
+/** A request failure that says the node is gone (no answer, or nothing listening), not that it refused. */
+function failed(err: unknown): boolean {
+  return isKvError(err, 'KVMESH_ERR_TRANSPORT_UNREACHABLE') || isKvError(err, 'KVMESH_ERR_RPC_TIMEOUT');
+}
+
+function joinList(config: Readonly<Record<string, unknown>>): string[] {
+  const join = config['join'];
+  return Array.isArray(join) ? join.filter((s): s is string => typeof s === 'string' && s !== '') : [];
+}
+
+/** `host:port` as a URI of the transport `ownUri` belongs to; a URI stays as it is. */
+function peerUri(ownUri: string, hostPort: string): string {
+  if (hostPort.includes('://')) return hostPort;
+  const at = ownUri.indexOf('://');
+  return at > 0 ? `${ownUri.slice(0, at)}://${hostPort}` : hostPort;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
