@@ -8,6 +8,7 @@ import { singlePlacement } from './placement/single/index.js';
 import { consistentHashPlacement } from './placement/consistent-hash/index.js';
 import { hashModPlacement } from './placement/hash-mod/index.js';
 import { kademliaPlacement } from './placement/kademlia/index.js';
+import { chordPlacement } from './placement/chord/index.js';
 import { httpTransport } from './transport/http/index.js';
 import { udpTransport } from './transport/udp/index.js';
 import { staticMembership } from './membership/static/index.js';
@@ -27,6 +28,7 @@ export const builtinPlugins: readonly AnyPluginManifest[] = [
   consistentHashPlacement,
   hashModPlacement,
   kademliaPlacement,
+  chordPlacement,
   httpTransport,
   udpTransport,
   staticMembership,
@@ -52,3 +54,4 @@ export * from './membership/swim/index.js';
 export * from './placement/single/index.js';
 export * from './placement/consistent-hash/index.js';
 export * from './placement/hash-mod/index.js';
+export * from './placement/chord/index.js';
