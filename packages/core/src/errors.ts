@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   KVMESH_ERR_PLUGIN_LOAD: 'A plugin module listed in `plugins` could not be imported.',
   KVMESH_ERR_PLUGIN_INVALID: 'A module or manifest does not describe a valid plugin.',
   KVMESH_ERR_PLUGIN_DUPLICATE: 'Two plugins of one family share a name.',
+  KVMESH_ERR_PLUGIN_CORE_VERSION: "A plugin's coreVersions range excludes the running @kvmesh/core version.",
   KVMESH_ERR_PLUGIN_FAILED: 'A plugin failed while being built, started or stopped.',
   KVMESH_ERR_KERNEL_DEPENDENCY: 'A component needs another that nothing provides, or needs form a cycle.',
   KVMESH_ERR_KERNEL_STATE: 'A node operation was called in a lifecycle state that does not allow it.',

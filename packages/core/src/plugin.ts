@@ -8,6 +8,7 @@ import type { Random } from './contracts/random.js';
 import type { MessageRegistry, Rpc } from './contracts/rpc.js';
 import type { Storage } from './contracts/storage.js';
 import type { Transport } from './contracts/transport.js';
+import semver from 'semver';
 import { KvError } from './errors.js';
 import type { ComponentName } from './tokens.js';
 
@@ -176,6 +177,13 @@ export interface PluginManifest<
   /** The plugin's own version, for logs. */
   readonly version?: string;
   /**
+   * The `@kvmesh/core` versions the plugin works with, as a semver range
+   * (`^0.1.0`, `>=0.1.0 <0.3.0`). The registry refuses a plugin whose range
+   * excludes the running core (KVMESH_ERR_PLUGIN_CORE_VERSION, naming both).
+   * Pre-releases of the core are matched too. Omitted: any core.
+   */
+  readonly coreVersions?: string;
+  /**
    * JSON Schema of the options object: `type: "object"`,
    * `additionalProperties: false`, and a `description` and `default` for
    * every property.
@@ -227,6 +235,9 @@ export function manifestProblems(value: unknown): string[] {
   } else if (schema['additionalProperties'] !== false) {
     problems.push('optionsSchema must set additionalProperties: false so typos in configs are caught');
   }
+  if (m.coreVersions !== undefined && !isRange(m.coreVersions)) {
+    problems.push(`coreVersions must be a semver range such as "^0.1.0" (found ${JSON.stringify(m.coreVersions)})`);
+  }
   if (!Array.isArray(m.needs)) problems.push('needs must be an array of component names');
   if (typeof m.create !== 'function') problems.push('create must be a function (options) => (components) => instance');
   if (m.frameLimits !== undefined) {
@@ -239,6 +250,10 @@ export function manifestProblems(value: unknown): string[] {
     else problems.push('simulation is for membership and placement plugins only');
   }
   return problems;
+}
+
+function isRange(value: unknown): boolean {
+  return typeof value === 'string' && value.trim() !== '' && semver.validRange(value) !== null;
 }
 
 function frameLimitsProblems(value: unknown, label: string): string[] {

@@ -28,7 +28,8 @@ export interface PluginCatalog<Self = unknown> {
    * A copy of this catalog with the plugins of every module in `specifiers`
    * added (relative paths resolve against `baseDir`); this one is unchanged.
    * Called once per config load with the file's `plugins` array.
-   * @throws KvError KVMESH_ERR_PLUGIN_LOAD, KVMESH_ERR_PLUGIN_INVALID, KVMESH_ERR_PLUGIN_DUPLICATE
+   * @throws KvError KVMESH_ERR_PLUGIN_LOAD, KVMESH_ERR_PLUGIN_INVALID, KVMESH_ERR_PLUGIN_DUPLICATE,
+   *   KVMESH_ERR_PLUGIN_CORE_VERSION (a plugin made for other core versions)
    */
   withModules(specifiers: readonly string[], baseDir: string): Promise<Self>;
 }

@@ -1,3 +1,4 @@
+export * from './core-version.js';
 export * from './graph.js';
 export * from './loader.js';
 export * from './node.js';

@@ -1,8 +1,10 @@
+import semver from 'semver';
 import { KvError } from '../errors.js';
 import { PLUGIN_FAMILIES, definePlugin } from '../plugin.js';
 import type { AnyPluginManifest, PluginFamily } from '../plugin.js';
 import { unknownPluginMessage } from '../config/catalog.js';
 import type { PluginCatalog, PluginEntry } from '../config/catalog.js';
+import { CORE_VERSION } from './core-version.js';
 import { loadPlugins } from './loader.js';
 
 /**
@@ -19,10 +21,12 @@ export class PluginRegistry implements PluginCatalog<PluginRegistry> {
   /**
    * Adds a plugin. Adding the very same manifest twice is a no-op (a module
    * listed by two configs); another plugin with a taken name is an error.
-   * @throws KvError KVMESH_ERR_PLUGIN_INVALID, KVMESH_ERR_PLUGIN_DUPLICATE
+   * A plugin whose `coreVersions` range excludes this core is refused.
+   * @throws KvError KVMESH_ERR_PLUGIN_INVALID, KVMESH_ERR_PLUGIN_DUPLICATE, KVMESH_ERR_PLUGIN_CORE_VERSION
    */
   add(manifest: AnyPluginManifest, origin: string): void {
     const checked = definePlugin(manifest);
+    checkCoreVersion(checked, origin);
     const family = this.#byFamily.get(checked.family)!;
     const existing = family.get(checked.name);
     if (existing) {
@@ -72,4 +76,19 @@ export class PluginRegistry implements PluginCatalog<PluginRegistry> {
     await loadPlugins(copy, specifiers, baseDir);
     return copy;
   }
+}
+
+/**
+ * Refuses a plugin made for other core versions, naming both sides (as
+ * fastify's plugin metadata does).
+ * @throws KvError KVMESH_ERR_PLUGIN_CORE_VERSION
+ */
+export function checkCoreVersion(manifest: AnyPluginManifest, origin: string, core: string = CORE_VERSION): void {
+  const range = manifest.coreVersions;
+  if (range === undefined || semver.satisfies(core, range, { includePrerelease: true })) return;
+  throw new KvError(
+    'KVMESH_ERR_PLUGIN_CORE_VERSION',
+    `${manifest.family} plugin '${manifest.name}' from ${origin} supports @kvmesh/core ${range}, but this node runs @kvmesh/core ${core}; install a version of the plugin made for ${core}`,
+    { details: { plugin: manifest.name, family: manifest.family, origin, coreVersions: range, coreVersion: core } },
+  );
 }
