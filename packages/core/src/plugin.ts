@@ -1,5 +1,7 @@
 import type { Clock } from './contracts/clock.js';
+import type { Cluster } from './contracts/cluster.js';
 import type { Codec } from './contracts/codec.js';
+import type { Facade } from './contracts/facade.js';
 import type { KvService } from './contracts/kv.js';
 import type { Logger } from './contracts/logger.js';
 import type { Membership } from './contracts/membership.js';
@@ -12,8 +14,16 @@ import semver from 'semver';
 import { KvError } from './errors.js';
 import type { ComponentName } from './tokens.js';
 
-export const PLUGIN_FAMILIES = ['codec', 'transport', 'membership', 'placement', 'storage'] as const;
+export const PLUGIN_FAMILIES = ['codec', 'transport', 'membership', 'placement', 'storage', 'facade'] as const;
 export type PluginFamily = (typeof PLUGIN_FAMILIES)[number];
+
+/**
+ * Families of which a node runs one strategy, chosen in the config section
+ * named after the family (`"placement": { "name": ... }`). Facades are the
+ * other kind: any number per node, listed in the config's `facades` array.
+ */
+export const STRATEGY_FAMILIES = ['codec', 'transport', 'membership', 'placement', 'storage'] as const;
+export type StrategyFamily = (typeof STRATEGY_FAMILIES)[number];
 
 /** Facts about the node being built, from its config and command line. */
 export interface NodeInfo {
@@ -53,6 +63,8 @@ export interface Components {
   placement: Placement;
   storage: Storage;
   kv: KvService;
+  /** The cluster view and the operator's view change (what `GET /v1/cluster` answers). */
+  cluster: Cluster;
   config: Readonly<Record<string, unknown>>;
 }
 
@@ -63,6 +75,7 @@ export interface FamilyTypes {
   membership: Membership;
   placement: Placement;
   storage: Storage;
+  facade: Facade;
 }
 
 /** A JSON Schema (draft 2020-12 subset that ajv accepts). */

@@ -17,6 +17,7 @@ export const TOKENS = {
   placement: Symbol.for('@kvmesh/placement'),
   storage: Symbol.for('@kvmesh/storage'),
   kv: Symbol.for('@kvmesh/kv'),
+  cluster: Symbol.for('@kvmesh/cluster'),
 } as const;
 
 export type ComponentName = keyof typeof TOKENS;

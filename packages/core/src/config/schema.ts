@@ -1,5 +1,5 @@
-import { PLUGIN_FAMILIES } from '../plugin.js';
-import type { JsonSchema, PluginFamily } from '../plugin.js';
+import { STRATEGY_FAMILIES } from '../plugin.js';
+import type { JsonSchema, PluginFamily, StrategyFamily } from '../plugin.js';
 import type { PluginCatalog } from './catalog.js';
 
 /** Plugin names used when a config leaves a family out. */
@@ -76,7 +76,7 @@ export const CORE_PROPERTIES: Record<string, JsonSchema> = {
 };
 
 /** Shape of a family section before its plugin is known (the first validation pass). */
-export function familySection(family: PluginFamily): JsonSchema {
+export function familySection(family: StrategyFamily): JsonSchema {
   const fallback = DEFAULT_PLUGINS[family];
   return {
     type: 'object',
@@ -99,7 +99,7 @@ export function coreConfigSchema(extensions: Readonly<Record<string, JsonSchema>
     required: ['node'],
     properties: {
       ...CORE_PROPERTIES,
-      ...Object.fromEntries(PLUGIN_FAMILIES.map((f) => [f, familySection(f)])),
+      ...Object.fromEntries(STRATEGY_FAMILIES.map((f) => [f, familySection(f)])),
       ...extensions,
     },
   };
@@ -116,7 +116,7 @@ export function editorConfigSchema(
 ): JsonSchema {
   const base = coreConfigSchema(extensions);
   const properties = { ...(base['properties'] as Record<string, JsonSchema>) };
-  for (const family of PLUGIN_FAMILIES) {
+  for (const family of STRATEGY_FAMILIES) {
     const entries = registry.entries(family);
     const section = familySection(family);
     properties[family] = {

@@ -1,6 +1,6 @@
 import { Ajv } from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import { PLUGIN_FAMILIES } from '../plugin.js';
+import { STRATEGY_FAMILIES } from '../plugin.js';
 import type { JsonSchema } from '../plugin.js';
 import { unknownPluginMessage } from './catalog.js';
 import type { PluginCatalog } from './catalog.js';
@@ -64,7 +64,7 @@ export function validateConfig(raw: unknown, registry: PluginCatalog, options: V
   if (!core(config)) problems.push(...(core.errors ?? []).map((e) => toProblem(e, config)));
 
   if (typeof config === 'object' && config !== null) {
-    for (const family of PLUGIN_FAMILIES) {
+    for (const family of STRATEGY_FAMILIES) {
       const section = config[family] as { name?: unknown; options?: unknown } | undefined;
       if (typeof section?.name !== 'string') continue;
       if (!registry.has(family, section.name)) {

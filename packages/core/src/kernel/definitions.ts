@@ -4,8 +4,8 @@ import type { KvmeshConfig, PluginChoice } from '../config/validate.js';
 import type { Codec } from '../contracts/codec.js';
 import type { Logger } from '../contracts/logger.js';
 import { KvError } from '../errors.js';
-import { PLUGIN_FAMILIES } from '../plugin.js';
-import type { AnyPluginManifest, CodecSet, Components, NodeInfo, PluginFamily } from '../plugin.js';
+import { STRATEGY_FAMILIES } from '../plugin.js';
+import type { AnyPluginManifest, CodecSet, Components, NodeInfo, StrategyFamily } from '../plugin.js';
 import { RpcService } from '../rpc/rpc-service.js';
 import { createMessageRegistry } from '../rpc/messages.js';
 import { defineCoreMessages } from '../rpc/core-messages.js';
@@ -67,7 +67,7 @@ export function pluginDefinitions(
   provided: Partial<Components>,
 ): ComponentDefinition[] {
   const definitions: ComponentDefinition[] = [];
-  for (const family of PLUGIN_FAMILIES) {
+  for (const family of STRATEGY_FAMILIES) {
     const choice = config[family] as PluginChoice | undefined;
     if (family === 'codec' || !choice) continue;
     const instance = provided[family];
@@ -81,7 +81,7 @@ export function pluginDefinitions(
   return definitions;
 }
 
-function pluginDefinition(family: PluginFamily, manifest: AnyPluginManifest, options: unknown): ComponentDefinition {
+function pluginDefinition(family: StrategyFamily, manifest: AnyPluginManifest, options: unknown): ComponentDefinition {
   return {
     name: family,
     token: TOKENS[family],
