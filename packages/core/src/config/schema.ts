@@ -9,6 +9,9 @@ export const DEFAULT_PLUGINS: Partial<Record<PluginFamily, string>> = {
   storage: 'lmdb',
 };
 
+/** The config section listing the facades a node serves. */
+export const FACADES_SECTION = 'facades';
+
 const HOST_PORT = '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$';
 
 /** The kernel's own sections; plugin sections are added by `familySection`. */
@@ -75,6 +78,28 @@ export const CORE_PROPERTIES: Record<string, JsonSchema> = {
   },
 };
 
+/** One entry of `facades` before its plugin is known (the first validation pass). */
+export const FACADE_ENTRY: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: {
+    name: { type: 'string', description: 'Name of a registered facade plugin.' },
+    options: { type: 'object', default: {}, description: "The facade's options (see its schema)." },
+  },
+};
+
+/** The `facades` section: client APIs besides the native one, mounted in this order. */
+export function facadesSection(entry: JsonSchema = FACADE_ENTRY): JsonSchema {
+  return {
+    type: 'array',
+    default: [],
+    description:
+      'Client APIs this node serves besides the native API (which every node serves): facade plugins, each listed once with its options, mounted in this order.',
+    items: entry,
+  };
+}
+
 /** Shape of a family section before its plugin is known (the first validation pass). */
 export function familySection(family: StrategyFamily): JsonSchema {
   const fallback = DEFAULT_PLUGINS[family];
@@ -100,6 +125,7 @@ export function coreConfigSchema(extensions: Readonly<Record<string, JsonSchema>
     properties: {
       ...CORE_PROPERTIES,
       ...Object.fromEntries(STRATEGY_FAMILIES.map((f) => [f, familySection(f)])),
+      [FACADES_SECTION]: facadesSection(),
       ...extensions,
     },
   };
@@ -131,6 +157,18 @@ export function editorConfigSchema(
       })),
     };
   }
+  const facades = registry.entries('facade');
+  properties[FACADES_SECTION] = facadesSection({
+    ...FACADE_ENTRY,
+    properties: {
+      name: { enum: facades.map((e) => e.manifest.name), description: 'Name of a facade plugin.' },
+      options: { type: 'object' },
+    },
+    allOf: facades.map((e) => ({
+      if: { properties: { name: { const: e.manifest.name } } },
+      then: { properties: { options: { ...e.manifest.optionsSchema, description: e.manifest.description } } },
+    })),
+  });
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     title: 'kvmesh node configuration',

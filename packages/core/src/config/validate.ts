@@ -6,7 +6,7 @@ import { unknownPluginMessage } from './catalog.js';
 import type { PluginCatalog } from './catalog.js';
 import { configError } from './problems.js';
 import type { ConfigProblem } from './problems.js';
-import { coreConfigSchema } from './schema.js';
+import { FACADES_SECTION, coreConfigSchema } from './schema.js';
 import { escapePointer } from './env.js';
 
 /** A family's chosen plugin and its validated, defaulted options. */
@@ -27,6 +27,8 @@ export interface KvmeshConfig {
   readonly storage: PluginChoice;
   readonly membership?: PluginChoice;
   readonly placement?: PluginChoice;
+  /** Client APIs besides the native one, in the order they are mounted; each name at most once. */
+  readonly facades: readonly PluginChoice[];
   /** Sections added by the host (server) through `extensions`. */
   readonly [section: string]: unknown;
 }
@@ -80,10 +82,41 @@ export function validateConfig(raw: unknown, registry: PluginCatalog, options: V
         problems.push(...(validate.errors ?? []).map((e) => toProblem(e, section.options, `/${family}/options`)));
       }
     }
+    problems.push(...facadeProblems(config[FACADES_SECTION], registry));
   }
   if (problems.length > 0) throw configError(file, dedupe(problems));
   fillNodeDefaults(config);
   return deepFreeze(config) as unknown as KvmeshConfig;
+}
+
+/** Names known and listed once; each entry's options against its plugin's schema. */
+function facadeProblems(entries: unknown, registry: PluginCatalog): ConfigProblem[] {
+  if (!Array.isArray(entries)) return [];
+  const problems: ConfigProblem[] = [];
+  const seen = new Map<string, number>();
+  entries.forEach((entry: { name?: unknown; options?: unknown } | undefined, i) => {
+    const path = `/${FACADES_SECTION}/${i}`;
+    if (typeof entry?.name !== 'string') return;
+    if (!registry.has('facade', entry.name)) {
+      problems.push({ path: `${path}/name`, message: unknownPluginMessage('facade', entry.name, registry.names('facade')) });
+      return;
+    }
+    const first = seen.get(entry.name);
+    if (first !== undefined) {
+      problems.push({
+        path: `${path}/name`,
+        message: `facade '${entry.name}' is already listed at /${FACADES_SECTION}/${first}; a node mounts each facade once`,
+      });
+      return;
+    }
+    seen.set(entry.name, i);
+    if (typeof entry.options !== 'object' || entry.options === null) return;
+    const validate = compile(registry.get('facade', entry.name).optionsSchema);
+    if (!validate(entry.options)) {
+      problems.push(...(validate.errors ?? []).map((e) => toProblem(e, entry.options, `${path}/options`)));
+    }
+  });
+  return problems;
 }
 
 const schemaCache = new Map<string, JsonSchema>();

@@ -12,6 +12,8 @@ import { defineCoreMessages } from '../rpc/core-messages.js';
 import { SystemClock } from '../runtime/system-clock.js';
 import { SystemRandom } from '../runtime/system-random.js';
 import { TOKENS } from '../tokens.js';
+import { clusterDefinition } from './cluster.js';
+import { facadeDefinition } from './facades.js';
 import type { ComponentDefinition } from './graph.js';
 
 interface CoreContext {
@@ -21,7 +23,7 @@ interface CoreContext {
   readonly provided: Partial<Components>;
 }
 
-/** Definitions of what every node has regardless of its plugins. */
+/** Definitions of what every node has regardless of its plugins (the cluster view included). */
 export function coreDefinitions({ info, config, logger, provided }: CoreContext): ComponentDefinition[] {
   const value = (name: keyof Components, make: () => unknown): ComponentDefinition => ({
     name,
@@ -57,10 +59,17 @@ export function coreDefinitions({ info, config, logger, provided }: CoreContext)
           timeoutMs: config.rpc.timeoutMs,
         }),
     },
+    provided.cluster
+      ? { name: 'cluster', token: TOKENS.cluster, label: 'cluster (provided)', needs: [], build: () => provided.cluster }
+      : clusterDefinition(),
   ];
 }
 
-/** One definition per configured family, plus `codecs`: every registered codec, for decoding any peer's frames. */
+/**
+ * One definition per configured strategy family, plus `codecs` (every
+ * registered codec, for decoding any peer's frames) and one per entry of
+ * `facades`.
+ */
 export function pluginDefinitions(
   config: KvmeshConfig,
   registry: PluginCatalog,
@@ -78,6 +87,9 @@ export function pluginDefinitions(
     );
   }
   definitions.push(...codecDefinitions(config.codec, registry, provided));
+  for (const choice of config.facades ?? []) {
+    definitions.push(facadeDefinition(registry.get('facade', choice.name), choice.options));
+  }
   return definitions;
 }
 

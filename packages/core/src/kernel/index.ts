@@ -1,4 +1,6 @@
+export * from './cluster.js';
 export * from './core-version.js';
+export * from './facades.js';
 export * from './graph.js';
 export * from './loader.js';
 export * from './node.js';
