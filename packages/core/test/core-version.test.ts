@@ -78,7 +78,11 @@ test('a third-party module made for another core is refused when the config load
   const file = join(dir, 'node.json');
   await writeFile(
     file,
-    JSON.stringify({ node: { address: '127.0.0.1:4000' }, plugins: ['./old-store.js'], storage: { name: 'old-store' } }),
+    JSON.stringify({
+      node: { address: '127.0.0.1:4000' },
+      plugins: ['./old-store.js'],
+      storage: { name: 'old-store' },
+    }),
   );
   const registry = new PluginRegistry([stubPlugin('codec', 'json'), stubPlugin('transport', 'http')]);
   const err = await t.throwsAsync<KvError>(loadConfig(file, { registry }));

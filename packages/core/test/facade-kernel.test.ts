@@ -139,7 +139,10 @@ test('facades is an array of entries', (t) => {
 test('the kernel builds each facade after what it needs, in config order, and starts and stops it with the node', async (t) => {
   const journal: Journal = [];
   const registry = registryWith(journal);
-  const config = validateConfig({ ...base, facades: [{ name: 'beta' }, { name: 'alpha', options: { port: 0 } }] }, registry);
+  const config = validateConfig(
+    { ...base, facades: [{ name: 'beta' }, { name: 'alpha', options: { port: 0 } }] },
+    registry,
+  );
   const node = await createNode({ config, registry, provide: { transport: transport() } });
   const order = node.components;
   t.true(order.indexOf('cluster') < order.indexOf(facadeComponentName('beta')));

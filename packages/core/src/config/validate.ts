@@ -98,7 +98,10 @@ function facadeProblems(entries: unknown, registry: PluginCatalog): ConfigProble
     const path = `/${FACADES_SECTION}/${i}`;
     if (typeof entry?.name !== 'string') return;
     if (!registry.has('facade', entry.name)) {
-      problems.push({ path: `${path}/name`, message: unknownPluginMessage('facade', entry.name, registry.names('facade')) });
+      problems.push({
+        path: `${path}/name`,
+        message: unknownPluginMessage('facade', entry.name, registry.names('facade')),
+      });
       return;
     }
     const first = seen.get(entry.name);

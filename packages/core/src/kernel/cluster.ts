@@ -68,7 +68,10 @@ export class NodeCluster implements Cluster {
       );
     }
     if (!this.#running) {
-      throw new KvError('KVMESH_ERR_KERNEL_STATE', 'the node is not running, so its view cannot change; nothing was changed');
+      throw new KvError(
+        'KVMESH_ERR_KERNEL_STATE',
+        'the node is not running, so its view cannot change; nothing was changed',
+      );
     }
     await membership.setView(view);
   }

@@ -60,7 +60,13 @@ export function coreDefinitions({ info, config, logger, provided }: CoreContext)
         }),
     },
     provided.cluster
-      ? { name: 'cluster', token: TOKENS.cluster, label: 'cluster (provided)', needs: [], build: () => provided.cluster }
+      ? {
+          name: 'cluster',
+          token: TOKENS.cluster,
+          label: 'cluster (provided)',
+          needs: [],
+          build: () => provided.cluster,
+        }
       : clusterDefinition(),
   ];
 }
