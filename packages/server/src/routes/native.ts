@@ -31,6 +31,8 @@ export interface NativeRouterOptions {
   readonly setView?: (view: readonly string[]) => Promise<void>;
   /** Largest JSON request body (`api.maxJsonBodyBytes`); default 64 KiB. */
   readonly maxJsonBodyBytes?: number;
+  /** What `GET /v1/openapi.json` answers, as JSON text: the node's document. Default: the native API's. */
+  readonly openapiText?: string;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -68,7 +70,8 @@ export function nativeRouter(options: NativeRouterOptions): Router {
     ctx.set('Content-Type', options.metrics.contentType);
     ctx.body = text;
   });
-  router.get('/v1/openapi.json', (ctx) => json(ctx, 200, OPENAPI_TEXT));
+  const openapiText = options.openapiText ?? OPENAPI_TEXT;
+  router.get('/v1/openapi.json', (ctx) => json(ctx, 200, openapiText));
   return router;
 }
 
