@@ -3,10 +3,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KvService, Logger } from '@kvmesh/core';
 import Koa from 'koa';
 import type { Context, Middleware, Next } from 'koa';
+import { handledByFacade, nodePortFacade } from './facade-mount.js';
+import type { MountedFacade } from './facade-mount.js';
 import { errorBody, httpFailure } from './http-errors.js';
 import type { ServerMetrics } from './metrics.js';
 import { KvHttpHandler, lingerThenClose } from './routes/kv-http.js';
-import { KV_PREFIX } from './routes/kv-request.js';
+import { KV_PREFIX, notReady } from './routes/kv-request.js';
 import { nativeRouter, noRoute } from './routes/native.js';
 import type { ClusterView } from './routes/native.js';
 
@@ -34,6 +36,14 @@ export interface AppOptions {
   readonly maxJsonBodyBytes?: number;
   /** How long a connection whose body was refused as too large stays open so the client reads the answer. */
   readonly lingerMs?: number;
+  /**
+   * Facades served on this port, in order, behind the native routes: a
+   * request no native route answers is offered to each in turn (while the
+   * node serves; before, it is answered 503).
+   */
+  readonly facades?: readonly MountedFacade[];
+  /** What `GET /v1/openapi.json` answers (JSON text): the native API's document with the node's facades. */
+  readonly openapiText?: string;
 }
 
 /** The API of one node. */
@@ -122,13 +132,14 @@ export function createApp(options: AppOptions): ApiApp {
     cluster: options.cluster,
     maxJsonBodyBytes,
     ...(options.setView ? { setView: options.setView } : {}),
+    ...(options.openapiText !== undefined ? { openapiText: options.openapiText } : {}),
   });
 
   const boundary = async (ctx: Context, next: Next): Promise<void> => {
     const started = performance.now();
     try {
       await next();
-      if (ctx.body === undefined && ctx.status === 404) throw noRoute(router, ctx);
+      if (ctx.body === undefined && ctx.status === 404 && !handledByFacade(ctx)) throw noRoute(router, ctx);
     } catch (err) {
       const failure = httpFailure(err);
       if (failure.unexpected) logger.error({ err, method: ctx.method, url: ctx.url }, 'request failed');
@@ -144,6 +155,15 @@ export function createApp(options: AppOptions): ApiApp {
 
   koa.use(boundary);
   koa.use(router.routes());
+  const facades = options.facades ?? [];
+  if (facades.length > 0) {
+    const serving = { logger, metrics, serving: options.serving, draining, lingerMs };
+    koa.use((_ctx, next) => {
+      if (!options.serving()) throw notReady();
+      return next();
+    });
+    for (const facade of facades) koa.use(nodePortFacade(facade, serving));
+  }
   koa.silent = true;
   koa.on('error', (err: unknown) => logger.warn({ err }, 'response failed'));
 

@@ -11,9 +11,12 @@ import {
   isKvError,
   kvServiceDefinition,
   loadConfig,
+  nodeFacades,
   resolveConfig,
+  wrapError,
 } from '@kvmesh/core';
 import type {
+  Cluster,
   ComponentDefinition,
   HostedHttp,
   CoordinatorKvService,
@@ -24,7 +27,7 @@ import type {
   LoadedConfig,
   Logger,
   Membership,
-  Placement,
+  PluginCatalog,
   Storage,
   Transport,
 } from '@kvmesh/core';
@@ -32,10 +35,14 @@ import { builtinPlugins } from '@kvmesh/plugins';
 import { createApp } from './app.js';
 import type { ApiApp } from './app.js';
 import { DataDirLock } from './data-dir-lock.js';
+import { mountFacades, ownPortApp } from './facade-mount.js';
+import type { FacadeEndpoint, FacadeServing, MountedFacade } from './facade-mount.js';
 import { errorBody } from './http-errors.js';
 import { createLogger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import type { MetricSources } from './metrics.js';
+import { nodeOpenApiDocument } from './openapi.js';
+import type { FacadeDocument } from './openapi.js';
 import type { ClusterView } from './routes/native.js';
 import { SERVER_CONFIG_EXTENSIONS, apiSettings, joinHostPort, logLevel, splitHostPort } from './settings.js';
 import type { ApiSettings } from './settings.js';
@@ -94,6 +101,8 @@ export class NodeServer {
   /** The transport's incoming side when this server serves it (Transport.hostHttp). */
   hostedTransport: HostedHttp | undefined;
   readonly #api: ApiSettings;
+  #facades: readonly { readonly name: string; readonly url: string }[] = [];
+  #facadeEndpoints: readonly FacadeEndpoint[] = [];
   readonly #lock: DataDirLock | undefined;
   #joined: boolean;
   #draining = false;
@@ -164,46 +173,37 @@ export class NodeServer {
     return this.#draining;
   }
 
-  /** The cluster as this node sees it (`GET /v1/cluster`). */
+  /** The facades this node serves, in config order, and where each answers (its own port, or the node's URL). */
+  get facades(): readonly { readonly name: string; readonly url: string }[] {
+    return this.#facades;
+  }
+
+  /** Records the facades once mounted, and the own ports to drain on shutdown. */
+  serveFacades(facades: readonly { name: string; url: string }[], endpoints: readonly FacadeEndpoint[]): void {
+    this.#facades = Object.freeze(facades.map((f) => Object.freeze({ name: f.name, url: f.url })));
+    this.#facadeEndpoints = endpoints;
+  }
+
+  /** The cluster as this node sees it (`GET /v1/cluster`), from the node's `cluster` component. */
   cluster(): ClusterView {
-    const info = this.node.info;
-    const membership = this.#component<Membership>('membership');
-    const placement = this.#component<Placement>('placement');
-    const transport = this.#component<Transport>('transport');
-    const members = membership
-      ? membership.members().map((m) => ({ id: m.id, address: m.address, state: m.state }))
-      : [{ id: info.id, address: transport?.address ?? info.address, state: 'alive' }];
-    const kv = this.#component<CoordinatorKvService>('kv');
-    return {
-      self: { id: info.id, address: info.address },
-      members,
-      placement: placement ? { epoch: placement.epoch, ...placement.describe() } : {},
-      ...(kv ? { movement: kv.movementStatus() } : {}),
-    };
+    return this.node.get<Cluster>(TOKENS.cluster).view();
   }
 
   /**
    * An operator's view change (`PUT /v1/cluster/view`): `view` holds
-   * `host:port` node addresses, handed to `Membership.setView`, which
-   * resolves once the view is installed here and sent to the members.
+   * `host:port` node addresses, handed through the `cluster` component to
+   * `Membership.setView`, which resolves once the view is installed here and
+   * sent to the members.
    * @throws KvError KVMESH_ERR_MEMBERSHIP_VIEW_UNSUPPORTED when this node's
    *   membership (or the lack of one) takes no view; KVMESH_ERR_HTTP_NOT_READY
    *   while the node is not running; the membership's KVMESH_ERR_MEMBERSHIP_VIEW_INVALID.
    */
   async setView(view: readonly string[]): Promise<void> {
-    const membership = this.#component<Membership>('membership');
-    if (membership?.setView === undefined) {
-      throw new KvError(
-        'KVMESH_ERR_MEMBERSHIP_VIEW_UNSUPPORTED',
-        membership === undefined
-          ? 'this node runs without a membership, so it has no view to change; nothing was changed'
-          : `this node's membership (${membership.name}) finds its members itself and takes no view from an operator; nothing was changed`,
-      );
-    }
-    if (!this.serving) {
+    const cluster = this.node.get<Cluster>(TOKENS.cluster);
+    if (cluster.administered && !this.serving) {
       throw new KvError('KVMESH_ERR_HTTP_NOT_READY', 'the node is not running; retry when GET /v1/ready answers 200');
     }
-    await membership.setView(view);
+    await cluster.setView(view);
     this.logger.info({ view }, 'view changed by an operator');
   }
 
@@ -257,7 +257,10 @@ export class NodeServer {
     this.#draining = true;
     if (this.#joinTimer !== undefined) clearTimeout(this.#joinTimer);
     this.logger.info({ drainTimeoutMs: this.#api.drainTimeoutMs }, 'shutting down: draining requests');
-    await drain(this.#server, this.#api.drainTimeoutMs, this.hostedTransport);
+    await Promise.all([
+      drain(this.#server, this.#api.drainTimeoutMs, this.hostedTransport),
+      ...this.#facadeEndpoints.map((e) => drain(e.server, this.#api.drainTimeoutMs)),
+    ]);
     const membership = this.#component<Membership>('membership');
     if (membership !== undefined && this.serving) {
       await withTimeout(membership.leave(), LEAVE_TIMEOUT_MS).catch((err: unknown) =>
@@ -299,16 +302,8 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       )
     : undefined;
   let listener: Listener = startingListener;
-  const server = createServer(
-    { keepAliveTimeout: api.keepAliveTimeoutMs, requestTimeout: api.requestTimeoutMs },
-    inArrivalOrder((req, res) => listener(req, res)),
-  );
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    logger.debug({ err: err.code ?? err.message }, 'malformed HTTP from a client');
-    if (socket.writable && !socket.destroyed) {
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    } else socket.destroy();
-  });
+  const server = httpServer(api, logger, (req, res) => listener(req, res));
+  const endpoints: FacadeEndpoint[] = [];
   let port: number;
   try {
     port = await listen(server, api.host, api.port);
@@ -335,12 +330,33 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       configDir: loaded.dir,
     });
     const nodeServer = new NodeServer(node, config, server, api, logger, lock);
+    const metrics = new ServerMetrics(metricSources(node));
+    const mounted = mountFacades(nodeFacades(node, config), {
+      maxKeyBytes: config.limits.maxKeyBytes,
+      maxValueBytes: config.limits.maxValueBytes,
+      maxJsonBodyBytes: api.maxJsonBodyBytes,
+    });
+    const facadeServing: FacadeServing = {
+      logger: logger.child({ component: 'facade' }),
+      metrics,
+      serving: () => nodeServer.serving,
+      draining: () => nodeServer.draining,
+      lingerMs: FACADE_LINGER_MS,
+    };
+    for (const facade of mounted.filter((m) => m.facade.port !== undefined)) {
+      endpoints.push(await listenFacade(facade, facadeServing, api, logger));
+    }
+    const documents = facadeDocuments(mounted, endpoints, nodeServer.url, loaded.registry);
+    const openapiText = JSON.stringify(nodeOpenApiDocument(documents));
+    nodeServer.serveFacades(documents, endpoints);
     const app = createApp({
       kv: node.get<KvService>(TOKENS.kv),
       maxKeyBytes: config.limits.maxKeyBytes,
       maxValueBytes: config.limits.maxValueBytes,
       maxJsonBodyBytes: api.maxJsonBodyBytes,
-      metrics: new ServerMetrics(metricSources(node)),
+      metrics,
+      facades: mounted.filter((m) => m.facade.port === undefined),
+      openapiText,
       logger: logger.child({ component: 'api' }),
       serving: () => nodeServer.serving,
       ready: () => nodeServer.ready,
@@ -356,15 +372,85 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     } catch (err) {
       throw explainStartFailure(err, config, port);
     }
-    logger.info({ id: node.info.id, api: nodeServer.url }, 'node serving');
+    logger.info(
+      { id: node.info.id, api: nodeServer.url, ...(documents.length > 0 ? { facades: nodeServer.facades } : {}) },
+      'node serving',
+    );
     nodeServer.startJoining();
     nodeServer.watchSettled();
     return nodeServer;
   } catch (err) {
-    await drain(server, 0);
+    await Promise.all([drain(server, 0), ...endpoints.map((e) => drain(e.server, 0))]);
     await lock?.release();
     throw err;
   }
+}
+
+/** How long a facade connection whose body was refused as too large stays open (as on the API's port). */
+const FACADE_LINGER_MS = 1_000;
+
+/** An HTTP server with the API's connection settings: pipelined requests in arrival order, malformed bytes answered 400. */
+function httpServer(api: ApiSettings, logger: Logger, listener: Listener): Server {
+  const server = createServer(
+    { keepAliveTimeout: api.keepAliveTimeoutMs, requestTimeout: api.requestTimeoutMs },
+    inArrivalOrder(listener),
+  );
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    logger.debug({ err: err.code ?? err.message }, 'malformed HTTP from a client');
+    if (socket.writable && !socket.destroyed) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    } else socket.destroy();
+  });
+  return server;
+}
+
+/**
+ * Listens on a facade's own port (`Facade.port`, 0 for any free one) before
+ * the node starts; until it runs, requests there are answered 503 in the
+ * facade's format.
+ * @throws KvError KVMESH_ERR_HTTP_LISTEN naming the facade.
+ */
+async function listenFacade(
+  mounted: MountedFacade,
+  serving: FacadeServing,
+  api: ApiSettings,
+  logger: Logger,
+): Promise<FacadeEndpoint> {
+  const app = ownPortApp(mounted, serving);
+  const server = httpServer(api, logger, app.callback() as Listener);
+  const host = mounted.facade.host ?? api.host;
+  try {
+    const port = await listen(server, host, mounted.facade.port!);
+    return { name: mounted.name, url: `http://${joinHostPort(connectHost(host), port)}`, server };
+  } catch (err) {
+    throw wrapError(`facade '${mounted.name}'`, err);
+  }
+}
+
+/** Each facade as the node's OpenAPI document and `kvmesh up` describe it: where it answers, its paths, its curl lines. */
+function facadeDocuments(
+  mounted: readonly MountedFacade[],
+  endpoints: readonly FacadeEndpoint[],
+  nodeUrl: string,
+  registry: PluginCatalog,
+): FacadeDocument[] {
+  return mounted.map(({ name, facade }) => {
+    const own = endpoints.find((e) => e.name === name);
+    const url = own?.url ?? nodeUrl;
+    try {
+      const openapi = facade.openapi?.();
+      return {
+        name,
+        description: registry.get('facade', name).description,
+        url,
+        ownPort: own !== undefined,
+        ...(openapi ? { openapi } : {}),
+        examples: [...(facade.examples?.(url) ?? [])],
+      };
+    } catch (err) {
+      throw wrapError(`facade '${name}'`, err);
+    }
+  });
 }
 
 /** `node.dataDir` as the kernel resolves it (NodeInfo.dataDir): relative to the working directory. */

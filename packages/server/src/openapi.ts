@@ -1,6 +1,10 @@
+import { KvError } from '@kvmesh/core';
+import type { FacadeOpenApi } from '@kvmesh/core';
+
 /**
  * The OpenAPI 3.1 description of the native API, served at
- * `GET /v1/openapi.json`. A test keeps its paths and methods equal to the
+ * `GET /v1/openapi.json` (with the node's facades added, see
+ * `nodeOpenApiDocument`). A test keeps its paths and methods equal to the
  * router's routes.
  */
 
@@ -278,4 +282,103 @@ export const OPENAPI_DOCUMENT = Object.freeze({
 
 function jsonResponse(description: string, schema: Record<string, unknown>): Record<string, unknown> {
   return { description, content: { 'application/json': { schema } } };
+}
+
+/** One facade of a node as its OpenAPI document describes it. */
+export interface FacadeDocument {
+  /** The plugin's name: the tag of its operations. */
+  readonly name: string;
+  /** The plugin's description, unless the facade's `openapi()` gives one. */
+  readonly description: string;
+  /** Where the facade answers: its own port's URL, or the node's. */
+  readonly url: string;
+  /** True when it has a port of its own: its paths carry `servers`. */
+  readonly ownPort: boolean;
+  readonly openapi?: FacadeOpenApi;
+  /** Its curl lines for `url` (`Facade.examples`). */
+  readonly examples: readonly string[];
+}
+
+/** What `x-kvmesh-facades` lists for each facade: where it answers and how to try it (`kvmesh up` prints these). */
+export interface FacadeSummary {
+  readonly name: string;
+  readonly url: string;
+  readonly port: 'own' | 'node';
+  readonly examples: readonly string[];
+}
+
+/** The document's extension listing the node's facades. */
+export const FACADES_EXTENSION = 'x-kvmesh-facades';
+
+const OPERATIONS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+
+/**
+ * The OpenAPI document of a node: the native API plus every facade's paths
+ * (each operation tagged with the facade's name; `servers` on the paths of a
+ * facade with a port of its own) and schemas, and `x-kvmesh-facades`, so API
+ * consumers see every route the node answers. Without facades: exactly
+ * `OPENAPI_DOCUMENT`.
+ * @throws KvError KVMESH_ERR_PLUGIN_INVALID when a facade documents a path
+ *   or schema that the native API or another facade of the node documents.
+ */
+export function nodeOpenApiDocument(facades: readonly FacadeDocument[]): Record<string, unknown> {
+  if (facades.length === 0) return OPENAPI_DOCUMENT;
+  const paths: Record<string, unknown> = { ...OPENAPI_DOCUMENT.paths };
+  const schemas: Record<string, unknown> = { ...OPENAPI_DOCUMENT.components.schemas };
+  const pathOwner = new Map<string, string>(Object.keys(paths).map((p) => [p, 'the native API']));
+  const schemaOwner = new Map<string, string>(Object.keys(schemas).map((s) => [s, 'the native API']));
+  const tags: Record<string, unknown>[] = [];
+  for (const facade of facades) {
+    const fragment = facade.openapi;
+    tags.push({ name: facade.name, description: fragment?.description ?? facade.description });
+    for (const [path, item] of Object.entries(fragment?.paths ?? {})) {
+      const owner = pathOwner.get(path);
+      if (owner !== undefined) throw clash(facade.name, `path ${path}`, owner);
+      pathOwner.set(path, `facade '${facade.name}'`);
+      paths[path] = tagged(item, facade);
+    }
+    for (const [name, schema] of Object.entries(fragment?.schemas ?? {})) {
+      const owner = schemaOwner.get(name);
+      if (owner !== undefined) throw clash(facade.name, `schema ${name}`, owner);
+      schemaOwner.set(name, `facade '${facade.name}'`);
+      schemas[name] = schema;
+    }
+  }
+  const summaries: FacadeSummary[] = facades.map((f) => ({
+    name: f.name,
+    url: f.url,
+    port: f.ownPort ? 'own' : 'node',
+    examples: f.examples,
+  }));
+  return {
+    ...OPENAPI_DOCUMENT,
+    info: {
+      ...OPENAPI_DOCUMENT.info,
+      description: `${OPENAPI_DOCUMENT.info.description} Besides the native API this node serves the facades ${facades.map((f) => f.name).join(', ')}: their operations carry the facade's name as a tag, and their errors are in the facade's own format.`,
+    },
+    tags,
+    paths,
+    components: { ...OPENAPI_DOCUMENT.components, schemas },
+    [FACADES_EXTENSION]: summaries,
+  };
+}
+
+function tagged(item: Readonly<Record<string, unknown>>, facade: FacadeDocument): Record<string, unknown> {
+  const result: Record<string, unknown> = { ...item };
+  for (const method of OPERATIONS) {
+    const operation = result[method];
+    if (typeof operation !== 'object' || operation === null) continue;
+    const own = (operation as { tags?: unknown }).tags;
+    const existing = Array.isArray(own) ? own.filter((t) => t !== facade.name) : [];
+    result[method] = { ...operation, tags: [facade.name, ...existing] };
+  }
+  if (facade.ownPort) result['servers'] = [{ url: facade.url, description: `the port of facade '${facade.name}'` }];
+  return result;
+}
+
+function clash(facade: string, what: string, owner: string): KvError {
+  return new KvError(
+    'KVMESH_ERR_PLUGIN_INVALID',
+    `facade '${facade}' documents ${what}, which ${owner} documents already; a node's OpenAPI document names each once, so mount only one of them on a node`,
+  );
 }
