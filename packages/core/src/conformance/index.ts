@@ -3,3 +3,4 @@ export * from './transport.js';
 export * from './codec.js';
 export * from './membership.js';
 export * from './placement.js';
+export * from './facade.js';
