@@ -1,0 +1,137 @@
+import { KvError, formatVersion } from '@kvmesh/core';
+import type { Facade, FacadeFailure, FacadeHttp, FacadeOpenApi, KvService } from '@kvmesh/core';
+import type { Context, Middleware, Next } from 'koa';
+import { DHT_NODE_OPENAPI } from './openapi.js';
+
+export interface DhtNodeOptions {
+  /** A port of its own (the seed's nodes listen on 8000, 8001, 8002); null: the node's API port. */
+  readonly port: number | null;
+  /** Interface of its own port; null: the API's. */
+  readonly host: string | null;
+}
+
+export interface DhtNodeComponents {
+  readonly kv: KvService;
+}
+
+/** Where the seed's keys live: `POST http://localhost:8000/d/key -d "value"` (seeds/004, "Distributed Key Value Store"). */
+export const DHT_NODE_PREFIX = '/d/';
+/** The methods of `/d/<key>`; HEAD is a GET without the bytes. */
+export const DHT_NODE_METHODS = 'GET, HEAD, POST, DELETE';
+/**
+ * The content type curl sends with `-d`, as the seed's example does: the body
+ * is the value itself there, not a form, so it is stored as text.
+ */
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+const TEXT_TYPE = 'text/plain; charset=utf-8';
+const BYTES_TYPE = 'application/octet-stream';
+
+/**
+ * The dht-node client API (seeds/004): `POST /d/<key>` with the value as the
+ * body, `GET /d/<key>`, `DELETE /d/<key>`, over the node's KV service, so a
+ * write is acknowledged by the topology's write quorum. The seed gives the
+ * paths and methods only; the statuses and bodies chosen where it is silent
+ * are in docs/api.md ("dht-node"). Errors are `{"error": message, "code": KVMESH_ERR_*}`.
+ */
+export class DhtNodeFacade implements Facade {
+  readonly port?: number;
+  readonly host?: string;
+  readonly #kv: KvService;
+
+  constructor(components: DhtNodeComponents, options: DhtNodeOptions) {
+    this.#kv = components.kv;
+    if (options.port !== null) this.port = options.port;
+    if (options.host !== null) this.host = options.host;
+  }
+
+  routes(http: FacadeHttp): Middleware {
+    return async (ctx: Context, next: Next): Promise<void> => {
+      if (!ctx.path.startsWith(DHT_NODE_PREFIX)) return next();
+      const key = keyOf(ctx.path);
+      switch (ctx.method) {
+        case 'GET':
+        case 'HEAD':
+          return this.#get(ctx, key);
+        case 'POST':
+          return this.#post(ctx, key, await http.readBody(ctx));
+        case 'DELETE':
+          return this.#delete(ctx, key);
+        default:
+          ctx.set('Allow', DHT_NODE_METHODS);
+          throw new KvError(
+            'KVMESH_ERR_HTTP_METHOD_NOT_ALLOWED',
+            `${ctx.method} is not allowed on ${DHT_NODE_PREFIX}<key>; use ${DHT_NODE_METHODS}`,
+          );
+      }
+    };
+  }
+
+  async #get(ctx: Context, key: string): Promise<void> {
+    const { record } = await this.#kv.get(key);
+    if (record === undefined) throw notFound(key);
+    ctx.status = 200;
+    ctx.set('ETag', `"${formatVersion(record.version)}"`);
+    ctx.set('Content-Type', record.contentType);
+    ctx.body = Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength);
+  }
+
+  async #post(ctx: Context, key: string, value: Buffer): Promise<void> {
+    const result = await this.#kv.put(key, value, storedType(ctx.get('Content-Type')));
+    ctx.status = result.created ? 201 : 200;
+    ctx.set('ETag', `"${formatVersion(result.version)}"`);
+    ctx.body = { key, status: result.created ? 'created' : 'updated' };
+  }
+
+  async #delete(ctx: Context, key: string): Promise<void> {
+    const result = await this.#kv.delete(key);
+    if (!result.existed) throw notFound(key);
+    ctx.status = 200;
+    ctx.body = { key, status: 'deleted' };
+  }
+
+  error(ctx: Context, failure: FacadeFailure): void {
+    ctx.status = failure.status;
+    ctx.body = { error: failure.message, code: failure.code };
+  }
+
+  openapi(): FacadeOpenApi {
+    return DHT_NODE_OPENAPI;
+  }
+
+  examples(baseUrl: string): readonly string[] {
+    return [
+      `curl -i -X POST ${baseUrl}/d/greeting -d 'hello'`,
+      `curl -i ${baseUrl}/d/greeting`,
+      `curl -i -X DELETE ${baseUrl}/d/greeting`,
+    ];
+  }
+}
+
+/**
+ * The key: everything after `/d/` up to the query, percent-decoded, slashes
+ * included (`/d/a/b` and `/d/a%2Fb` are the key `a/b`).
+ * @throws KvError KVMESH_ERR_KV_KEY_INVALID (empty), KVMESH_ERR_HTTP_BAD_REQUEST (malformed escapes).
+ */
+export function keyOf(path: string): string {
+  const raw = path.slice(DHT_NODE_PREFIX.length);
+  if (raw === '') throw new KvError('KVMESH_ERR_KV_KEY_INVALID', 'the key is empty: use /d/<key>');
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new KvError(
+      'KVMESH_ERR_HTTP_BAD_REQUEST',
+      'the key is not valid percent-encoded UTF-8: encode it with encodeURIComponent',
+    );
+  }
+}
+
+/** The content type stored with a value: as sent, but curl's `-d` form type means text, and none means bytes. */
+function storedType(header: string): string {
+  if (header === '') return BYTES_TYPE;
+  if (header.split(';')[0]!.trim().toLowerCase() === FORM_TYPE) return TEXT_TYPE;
+  return header;
+}
+
+function notFound(key: string): KvError {
+  return new KvError('KVMESH_ERR_HTTP_KEY_NOT_FOUND', `key ${JSON.stringify(key)} not found`);
+}
