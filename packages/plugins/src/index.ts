@@ -15,6 +15,7 @@ import { staticMembership } from './membership/static/index.js';
 import { controllerMembership } from './membership/controller/index.js';
 import { heartbeatMembership } from './membership/heartbeat/index.js';
 import { swimMembership } from './membership/swim/index.js';
+import { dhtNodeFacade } from './api/dht-node/index.js';
 
 // Each strategy exports its manifest from its own folder; builtinPlugins lists them all.
 
@@ -35,6 +36,7 @@ export const builtinPlugins: readonly AnyPluginManifest[] = [
   controllerMembership,
   heartbeatMembership,
   swimMembership,
+  dhtNodeFacade,
 ];
 
 /** The membership plugin a tool runs when not told which (`kvmesh sim membership`): the one built for thousands of members. */
@@ -55,3 +57,4 @@ export * from './placement/single/index.js';
 export * from './placement/consistent-hash/index.js';
 export * from './placement/hash-mod/index.js';
 export * from './placement/chord/index.js';
+export * from './api/dht-node/index.js';
