@@ -18,3 +18,5 @@ export {
 export { checkConfigFile, type CheckConfigOptions } from './check-config.js';
 export { serverEditorSchema } from './editor-schema.js';
 export { readJsonBody } from './read-json.js';
+export { facadeConformanceHost } from './facade-conformance-host.js';
+export { nodeOpenApiDocument, FACADES_EXTENSION, type FacadeDocument, type FacadeSummary } from './openapi.js';
