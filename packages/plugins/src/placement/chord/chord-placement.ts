@@ -60,7 +60,9 @@ const PREDECESSOR_SILENCE_PERIODS = 2;
  * A cached route is a hint: nodes joining inside its arc make it stale, so it
  * lives this many periods (and goes at once when a replica refuses).
  */
-const ROUTE_CACHE_TTL_PERIODS = 10;
+const ROUTE_CACHE_TTL_PERIODS = 3;
+/** Every this many periods the node directory forgets the nodes lookups named in passing. */
+const DIRECTORY_PRUNE_PERIODS = 10;
 /** Longest wait between two join attempts. */
 const JOIN_RETRY_MAX_MS = 30_000;
 
@@ -101,6 +103,7 @@ export class ChordPlacement implements Placement {
   #departed: string[] = [];
   #timers: Timer[] = [];
   #ticking = false;
+  #ticks = 0;
   #nextFinger = 0;
   #lastHeardFromPredecessor = 0;
   #joinDelayMs = 0;
@@ -421,7 +424,7 @@ export class ChordPlacement implements Placement {
   async #tick(): Promise<void> {
     if (this.#ticking || this.#state !== 'joined') return;
     this.#ticking = true;
-    this.#directory.prune(this.#table.known());
+    if (++this.#ticks % DIRECTORY_PRUNE_PERIODS === 0) this.#directory.prune(this.#table.known());
     try {
       await this.#stabilize();
       await this.#checkPredecessor();

@@ -94,7 +94,7 @@ export const CHORD_OPTIONS_SCHEMA: JsonSchema = {
       minimum: 0,
       default: CHORD_DEFAULTS.routeCacheSize,
       description:
-        'Arcs whose replicas a node remembers from its lookups, so repeated keys skip the routing; an entry is dropped when a replica refuses (NOT_OWNER), when one of its replicas is found failed, and after 10 heartbeats. 0 disables it.',
+        'Arcs whose replicas a node remembers from its lookups, so repeated keys skip the routing; an entry is dropped when a replica refuses (NOT_OWNER), when one of its replicas is found failed, and after 3 heartbeats. 0 disables it.',
     },
   },
 };

@@ -143,7 +143,8 @@ export class RoutingTable {
     const lists = before !== this.#predecessors.length + this.#successors.length;
     if (lists && this.#successors.length === 0) this.#complete = false;
     if (lists) this.#updateTrivial();
-    if (lists || fingers) this.#changed();
+    if (lists) this.#changed();
+    else if (fingers) this.#fingersChanged();
     return lists;
   }
 
@@ -208,7 +209,7 @@ export class RoutingTable {
       }
       j++;
     } while (node !== undefined && j < this.bits && inHalfOpen(this.start(j), this.start(i), node.ident));
-    if (changed) this.#changed();
+    if (changed) this.#fingersChanged();
     return j;
   }
 
@@ -228,7 +229,7 @@ export class RoutingTable {
       while (j < sorted.length && sorted[j]!.key < key) j++;
       this.#fingers[i] = j < sorted.length ? sorted[j]!.ref : sorted[0]!.ref;
     }
-    this.#changed();
+    this.#fingersChanged();
   }
 
   /** A digest of the predecessor and successor lists, so a peer can tell they did not change. */
@@ -326,6 +327,12 @@ export class RoutingTable {
     const modulus = 1n << BigInt(this.bits);
     const distance = (BigInt(`0x${successor.ident}`) - this.#selfValue + modulus) % modulus;
     this.#trivial = distance === 0n ? this.bits : distance.toString(2).length;
+  }
+
+  /** Only fingers changed: the window, the lists' digest and the ring view stay. */
+  #fingersChanged(): void {
+    this.version++;
+    this.#routes = undefined;
   }
 
   #changed(): void {
