@@ -129,3 +129,54 @@ test('bad options exit 1 with a message that names the option and what it expect
     t.is(result.stdout, '', `${args.join(' ')} prints nothing on stdout`);
   }
 });
+
+test('sim placement --json prints the lookup figures and, with --churn, the failure and repair figures', async (t) => {
+  const result = await runCli([
+    'sim',
+    'placement',
+    '--plugin',
+    'chord',
+    '--nodes',
+    '48',
+    '--lookups',
+    '300',
+    '--churn',
+    '0.2',
+    '--keys',
+    '200',
+    '--json',
+  ]);
+  t.is(result.code, 0, result.stderr);
+  const [run] = jsonLines(result.stdout);
+  t.log(JSON.stringify(run));
+  for (const field of ['nodes', 'lookups', 'hopsMean', 'hopsP99', 'successRate', 'messagesPerLookup', 'settleMs']) {
+    t.is(typeof run![field], 'number', field);
+  }
+  t.is(run!['nodes'], 48);
+  t.is(run!['successRate'], 1);
+  const failure = run!['failure'] as Run;
+  t.is(failure['nodesFailed'], 9);
+  t.is(typeof failure['lookupsFailedAfterCrash'], 'number');
+  t.is(typeof failure['repairMs'], 'number');
+  t.is(failure['keysLost'], failure['keysWithEveryReplicaFailed']);
+});
+
+test('sim placement prints a table by default, and refuses an unknown plugin or a placement that needs a membership', async (t) => {
+  const [table, unknown, full, badChurn] = await Promise.all([
+    runCli(['sim', 'placement', '--plugin', 'chord', '--nodes', '16', '--lookups', '100']),
+    runCli(['sim', 'placement', '--plugin', 'nope', '--nodes', '4']),
+    runCli(['sim', 'placement', '--plugin', 'consistent-hash', '--nodes', '4']),
+    runCli(['sim', 'placement', '--plugin', 'chord', '--churn', '1.5']),
+  ]);
+  t.is(table.code, 0, table.stderr);
+  const lines = table.stdout.trim().split('\n');
+  t.is(lines.length, 2);
+  t.regex(lines[0]!, /^PLUGIN\s+NODES\s+LOOKUPS\s+SUCCESS\s+HOPS_MEAN\s+HOPS_P99\s+MSG\/LOOKUP/);
+  t.regex(lines[1]!, /^chord\s+16\s+100\s+1\s/);
+  t.not(unknown.code, 0);
+  t.regex(unknown.stderr, /unknown placement plugin 'nope'; available: .*chord/);
+  t.not(full.code, 0);
+  t.regex(full.stderr, /needs membership/);
+  t.not(badChurn.code, 0);
+  t.regex(badChurn.stderr, /--churn expects a fraction/);
+});

@@ -4,6 +4,8 @@ import type {
   MembershipSimOptions,
   MembershipSimResult,
   MembershipSimulation,
+  PlacementSimOptions,
+  PlacementSimResult,
   PluginRegistry,
 } from '@kvmesh/core';
 import { CliError, EXIT } from './exit-codes.js';
@@ -84,7 +86,100 @@ export function simCommand(): Command {
     .action(async (options: SimMembershipCommandOptions) => {
       await simMembership(options, (line) => process.stdout.write(`${line}\n`));
     });
+  sim
+    .command('placement')
+    .description(
+      'Run a routed placement plugin (one whose nodes find each other themselves) at N simulated nodes: bootstrap, then measure lookup hops, success and messages per lookup; with --churn, fail that fraction of the nodes at once and report the lookups that fail, the repair time and the keys lost',
+    )
+    .requiredOption('-p, --plugin <name>', 'placement plugin (a routed one, e.g. chord or kademlia)')
+    .addOption(
+      new Option('-n, --nodes <n,...>', 'node counts, one run each (comma-separated)')
+        .argParser(integerList('--nodes', 1))
+        .default([1024], '1024'),
+    )
+    .addOption(
+      new Option(
+        '--churn <fraction>',
+        'fraction of the nodes, in [0, 1), that fail at once after the steady-state lookups',
+      )
+        .argParser(fraction('--churn'))
+        .default(0, '0'),
+    )
+    .option('--seed <n>', 'seed of every random draw; the same seed replays the same run', integer('--seed', 0), 1)
+    .option('--lookups <n>', 'lookups per measurement', integer('--lookups', 1), 2000)
+    .option('--keys <n>', 'keys followed through the failures (with --churn)', integer('--keys', 1), 1000)
+    .option('--codec <name>', 'codec of every node (default: protobuf)')
+    .option('--options <json>', 'options of the plugin on every node, as a JSON object', jsonObject)
+    .option('--json', 'print one JSON object per run (one per line) instead of a table')
+    .action(async (options: SimPlacementCommandOptions) => {
+      await simPlacement(options, (line) => process.stdout.write(`${line}\n`));
+    });
   return sim;
+}
+
+export interface SimPlacementCommandOptions {
+  readonly plugin: string;
+  readonly nodes: readonly number[];
+  readonly churn: number;
+  readonly seed: number;
+  readonly lookups: number;
+  readonly keys: number;
+  readonly codec?: string;
+  readonly options?: Record<string, unknown>;
+  readonly json?: boolean;
+}
+
+/** One run as `--json` prints it: the simulator's figures and the options used. */
+export interface SimPlacementRecord extends PlacementSimResult {
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Runs `simulatePlacement` once per node count, with the built-in plugins,
+ * and writes each run as it finishes: a table row, or a JSON line with `--json`.
+ * @throws CliError for an unknown plugin, or a run that never settled.
+ */
+export async function simPlacement(
+  options: SimPlacementCommandOptions,
+  write: (line: string) => void,
+): Promise<SimPlacementRecord[]> {
+  const [{ PluginRegistry, simulatePlacement }, plugins] = await Promise.all([
+    import('@kvmesh/core'),
+    import('@kvmesh/plugins'),
+  ]);
+  const registry: PluginRegistry = new PluginRegistry(plugins.builtinPlugins);
+  if (!registry.has('placement', options.plugin)) {
+    const available = registry.entries('placement').map((e) => e.manifest.name);
+    throw new CliError(`unknown placement plugin '${options.plugin}'; available: ${available.join(', ')}`, EXIT.usage);
+  }
+  const pluginOptions = options.options ?? {};
+  const table = new SimTable(PLACEMENT_COLUMNS, 1);
+  const records: SimPlacementRecord[] = [];
+  for (const nodes of options.nodes) {
+    const simOptions: PlacementSimOptions = {
+      registry,
+      plugin: options.plugin,
+      options: pluginOptions,
+      nodes,
+      churn: options.churn,
+      seed: options.seed,
+      lookups: options.lookups,
+      keys: options.keys,
+      ...(options.codec !== undefined ? { codec: options.codec } : {}),
+    };
+    let result: PlacementSimResult;
+    try {
+      result = await simulatePlacement(simOptions);
+    } catch (err) {
+      if (typeof (err as { code?: unknown }).code === 'string') throw err;
+      throw new CliError((err as Error).message, EXIT.runtime);
+    }
+    const record: SimPlacementRecord = { ...result, options: pluginOptions };
+    if (!options.json && records.length === 0) write(table.header());
+    records.push(record);
+    write(options.json ? JSON.stringify(record) : table.row(record));
+  }
+  return records;
 }
 
 /**
@@ -123,7 +218,7 @@ export async function simMembership(
   const limits: FrameLimits = chosen?.limits ?? hint.frameLimits ?? SIM_DEFAULT_FRAME_LIMITS;
   const transport = chosen?.name ?? matchFrameProfile(profiles, limits)?.name ?? CUSTOM_PROFILE;
   const pluginOptions = options.options ?? {};
-  const table = new SimTable();
+  const table = new SimTable(COLUMNS, 2);
   const records: SimMembershipRecord[] = [];
   for (const nodes of options.nodes) {
     for (const loss of options.loss) {
@@ -162,12 +257,12 @@ export async function simMembership(
   return records;
 }
 
-interface Column {
+interface Column<R> {
   readonly title: string;
-  readonly value: (r: SimMembershipRecord) => string | number | null;
+  readonly value: (r: R) => string | number | null;
 }
 
-const COLUMNS: readonly Column[] = [
+const COLUMNS: readonly Column<SimMembershipRecord>[] = [
   { title: 'PLUGIN', value: (r) => r.plugin },
   { title: 'TRANSPORT', value: (r) => r.transport },
   { title: 'NODES', value: (r) => r.nodes },
@@ -187,21 +282,53 @@ const COLUMNS: readonly Column[] = [
   { title: 'WALL_MS', value: (r) => r.wallMs },
 ];
 
-/** Rows are printed as runs finish, so widths are fixed by the titles (and a floor for the numbers). */
-class SimTable {
-  readonly #widths = COLUMNS.map((c) => Math.max(c.title.length, 5));
+const PLACEMENT_COLUMNS: readonly Column<SimPlacementRecord>[] = [
+  { title: 'PLUGIN', value: (r) => r.plugin },
+  { title: 'NODES', value: (r) => r.nodes },
+  { title: 'LOOKUPS', value: (r) => r.lookups },
+  { title: 'SUCCESS', value: (r) => r.successRate },
+  { title: 'HOPS_MEAN', value: (r) => r.hopsMean },
+  { title: 'HOPS_P99', value: (r) => r.hopsP99 },
+  { title: 'MSG/LOOKUP', value: (r) => r.messagesPerLookup },
+  { title: 'SETTLE_MS', value: (r) => r.settleMs },
+  { title: 'CHURN', value: (r) => r.churn },
+  { title: 'FAILED', value: (r) => r.failure?.nodesFailed ?? null },
+  { title: 'LOOKUPS_FAILED', value: (r) => r.failure?.lookupsFailedAfterCrash ?? null },
+  { title: 'REPAIR_MS', value: (r) => r.failure?.repairMs ?? null },
+  { title: 'SUCCESS_AFTER', value: (r) => r.failure?.afterRepair.successRate ?? null },
+  { title: 'HOPS_AFTER', value: (r) => r.failure?.afterRepair.hopsMean ?? null },
+  { title: 'KEYS', value: (r) => r.failure?.keys ?? null },
+  { title: 'LOST', value: (r) => r.failure?.keysLost ?? null },
+  { title: 'ALL_REPLICAS_FAILED', value: (r) => r.failure?.keysWithEveryReplicaFailed ?? null },
+  { title: 'UNDER_REPLICATED', value: (r) => r.failure?.keysUnderReplicated ?? null },
+  { title: 'REPLICATION_MS', value: (r) => r.failure?.replicationRepairMs ?? null },
+  { title: 'WALL_MS', value: (r) => r.wallMs },
+];
 
-  header(): string {
-    return this.#line(COLUMNS.map((c) => c.title));
+/** Rows are printed as runs finish, so widths are fixed by the titles (and a floor for the numbers). */
+class SimTable<R> {
+  readonly #columns: readonly Column<R>[];
+  readonly #widths: number[];
+  /** Leading columns of names, aligned left; the numbers after them align right. */
+  readonly #left: number;
+
+  constructor(columns: readonly Column<R>[], left: number) {
+    this.#columns = columns;
+    this.#left = left;
+    this.#widths = columns.map((c) => Math.max(c.title.length, 5));
   }
 
-  row(record: SimMembershipRecord): string {
-    return this.#line(COLUMNS.map((c) => String(c.value(record) ?? '-')));
+  header(): string {
+    return this.#line(this.#columns.map((c) => c.title));
+  }
+
+  row(record: R): string {
+    return this.#line(this.#columns.map((c) => String(c.value(record) ?? '-')));
   }
 
   #line(cells: readonly string[]): string {
     return cells
-      .map((cell, i) => (i < 2 ? cell.padEnd(this.#widths[i]!) : cell.padStart(this.#widths[i]!)))
+      .map((cell, i) => (i < this.#left ? cell.padEnd(this.#widths[i]!) : cell.padStart(this.#widths[i]!)))
       .join('  ')
       .trimEnd();
   }
@@ -220,6 +347,16 @@ function integer(flag: string, min: number): (value: string) => number {
 function integerList(flag: string, min: number): (value: string) => number[] {
   const one = integer(flag, min);
   return (value) => list(value).map(one);
+}
+
+function fraction(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) {
+      throw new InvalidArgumentError(`${flag} expects a fraction from 0 up to (not including) 1, e.g. 0.2`);
+    }
+    return n;
+  };
 }
 
 function lossList(value: string): number[] {
