@@ -30,6 +30,8 @@ const READY_POLL_MS = 100;
 const READY_REQUEST_MS = 1_000;
 /** Lines of a failed node's log shown. */
 const FAILURE_LINES = 15;
+/** Deadline of the request for a ready node's facades (its OpenAPI document). */
+const FACADES_REQUEST_MS = 2_000;
 
 export interface UpOptions {
   readonly nodes?: number;
@@ -58,6 +60,15 @@ export interface UpNodeRecord {
   readonly env: Readonly<Record<string, string>>;
   /** Restarts this node by hand, as is: `env K=V ... node kvmesh.js start ...`. */
   readonly argv: readonly string[];
+  /** The facades the node serves besides the native API, where each answers and its curl lines; absent when none. */
+  readonly facades?: readonly UpFacade[];
+}
+
+/** A facade of a ready node, as its OpenAPI document lists it (`x-kvmesh-facades`). */
+export interface UpFacade {
+  readonly name: string;
+  readonly url: string;
+  readonly examples: readonly string[];
 }
 
 /** `kvmesh up CONFIG`: a local cluster of `kvmesh start` processes, stopped together. */
@@ -224,6 +235,8 @@ class NodeProcess {
   readonly exited: Promise<Exit>;
   exit: Exit | undefined;
   readyAt: number | undefined;
+  /** What the node said it serves once ready. */
+  facades: readonly UpFacade[] = [];
 
   constructor(plan: UpNodePlan, url: string, child: ChildProcess, logOffset: number) {
     this.plan = plan;
@@ -449,6 +462,7 @@ class LocalCluster {
       await Promise.race([sleep(READY_POLL_MS), node.exited]);
     }
     node.readyAt = Date.now();
+    node.facades = await facadesOf(node.url);
     const took = seconds(node.readyAt - node.startedAt);
     if (inLine) process.stderr.write(`ready in ${took}\n`);
     else this.#note(`${node.plan.id} ready in ${took}`);
@@ -502,10 +516,21 @@ class LocalCluster {
       `  curl -s ${url}/v1/cluster`,
       `  npx kvmesh status --node ${url}`,
       '',
+      ...this.#facadeLines(client),
       `Data stays in ${display(resolve(this.#options.dataDir))} for the next run. Ctrl-C stops every node.`,
       '',
     ];
     process.stdout.write(text.join('\n'));
+  }
+
+  /** Each facade of the client node: where it answers and the curl lines it declares. */
+  #facadeLines(client: UpNodePlan): string[] {
+    const node = this.#nodes.find((n) => n.plan.id === client.id);
+    return (node?.facades ?? []).flatMap((f) => [
+      `${f.name} facade (${client.id}, ${f.url}):`,
+      ...f.examples.map((line) => `  ${line}`),
+      '',
+    ]);
   }
 
   #record(node: NodeProcess): UpNodeRecord {
@@ -526,6 +551,7 @@ class LocalCluster {
         KVMESH_LAUNCHER,
         ...node.plan.args,
       ],
+      ...(node.facades.length > 0 ? { facades: node.facades } : {}),
     };
   }
 
@@ -546,6 +572,29 @@ async function isReady(url: string): Promise<boolean> {
     return res.status === 200;
   } catch {
     return false;
+  }
+}
+
+/**
+ * The facades a ready node serves, from its OpenAPI document's
+ * `x-kvmesh-facades` (where each answers, with the port it got, and its curl
+ * lines): the node itself computed them from its plugins. None when the
+ * document cannot be read.
+ */
+async function facadesOf(url: string): Promise<UpFacade[]> {
+  try {
+    const res = await fetch(`${url}/v1/openapi.json`, { signal: AbortSignal.timeout(FACADES_REQUEST_MS) });
+    const doc = (await res.json()) as Record<string, unknown>;
+    const { FACADES_EXTENSION } = await import('../openapi.js');
+    const listed = doc[FACADES_EXTENSION];
+    if (!Array.isArray(listed)) return [];
+    return listed
+      .filter(
+        (f): f is UpFacade => typeof f?.name === 'string' && typeof f?.url === 'string' && Array.isArray(f?.examples),
+      )
+      .map((f) => ({ name: f.name, url: f.url, examples: f.examples.filter((l) => typeof l === 'string') }));
+  } catch {
+    return [];
   }
 }
 
