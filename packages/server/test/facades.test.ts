@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
 import test from 'ava';
+import type { ExecutionContext } from 'ava';
 import { KvError, PluginRegistry, definePlugin, isKvError, silentLogger } from '@kvmesh/core';
 import type { AnyPluginManifest, Facade, KvError as KvErrorType, LogFields, Logger } from '@kvmesh/core';
 import { builtinPlugins } from '@kvmesh/plugins';
@@ -78,7 +79,7 @@ function echoFacade(name = 'echo'): AnyPluginManifest {
 }
 
 async function startWith(
-  t: import('ava').ExecutionContext,
+  t: ExecutionContext,
   facades: unknown[],
   extra: Record<string, unknown> = {},
   logger: Logger = silentLogger,
