@@ -15,8 +15,13 @@ export interface FacadeRequest {
 /** The exact answer a case expects. */
 export interface FacadeExpectation {
   readonly status: number;
-  /** The body byte for byte (text is UTF-8). With neither `body` nor `json`, the body must be empty. */
+  /** The body byte for byte (text is UTF-8). With none of `body`, `json`, `bodyMatches`, the body must be empty. */
   readonly body?: string | Uint8Array;
+  /**
+   * The body as UTF-8 text matches this, for answers that carry what the
+   * table cannot know in advance (the node's port, a version); prefer `body`.
+   */
+  readonly bodyMatches?: RegExp;
   /** The body parsed as JSON, compared deeply (its Content-Type must be JSON). */
   readonly json?: unknown;
   /**
@@ -300,6 +305,9 @@ function* mismatches(answer: FacadeAnswer, expect: FacadeExpectation): Generator
     }
     if (!deepEqual(parsed, expect.json))
       yield `body ${JSON.stringify(parsed)}, expected ${JSON.stringify(expect.json)}`;
+  } else if (expect.bodyMatches !== undefined) {
+    if (!expect.bodyMatches.test(answer.body.toString('utf8')))
+      yield `body ${preview(answer.body)} does not match ${expect.bodyMatches}`;
   } else {
     const wanted = expect.body === undefined ? Buffer.alloc(0) : Buffer.from(expect.body);
     if (!answer.body.equals(wanted)) yield `body ${preview(answer.body)}, expected ${preview(wanted)}`;
