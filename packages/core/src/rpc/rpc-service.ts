@@ -2,7 +2,14 @@ import type { Clock, Timer } from '../contracts/clock.js';
 import type { Codec, Message } from '../contracts/codec.js';
 import type { Lifecycle } from '../contracts/lifecycle.js';
 import type { Logger } from '../contracts/logger.js';
-import type { CallOptions, MessageListener, MessageRegistry, RequestHandler, Rpc, RpcContext } from '../contracts/rpc.js';
+import type {
+  CallOptions,
+  MessageListener,
+  MessageRegistry,
+  RequestHandler,
+  Rpc,
+  RpcContext,
+} from '../contracts/rpc.js';
 import type { Transport, TransportHandler } from '../contracts/transport.js';
 import { KvError, isKvError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';

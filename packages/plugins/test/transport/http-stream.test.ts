@@ -2,30 +2,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
-import { SystemClock, silentLogger, type TransportHandler } from '@kvmesh/core';
-import { HttpTransport, type HttpTransportOptions } from '../../src/index.js';
+import { HttpTransport } from '../../src/index.js';
+import { components, reverse, started } from './http-peers.js';
 
 // The http transport's frame stream: one multiplexed connection per peer
 // (CONNECT, then length-prefixed frames), and its fallback to POSTs.
-
-const clock = new SystemClock();
-const components = (address: string) => ({ node: { address }, clock, logger: silentLogger });
-const reverse: TransportHandler = {
-  onRequest: async (frame) => Uint8Array.from(frame).reverse(),
-  onMessage: () => undefined,
-};
-
-async function started(
-  t: ExecutionContext,
-  options: Partial<HttpTransportOptions> = {},
-  handler: TransportHandler = reverse,
-): Promise<HttpTransport> {
-  const transport = new HttpTransport(components('127.0.0.1:0'), options);
-  t.teardown(() => transport.stop());
-  transport.setHandler(handler);
-  await transport.start();
-  return transport;
-}
 
 /**
  * A transport served through a host server that counts its connections and
@@ -133,7 +114,10 @@ test('one-way frames ride the stream too', async (t) => {
     got.map((g) => g.frame[0]),
     [0, 1, 2, 3, 4],
   );
-  t.true(got.every((g) => g.from === a.address), 'the sender is the peer address it announced');
+  t.true(
+    got.every((g) => g.from === a.address),
+    'the sender is the peer address it announced',
+  );
 });
 
 test('a peer whose host takes no CONNECT gets POSTs, and still every answer', async (t) => {
@@ -206,13 +190,17 @@ test('a CONNECT for another path, or one before start, is refused', async (t) =>
 });
 
 test('a handler failure answers that request only, as unreachable', async (t) => {
-  const b = await started(t, {}, {
-    ...reverse,
-    onRequest: async (f) => {
-      if (f[0] === 0) throw new Error('boom');
-      return f;
+  const b = await started(
+    t,
+    {},
+    {
+      ...reverse,
+      onRequest: async (f) => {
+        if (f[0] === 0) throw new Error('boom');
+        return f;
+      },
     },
-  });
+  );
   const a = await started(t);
   await t.throwsAsync(a.request(b.address, Uint8Array.of(0), { timeoutMs: 5000 }), {
     code: 'KVMESH_ERR_TRANSPORT_UNREACHABLE',

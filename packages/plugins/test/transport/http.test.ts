@@ -1,15 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import test, { type ExecutionContext } from 'ava';
-import { SystemClock, runTransportConformance, silentLogger, type TransportHandler } from '@kvmesh/core';
+import { runTransportConformance } from '@kvmesh/core';
 import { HTTP_TRANSPORT_DEFAULTS, HttpTransport, httpTransport, type HttpTransportOptions } from '../../src/index.js';
+import { components, reverse, started } from './http-peers.js';
 import { freeTcpPort, rawHttp } from './loopback.js';
-
-const clock = new SystemClock();
-const components = (address: string) => ({ node: { address }, clock, logger: silentLogger });
-const reverse: TransportHandler = {
-  onRequest: async (frame) => Uint8Array.from(frame).reverse(),
-  onMessage: () => undefined,
-};
 
 let host = 0;
 
@@ -24,18 +18,6 @@ runTransportConformance(test, {
     unreachableAddress: `http://127.0.0.1:${await freeTcpPort()}`,
   }),
 });
-
-async function started(
-  t: ExecutionContext,
-  options: Partial<HttpTransportOptions> = {},
-  handler: TransportHandler = reverse,
-): Promise<HttpTransport> {
-  const transport = new HttpTransport(components('127.0.0.1:0'), options);
-  t.teardown(() => transport.stop());
-  transport.setHandler(handler);
-  await transport.start();
-  return transport;
-}
 
 const portOf = (transport: HttpTransport): number => Number(new URL(transport.address).port);
 

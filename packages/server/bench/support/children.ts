@@ -60,7 +60,9 @@ export async function startBare(host: string): Promise<{ child: ChildProcess; ur
 
 /** The plain Koa proxy of plain-proxy.ts on `host`, any free port, relaying to `upstream`. */
 export async function startPlainProxy(upstream: string, host: string): Promise<{ child: ChildProcess; url: string }> {
-  return startChild([PLAIN_PROXY, upstream, host, '0'], (l) => (l['msg'] === 'listening' ? String(l['url']) : undefined));
+  return startChild([PLAIN_PROXY, upstream, host, '0'], (l) =>
+    l['msg'] === 'listening' ? String(l['url']) : undefined,
+  );
 }
 
 /** `kvmesh start --config config` with `nodeArgs` for node itself (BENCH_NODE_ARGS) and more CLI flags. */

@@ -382,7 +382,12 @@ export class HttpTransport implements Transport {
   }
 
   /** One request over a frame stream, with the caller's deadline and abort signal. */
-  private streamRequest(stream: StreamClient, to: string, frame: Uint8Array, options: RequestOptions): Promise<Uint8Array> {
+  private streamRequest(
+    stream: StreamClient,
+    to: string,
+    frame: Uint8Array,
+    options: RequestOptions,
+  ): Promise<Uint8Array> {
     const { signal, timeoutMs } = options;
     return new Promise<Uint8Array>((resolve, reject) => {
       let id = 0;
@@ -455,23 +460,26 @@ export class HttpTransport implements Transport {
       this.served.delete(entry);
     });
     socket.setTimeout(this.options.keepAliveTimeoutMs * STREAM_IDLE_FACTOR, () => socket.destroy());
-    const reader = new FrameReader(this.maxFrameBytes, (kind, id, payload) => {
-      if (closing) return;
-      if (kind === FrameKind.Request) {
-        lastId = id;
-        this.serveFrame(writer, id, payload, from);
-      }
-      else if (kind === FrameKind.Message) {
-        try {
-          this.handler?.onMessage(payload, from);
-        } catch (err) {
-          this.logger.error({ err, from }, 'one-way message handler threw');
-        }
-      } else throw new FrameStreamError(`a client sent frame kind ${kind}`);
-    }, (kind, id) => {
-      this.logger.warn({ from, kind }, 'a frame over maxFrameBytes arrived on a frame stream: refused');
-      if (kind === FrameKind.Request) writer.enqueue(FrameKind.TooLarge, id, EMPTY);
-    });
+    const reader = new FrameReader(
+      this.maxFrameBytes,
+      (kind, id, payload) => {
+        if (closing) return;
+        if (kind === FrameKind.Request) {
+          lastId = id;
+          this.serveFrame(writer, id, payload, from);
+        } else if (kind === FrameKind.Message) {
+          try {
+            this.handler?.onMessage(payload, from);
+          } catch (err) {
+            this.logger.error({ err, from }, 'one-way message handler threw');
+          }
+        } else throw new FrameStreamError(`a client sent frame kind ${kind}`);
+      },
+      (kind, id) => {
+        this.logger.warn({ from, kind }, 'a frame over maxFrameBytes arrived on a frame stream: refused');
+        if (kind === FrameKind.Request) writer.enqueue(FrameKind.TooLarge, id, EMPTY);
+      },
+    );
     const onData = (chunk: Buffer): void => {
       try {
         reader.push(chunk);

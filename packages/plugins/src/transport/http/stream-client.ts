@@ -166,7 +166,8 @@ export class StreamClient {
       head = Buffer.concat([head, chunk]);
       const end = head.indexOf('\r\n\r\n');
       if (end < 0) {
-        if (head.length > MAX_HANDSHAKE_BYTES) this.#fail(this.#unreachable('answered CONNECT with an endless header'), false);
+        if (head.length > MAX_HANDSHAKE_BYTES)
+          this.#fail(this.#unreachable('answered CONNECT with an endless header'), false);
         return;
       }
       socket.off('data', onData);
@@ -186,7 +187,10 @@ export class StreamClient {
           reader.push(data);
         } catch (err) {
           if (!(err instanceof FrameStreamError)) throw err;
-          this.#settings.logger.warn({ peer: formatHostPort(this.#settings.peer), err: err.message }, 'garbage on a frame stream');
+          this.#settings.logger.warn(
+            { peer: formatHostPort(this.#settings.peer), err: err.message },
+            'garbage on a frame stream',
+          );
           this.#fail(this.#unreachable(`sent an unreadable frame (${err.message})`), false);
         }
       });
