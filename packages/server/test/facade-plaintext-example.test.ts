@@ -1,3 +1,6 @@
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { PluginRegistry, loadConfig, runFacadeConformance, silentLogger } from '@kvmesh/core';
@@ -57,4 +60,36 @@ test('a node started from the example config serves the plaintext facade on its 
   const doc = (await http(server.url, '/v1/openapi.json')).json();
   t.deepEqual(doc.paths['/text'].servers, [{ url: plaintext!.url, description: "the port of facade 'plaintext'" }]);
   t.truthy(doc.paths['/d/{key}']);
+});
+
+test('the example loads by package name once installed next to a config, as a published plugin would', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kvmesh-facade-package-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // What `npm install kvmesh-facade-plaintext` leaves next to the config.
+  await mkdir(join(dir, 'node_modules'));
+  const example = fileURLToPath(new URL('../../../../examples/facade-plaintext', import.meta.url));
+  await symlink(example, join(dir, 'node_modules', 'kvmesh-facade-plaintext'), 'dir');
+  const configFile = join(dir, 'node.json');
+  await writeFile(
+    configFile,
+    JSON.stringify({
+      node: { address: '127.0.0.1:0' },
+      plugins: ['kvmesh-facade-plaintext'],
+      storage: { name: 'memory' },
+      placement: { name: 'single' },
+      facades: [{ name: 'plaintext', options: { port: 0 } }],
+    }),
+  );
+  const loaded = await loadConfig(configFile, {
+    registry: new PluginRegistry(builtinPlugins),
+    extensions: SERVER_CONFIG_EXTENSIONS,
+  });
+  t.is(
+    loaded.registry.entries('facade').find((e) => e.manifest.name === 'plaintext')?.origin,
+    'kvmesh-facade-plaintext',
+  );
+  const server = await startNodeServer({ configFile, logger: silentLogger });
+  t.teardown(() => server.shutdown());
+  const url = server.facades[0]!.url;
+  t.is((await http(url, '/text?key=a', { method: 'PUT', body: 'b' })).body.toString(), 'OK created\n');
 });
