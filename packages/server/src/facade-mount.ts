@@ -155,7 +155,7 @@ function answerFailure(ctx: Context, mounted: MountedFacade, err: unknown, servi
   let answered = false;
   if (mounted.facade.error) {
     try {
-      mounted.facade.error(ctx, { status, code, message });
+      mounted.facade.error(ctx, { status, code, message, cause: err });
       answered = true;
     } catch (formatError) {
       serving.logger.error({ err: formatError, facade: mounted.name }, 'facade failed to format an error');

@@ -17,6 +17,13 @@ export interface FacadeFailure {
   readonly code: string;
   /** What went wrong, in words for the client; generic for a 500 (the details go to the log only). */
   readonly message: string;
+  /**
+   * What was thrown (by the facade's routes, the KV service or the host
+   * itself for an unknown path or a node not running), so a facade can
+   * recognise its own error types (an XML-RPC fault code it chose). Never
+   * put its details in the answer of a 500.
+   */
+  readonly cause?: unknown;
 }
 
 /** What the host gives a facade's routes for reading request bodies under the node's limits. */
