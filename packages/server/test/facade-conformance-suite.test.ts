@@ -82,7 +82,7 @@ test('the suite fails a facade that answers bad input with a 5xx', async (t) => 
     table.some((f) => f.includes('an empty key is 400') && f.includes('never be a 5xx')),
     table.join('\n'),
   );
-  const own = failures.get("answers the suite's bad input 4xx in its own error format")!;
+  const own = failures.get("answers the suite's bad input in its own error format, never 5xx")!;
   t.true(
     own.some((f) => f.startsWith('POST: an empty key') && f.includes('never be a 5xx')),
     own.join('\n'),
@@ -92,7 +92,7 @@ test('the suite fails a facade that answers bad input with a 5xx', async (t) => 
 
 test('the suite fails a facade that answers errors in the native format instead of its own', async (t) => {
   const failures = await failuresOf(brokenDhtNode(() => ({ error: undefined })));
-  const own = failures.get("answers the suite's bad input 4xx in its own error format")!;
+  const own = failures.get("answers the suite's bad input in its own error format, never 5xx")!;
   t.is(own.length, 13, own.join('\n'));
   t.true(own.every((f) => f.includes("not in the facade's error format")));
 });

@@ -83,6 +83,12 @@ export interface FacadeConformanceTable {
   readonly errorFormat: (answer: FacadeAnswer) => string | undefined;
   /** The facade's requests that carry a key; the suite derives bad input from them. Default: none. */
   readonly keyRequests?: readonly FacadeKeyRequest[];
+  /**
+   * For protocols that carry failures in the body of a success (an XML-RPC
+   * fault is HTTP 200): the status every bad-input answer has. Default: bad
+   * input is answered with a 4xx. Either way it is never a 5xx.
+   */
+  readonly faultStatus?: number;
 }
 
 /** Where the facade under test answers, on a node the host started. */
@@ -161,12 +167,12 @@ export function runFacadeConformance(test: TestFn, options: FacadeConformanceOpt
     for (const row of options.cases) {
       const answer = await send(node.url, row.request);
       const problems = [...mismatches(answer, row.expect)];
-      if (row.badInput) problems.push(...badInputProblems(answer, options.errorFormat));
+      if (row.badInput) problems.push(...badInputProblems(answer, options));
       t.deepEqual(problems, [], `${row.title}: ${row.request.method} ${row.request.path}`);
     }
   });
 
-  test(`${prefix} › answers the suite's bad input 4xx in its own error format`, async (t) => {
+  test(`${prefix} › answers the suite's bad input in its own error format, never 5xx`, async (t) => {
     const node = await started(t);
     const probes = badInputProbes(options.keyRequests ?? []);
     if (node.url !== node.nodeUrl) probes.push({ what: 'an unknown path on its own port', request: get(UNKNOWN_PATH) });
@@ -178,12 +184,14 @@ export function runFacadeConformance(test: TestFn, options: FacadeConformanceOpt
     for (const probe of probes) {
       const answer = await send(node.url, probe.request);
       t.deepEqual(
-        badInputProblems(answer, options.errorFormat),
+        badInputProblems(answer, options),
         [],
         `${probe.what}: ${probe.request.method} ${probe.request.path.slice(0, 120)}`,
       );
     }
-    t.log(`${probes.length} bad requests, every one answered 4xx in the facade's format`);
+    t.log(
+      `${probes.length} bad requests, every one answered ${options.faultStatus ?? '4xx'} in the facade's error format`,
+    );
   });
 
   test(`${prefix} › documents every route of its table in the node's OpenAPI document`, async (t) => {
@@ -280,12 +288,15 @@ function get(path: string): FacadeRequest {
   return { method: 'GET', path };
 }
 
-function badInputProblems(answer: FacadeAnswer, errorFormat: FacadeConformanceTable['errorFormat']): string[] {
+function badInputProblems(answer: FacadeAnswer, table: FacadeConformanceTable): string[] {
   const problems: string[] = [];
   if (answer.status >= 500)
     problems.push(`bad input must never be a 5xx (got ${answer.status}: ${preview(answer.body)})`);
-  else if (answer.status < 400) problems.push(`bad input must be refused with a 4xx (got ${answer.status})`);
-  const format = errorFormat(answer);
+  else if (table.faultStatus !== undefined) {
+    if (answer.status !== table.faultStatus)
+      problems.push(`bad input must be a fault with status ${table.faultStatus} (got ${answer.status})`);
+  } else if (answer.status < 400) problems.push(`bad input must be refused with a 4xx (got ${answer.status})`);
+  const format = table.errorFormat(answer);
   if (format !== undefined) problems.push(`not in the facade's error format: ${format} (body ${preview(answer.body)})`);
   return problems;
 }
