@@ -233,5 +233,5 @@ test('shutdown closes the facade port with the node port', async (t) => {
 test('an unknown facade in the config is a config error at its JSON path', async (t) => {
   const err = await t.throwsAsync<KvErrorType>(startWith(t, [{ name: 'echo' }, { name: 'ehco' }]));
   t.is(err.code, 'KVMESH_ERR_CONFIG_INVALID');
-  t.regex(err.message, /\/facades\/1\/name: unknown facade plugin 'ehco'; available: echo, other/);
+  t.regex(err.message, /\/facades\/1\/name: unknown facade plugin 'ehco'; available: dht-node, echo, other/);
 });
