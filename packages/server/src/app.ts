@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KvService, Logger } from '@kvmesh/core';
 import Koa from 'koa';
 import type { Context, Middleware, Next } from 'koa';
-import { handledByFacade, nodePortFacade } from './facade-mount.js';
+import { facadeRouteLabel, handledByFacade, nodePortFacade } from './facade-mount.js';
 import type { MountedFacade } from './facade-mount.js';
 import { errorBody, httpFailure } from './http-errors.js';
 import type { ServerMetrics } from './metrics.js';
@@ -176,8 +176,12 @@ export function createApp(options: AppOptions): ApiApp {
   return { koa, listener, maxJsonBodyBytes };
 }
 
-/** The matched route (`/v1/cluster`), or `unmatched` so that unknown paths cannot grow the label set. */
+/**
+ * The matched route (`/v1/cluster`), a facade's label (`facade:dht-node`),
+ * or `unmatched`, so that unknown paths cannot grow the label set.
+ */
 function routeTemplate(ctx: Context): string {
   const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
-  return typeof matched === 'string' ? matched : UNMATCHED_ROUTE;
+  if (typeof matched === 'string') return matched;
+  return facadeRouteLabel(ctx) ?? UNMATCHED_ROUTE;
 }

@@ -87,7 +87,19 @@ export function mountFacades(facades: readonly NodeFacade[], limits: FacadeLimit
 
 /** True when a facade on the node's port answered this request (the native 404 must not replace its answer). */
 export function handledByFacade(ctx: Context): boolean {
-  return (ctx.state as Record<symbol, unknown>)[HANDLED] === true;
+  return typeof (ctx.state as Record<symbol, unknown>)[HANDLED] === 'string';
+}
+
+/**
+ * The `route` label of a request a facade answered: its router's template
+ * when it routes with @koa/router, else `facade:<name>`, one label per
+ * facade, so paths cannot grow the label set. Undefined for other requests.
+ */
+export function facadeRouteLabel(ctx: Context): string | undefined {
+  const name = (ctx.state as Record<symbol, unknown>)[HANDLED];
+  if (typeof name !== 'string') return undefined;
+  const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+  return typeof matched === 'string' ? matched : `facade:${name}`;
 }
 
 /**
@@ -108,7 +120,7 @@ export function nodePortFacade(mounted: MountedFacade, serving: FacadeServing): 
       if (passed) throw err;
       answerFailure(ctx, mounted, err, serving);
     }
-    if (!passed) (ctx.state as Record<symbol, unknown>)[HANDLED] = true;
+    if (!passed) (ctx.state as Record<symbol, unknown>)[HANDLED] = mounted.name;
   };
 }
 
@@ -125,9 +137,12 @@ export function ownPortApp(mounted: MountedFacade, serving: FacadeServing): Koa 
       if (!serving.serving()) {
         throw new KvError('KVMESH_ERR_HTTP_NOT_READY', 'the node is not running; retry when GET /v1/ready answers 200');
       }
+      // Labelled the facade's unless it passes the request on.
+      (ctx.state as Record<symbol, unknown>)[HANDLED] = mounted.name;
       let passed = false;
       await mounted.routes(ctx, () => {
         passed = true;
+        delete (ctx.state as Record<symbol, unknown>)[HANDLED];
         return Promise.resolve();
       });
       if (passed && ctx.body === undefined) {
@@ -137,7 +152,12 @@ export function ownPortApp(mounted: MountedFacade, serving: FacadeServing): Koa 
       answerFailure(ctx, mounted, err, serving);
     }
     if (serving.draining()) ctx.res.shouldKeepAlive = false;
-    serving.metrics.observe(routeTemplate(ctx), ctx.method, ctx.status, (performance.now() - started) / 1000);
+    serving.metrics.observe(
+      facadeRouteLabel(ctx) ?? UNMATCHED_ROUTE,
+      ctx.method,
+      ctx.status,
+      (performance.now() - started) / 1000,
+    );
   });
   koa.silent = true;
   koa.on('error', (err: unknown) => serving.logger.warn({ err, facade: mounted.name }, 'response failed'));
@@ -168,10 +188,4 @@ function answerFailure(ctx: Context, mounted: MountedFacade, err: unknown, servi
     ctx.body = errorBody(code, message);
   }
   if (status === 413 && !ctx.req.complete) lingerThenClose(ctx.req, serving.lingerMs);
-}
-
-/** The matched route of a @koa/router facade, or `unmatched`, so unknown paths cannot grow the label set. */
-function routeTemplate(ctx: Context): string {
-  const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
-  return typeof matched === 'string' ? matched : UNMATCHED_ROUTE;
 }

@@ -235,3 +235,16 @@ test('an unknown facade in the config is a config error at its JSON path', async
   t.is(err.code, 'KVMESH_ERR_CONFIG_INVALID');
   t.regex(err.message, /\/facades\/1\/name: unknown facade plugin 'ehco'; available: dht-node, echo, other/);
 });
+
+test('facade requests are counted in the metrics under one label per facade', async (t) => {
+  const server = await startWith(t, [{ name: 'echo' }, { name: 'other', options: { prefix: '/o', port: 0 } }]);
+  await http(server.url, '/echo/hello');
+  await http(server.url, '/echo/missing');
+  await http(server.facades[1]!.url, '/o/x');
+  await http(server.facades[1]!.url, '/elsewhere');
+  const text = (await http(server.url, '/metrics')).body.toString();
+  t.regex(text, /kvmesh_http_requests_total\{route="facade:echo",method="GET",status="200"\} 1/);
+  t.regex(text, /kvmesh_http_requests_total\{route="facade:echo",method="GET",status="404"\} 1/);
+  t.regex(text, /kvmesh_http_requests_total\{route="facade:other",method="GET",status="200"\} 1/);
+  t.regex(text, /kvmesh_http_requests_total\{route="unmatched",method="GET",status="404"\} 1/);
+});
