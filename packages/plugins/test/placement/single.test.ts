@@ -52,7 +52,7 @@ test('every key is located on this node alone with W = R = 1', async (t) => {
   };
   for (const key of ['a', 'another key', '😀', 'x'.repeat(1000)]) {
     const set = await placement.locate(key, { intent: 'read' });
-    t.deepEqual(set, { replicas: [expected], fallbacks: [], writeQuorum: 1, readQuorum: 1, epoch: 1 });
+    t.deepEqual(set, { replicas: [expected], fallbacks: [], writeQuorum: 1, readQuorum: 1, epoch: 1, hops: 0 });
   }
   t.deepEqual(placement.self, expected);
 });
