@@ -22,6 +22,7 @@ import { lookup, type LookupResult } from './lookup.js';
 import {
   CHORD_MESSAGES,
   CHORD_PROTO,
+  type ClaimPayload,
   type FindSuccessorPayload,
   type FindSuccessorReplyPayload,
   type GetNeighboursPayload,
@@ -33,9 +34,9 @@ import {
 import { metricNamed, type Metric } from './metric.js';
 import { NodeDirectory, nodeRef, type NodeRef, type WireNode } from './node-ref.js';
 import { checkChordOptions, type ChordOptions } from './options.js';
-import { ownershipMoves } from './ownership.js';
+import { move, ownershipMoves, type Arc, type ArcMove } from './ownership.js';
 import { inClosedOpen, RoutingTable, type Answer } from './routing-table.js';
-import { inOpen, type Ident } from './ring.js';
+import { inHalfOpen, inOpen, nextIdent, type Ident } from './ring.js';
 import { RouteCache } from './route-cache.js';
 import type { RingWindow } from './window.js';
 
@@ -63,6 +64,8 @@ const PREDECESSOR_SILENCE_PERIODS = 2;
 const ROUTE_CACHE_TTL_PERIODS = 3;
 /** Every this many periods the node directory forgets the nodes lookups named in passing. */
 const DIRECTORY_PRUNE_PERIODS = 10;
+/** Pieces (owners) one orphaned arc is handed to before the rest waits for the next period. */
+const MAX_HANDOVER_PIECES = 32;
 /** Longest wait between two join attempts. */
 const JOIN_RETRY_MAX_MS = 30_000;
 
@@ -104,6 +107,8 @@ export class ChordPlacement implements Placement {
   #timers: Timer[] = [];
   #ticking = false;
   #ticks = 0;
+  /** Arcs this node held and must hand to owners it has to look up first. */
+  #orphans: Arc[] = [];
   #nextFinger = 0;
   #lastHeardFromPredecessor = 0;
   #joinDelayMs = 0;
@@ -127,6 +132,7 @@ export class ChordPlacement implements Placement {
     rpc.handle(CHORD_MESSAGES.stabilize, (p: StabilizePayload) => this.#onStabilize(p));
     rpc.handle(CHORD_MESSAGES.getNeighbours, (p: GetNeighboursPayload) => this.#onGetNeighbours(p));
     rpc.handle(CHORD_MESSAGES.leave, (p: LeavePayload) => this.#onLeave(p));
+    rpc.handle(CHORD_MESSAGES.claim, (p: ClaimPayload) => this.#onClaim(p));
   }
 
   /** This node as a member of the ring. */
@@ -429,6 +435,7 @@ export class ChordPlacement implements Placement {
       await this.#stabilize();
       await this.#checkPredecessor();
       await this.#fixFinger();
+      await this.#handOver();
     } catch (err) {
       if (this.#state === 'joined') this.#c.logger.warn({ err: errorText(err) }, 'chord maintenance failed');
     } finally {
@@ -573,6 +580,55 @@ export class ChordPlacement implements Placement {
     this.#nextFinger = table.setFinger(i, value);
   }
 
+  /**
+   * Hands the orphaned arcs to their owners: a lookup names the node after
+   * the arc's start and its successors, which own the first piece of it;
+   * the walk goes on from there until the arc's end. Each piece is
+   * announced as a move from this node to its owners (core copies, then
+   * purges here). A failed lookup leaves the rest for the next period.
+   */
+  async #handOver(): Promise<void> {
+    const replicas = this.#o.backups + 1;
+    while (this.#orphans.length > 0 && this.#state === 'joined') {
+      const arc = this.#orphans[0]!;
+      let cursor = arc.start;
+      for (let piece = 0; piece < MAX_HANDOVER_PIECES; piece++) {
+        const target = nextIdent(cursor, this.#metric.bits);
+        const local = this.#table.answer(target);
+        let owners: readonly NodeRef[];
+        try {
+          owners = local.done ? local.replicas : (await this.#lookup(target, local.closer)).replicas;
+        } catch {
+          this.#orphans[0] = { start: cursor, end: arc.end };
+          return;
+        }
+        const owner = owners[0]!;
+        const end = inHalfOpen(arc.end, cursor, owner.ident) ? arc.end : owner.ident;
+        const to = owners.slice(0, replicas);
+        if (!to.some((n) => n.id === this.#self.id)) {
+          const handed = move(
+            cursor,
+            end,
+            [this.#self.id],
+            to.map((n) => n.id),
+            this.#metric,
+          );
+          this.#emit([handed], [this.#self.member, ...to.map((n) => n.member)], []);
+        }
+        if (end === arc.end) {
+          cursor = arc.end;
+          break;
+        }
+        cursor = end;
+      }
+      if (cursor !== arc.end) {
+        this.#orphans[0] = { start: cursor, end: arc.end };
+        return;
+      }
+      this.#orphans.shift();
+    }
+  }
+
   async #neighboursFrom(node: NodeRef): Promise<Neighbours> {
     const reply = await this.#c.rpc.request<NeighboursPayload>(
       node.address,
@@ -621,7 +677,11 @@ export class ChordPlacement implements Placement {
       from.id !== this.#self.id &&
       (current === undefined || current.id === from.id || inOpen(from.ident, current.ident, this.#self.ident))
     ) {
-      table.setPredecessors([from, ...this.#nodes(payload.predecessors)], now);
+      const theirs = this.#nodes(payload.predecessors);
+      // A newcomer between the old predecessor and this node does not know its own predecessors yet:
+      // they are this node's old ones.
+      const tail = theirs.length > 0 || current === undefined || current.id === from.id ? theirs : table.predecessors;
+      table.setPredecessors([from, ...tail], now);
       this.#lastHeardFromPredecessor = now;
       // Alone until now: the newcomer is the successor too (a ring of two).
       if (table.successor === undefined) table.setSuccessors(from, [], now);
@@ -759,7 +819,8 @@ export class ChordPlacement implements Placement {
     if (this.#announced !== undefined && this.#announced.signature === window.signature) return;
     const before = this.#announced;
     this.#announced = window;
-    const moves = ownershipMoves(before, window, this.#self, this.#metric);
+    const { moves, orphans } = ownershipMoves(before, window, this.#self, this.#metric);
+    if (orphans.length > 0) this.#orphans.push(...orphans);
     const departed = this.#departed.splice(0);
     if (this.#listeners.size === 0 || (moves.length === 0 && departed.length === 0)) return;
     const members = new Map<string, Member>();
@@ -767,7 +828,12 @@ export class ChordPlacement implements Placement {
     for (const w of before === undefined ? [window] : [before, window]) {
       for (const n of w.nodes) if (!this.#table.isDead(n.id, now)) members.set(n.id, n.member);
     }
-    const change = Object.freeze({ epoch: CHORD_EPOCH, moves, members: [...members.values()], departed });
+    this.#emit(moves, [...members.values()], departed);
+    this.#claim(moves);
+  }
+
+  #emit(moves: readonly ArcMove[], members: readonly Member[], departed: readonly string[]): void {
+    const change = Object.freeze({ epoch: CHORD_EPOCH, moves, members, departed });
     for (const listener of this.#listeners) {
       try {
         listener(change);
@@ -775,6 +841,51 @@ export class ChordPlacement implements Placement {
         this.#c.logger.error({ err: errorText(err) }, 'an ownership listener threw');
       }
     }
+  }
+
+  /**
+   * For each arc this node just became a replica of, asks the replicas that
+   * held it to copy it here. Their own lists may have named this node
+   * before it admitted the arc (news travels one node per period), so a
+   * write in between reached them and not this node, and they see no
+   * change of their own to announce.
+   */
+  #claim(moves: readonly ArcMove[]): void {
+    const window = this.#table.window();
+    for (const m of moves) {
+      if (!m.to.includes(this.#self.id) || m.from.includes(this.#self.id)) continue;
+      const payload: ClaimPayload = {
+        metric: this.#metric.name,
+        node: this.#wire(this.#self),
+        start: m.start,
+        end: m.end,
+      };
+      for (const holder of window.replicasAt(m.end) ?? []) {
+        if (holder.id === this.#self.id || !m.from.includes(holder.id)) continue;
+        this.#c.rpc
+          .request(holder.address, CHORD_MESSAGES.claim, payload, {
+            timeoutMs: this.#o.requestTimeoutMs,
+            signal: this.#lifetime.signal,
+          })
+          .catch(() => undefined);
+      }
+    }
+  }
+
+  /** A node became a replica of an arc this node holds: copy it there (core's mover runs the copy). */
+  #onClaim(payload: ClaimPayload): { type: string; payload: Record<string, never> } {
+    this.#checkPeer(payload.metric);
+    const claimant = payload.node === null ? undefined : this.#intern(payload.node);
+    const digits = this.#self.ident.length;
+    if (claimant !== undefined && payload.start.length === digits && payload.end.length === digits) {
+      const replicas = this.#table.window().replicasAt(payload.end);
+      if (replicas?.some((n) => n.id === this.#self.id) && claimant.id !== this.#self.id) {
+        this.#heard(claimant);
+        const copy = move(payload.start, payload.end, [this.#self.id], [this.#self.id, claimant.id], this.#metric);
+        this.#emit([copy], [this.#self.member, claimant.member], []);
+      }
+    }
+    return { type: 'kvmesh.core.Empty', payload: {} };
   }
 
   // ---- wire ----

@@ -9,6 +9,7 @@ export const CHORD_MESSAGES = {
   getNeighbours: 'kvmesh.placement.chord.GetNeighbours',
   neighbours: 'kvmesh.placement.chord.Neighbours',
   leave: 'kvmesh.placement.chord.Leave',
+  claim: 'kvmesh.placement.chord.Claim',
 } as const;
 
 /**
@@ -86,6 +87,15 @@ message Neighbours {
   uint32 digest = 5;
 }
 
+// A node that became a replica of the arc (start, end] asks a node that holds it to copy it over:
+// a write that landed while the lists were settling may have missed it.
+message Claim {
+  string metric = 1;
+  Node node = 2;
+  string start = 3;
+  string end = 4;
+}
+
 // A graceful leave, sent to the leaving node's predecessor and successor.
 message Leave {
   string metric = 1;
@@ -130,6 +140,13 @@ export interface NeighboursPayload {
   readonly fingers: readonly WireNode[];
   readonly unchanged: boolean;
   readonly digest: number;
+}
+
+export interface ClaimPayload {
+  readonly metric: string;
+  readonly node: WireNode | null;
+  readonly start: string;
+  readonly end: string;
 }
 
 export interface LeavePayload {

@@ -12,19 +12,22 @@ import type { RingWindow } from './window.js';
  * the new ones but itself), `to` the replicas after. Arcs are cut at every
  * node of either window, so two nodes that know the same nodes name a range
  * alike: the old owner's MoveDone matches the new owner's pending range.
+ * Arcs this node held whose owners lie beyond what it knows now (a burst of
+ * joins in front of it) come back as `orphans`.
  */
 export function ownershipMoves(
   before: RingWindow | undefined,
   after: RingWindow,
   self: NodeRef,
   metric: Metric,
-): Move[] {
+): OwnershipDiff {
+  const orphans: Arc[] = [];
   const boundaries = new Map<Ident, string>();
   for (const window of before === undefined ? [after] : [before, after]) {
     for (const node of window.nodes) boundaries.set(node.ident, clockwiseKey(node.ident, self.ident));
   }
   const cuts = [...boundaries.entries()].sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0)).map((e) => e[0]);
-  const moves: Move[] = [];
+  const moves: ArcMove[] = [];
   let open: { start: Ident; end: Ident; from: string[]; to: string[]; signature: string } | undefined;
   const close = (): void => {
     if (open === undefined) return;
@@ -40,11 +43,20 @@ export function ownershipMoves(
       close();
       continue;
     }
-    const now = after.replicasAt(end);
-    // What this node held before counts only where it knew the arc's start (what admit went by).
+    // Either window counts only where it knows the arc's start (what admit goes by): a window that
+    // does not may be missing nodes inside the segment.
+    const now = after.arcStart(end) !== undefined ? after.replicasAt(end) : undefined;
     const then = before?.arcStart(end) !== undefined ? before.replicasAt(end) : undefined;
     const heldNow = now?.some((n) => n.id === self.id) ?? false;
     const heldThen = then?.some((n) => n.id === self.id) ?? false;
+    if (heldThen && now === undefined) {
+      // Held, and now beyond what this node knows: the new owners must be looked up.
+      const last = orphans[orphans.length - 1];
+      if (last !== undefined && last.end === start) orphans[orphans.length - 1] = { start: last.start, end };
+      else orphans.push({ start, end });
+      close();
+      continue;
+    }
     let change: { from: string[]; to: string[] } | undefined;
     if ((heldNow || heldThen) && now !== undefined) {
       const to = now.map((n) => n.id);
@@ -68,16 +80,42 @@ export function ownershipMoves(
   if (moves.length > 1) {
     const first = moves[0]!;
     const last = moves[moves.length - 1]!;
-    if (arcEnd(last) === arcStart(first) && sameIds(first.from, last.from) && sameIds(first.to, last.to)) {
+    if (last.end === first.start && sameIds(first.from, last.from) && sameIds(first.to, last.to)) {
       moves.splice(0, 1);
-      moves[moves.length - 1] = move(arcStart(last), arcEnd(first), last.from, last.to, metric);
+      moves[moves.length - 1] = move(last.start, first.end, last.from, last.to, metric);
     }
   }
-  return moves;
+  return { moves, orphans };
 }
 
-function move(start: Ident, end: Ident, from: readonly string[], to: readonly string[], metric: Metric): Move {
+/** The arc (start, end]. */
+export interface Arc {
+  readonly start: Ident;
+  readonly end: Ident;
+}
+
+export interface OwnershipDiff {
+  readonly moves: ArcMove[];
+  /** Arcs this node held and no longer knows the owners of: their new owners are found by lookup. */
+  readonly orphans: Arc[];
+}
+
+/** A Move of the arc (start, end]. */
+export interface ArcMove extends Move {
+  readonly start: Ident;
+  readonly end: Ident;
+}
+
+export function move(
+  start: Ident,
+  end: Ident,
+  from: readonly string[],
+  to: readonly string[],
+  metric: Metric,
+): ArcMove {
   return Object.freeze({
+    start,
+    end,
     range: `(${start}, ${end}]`,
     contains: (key: string) => {
       try {
@@ -89,14 +127,6 @@ function move(start: Ident, end: Ident, from: readonly string[], to: readonly st
     from: Object.freeze([...from]),
     to: Object.freeze([...to]),
   });
-}
-
-function arcStart(move: Move): Ident {
-  return move.range.slice(1, move.range.indexOf(','));
-}
-
-function arcEnd(move: Move): Ident {
-  return move.range.slice(move.range.indexOf(', ') + 2, -1);
 }
 
 function sameIds(a: readonly string[], b: readonly string[]): boolean {

@@ -38,3 +38,9 @@ export function fingerStart(id: Ident, i: number, bits: number): Ident {
 export function toIdent(value: bigint, bits: number): Ident {
   return value.toString(16).padStart(Math.ceil(bits / 4), '0');
 }
+
+/** The identifier right after `id` on the circle. */
+export function nextIdent(id: Ident, bits: number): Ident {
+  const modulus = 1n << BigInt(bits);
+  return toIdent((BigInt(`0x${id}`) + 1n) % modulus, bits);
+}
