@@ -17,19 +17,21 @@ export interface WireContact {
   readonly address: string;
 }
 
-// Computing SHA-256 of an id is cheap, but lookups see the same contacts over and over.
-const ids = new Map<string, Uint8Array>();
-const MAX_CACHED_IDS = 200_000;
+// Computing SHA-256 of an id is cheap, but lookups see the same contacts over and over, and a
+// simulator runs thousands of nodes in one process whose tables share them: contacts are interned.
+const interned = new Map<string, Contact>();
+const MAX_INTERNED = 200_000;
 
-/** The contact for member `id` at `address`. */
+/** The contact for member `id` at `address` (one shared, frozen object per pair). */
 export function contactOf(id: string, address: string): Contact {
-  let nodeId = ids.get(id);
-  if (nodeId === undefined) {
-    nodeId = idOf(id);
-    if (ids.size >= MAX_CACHED_IDS) ids.clear();
-    ids.set(id, nodeId);
+  const name = `${id}\u0000${address}`;
+  let contact = interned.get(name);
+  if (contact === undefined) {
+    contact = Object.freeze({ id, address, nodeId: idOf(id) });
+    if (interned.size >= MAX_INTERNED) interned.clear();
+    interned.set(name, contact);
   }
-  return { id, address, nodeId };
+  return contact;
 }
 
 export function toWire(contact: Contact): WireContact {

@@ -13,6 +13,9 @@ export { KADEMLIA_MESSAGES, KADEMLIA_PROTO, defineKademliaMessages } from './mes
 export { KADEMLIA_OPTIONS_SCHEMA, DEFAULT_K, DEFAULT_ALPHA, DEFAULT_FREEZE_MS, type KademliaOptions } from './options.js';
 export { ShiftProtocol, type ShiftCounters } from './shift-protocol.js';
 
+/** How often a simulator samples lookups while the overlay settles or repairs (at most). */
+const SIMULATION_PERIOD_MS = 60_000;
+
 /** Kademlia (Maymounkov & Mazières 2002) placement: a classic DHT, or KeyShift's ownership shift. */
 export const kademliaPlacement = definePlugin({
   family: 'placement',
@@ -30,7 +33,7 @@ export const kademliaPlacement = definePlugin({
       seeds: contact === undefined ? [] : [contact.hostPort],
       persistOwnership: false,
     }),
-    // The maintenance period is the bucket refresh (§2.3).
-    periodMs: (options) => options['refreshIntervalMs'] as number,
+    // Lookups are sampled every minute of virtual time, or every bucket refresh (§2.3) when that is sooner.
+    periodMs: (options) => Math.min(options['refreshIntervalMs'] as number, SIMULATION_PERIOD_MS),
   },
 });

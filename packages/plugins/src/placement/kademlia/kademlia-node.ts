@@ -339,9 +339,14 @@ export class KademliaNode {
     await Promise.allSettled(work);
   }
 
+  /**
+   * A lookup of a random id in the bucket's range (§2.3). It ends once the
+   * alpha closest answered rather than all k: what a refresh is for is
+   * contacts in that range, which every answer there brings (k of them).
+   */
   #refreshBucket(prefix: number): Promise<unknown> {
     const target = idInBucket(this.self.nodeId, prefix, this.#c.random.bytes(ID_BYTES));
-    return this.findNode(target, this.#s.k).catch(() => undefined);
+    return this.findNode(target, this.#s.alpha).catch(() => undefined);
   }
 
   async #findNode(contact: Contact, target: Uint8Array): Promise<QueryAnswer<never>> {

@@ -27,6 +27,7 @@ import { hexOf, idOf } from './node-id.js';
 import type { KademliaOptions } from './options.js';
 import { seedAddress, seedList } from './options.js';
 import { FileJournal, MemoryJournal } from './ownership-journal.js';
+import { MulticastDiscovery } from './multicast.js';
 import { ReplicaMoves } from './replica-moves.js';
 import { ShiftProtocol } from './shift-protocol.js';
 
@@ -62,13 +63,16 @@ export class KademliaPlacement implements Placement {
   readonly epoch = KADEMLIA_EPOCH;
   readonly #o: KademliaOptions;
   readonly #c: KademliaComponents;
-  readonly #members = new Map<string, Member>();
   readonly #listeners = new Set<OwnershipListener>();
   #dht: KademliaNode | undefined;
   #shift: ShiftProtocol | undefined;
   #moves: ReplicaMoves | undefined;
+  #multicast: MulticastDiscovery | undefined;
+  /** Bootstraps running or done through a contact heard by multicast, by id. */
+  readonly #discovered = new Set<string>();
   #transfer: KeyTransfer | undefined;
   #selfSet: ReplicaSet | undefined;
+  #self: Member | undefined;
   #bootstrapTimer: Timer | undefined;
   #state: 'created' | 'running' | 'stopped' = 'created';
 
@@ -165,7 +169,28 @@ export class KademliaPlacement implements Placement {
       dht.onContactRemoved = (contact) => moves.removed(contact);
     }
     const seeds = seedList(o.seeds).map((s) => seedAddress(s, self.address));
-    if (seeds.some((s) => s !== self.address)) {
+    const seeded = seeds.some((s) => s !== self.address);
+    if (o.multicast.enabled) {
+      const discovery = new MulticastDiscovery(o.multicast, {
+        self,
+        messages: this.#c.messages,
+        clock,
+        logger,
+        host: hostOf(node.address),
+        wanted: () => dht.table.size < o.k,
+        heard: (contact) => this.#heard(contact),
+      });
+      await discovery.start();
+      this.#multicast = discovery;
+      // The answer to an announcement is a ping from the node that heard it: the first contact this
+      // node learns that way is where it bootstraps.
+      const added = dht.onContactAdded;
+      dht.onContactAdded = (contact) => {
+        added?.(contact);
+        if (!seeded && this.#discovered.size === 0) this.#heard(contact);
+      };
+    }
+    if (seeded) {
       const joined = await dht.bootstrap(seeds).catch(() => false);
       if (!joined) {
         logger.info({ seeds }, 'no Kademlia seed answered yet; trying again');
@@ -179,6 +204,7 @@ export class KademliaPlacement implements Placement {
     this.#state = 'stopped';
     this.#bootstrapTimer?.cancel();
     this.#moves?.stop();
+    this.#multicast?.stop();
     await this.#shift?.stop();
     await this.#dht?.stop();
   }
@@ -203,8 +229,10 @@ export class KademliaPlacement implements Placement {
     }
     const target = idOf(key);
     const wanted = this.#o.replicas;
-    if (dht.table.complete(target, wanted)) return this.#replicated(dht.closestKnown(target, wanted), 0);
-    const result = await dht.findNode(target, wanted, check);
+    if (dht.table.knowsAll()) return this.#replicated(dht.closestKnown(target, wanted), 0);
+    // The lookup runs to the k closest, as the paper's does, whatever the replica count: ending at
+    // the few closest would trust the routing tables more than a lookup should.
+    const result = await dht.findNode(target, this.#o.k, check);
     return this.#replicated(result.closest, result.hops);
   }
 
@@ -279,6 +307,15 @@ export class KademliaPlacement implements Placement {
     return base;
   }
 
+  /** A node heard on the multicast group (or the first to answer this node's announcement): bootstrap through it once. */
+  #heard(contact: Contact): void {
+    const dht = this.#dht;
+    if (dht === undefined || this.#state !== 'running' || this.#discovered.has(contact.id)) return;
+    this.#discovered.add(contact.id);
+    if (dht.table.has(contact.id) && dht.table.size >= this.#o.k) return;
+    dht.track(dht.bootstrap([contact.address]));
+  }
+
   #retryBootstrap(seeds: readonly string[]): void {
     if (this.#state !== 'running') return;
     this.#bootstrapTimer = this.#c.clock.setTimeout(() => {
@@ -336,21 +373,42 @@ export class KademliaPlacement implements Placement {
     });
   }
 
-  /** The Member handed out for a contact (one object per contact, refreshed when its address changes). */
+  /** The Member handed out for a contact (one object per contact and address, shared). */
   #member(contact: Contact): Member {
-    const known = this.#members.get(contact.id);
-    if (known !== undefined && known.address === contact.address) return known;
-    const isSelf = contact.id === this.#c.node.id;
-    const member: Member = Object.freeze({
-      id: contact.id,
-      address: contact.address,
-      state: 'alive',
-      incarnation: 0,
-      meta: Object.freeze<Record<string, string>>(isSelf ? { role: this.#c.node.role } : {}),
-    });
-    this.#members.set(contact.id, member);
-    return member;
+    if (contact.id === this.#c.node.id) {
+      if (this.#self === undefined || this.#self.address !== contact.address) {
+        this.#self = Object.freeze({
+          id: contact.id,
+          address: contact.address,
+          state: 'alive',
+          incarnation: 0,
+          meta: Object.freeze({ role: this.#c.node.role }),
+        });
+      }
+      return this.#self;
+    }
+    return memberOf(contact);
   }
+}
+
+const members = new WeakMap<Contact, Member>();
+const NO_META: Readonly<Record<string, string>> = Object.freeze({});
+
+/** Contacts are interned (contactOf), so their Members can be too. */
+function memberOf(contact: Contact): Member {
+  let member = members.get(contact);
+  if (member === undefined) {
+    member = Object.freeze({ id: contact.id, address: contact.address, state: 'alive', incarnation: 0, meta: NO_META });
+    members.set(contact, member);
+  }
+  return member;
+}
+
+/** The host of a `host:port` (brackets of an IPv6 literal removed). */
+function hostOf(hostPort: string): string {
+  const at = hostPort.lastIndexOf(':');
+  const host = at < 0 ? hostPort : hostPort.slice(0, at);
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
 function safeName(id: string): string {

@@ -5,6 +5,9 @@ import { compareDistance, idOf } from './node-id.js';
 
 /** Arrivals and departures gathered before they are announced as one ownership change. */
 const GATHER_MS = 500;
+/** Keys whose newcomers one change remembers (past it the memo starts again). */
+const MEMO_KEYS = 100_000;
+const NONE: ReadonlySet<string> = new Set();
 
 export interface ReplicaMovesOptions {
   readonly dht: KademliaNode;
@@ -72,50 +75,48 @@ export class ReplicaMoves {
     const departed = [...this.#departed.values()].filter((c) => !dht.table.has(c.id));
     this.#arrived.clear();
     this.#departed.clear();
+    if (arrived.length === 0 && departed.length === 0) return;
+    const arrivedIds = new Set(arrived.map((c) => c.id));
+    // Who ranks among a key's closest now and did not before this change (only for keys this node
+    // keeps); every move of the change asks, so it is worked out once per key.
+    const memo = new Map<string, ReadonlySet<string>>();
+    const newcomers = (key: string): ReadonlySet<string> => {
+      let found = memo.get(key);
+      if (found !== undefined) return found;
+      const target = idOf(key);
+      const after = dht.closestKnown(target, replicas);
+      if (!after.some((c) => c.id === self.id)) {
+        found = NONE;
+      } else {
+        const before = [...dht.closestKnown(target, replicas + arrived.length), ...departed]
+          .filter((c) => !arrivedIds.has(c.id))
+          .sort((a, b) => compareDistance(a.nodeId, b.nodeId, target))
+          .slice(0, replicas);
+        const was = new Set(before.map((c) => c.id));
+        found = new Set(after.filter((c) => !was.has(c.id)).map((c) => c.id));
+      }
+      if (memo.size >= MEMO_KEYS) memo.clear();
+      memo.set(key, found);
+      return found;
+    };
+    // Newcomers are the arrivals, and, for a departed node, the nodes closest to it (the keys it held
+    // lie around its id, and their next closest nodes around it too).
+    const candidates = new Map<string, Contact>(arrived.map((c) => [c.id, c]));
+    for (const gone of departed) {
+      for (const c of dht.table.closest(gone.nodeId, 2 * replicas)) candidates.set(c.id, c);
+    }
+    candidates.delete(self.id);
+    const members: Member[] = [this.#o.member(self)];
     const moves: Move[] = [];
-    const members = new Map<string, Member>([[self.id, this.#o.member(self)]]);
-    const ranks = (key: string): string[] => dht.closestKnown(idOf(key), replicas).map((c) => c.id);
-    for (const contact of arrived) {
-      members.set(contact.id, this.#o.member(contact));
+    for (const candidate of candidates.values()) {
+      members.push(this.#o.member(candidate));
       moves.push({
-        range: `keys whose ${replicas} closest nodes now include ${contact.id}`,
-        contains: (key) => {
-          const ids = ranks(key);
-          return ids.includes(contact.id) && ids.includes(self.id);
-        },
+        range: `keys whose ${replicas} closest nodes now include ${candidate.id}`,
+        contains: (key) => newcomers(key).has(candidate.id),
         from: [self.id],
-        to: [self.id, contact.id],
+        to: [self.id, candidate.id],
       });
     }
-    for (const gone of departed) {
-      // The keys `gone` was a replica of lie around its id; their new replicas are the nodes closest to it.
-      const candidates = dht.table.closest(gone.nodeId, 2 * replicas);
-      for (const candidate of candidates) {
-        members.set(candidate.id, this.#o.member(candidate));
-        moves.push({
-          range: `keys of ${gone.id} whose ${replicas} closest nodes now include ${candidate.id}`,
-          contains: (key) => {
-            const after = ranks(key);
-            if (!after.includes(candidate.id) || !after.includes(self.id)) return false;
-            // Before, `gone` ranked among them and `candidate` did not.
-            const target = idOf(key);
-            const before = [...dht.closestKnown(target, replicas + 1), gone]
-              .sort((a, b) => compareDistance(a.nodeId, b.nodeId, target))
-              .slice(0, replicas)
-              .map((c) => c.id);
-            return before.includes(gone.id) && !before.includes(candidate.id);
-          },
-          from: [self.id],
-          to: [self.id, candidate.id],
-        });
-      }
-    }
-    if (moves.length === 0 && departed.length === 0) return;
-    this.#o.emit({
-      epoch: this.#o.epoch,
-      moves,
-      members: [...members.values()],
-      departed: departed.map((c) => c.id),
-    });
+    this.#o.emit({ epoch: this.#o.epoch, moves, members, departed: departed.map((c) => c.id) });
   }
 }

@@ -154,31 +154,15 @@ export class RoutingTable {
   }
 
   /**
-   * Whether the table knows every node it has heard of near `target`: the
-   * buckets that hold the `n` closest contacts to it were never full (no
-   * replacement waits in them), so a lookup could find no closer node than
-   * these. Lets a small cluster, whose every node fits the table, answer
-   * without asking.
+   * Whether this node is likely to know the whole overlay: fewer than k
+   * contacts and no bucket ever full. In an overlay of at most k nodes a
+   * joining node's own lookup reaches every node (its k closest are all of
+   * them), so every table holds every node and a lookup could learn nothing
+   * new: a small cluster answers from its table without asking.
    */
-  complete(target: Uint8Array, n: number): boolean {
-    const prefix = commonPrefixBits(this.#o.self.nodeId, target);
-    // The closest contacts to `target` are in its bucket, then in buckets nearer to this node
-    // (longer prefixes), then in the farther ones. Walk them in that order until n are covered.
-    let covered = 0;
-    for (let i = Math.min(prefix, ID_BITS - 1); i < ID_BITS; i++) {
-      const bucket = this.#buckets[i];
-      if (bucket === undefined) continue;
-      if (bucket.slots.length >= this.#o.k || bucket.replacements.length > 0) return false;
-      covered += bucket.slots.length;
-    }
-    if (covered >= n) return true;
-    for (let i = Math.min(prefix, ID_BITS) - 1; i >= 0; i--) {
-      const bucket = this.#buckets[i];
-      if (bucket === undefined) continue;
-      if (bucket.slots.length >= this.#o.k || bucket.replacements.length > 0) return false;
-      covered += bucket.slots.length;
-      if (covered >= n) return true;
-    }
+  knowsAll(): boolean {
+    if (this.#byId.size >= this.#o.k) return false;
+    for (const bucket of this.#buckets) if (bucket !== undefined && bucket.replacements.length > 0) return false;
     return true;
   }
 
