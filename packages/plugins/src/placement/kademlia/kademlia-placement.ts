@@ -223,7 +223,7 @@ export class KademliaPlacement implements Placement {
     const check = this.#check(key, options);
     if (this.#shift !== undefined) {
       const sleep = (ms: number): Promise<void> => this.#c.clock.sleep(ms, options.signal ?? dht.lifetime);
-      const answer = await this.#shift.locate(key, check, sleep);
+      const answer = await this.#shift.locate(key, check, sleep, options.retry === true);
       if (answer.kind === 'here') return answer.hops === 0 ? this.#own() : { ...this.#own(), hops: answer.hops };
       return this.#single(answer.owner, answer.hops);
     }

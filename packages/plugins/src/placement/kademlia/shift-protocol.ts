@@ -248,7 +248,12 @@ export class ShiftProtocol {
    * @throws KvError KVMESH_ERR_KV_FROZEN when a hand-over here is in doubt,
    *   or the key stayed frozen until `check` gave up; KVMESH_ERR_RPC_TIMEOUT from `check`.
    */
-  async locate(key: string, check: () => void, sleep: (ms: number) => Promise<void>): Promise<ShiftAnswer> {
+  async locate(
+    key: string,
+    check: () => void,
+    sleep: (ms: number) => Promise<void>,
+    fresh = false,
+  ): Promise<ShiftAnswer> {
     let hops = 0;
     for (;;) {
       check();
@@ -270,7 +275,7 @@ export class ShiftProtocol {
       }
       let running = this.#incoming.get(key);
       if (running === undefined) {
-        running = this.#shiftIn(key, check, sleep);
+        running = this.#shiftIn(key, check, sleep, fresh);
         this.#incoming.set(key, running);
         const forget = (): void => {
           if (this.#incoming.get(key) === running) this.#incoming.delete(key);
@@ -284,17 +289,26 @@ export class ShiftProtocol {
   }
 
   /** One attempt to find and take over `key`; undefined: try again (the owner kept it, or it changed hands). */
-  async #shiftIn(key: string, check: () => void, sleep: (ms: number) => Promise<void>): Promise<ShiftAnswer | undefined> {
+  async #shiftIn(
+    key: string,
+    check: () => void,
+    sleep: (ms: number) => Promise<void>,
+    fresh: boolean,
+  ): Promise<ShiftAnswer | undefined> {
     const self = this.#dht.self;
     let hops = 0;
-    let owner = this.#forwards.get(key)?.to;
+    const rounds = { hops: 0 };
+    // A forward pointer here (this node gave the key up, or a hand-over to it failed) is where to ask
+    // first, unless the last answer was refused: then the DHT says.
+    let owner = fresh ? undefined : this.#forwards.get(key)?.to;
     let known: EntryPayload | undefined;
     if (owner === undefined || owner.id === self.id) {
       const found = await this.#dht.findValue(key, check);
       hops += found.hops;
       known = found.entry;
       if (known === undefined) {
-        const claimed = await this.#claim(key, found.closest, 1, check);
+        const claimed = await this.#claim(key, found.closest, 1, check, rounds);
+        hops += rounds.hops;
         if (claimed === undefined) return { kind: 'here', hops };
         known = claimed;
       }
@@ -311,7 +325,9 @@ export class ShiftProtocol {
           owner = contactOf(found.entry.ownerId, found.entry.ownerAddress);
           continue;
         }
-        const claimed = await this.#claim(key, found.closest, (found.entry?.version ?? 0) + 1, check);
+        rounds.hops = 0;
+        const claimed = await this.#claim(key, found.closest, (found.entry?.version ?? 0) + 1, check, rounds);
+        hops += rounds.hops;
         if (claimed === undefined) return { kind: 'here', hops };
         owner = contactOf(claimed.ownerId, claimed.ownerAddress);
         continue;
@@ -356,7 +372,15 @@ export class ShiftProtocol {
             continue;
           }
           // Nobody answers for the key: take it up here with a higher version.
-          const claimed = await this.#claim(key, found.closest, Math.max(newest?.version ?? 0, known?.version ?? 0) + 1, check);
+          rounds.hops = 0;
+          const claimed = await this.#claim(
+            key,
+            found.closest,
+            Math.max(newest?.version ?? 0, known?.version ?? 0) + 1,
+            check,
+            rounds,
+          );
+          hops += rounds.hops;
           if (claimed === undefined) return { kind: 'here', hops };
           known = claimed;
           owner = contactOf(claimed.ownerId, claimed.ownerAddress);
@@ -378,6 +402,7 @@ export class ShiftProtocol {
     closest: readonly Contact[],
     version: number,
     check: () => void,
+    rounds: { hops: number },
   ): Promise<EntryPayload | undefined> {
     const self = this.#dht.self;
     const entry: EntryPayload = {
@@ -389,6 +414,7 @@ export class ShiftProtocol {
     };
     for (const home of closest) {
       check();
+      if (home.id !== self.id) rounds.hops++;
       const answers = await this.#dht.storeAt([home], [entry], version === 1);
       const current = answers[0]?.current[0];
       if (current === undefined) continue;
@@ -396,6 +422,8 @@ export class ShiftProtocol {
       await this.#journal.owned(key, version);
       this.#owned.set(key, { version, streakId: self.id, streak: 1, freeze: undefined });
       this.counters.created++;
+      const others = closest.filter((c) => c.id !== home.id && c.id !== self.id);
+      if (others.length > 0) rounds.hops++;
       await this.#dht.storeAt(
         closest.filter((c) => c.id !== home.id),
         [entry],
