@@ -489,13 +489,22 @@ export class ChordPlacement implements Placement {
 
   async #stabilizeWith(successor: NodeRef, wantFingers: boolean): Promise<Neighbours> {
     const last = this.#lastNeighbours;
-    const known = !wantFingers && last !== undefined && last.from === successor ? last.digest : 0;
+    const same = !wantFingers && last !== undefined && last.from === successor;
+    const known = same ? last.digest : 0;
+    // The successor's last answer listed this node, then this node's predecessors: no need to send them again.
+    const mine = this.#table.predecessors;
+    const theirs = same ? last.neighbours.predecessors : [];
+    const tailKnown =
+      theirs[0]?.id === this.#self.id &&
+      theirs.length - 1 === Math.min(mine.length, this.#o.backups) &&
+      theirs.slice(1).every((n, i) => n.id === mine[i]?.id);
     const payload: StabilizePayload = {
       metric: this.#metric.name,
       from: this.#wire(this.#self),
-      predecessors: this.#table.predecessors.map((n) => this.#wire(n)),
+      predecessors: tailKnown ? [] : mine.map((n) => this.#wire(n)),
       wantFingers,
       known,
+      tailKnown,
     };
     const reply = await this.#c.rpc.request<NeighboursPayload>(successor.address, CHORD_MESSAGES.stabilize, payload, {
       timeoutMs: this.#o.requestTimeoutMs,
@@ -678,10 +687,14 @@ export class ChordPlacement implements Placement {
       (current === undefined || current.id === from.id || inOpen(from.ident, current.ident, this.#self.ident))
     ) {
       const theirs = this.#nodes(payload.predecessors);
-      // A newcomer between the old predecessor and this node does not know its own predecessors yet:
-      // they are this node's old ones.
-      const tail = theirs.length > 0 || current === undefined || current.id === from.id ? theirs : table.predecessors;
-      table.setPredecessors([from, ...tail], now);
+      if (payload.tailKnown && current?.id === from.id) {
+        // Left out: the predecessor's predecessors are the ones this node holds already.
+      } else {
+        // A newcomer between the old predecessor and this node does not know its own predecessors
+        // yet: they are this node's old ones.
+        const tail = theirs.length > 0 || current === undefined || current.id === from.id ? theirs : table.predecessors;
+        table.setPredecessors([from, ...tail], now);
+      }
       this.#lastHeardFromPredecessor = now;
       // Alone until now: the newcomer is the successor too (a ring of two).
       if (table.successor === undefined) table.setSuccessors(from, [], now);

@@ -68,6 +68,8 @@ message Stabilize {
   // Digest of the lists the sender got from this node last time (0: none): when they are still the
   // same, the reply says so instead of repeating them.
   uint32 known = 5;
+  // The receiver's last answer showed it holds the sender's predecessors already: they are left out.
+  bool tail_known = 6;
 }
 
 // Asks a node for its predecessors (check-predecessor, fix-fingers).
@@ -128,6 +130,7 @@ export interface StabilizePayload {
   readonly predecessors: readonly WireNode[];
   readonly wantFingers: boolean;
   readonly known: number;
+  readonly tailKnown: boolean;
 }
 
 export interface GetNeighboursPayload {

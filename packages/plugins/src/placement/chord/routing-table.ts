@@ -9,8 +9,8 @@ export type Answer =
 
 /** Nodes a lookup step names as closer to the target (the best one and alternatives if it fails). */
 const CLOSER_CANDIDATES = 3;
-/** Members past the replicas an answer names, the fallbacks for hinted writes. */
-export const ANSWER_FALLBACKS = 2;
+/** Members past the replicas an answer names: the fallback for hinted writes. */
+export const ANSWER_FALLBACKS = 1;
 
 export interface RoutingTableOptions {
   readonly self: NodeRef;
