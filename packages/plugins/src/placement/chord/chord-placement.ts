@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import {
   KvError,
   isKvError,
@@ -123,6 +124,8 @@ export class ChordPlacement implements Placement {
     this.#o = options;
     this.#metric = metricNamed(options.metric);
     this.#random = components.random.fork();
+    // Every request in flight listens to the lifetime signal: lookups, claims and maintenance add up past 10.
+    setMaxListeners(0, this.#lifetime.signal);
     // Fails early on an identifier the metric cannot use.
     this.#metric.nodeIdent(components.node.id, options.identifier);
     components.messages.define(CHORD_PROTO);
