@@ -210,7 +210,8 @@ export class NodeServer {
   /**
    * Joins the config's seeds through membership, retrying with backoff until
    * one answers or the server shuts down. Seeds equal to this node's own
-   * address are skipped; without membership the seeds are ignored (logged).
+   * address are skipped; without membership the seeds are left to the plugins
+   * that read them from the config (a routed placement joins its peers itself).
    */
   startJoining(): void {
     const membership = this.#component<Membership>('membership');
@@ -218,7 +219,9 @@ export class NodeServer {
     const own = this.node.info.address;
     const seeds = this.config.join.filter((s) => s !== own);
     if (seeds.length === 0 || membership === undefined) {
-      if (seeds.length > 0) this.logger.warn({ seeds }, 'join seeds ignored: this node has no membership');
+      // A routed placement (which reads the seeds from the config) finds its peers itself.
+      if (seeds.length > 0)
+        this.logger.info({ seeds }, 'no membership to join the seeds: left to the plugins that read them');
       this.#joined = true;
       return;
     }

@@ -91,7 +91,7 @@ export function simCommand(): Command {
     .description(
       'Run a routed placement plugin (one whose nodes find each other themselves) at N simulated nodes: bootstrap, then measure lookup hops, success and messages per lookup; with --churn, fail that fraction of the nodes at once and report the lookups that fail, the repair time and the keys lost',
     )
-    .requiredOption('-p, --plugin <name>', 'placement plugin (a routed one, e.g. chord or kademlia)')
+    .requiredOption('-p, --plugin <name>', 'placement plugin (a routed one: its nodes find each other themselves)')
     .addOption(
       new Option('-n, --nodes <n,...>', 'node counts, one run each (comma-separated)')
         .argParser(integerList('--nodes', 1))
