@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import {
   CoordinatorKvService,
   SeededRandom,
@@ -49,7 +49,7 @@ class MovingPlacement implements Placement {
   }
 }
 
-function node(t: import('ava').ExecutionContext) {
+function node(t: ExecutionContext) {
   const clock = new VirtualClock();
   const storage = new MapStorage();
   const placement = new MovingPlacement();

@@ -1,11 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { contactOf } from '../../src/placement/kademlia/index.js';
 import { FileJournal } from '../../src/placement/kademlia/ownership-journal.js';
 
-function journalFile(t: import('ava').ExecutionContext): string {
+function journalFile(t: ExecutionContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'kvmesh-journal-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return join(dir, 'kademlia-ownership-n1.jsonl');
@@ -26,7 +26,14 @@ test('the ownership journal restores owned keys, released keys and take-overs be
     version: 5,
     recordVersion: { wallMs: 1_700_000_000_000, logical: 2, node: 'n3' },
   });
-  await first.pending({ key: 'd', ownerId: 'n3', ownerAddress: 'x', token: 'tok-d', version: 2, recordVersion: undefined });
+  await first.pending({
+    key: 'd',
+    ownerId: 'n3',
+    ownerAddress: 'x',
+    token: 'tok-d',
+    version: 2,
+    recordVersion: undefined,
+  });
   await first.abandoned('d');
   await first.close();
   // A line cut short by a crash is ignored.
@@ -42,6 +49,9 @@ test('the ownership journal restores owned keys, released keys and take-overs be
   const lines = readFileSync(file, 'utf8').trim().split('\n');
   t.is(lines.length, 4, 'compacted to what it said, then one change appended');
   const third = await new FileJournal(file, 100).load();
-  t.deepEqual([...third.owned].sort(), [['a', 1], ['c', 5]]);
+  t.deepEqual([...third.owned].sort(), [
+    ['a', 1],
+    ['c', 5],
+  ]);
   t.is(third.pending.length, 0);
 });

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { SeededRandom, formatVersion, isKvError } from '@kvmesh/core';
-import type { KeyTransfer, StoredRecord } from '@kvmesh/core';
+import type { KeyTransfer, Rpc, StoredRecord } from '@kvmesh/core';
 import { KADEMLIA_MESSAGES } from '../../src/placement/kademlia/index.js';
 import { SimKademlia, UTF8, text } from './kademlia-sim.js';
 
@@ -49,8 +49,10 @@ test('the old owner forwards requests that still reach it to the new owner', asy
   t.is(admission.kind, 'moved');
   t.is(admission.kind === 'moved' ? admission.to.id : '', 'n2');
   // A request located before the move, sent straight to the old owner, is answered MOVED.
-  const rpc = sim.node('n3').node.get<import('@kvmesh/core').Rpc>('rpc');
-  const reply = await sim.settle(rpc.request(sim.node('n1').address, 'kvmesh.kv.Get', { key: 'k', epoch: 1, handoff: false }));
+  const rpc = sim.node('n3').node.get<Rpc>('rpc');
+  const reply = await sim.settle(
+    rpc.request(sim.node('n1').address, 'kvmesh.kv.Get', { key: 'k', epoch: 1, handoff: false }),
+  );
   t.is(reply.type, 'kvmesh.kv.Refused');
   t.like(reply.payload, { kind: 'MOVED', toId: 'n2' });
   // ...and so is a ShiftRequest: a node whose entry is stale is sent on.
@@ -70,13 +72,15 @@ test('two nodes incrementing one counter with conditional writes 200 times each 
   const random = new SeededRandom(9);
   const increment = async (id: string, times: number): Promise<void> => {
     const kv = sim.node(id).kv();
-    for (let done = 0; done < times; ) {
+    for (let done = 0; done < times;) {
       const { record } = await kv.get('counter');
       const value = Number(text(record!.value));
       // Read and write apart in time, so the other node's increments come in between.
       await sim.clock.sleep(random.int(4));
       try {
-        await kv.put('counter', UTF8.encode(String(value + 1)), 'text/plain', { ifMatch: formatVersion(record!.version) });
+        await kv.put('counter', UTF8.encode(String(value + 1)), 'text/plain', {
+          ifMatch: formatVersion(record!.version),
+        });
         done++;
       } catch (err) {
         if (!isKvError(err, 'KVMESH_ERR_KV_PRECONDITION_FAILED')) throw err;
@@ -87,7 +91,10 @@ test('two nodes incrementing one counter with conditional writes 200 times each 
   await sim.settle(Promise.all([increment('n1', 200), increment('n2', 200)]), 3_600_000);
   t.is(await sim.get('n3', 'counter'), '400');
   t.deepEqual(await holders(sim, 'counter'), ['n3']);
-  const moved = sim.nodes.reduce((sum, n) => sum + (n.placement().describe()['shifts'] as { shiftsIn: number }).shiftsIn, 0);
+  const moved = sim.nodes.reduce(
+    (sum, n) => sum + (n.placement().describe()['shifts'] as { shiftsIn: number }).shiftsIn,
+    0,
+  );
   t.true(conflicts > 0, 'the two writers did race');
   t.log(`${conflicts} conditional writes failed and were retried; the key moved ${moved} times`);
 });
@@ -147,7 +154,7 @@ test('a shift whose taker dies after the owner froze the key: the freeze expires
 test('a taker that never releases: the owner keeps the key readable where it is after freezeMs, and a late release is refused', async (t) => {
   const sim = await SimKademlia.start(t, { nodes: 3, placement: FAST });
   await sim.put('n1', 'k', 'v1');
-  const rpc = sim.node('n3').node.get<import('@kvmesh/core').Rpc>('rpc');
+  const rpc = sim.node('n3').node.get<Rpc>('rpc');
   const ghost = { id: 'ghost', address: 'sim://ghost:1' };
   const grant = await sim.settle(
     rpc.request(sim.node('n1').address, KADEMLIA_MESSAGES.shiftRequest, { sender: ghost, key: 'k' }),
@@ -173,9 +180,11 @@ test('a taker that never releases: the owner keeps the key readable where it is 
 test('a release repeated (its answer was lost) is answered the same, once', async (t) => {
   const sim = await SimKademlia.start(t, { nodes: 3, placement: FAST });
   await sim.put('n1', 'k', 'v1');
-  const rpc = sim.node('n3').node.get<import('@kvmesh/core').Rpc>('rpc');
+  const rpc = sim.node('n3').node.get<Rpc>('rpc');
   const taker = { id: 'n3', address: sim.node('n3').address };
-  const grant = await sim.settle(rpc.request(sim.node('n1').address, KADEMLIA_MESSAGES.shiftRequest, { sender: taker, key: 'k' }));
+  const grant = await sim.settle(
+    rpc.request(sim.node('n1').address, KADEMLIA_MESSAGES.shiftRequest, { sender: taker, key: 'k' }),
+  );
   const token = (grant.payload as { token: string }).token;
   const release = { sender: taker, key: 'k', token };
   const first = await sim.settle(rpc.request(sim.node('n1').address, KADEMLIA_MESSAGES.release, release));
@@ -196,7 +205,10 @@ test('entries live on the closest nodes while their owner republishes them, and 
     placement: { ...FAST, republishIntervalMs: 60_000, expiryMs: 180_000, refreshIntervalMs: 600_000 },
   });
   await sim.put('n5', 'k', 'v');
-  const held = (): string[] => sim.nodes.filter((n) => n.running && n.placement().dht.entries.get('k', sim.clock.now()) !== undefined).map((n) => n.id);
+  const held = (): string[] =>
+    sim.nodes
+      .filter((n) => n.running && n.placement().dht.entries.get('k', sim.clock.now()) !== undefined)
+      .map((n) => n.id);
   t.is(held().length, 5, 'with fewer than k nodes, every node holds the entry');
   await sim.advance(400_000);
   t.is(held().length, 5, 'republished by its owner: still held after twice the expiry');

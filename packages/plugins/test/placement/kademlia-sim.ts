@@ -92,7 +92,11 @@ export class SimKademlia {
       random: this.#random.fork(),
       ...(options.link ? { defaults: options.link } : {}),
     });
-    this.#registry = new PluginRegistry([...builtinPlugins.filter((p) => p.name !== 'kademlia'), kademliaPlacement, SIM_TRANSPORT]);
+    this.#registry = new PluginRegistry([
+      ...builtinPlugins.filter((p) => p.name !== 'kademlia'),
+      kademliaPlacement,
+      SIM_TRANSPORT,
+    ]);
     this.#dir = mkdtempSync(join(tmpdir(), 'kvmesh-kademlia-'));
   }
 
@@ -147,7 +151,8 @@ export class SimKademlia {
     await new Promise((resolve) => setImmediate(resolve));
     const start = this.clock.now();
     while (!done) {
-      if (this.clock.now() - start >= limitMs) throw new Error(`still pending after ${limitMs} virtual ms (seed ${this.seed})`);
+      if (this.clock.now() - start >= limitMs)
+        throw new Error(`still pending after ${limitMs} virtual ms (seed ${this.seed})`);
       await this.clock.advanceAsync(stepMs);
     }
     return tracked;
@@ -158,7 +163,8 @@ export class SimKademlia {
     const start = this.clock.now();
     for (;;) {
       if (await condition()) return this.clock.now() - start;
-      if (this.clock.now() - start >= limitMs) throw new Error(`condition not reached in ${limitMs} virtual ms (seed ${this.seed})`);
+      if (this.clock.now() - start >= limitMs)
+        throw new Error(`condition not reached in ${limitMs} virtual ms (seed ${this.seed})`);
       await this.clock.advanceAsync(stepMs);
     }
   }

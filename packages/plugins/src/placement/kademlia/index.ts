@@ -10,7 +10,13 @@ export { iterativeLookup, type LookupRequest, type LookupResult } from './lookup
 export { contactOf, type Contact } from './contact.js';
 export { ID_BITS, idOf, hexOf, compareDistance, commonPrefixBits, idInBucket } from './node-id.js';
 export { KADEMLIA_MESSAGES, KADEMLIA_PROTO, defineKademliaMessages } from './messages.js';
-export { KADEMLIA_OPTIONS_SCHEMA, DEFAULT_K, DEFAULT_ALPHA, DEFAULT_FREEZE_MS, type KademliaOptions } from './options.js';
+export {
+  KADEMLIA_OPTIONS_SCHEMA,
+  DEFAULT_K,
+  DEFAULT_ALPHA,
+  DEFAULT_FREEZE_MS,
+  type KademliaOptions,
+} from './options.js';
 export { ShiftProtocol, type ShiftCounters } from './shift-protocol.js';
 
 /** How often a simulator samples lookups while the overlay settles or repairs (at most). */

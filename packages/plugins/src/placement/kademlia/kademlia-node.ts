@@ -295,7 +295,10 @@ export class KademliaNode {
               create,
             });
             if (reply.payload.current.length !== page.length) {
-              throw new KvError('KVMESH_ERR_MESSAGE_INVALID', `${contact.id} answered a STORE of ${page.length} entries with ${reply.payload.current.length}`);
+              throw new KvError(
+                'KVMESH_ERR_MESSAGE_INVALID',
+                `${contact.id} answered a STORE of ${page.length} entries with ${reply.payload.current.length}`,
+              );
             }
             current.push(...reply.payload.current);
           }
@@ -370,7 +373,12 @@ export class KademliaNode {
     const from = this.#heard(p.sender, ctx);
     const entry = this.entries.get(p.key, this.#c.clock.now());
     const contacts = entry === undefined ? this.table.closest(idOf(p.key), this.#s.k, from?.id).map(toWire) : [];
-    const payload: ValuePayload = { sender: toWire(this.self), found: entry !== undefined, entry: entry ?? null, contacts };
+    const payload: ValuePayload = {
+      sender: toWire(this.self),
+      found: entry !== undefined,
+      entry: entry ?? null,
+      contacts,
+    };
     return { type: KADEMLIA_MESSAGES.value, payload };
   }
 
@@ -409,9 +417,9 @@ export class KademliaNode {
     const work: Promise<unknown>[] = [];
     for (const contact of arrived) {
       if (!this.table.has(contact.id)) continue;
-      const entries = this.entries.all(now).filter((entry) =>
-        this.closestKnown(idOf(entry.key), this.#s.k).some((c) => c.id === contact.id),
-      );
+      const entries = this.entries
+        .all(now)
+        .filter((entry) => this.closestKnown(idOf(entry.key), this.#s.k).some((c) => c.id === contact.id));
       if (entries.length > 0) work.push(this.storeAt([contact], entries, false));
     }
     await Promise.allSettled(work);
@@ -458,4 +466,3 @@ function checkTarget(target: Uint8Array): Uint8Array {
   }
   return target;
 }
-

@@ -88,7 +88,10 @@ export class KademliaPlacement implements Placement {
       ['readQuorum', options.readQuorum],
     ] as const) {
       if (typeof quorum === 'number' && quorum > options.replicas) {
-        throw new KvError('KVMESH_ERR_CONFIG_INVALID', `${name} ${quorum} exceeds the ${options.replicas} replicas a key has`);
+        throw new KvError(
+          'KVMESH_ERR_CONFIG_INVALID',
+          `${name} ${quorum} exceeds the ${options.replicas} replicas a key has`,
+        );
       }
     }
     this.#o = options;
@@ -362,7 +365,8 @@ export class KademliaPlacement implements Placement {
 
   #replicated(closest: readonly Contact[], hops: number): ReplicaSet {
     const replicas = closest.slice(0, this.#o.replicas).map((c) => this.#member(c));
-    if (replicas.length === 0) throw new KvError('KVMESH_ERR_PLACEMENT_EMPTY', 'no node of the overlay can hold the key');
+    if (replicas.length === 0)
+      throw new KvError('KVMESH_ERR_PLACEMENT_EMPTY', 'no node of the overlay can hold the key');
     return Object.freeze({
       replicas: Object.freeze(replicas),
       fallbacks: Object.freeze([]),

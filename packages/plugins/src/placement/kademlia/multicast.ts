@@ -66,9 +66,13 @@ export class MulticastDiscovery {
       });
     }).catch((err: unknown) => {
       socket.close();
-      throw new KvError('KVMESH_ERR_TRANSPORT_LISTEN', `multicast discovery could not bind port ${o.port}: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw new KvError(
+        'KVMESH_ERR_TRANSPORT_LISTEN',
+        `multicast discovery could not bind port ${o.port}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     });
     try {
       socket.addMembership(o.group, iface);

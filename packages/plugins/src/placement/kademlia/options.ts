@@ -72,7 +72,10 @@ export const KADEMLIA_OPTIONS_SCHEMA: JsonSchema = {
       description:
         'shift (KeyShift): every key has one owner, the node that used it last; the DHT holds an entry per key naming the owner, and a node that reads or writes a key another node owns takes it over (freeze, copy, publish, release). replicate: a classic DHT: a key lives on the `replicas` closest live nodes by XOR distance.',
     },
-    k: positive(DEFAULT_K, 'Bucket size and replication parameter: contacts per k-bucket, and the nodes that hold each ownership entry.'),
+    k: positive(
+      DEFAULT_K,
+      'Bucket size and replication parameter: contacts per k-bucket, and the nodes that hold each ownership entry.',
+    ),
     alpha: positive(DEFAULT_ALPHA, 'Parallel requests per round of an iterative lookup.'),
     replicas: positive(
       DEFAULT_K,
@@ -126,25 +129,45 @@ export const KADEMLIA_OPTIONS_SCHEMA: JsonSchema = {
       type: 'object',
       additionalProperties: false,
       default: MULTICAST_DEFAULTS,
-      description: 'UDP multicast discovery on the local network: announce this node on a group and bootstrap from the nodes that answer.',
+      description:
+        'UDP multicast discovery on the local network: announce this node on a group and bootstrap from the nodes that answer.',
       properties: {
         enabled: { type: 'boolean', default: false, description: 'Announce and listen on the group.' },
         group: { type: 'string', default: MULTICAST_DEFAULTS.group, description: 'IPv4 multicast group address.' },
-        port: { type: 'integer', minimum: 1, maximum: 65535, default: MULTICAST_DEFAULTS.port, description: 'UDP port of the group.' },
+        port: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 65535,
+          default: MULTICAST_DEFAULTS.port,
+          description: 'UDP port of the group.',
+        },
         interface: {
           type: 'string',
           default: '',
-          description: 'Address of the local interface to join and send on; empty: this node\'s own host.',
+          description: "Address of the local interface to join and send on; empty: this node's own host.",
         },
-        ttl: { type: 'integer', minimum: 0, maximum: 255, default: 1, description: 'Multicast TTL (1: this network only).' },
-        intervalMs: positive(MULTICAST_DEFAULTS.intervalMs, 'How often to announce while fewer than k contacts are known.'),
+        ttl: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 255,
+          default: 1,
+          description: 'Multicast TTL (1: this network only).',
+        },
+        intervalMs: positive(
+          MULTICAST_DEFAULTS.intervalMs,
+          'How often to announce while fewer than k contacts are known.',
+        ),
         cluster: {
           type: 'string',
           minLength: 1,
           default: MULTICAST_DEFAULTS.cluster,
           description: 'Only announcements naming this cluster are answered.',
         },
-        loopback: { type: 'boolean', default: true, description: 'Receive the group\'s datagrams sent from this host too (nodes on one machine).' },
+        loopback: {
+          type: 'boolean',
+          default: true,
+          description: "Receive the group's datagrams sent from this host too (nodes on one machine).",
+        },
       },
     },
   },

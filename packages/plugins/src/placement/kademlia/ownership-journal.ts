@@ -140,7 +140,14 @@ export class FileJournal implements OwnershipJournal {
   }
 
   pending(p: PendingKey): Promise<void> {
-    return this.#append({ p: p.key, to: p.ownerId, a: p.ownerAddress, t: p.token, v: p.version, rv: p.recordVersion ?? null });
+    return this.#append({
+      p: p.key,
+      to: p.ownerId,
+      a: p.ownerAddress,
+      t: p.token,
+      v: p.version,
+      rv: p.recordVersion ?? null,
+    });
   }
 
   owned(key: string, version: number): Promise<void> {
@@ -186,7 +193,16 @@ export class FileJournal implements OwnershipJournal {
     for (const r of released) lines.push(JSON.stringify({ r: r.key, to: r.toId, a: r.toAddress, t: r.token }));
     for (const [key, version] of owned) lines.push(JSON.stringify({ o: key, v: version }));
     for (const p of pending) {
-      lines.push(JSON.stringify({ p: p.key, to: p.ownerId, a: p.ownerAddress, t: p.token, v: p.version, rv: p.recordVersion ?? null }));
+      lines.push(
+        JSON.stringify({
+          p: p.key,
+          to: p.ownerId,
+          a: p.ownerAddress,
+          t: p.token,
+          v: p.version,
+          rv: p.recordVersion ?? null,
+        }),
+      );
     }
     const temporary = `${this.#path}.tmp`;
     try {

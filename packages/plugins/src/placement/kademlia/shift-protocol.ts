@@ -224,7 +224,9 @@ export class ShiftProtocol {
    * frozen; `frozen` while it is handed over (or taken over here); `moved`
    * to the new owner while the forward pointer lasts; else `not-owner`.
    */
-  admission(key: string):
+  admission(
+    key: string,
+  ):
     | { kind: 'own' }
     | { kind: 'frozen'; retryAfterMs: number }
     | { kind: 'moved'; to: Contact }
@@ -366,7 +368,11 @@ export class ShiftProtocol {
           const found = await this.#dht.findValue(key, check);
           hops += found.hops;
           const newest = found.entry;
-          if (newest !== undefined && newest.ownerId !== owner.id && (known === undefined || newest.version >= known.version)) {
+          if (
+            newest !== undefined &&
+            newest.ownerId !== owner.id &&
+            (known === undefined || newest.version >= known.version)
+          ) {
             known = newest;
             owner = contactOf(newest.ownerId, newest.ownerAddress);
             continue;
@@ -431,11 +437,19 @@ export class ShiftProtocol {
       );
       return undefined;
     }
-    throw new KvError('KVMESH_ERR_PLACEMENT_EMPTY', `no node near key ${JSON.stringify(key)} answered to record its owner`);
+    throw new KvError(
+      'KVMESH_ERR_PLACEMENT_EMPTY',
+      `no node near key ${JSON.stringify(key)} answered to record its owner`,
+    );
   }
 
   /** Steps 2-5 of a shift, once the owner granted it. */
-  async #takeOver(key: string, owner: Contact, grant: ShiftReplyPayload, hops: number): Promise<ShiftAnswer | undefined> {
+  async #takeOver(
+    key: string,
+    owner: Contact,
+    grant: ShiftReplyPayload,
+    hops: number,
+  ): Promise<ShiftAnswer | undefined> {
     const grantedAt = this.#c.clock.now();
     const transfer = this.#transfer;
     const abort = (): void => {
@@ -495,7 +509,9 @@ export class ShiftProtocol {
         `key ${JSON.stringify(key)}: ${owner.id} did not confirm handing it over in time; retry in a moment`,
       );
     }
-    return (await this.#settle(key, owner, released, grant.version, recordVersion)) ? { kind: 'here', hops } : undefined;
+    return (await this.#settle(key, owner, released, grant.version, recordVersion))
+      ? { kind: 'here', hops }
+      : undefined;
   }
 
   /** Applies the answer to a release: own the key (done, or unknown at the old owner) or undo the copy (expired). */
@@ -522,7 +538,12 @@ export class ShiftProtocol {
   }
 
   /** Sends the release until the old owner answers or `deadlineMs` passes; undefined when it never answered. */
-  async #release(owner: Contact, key: string, token: string, deadlineMs: number): Promise<ReleaseReplyPayload | undefined> {
+  async #release(
+    owner: Contact,
+    key: string,
+    token: string,
+    deadlineMs: number,
+  ): Promise<ReleaseReplyPayload | undefined> {
     const payload = { sender: toWire(this.#dht.self), key, token };
     for (;;) {
       try {
@@ -562,7 +583,10 @@ export class ShiftProtocol {
   }
 
   /** Owner side of step 1. */
-  async #onShift(p: SenderPayload & { key: string }, _ctx: RpcContext): Promise<{ type: string; payload: ShiftReplyPayload }> {
+  async #onShift(
+    p: SenderPayload & { key: string },
+    _ctx: RpcContext,
+  ): Promise<{ type: string; payload: ShiftReplyPayload }> {
     const accessor = fromWire(p.sender);
     const reply = (r: Partial<ShiftReplyPayload> & Pick<ShiftReplyPayload, 'outcome'>) => ({
       type: KADEMLIA_MESSAGES.shiftReply,
@@ -575,7 +599,10 @@ export class ShiftProtocol {
       const forward = this.#forwards.get(key);
       if (forward !== undefined) return reply({ outcome: 'SHIFT_MOVED', to: toWire(forward.to) });
       if (this.#incoming.has(key) || this.#doubts.has(key)) {
-        return reply({ outcome: 'SHIFT_FROZEN', retryAfterMs: this.#doubts.has(key) ? DOUBT_RETRY_MS : INCOMING_RETRY_MS });
+        return reply({
+          outcome: 'SHIFT_FROZEN',
+          retryAfterMs: this.#doubts.has(key) ? DOUBT_RETRY_MS : INCOMING_RETRY_MS,
+        });
       }
       return reply({ outcome: 'SHIFT_NOT_OWNER' });
     }
@@ -584,7 +611,11 @@ export class ShiftProtocol {
       return reply({ outcome: 'SHIFT_FROZEN', retryAfterMs: Math.max(1, owned.freeze.untilMs - now) });
     }
     this.#touch(owned, accessor.id);
-    if (owned.streak < this.#s.shiftAfterAccesses || this.#transfer === undefined || accessor.id === this.#dht.self.id) {
+    if (
+      owned.streak < this.#s.shiftAfterAccesses ||
+      this.#transfer === undefined ||
+      accessor.id === this.#dht.self.id
+    ) {
       return reply({ outcome: 'SHIFT_DECLINED', to: toWire(this.#dht.self) });
     }
     const token = hex(this.#c.random.bytes(16));
@@ -645,13 +676,19 @@ export class ShiftProtocol {
         const purged = snapshot === undefined ? false : await transfer.purge(key, snapshot.version);
         if (!purged) {
           const current = await transfer.read(key);
-          if (current !== undefined && (snapshot === undefined || compareVersions(current.version, snapshot.version) > 0)) {
+          if (
+            current !== undefined &&
+            (snapshot === undefined || compareVersions(current.version, snapshot.version) > 0)
+          ) {
             newer = current;
             await transfer.purge(key, current.version);
           }
         }
       } catch (err) {
-        this.#c.logger.warn({ key, err: (err as Error).message }, 'removing a handed-over record failed; a stale copy stays');
+        this.#c.logger.warn(
+          { key, err: (err as Error).message },
+          'removing a handed-over record failed; a stale copy stays',
+        );
       }
       this.#forwards.set(key, { to: freeze.accessor, token: p.token, newer });
       this.counters.shiftsOut++;
@@ -660,7 +697,8 @@ export class ShiftProtocol {
     }
     const forward = this.#forwards.get(key);
     if (forward !== undefined && forward.token === p.token) return reply('RELEASE_DONE', forward.newer);
-    if (owned !== undefined || forward !== undefined || this.#expiredTokens.has(p.token)) return reply('RELEASE_EXPIRED');
+    if (owned !== undefined || forward !== undefined || this.#expiredTokens.has(p.token))
+      return reply('RELEASE_EXPIRED');
     return reply('RELEASE_UNKNOWN');
   }
 
@@ -675,12 +713,21 @@ export class ShiftProtocol {
     this.#expiredTokens.set(freeze.token, true);
     this.counters.freezesEnded++;
     freeze.resolve();
-    this.#c.logger.info({ key, accessor: freeze.accessor.id, why }, 'a key stayed with this node: its hand-over did not finish');
+    this.#c.logger.info(
+      { key, accessor: freeze.accessor.id, why },
+      'a key stayed with this node: its hand-over did not finish',
+    );
     const self = this.#dht.self;
     const version = owned.version;
     this.#dht.track(
       this.#journal.owned(key, version).then(() =>
-        this.#dht.publish({ key, ownerId: self.id, ownerAddress: self.address, version, publishedMs: this.#c.clock.now() }),
+        this.#dht.publish({
+          key,
+          ownerId: self.id,
+          ownerAddress: self.address,
+          version,
+          publishedMs: this.#c.clock.now(),
+        }),
       ),
     );
   }
@@ -692,7 +739,13 @@ export class ShiftProtocol {
     for (const [key, owned] of this.#owned) {
       if (owned.freeze !== undefined) continue;
       work.push(
-        this.#dht.publish({ key, ownerId: self.id, ownerAddress: self.address, version: owned.version, publishedMs: now }),
+        this.#dht.publish({
+          key,
+          ownerId: self.id,
+          ownerAddress: self.address,
+          version: owned.version,
+          publishedMs: now,
+        }),
       );
     }
     await Promise.allSettled(work);
