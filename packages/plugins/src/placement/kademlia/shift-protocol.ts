@@ -147,13 +147,16 @@ export class ShiftProtocol {
     this.#c = components;
     this.#journal = journal;
     const perf = { now: () => components.clock.now() };
+    // Bounded by maxSize rather than max: lru-cache then grows its slots as needed instead of
+    // allocating them all up front (a simulator runs thousands of nodes in one process).
     this.#forwards = new LRUCache<string, Forward>({
-      max: settings.forwardMaxKeys,
+      maxSize: settings.forwardMaxKeys,
+      sizeCalculation: () => 1,
       ttl: settings.forwardTtlMs,
       ttlResolution: 0,
       perf,
     });
-    this.#expiredTokens = new LRUCache<string, true>({ max: EXPIRED_TOKENS });
+    this.#expiredTokens = new LRUCache<string, true>({ maxSize: EXPIRED_TOKENS, sizeCalculation: () => 1 });
   }
 
   /** Keys this node owns. */
