@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import {
   PluginRegistry,
@@ -15,10 +18,14 @@ import { freeUdpTcpPort, sameBytes } from './udp-ports.js';
 const registry = new PluginRegistry(builtinPlugins);
 const MIB = 1024 * 1024;
 
+/** Every node's own files (a movement plan) go under one temporary folder, never into the working tree. */
+const DATA = mkdtempSync(join(tmpdir(), 'kvmesh-udp-data-'));
+test.after.always(() => rmSync(DATA, { recursive: true, force: true }));
+
 function config(id: string, address: string, extra: Record<string, unknown> = {}) {
   return validateConfig(
     {
-      node: { id, address },
+      node: { id, address, dataDir: join(DATA, id) },
       transport: { name: 'udp' },
       codec: { name: 'json' },
       storage: { name: 'memory' },

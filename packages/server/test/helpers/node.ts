@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { silentLogger } from '@kvmesh/core';
 import type { ExecutionContext } from 'ava';
 import { startNodeServer } from '../../src/node-server.js';
@@ -21,6 +24,13 @@ export async function startTestServer(
   t: ExecutionContext,
   document: Record<string, unknown> = testConfig(),
 ): Promise<NodeServer> {
+  const node = (document['node'] ?? {}) as Record<string, unknown>;
+  if (node['dataDir'] === undefined) {
+    // The node's own files (a movement plan, say) go to a folder of its own, never into the working tree.
+    const dir = mkdtempSync(join(tmpdir(), 'kvmesh-test-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    document = { ...document, node: { ...node, dataDir: dir } };
+  }
   const server = await startNodeServer({ document, logger: silentLogger });
   t.teardown(() => server.shutdown());
   return server;
