@@ -2,6 +2,7 @@ import test from 'ava';
 import {
   ProcessCluster,
   WriteHistory,
+  allAlive,
   clusterOf,
   expectedCounts,
   freePort,
@@ -203,15 +204,3 @@ test('a SIGKILLed ring node: writes go on, and once it is back every acknowledge
   t.log(`${known.size + uncertain.length} keys read from 5 nodes in ${Date.now() - started} ms`);
   t.deepEqual(problems.slice(0, 20), [], 'every acknowledged write reads back from every node with its last value');
 });
-
-/** Every node in `ids` answers ready and lists every id alive. */
-async function allAlive(cluster: ProcessCluster, ids: readonly string[]): Promise<boolean> {
-  const answers = await Promise.all(
-    ids.map(async (id) => {
-      if ((await request(cluster.url(id), '/v1/ready')).status !== 200) return false;
-      const view = await clusterOf(cluster.url(id));
-      return ids.every((other) => view.members.find((m) => m.id === other)?.state === 'alive');
-    }),
-  );
-  return answers.every(Boolean);
-}

@@ -632,3 +632,15 @@ export async function verifyAll(
   });
   return problems;
 }
+
+/** Every node in `ids` answers ready and lists every id alive. */
+export async function allAlive(cluster: ProcessCluster, ids: readonly string[]): Promise<boolean> {
+  const answers = await Promise.all(
+    ids.map(async (id) => {
+      if ((await request(cluster.url(id), '/v1/ready')).status !== 200) return false;
+      const view = await clusterOf(cluster.url(id));
+      return ids.every((other) => view.members.find((m) => m.id === other)?.state === 'alive');
+    }),
+  );
+  return answers.every(Boolean);
+}
