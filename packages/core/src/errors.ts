@@ -67,6 +67,10 @@ export const ERROR_CODES = {
   KVMESH_ERR_HTTP_METHOD_NOT_ALLOWED: 'The route exists but not for this HTTP method.',
   KVMESH_ERR_HTTP_BODY_TOO_LARGE: 'A request body is larger than the API accepts.',
   KVMESH_ERR_HTTP_NOT_READY: 'The node is starting or shutting down and does not serve data.',
+  KVMESH_ERR_HTTP_CLIENT_ABORTED: 'The client closed the connection before its request body was read.',
+  KVMESH_ERR_HTTP_REQUEST_TIMEOUT: 'A request was not received in full within api.requestTimeoutMs.',
+  KVMESH_ERR_HTTP_URI_TOO_LONG: 'The request line is longer than the server reads.',
+  KVMESH_ERR_HTTP_HEADERS_TOO_LARGE: 'The request headers are larger than the server reads.',
   KVMESH_ERR_HTTP_INTERNAL: 'The server failed unexpectedly; details are in its log.',
   KVMESH_ERR_HTTP_LISTEN: 'The API server could not listen on its address (in use, or not a local address).',
 } as const satisfies Record<string, string>;
