@@ -172,6 +172,20 @@ export interface PlacementSimulation {
 }
 
 /**
+ * A value a plugin's options give another part of the node's config
+ * (`PluginManifest.configDefaults`): a facade that accepts the option names
+ * of the system it imitates fills the sections kvmesh reads them from.
+ */
+export interface ConfigDefault {
+  /** JSON Pointer of the value in the config document: `/node/id`, `/placement/options/heartbeatMs`. */
+  readonly path: string;
+  /** The value, as the config would hold it. */
+  readonly value: unknown;
+  /** JSON Pointer, inside the plugin's own options, of the option it comes from: `/heartbeat`. */
+  readonly option: string;
+}
+
+/**
  * A plugin's manifest. The kernel validates `options` against `optionsSchema`
  * (filling defaults), resolves the components named in `needs` from the
  * node's container, and calls `create(options)(components)`; the result is
@@ -206,6 +220,24 @@ export interface PluginManifest<
   readonly needs: readonly N[];
   /** Two-step factory: options first (validated, defaults filled, frozen), then components. */
   readonly create: (options: O) => (components: Pick<Components, N>) => FamilyTypes[F] | Promise<FamilyTypes[F]>;
+  /**
+   * Values the plugin's options give other sections of the config, for a
+   * plugin that takes another system's option names (a facade accepting the
+   * keys of its seed's config file). Called once per validation, before the
+   * config is checked, with the plugin's options (valid against
+   * `optionsSchema`, defaults filled) and the document as the file gives it
+   * (after `${VAR}` interpolation, before command-line overrides). Pure: must
+   * not keep state; a throw is reported as a problem of the plugin's section.
+   *
+   * How the validator applies the answer: only an option written in the file
+   * gives its value (an option left to its default gives nothing). A value
+   * fills its `path` where the file leaves it unset; where the file sets it
+   * to a different value, or another plugin's option gave it a different one,
+   * the config is invalid and both JSON paths are named. Command-line
+   * overrides (`kvmesh start --id ...`) win over both. A problem the schema
+   * finds at a filled path names the option it came from.
+   */
+  readonly configDefaults?: (options: O, config: Readonly<Record<string, unknown>>) => readonly ConfigDefault[];
   /**
    * Transports only: the frame limits an instance has with the default
    * options, for tools that need them without building one (the simulator
@@ -253,6 +285,9 @@ export function manifestProblems(value: unknown): string[] {
   }
   if (!Array.isArray(m.needs)) problems.push('needs must be an array of component names');
   if (typeof m.create !== 'function') problems.push('create must be a function (options) => (components) => instance');
+  if (m.configDefaults !== undefined && typeof m.configDefaults !== 'function') {
+    problems.push('configDefaults must be a function (options, config) => [{ path, value, option }]');
+  }
   if (m.frameLimits !== undefined) {
     if (m.family !== 'transport') problems.push('frameLimits is for transport plugins only');
     else problems.push(...frameLimitsProblems(m.frameLimits, 'frameLimits'));

@@ -6,15 +6,18 @@ import type { PluginCatalog } from './catalog.js';
 import { interpolateEnv } from './env.js';
 import { configError } from './problems.js';
 import type { ConfigProblem } from './problems.js';
+import { applyOverrides } from './pointer.js';
 import { validateConfig } from './validate.js';
 import type { KvmeshConfig } from './validate.js';
+
+export { setPointer } from './pointer.js';
 
 export interface LoadConfigOptions<R extends PluginCatalog = PluginCatalog> {
   /** Plugins to choose from (the kernel's `PluginRegistry`); the file's `plugins` are added to a copy of it. */
   readonly registry: R;
   /** Environment for `${VAR}`; default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** Values that win over the file (command-line flags), by JSON Pointer: `{ '/node/address': '127.0.0.2:4000' }`. */
+  /** Values that win over the file (command-line flags): see `ValidateOptions.overrides`. */
   readonly overrides?: Readonly<Record<string, unknown>>;
   readonly extensions?: Readonly<Record<string, JsonSchema>>;
 }
@@ -30,8 +33,9 @@ export interface LoadedConfig<R extends PluginCatalog = PluginCatalog> {
 }
 
 /**
- * Reads, interpolates, overrides, loads third-party plugins and validates a
- * config file, reporting every problem at once.
+ * Reads, interpolates, loads third-party plugins (the file's `plugins`),
+ * fills what plugins map from their options, overrides and validates a config
+ * file, reporting every problem at once.
  * @throws KvError KVMESH_ERR_CONFIG_READ, KVMESH_ERR_CONFIG_ENV,
  *   KVMESH_ERR_CONFIG_INVALID, KVMESH_ERR_PLUGIN_LOAD, KVMESH_ERR_PLUGIN_INVALID
  */
@@ -53,10 +57,10 @@ export async function resolveConfig<R extends PluginCatalog<R>>(
   const problems: ConfigProblem[] = [];
   const interpolated = interpolateEnv(raw, options.env ?? process.env, problems);
   if (problems.length > 0) throw configError(options.file, problems);
-  for (const [pointer, value] of Object.entries(options.overrides ?? {})) {
-    if (value !== undefined) setPointer(interpolated, pointer, value);
-  }
-  const plugins = (interpolated as { plugins?: unknown }).plugins;
+  // The modules to load come from the document as the flags leave it; the rest is overridden after plugins map their options.
+  const flagged = structuredClone(interpolated);
+  applyOverrides(flagged, options.overrides ?? {});
+  const plugins = (flagged as { plugins?: unknown }).plugins;
   const registry = await options.registry.withModules(
     Array.isArray(plugins) ? plugins.filter((p): p is string => typeof p === 'string') : [],
     options.dir,
@@ -64,6 +68,7 @@ export async function resolveConfig<R extends PluginCatalog<R>>(
   const config = validateConfig(interpolated, registry, {
     file: options.file,
     ...(options.extensions ? { extensions: options.extensions } : {}),
+    ...(options.overrides ? { overrides: options.overrides } : {}),
   });
   return { config, registry, file: options.file, dir: options.dir };
 }
@@ -91,18 +96,4 @@ function parseJson(text: string, file: string): unknown {
 function lineColumn(text: string, offset: number): string {
   const before = text.slice(0, offset).split('\n');
   return `line ${before.length}, column ${before.at(-1)!.length + 1}`;
-}
-
-/** Sets a value at a JSON Pointer, creating objects on the way. */
-export function setPointer(target: unknown, pointer: string, value: unknown): void {
-  const segments = pointer
-    .split('/')
-    .slice(1)
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-  let node = target as Record<string, unknown>;
-  for (const segment of segments.slice(0, -1)) {
-    if (typeof node[segment] !== 'object' || node[segment] === null) node[segment] = {};
-    node = node[segment] as Record<string, unknown>;
-  }
-  node[segments.at(-1)!] = value;
 }

@@ -8,6 +8,8 @@ import { configError } from './problems.js';
 import type { ConfigProblem } from './problems.js';
 import { FACADES_SECTION, coreConfigSchema } from './schema.js';
 import { escapePointer } from './env.js';
+import { applyPluginDefaults, withOrigin } from './plugin-defaults.js';
+import { applyOverrides } from './pointer.js';
 
 /** A family's chosen plugin and its validated, defaulted options. */
 export interface PluginChoice {
@@ -38,6 +40,13 @@ export interface ValidateOptions {
   readonly file?: string;
   /** Extra top-level sections the host understands, with their schemas. */
   readonly extensions?: Readonly<Record<string, JsonSchema>>;
+  /**
+   * Values that win over the file and over what plugins map from their
+   * options (command-line flags), by JSON Pointer: `{ '/node/id': 'n2' }`.
+   * A function is given the value there (or undefined) and answers the new
+   * one: `--port` keeps the host of `node.address`. Undefined values are skipped.
+   */
+  readonly overrides?: Readonly<Record<string, unknown>>;
 }
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
@@ -53,8 +62,9 @@ function compile(schema: JsonSchema): ValidateFunction {
 }
 
 /**
- * Validates a parsed config against the core schema and the options schema of
- * every chosen plugin, fills defaults and freezes the result. Every problem is
+ * Fills what plugins map from their options (`configDefaults`), applies the
+ * overrides, validates the result against the core schema and the options
+ * schema of every chosen plugin, fills defaults and freezes it. Every problem is
  * collected before anything is thrown, so one run shows them all.
  * @throws KvError KVMESH_ERR_CONFIG_INVALID with `details.problems`.
  */
@@ -62,6 +72,11 @@ export function validateConfig(raw: unknown, registry: PluginCatalog, options: V
   const file = options.file ?? '<config>';
   const config = structuredClone(raw) as Record<string, any>;
   const problems: ConfigProblem[] = [];
+  const filled =
+    typeof config === 'object' && config !== null && !Array.isArray(config)
+      ? applyPluginDefaults(config, registry, problems)
+      : new Map<string, string>();
+  applyOverrides(config, options.overrides ?? {});
   const core = compile(coreSchemaFor(options.extensions));
   if (!core(config)) problems.push(...(core.errors ?? []).map((e) => toProblem(e, config)));
 
@@ -84,7 +99,7 @@ export function validateConfig(raw: unknown, registry: PluginCatalog, options: V
     }
     problems.push(...facadeProblems(config[FACADES_SECTION], registry));
   }
-  if (problems.length > 0) throw configError(file, dedupe(problems));
+  if (problems.length > 0) throw configError(file, dedupe(problems.map((p) => withOrigin(p, filled))));
   fillNodeDefaults(config);
   return deepFreeze(config) as unknown as KvmeshConfig;
 }
