@@ -1,6 +1,8 @@
 import test from 'ava';
 import { runFacadeConformance } from '@kvmesh/core';
-import { KEYSHIFT_PROBLEM_TYPE, keyShiftConformance, keyshiftFacade } from '@kvmesh/plugins';
+import type { KvService } from '@kvmesh/core';
+import { KEYSHIFT_PROBLEM_TYPE, KeyShiftFacade, keyShiftConformance, keyshiftFacade } from '@kvmesh/plugins';
+import type { Context } from 'koa';
 import { facadeConformanceHost } from '../src/facade-conformance-host.js';
 import { http } from './helpers/http.js';
 import { startTestServer, testConfig } from './helpers/node.js';
@@ -62,4 +64,36 @@ test('a config with the keyshift facade on its own port answers there, and the n
   t.is(nativeOnFacadePort.status, 404);
   t.is(nativeOnFacadePort.headers['content-type'], KEYSHIFT_PROBLEM_TYPE, "the facade port's 404 is KeyShift's");
   t.like(nativeOnFacadePort.json(), { status: 404, title: 'Not Found', code: 'KVMESH_ERR_HTTP_NOT_FOUND' });
+});
+
+test('a 503 (a key frozen past the retries, a node not ready) is problem details with Retry-After; a 504 names its section', (t) => {
+  const facade = new KeyShiftFacade({ kv: {} as KvService }, { port: null, host: null });
+  const answer = (status: number, code: string, message: string): Record<string, unknown> => {
+    const headers: Record<string, string> = {};
+    const ctx = {
+      status: 0,
+      body: undefined as unknown,
+      set: (name: string, value: string) => (headers[name] = value),
+    };
+    facade.error(ctx as unknown as Context, { status, code, message });
+    return { status: ctx.status, headers, body: JSON.parse(ctx.body as string) };
+  };
+  t.deepEqual(answer(503, 'KVMESH_ERR_KV_FROZEN', 'key "cart" is being handed over; retry'), {
+    status: 503,
+    headers: { 'Retry-After': '1', 'Content-Type': KEYSHIFT_PROBLEM_TYPE },
+    body: {
+      type: 'https://tools.ietf.org/html/rfc9110#section-15.6.4',
+      title: 'Service Unavailable',
+      status: 503,
+      detail: 'key "cart" is being handed over; retry',
+      code: 'KVMESH_ERR_KV_FROZEN',
+    },
+  });
+  t.like(answer(504, 'KVMESH_ERR_RPC_TIMEOUT', 'no answer in time'), {
+    headers: { 'Content-Type': KEYSHIFT_PROBLEM_TYPE },
+    body: { type: 'https://tools.ietf.org/html/rfc9110#section-15.6.5', title: 'Gateway Timeout', status: 504 },
+  });
+  t.like(answer(409, 'KVMESH_ERR_MEMBERSHIP_VIEW_UNSUPPORTED', 'no view'), {
+    body: { type: 'about:blank', title: 'Conflict', status: 409 },
+  });
 });

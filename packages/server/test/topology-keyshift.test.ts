@@ -38,7 +38,7 @@ interface Cluster {
   url(id: string): string;
 }
 
-/** `kvmesh up configs/keyshift.json --nodes 3`, until every node knows the two others in its routing table. */
+/** `kvmesh up configs/keyshift.json --nodes 3`, until every node knows the two others. */
 async function upKeyShift(t: ExecutionContext, name: string): Promise<Cluster> {
   const config = await readTopology('keyshift.json');
   t.is(config['placement'].name, 'kademlia');
@@ -54,9 +54,13 @@ async function upKeyShift(t: ExecutionContext, name: string): Promise<Cluster> {
   t.deepEqual(nodes.map((n) => n.id).sort(), IDS);
   const url = (id: string): string => nodes.find((n) => n.id === id)!.url;
   await waitFor(
-    'every node to know the two others',
+    'every node to know the two others, in its routing table and as alive SWIM members',
     async () => {
-      for (const id of IDS) if ((await clusterOf(url(id))).placement['contacts'] !== 2) return false;
+      for (const id of IDS) {
+        const view = await clusterOf(url(id));
+        if (view.placement['contacts'] !== 2) return false;
+        if (view.members.filter((m) => m.state === 'alive').length !== 3) return false;
+      }
       return true;
     },
     OVERLAY_TIMEOUT_MS,

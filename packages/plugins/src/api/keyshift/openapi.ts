@@ -21,6 +21,7 @@ const common = {
   '503': problem(
     'The node is not running, or the key is being handed over and stayed frozen past the retries; see Retry-After.',
   ),
+  '504': problem('A request to another node of the overlay timed out.'),
 };
 
 /** The KeyShift API in the node's OpenAPI document. */

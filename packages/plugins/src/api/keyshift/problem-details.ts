@@ -26,6 +26,7 @@ const TYPE_SECTIONS: Readonly<Record<number, string>> = {
   414: '15.5.15',
   500: '15.6.1',
   503: '15.6.4',
+  504: '15.6.5',
 };
 
 /** The problem details of a failure with this status, code and message. */
