@@ -95,7 +95,13 @@ export const SERVER_CONFIG_EXTENSIONS: Readonly<Record<string, JsonSchema>> = Ob
               type: 'integer',
               minimum: 1,
               description:
-                'How many nodes get this role. Leave it out on one entry: that role takes the nodes the others leave.',
+                "How many nodes get this role. Leave it out on one entry: that role takes the nodes the others leave. `--role-count ROLE=N` (or this entry's `flag`) overrides it.",
+            },
+            flag: {
+              type: 'string',
+              pattern: '^[a-z][a-z0-9]*(-[a-z0-9]+)*$',
+              description:
+                'A flag of `kvmesh up` that sets how many nodes get this role: "frontends" makes `--frontends N` the same as `--role-count ROLE=N`. Must not be one of up\'s own options.',
             },
           },
         },
@@ -145,6 +151,8 @@ export interface UpRoleEntry {
   readonly role: string;
   /** Absent on at most one entry: it takes the nodes the others leave. */
   readonly nodes?: number;
+  /** The `kvmesh up` flag (without `--`) that sets this role's count. */
+  readonly flag?: string;
 }
 
 /** The `up` section: how `kvmesh up` lays out a local cluster. */

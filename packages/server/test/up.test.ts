@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { roleVariable } from '../src/cli/up-env.js';
+import { roleCounts, splitUpArguments } from '../src/cli/up-command.js';
 import { consecutiveHosts, planCluster } from '../src/cli/up-plan.js';
 import type { UpPlanInput } from '../src/cli/up-plan.js';
 import { upSettings } from '../src/settings.js';
@@ -292,6 +293,100 @@ test('rejects role counts that cannot fill the cluster, naming the JSON path', (
   t.throws(() => planCluster({ ...PLAN, settings: counted, nodes: 3 }), { message: /add up to 2 nodes, not 3/ });
   const full = upSettings({ up: { roles: [{ role: 'a', nodes: 2 }, { role: 'b' }] } });
   t.throws(() => planCluster({ ...PLAN, settings: full, nodes: 2 }), { message: /leave none for role 'b'/ });
+});
+
+/** A controller, storage nodes taking the rest, two frontends; the last two declare their own flags. */
+const LAYERED = upSettings({
+  up: {
+    nodes: 7,
+    roles: [
+      { role: 'controller', nodes: 1 },
+      { role: 'storage', flag: 'storage' },
+      { role: 'frontend', nodes: 2, flag: 'frontends' },
+    ],
+  },
+});
+
+function rolesOf(counts: Map<string, number>, nodes?: number): Record<string, number> {
+  const plan = planCluster({ ...PLAN, settings: LAYERED, roleCounts: counts, ...(nodes ? { nodes } : {}) });
+  const tally: Record<string, number> = {};
+  for (const node of plan.nodes) tally[node.role] = (tally[node.role] ?? 0) + 1;
+  return tally;
+}
+
+test('role counts replace the counts they name; the open role keeps what it had unless --nodes says', (t) => {
+  t.deepEqual(rolesOf(new Map()), { controller: 1, storage: 4, frontend: 2 });
+  t.deepEqual(rolesOf(new Map(), 9), { controller: 1, storage: 6, frontend: 2 });
+  t.deepEqual(rolesOf(new Map([['frontend', 3]])), { controller: 1, storage: 4, frontend: 3 });
+  t.deepEqual(rolesOf(new Map([['storage', 6]])), { controller: 1, storage: 6, frontend: 2 });
+  t.deepEqual(rolesOf(new Map([['frontend', 1]]), 9), { controller: 1, storage: 7, frontend: 1 });
+  t.deepEqual(
+    rolesOf(
+      new Map([
+        ['storage', 2],
+        ['frontend', 3],
+      ]),
+    ),
+    { controller: 1, storage: 2, frontend: 3 },
+  );
+  t.throws(
+    () =>
+      rolesOf(
+        new Map([
+          ['storage', 2],
+          ['frontend', 3],
+        ]),
+        9,
+      ),
+    {
+      message: /add up to 6 nodes \(with the role counts given\), not 9/,
+    },
+  );
+  t.throws(() => rolesOf(new Map([['frontend', 5]]), 6), { message: /6 nodes leave none for role 'storage'/ });
+  t.throws(() => rolesOf(new Map([['gateway', 1]])), {
+    message:
+      /--role-count gateway=\.\.\.: \/up\/roles declares no role 'gateway' \(it declares 'controller', 'storage', 'frontend'\)/,
+  });
+});
+
+test('the flags a config declares and --role-count become role counts; anything else is refused', (t) => {
+  t.deepEqual(
+    [...roleCounts(LAYERED, { roleFlags: new Map([['frontends', '3']]), roleCount: ['storage=5'] })],
+    [
+      ['frontend', 3],
+      ['storage', 5],
+    ],
+  );
+  t.throws(() => roleCounts(LAYERED, { roleFlags: new Map([['gateways', '1']]) }), {
+    message: "unknown option '--gateways' (this config declares --storage, --frontends)",
+  });
+  t.throws(() => roleCounts(LAYERED, { roleFlags: new Map([['frontends', 'two']]) }), {
+    message: "--frontends: expected a positive integer (found 'two')",
+  });
+  t.throws(() => roleCounts(LAYERED, { roleFlags: new Map([['frontends', '2']]), roleCount: ['frontend=3'] }), {
+    message: "--role-count frontend=3: role 'frontend' is counted twice",
+  });
+  t.throws(() => roleCounts(LAYERED, { roleCount: ['frontend'] }), {
+    message: '--role-count frontend: expected ROLE=N',
+  });
+  const clash = upSettings({ up: { roles: [{ role: 'storage', flag: 'nodes' }] } });
+  t.throws(() => roleCounts(clash, {}), { message: "/up/roles/0/flag: '--nodes' is an option of kvmesh up already" });
+});
+
+test('up takes one config path and the long options commander does not know, in either spelling', (t) => {
+  const split = splitUpArguments(['--frontends', '3', 'configs/x.json', '--storage=5']);
+  t.is(split.config, 'configs/x.json');
+  t.deepEqual(
+    [...split.flags],
+    [
+      ['frontends', '3'],
+      ['storage', '5'],
+    ],
+  );
+  t.throws(() => splitUpArguments(['x.json', '--frontends']), { message: "option '--frontends' needs a value" });
+  t.throws(() => splitUpArguments(['x.json', '-f', '2']), { message: "unknown option '-f'" });
+  t.throws(() => splitUpArguments(['x.json', 'y.json']), { message: 'one config file, not 2: x.json y.json' });
+  t.throws(() => splitUpArguments(['x.json', '--a', '1', '--a=2']), { message: "option '--a' is given twice" });
 });
 
 test('counts addresses across octets and refuses what is not IPv4', (t) => {

@@ -35,6 +35,10 @@ const FACADES_REQUEST_MS = 2_000;
 
 export interface UpOptions {
   readonly nodes?: number;
+  /** `--role-count ROLE=N`, as given (repeatable). */
+  readonly roleCount?: readonly string[];
+  /** The flags the config's `up.roles[].flag` may declare, as given: name (without `--`) → value. */
+  readonly roleFlags?: ReadonlyMap<string, string>;
   readonly port?: number;
   readonly hostBase: string;
   readonly dataDir: string;
@@ -73,30 +77,144 @@ export interface UpFacade {
 
 /** `kvmesh up CONFIG`: a local cluster of `kvmesh start` processes, stopped together. */
 export function upCommand(): Command {
-  return new Command('up')
-    .description(
-      'Start a local cluster: N `kvmesh start` processes on 127.0.0.2, 127.0.0.3, ... with the roles the config declares; Ctrl-C stops them all',
-    )
-    .argument('<config>', 'config file (its "up" section declares roles; every node also gets KVMESH_* variables)')
-    .option('-n, --nodes <n>', 'number of nodes (default: up.nodes, the sum of up.roles, or 3)', positiveInt)
-    .option('-p, --port <port>', "every node's port (default: the port of the config's node.address)", port)
-    .option('--host-base <ipv4>', 'address of n1; the next nodes get the next addresses', DEFAULT_HOST_BASE)
-    .option('-d, --data-dir <dir>', 'folder of the data directories, one per node (<dir>/<id>)', DEFAULT_UP_DATA_DIR)
-    .option('--json', 'print one JSON line per ready node, then {"ready":true}; nothing else on stdout')
-    .option('-v, --verbose', "stream every node's log to stderr, each line prefixed with its id")
-    .addOption(
-      new Option('--log-level <level>', 'log level of every node (overrides log.level)').choices([...LOG_LEVELS]),
-    )
-    .option('--ready-timeout <s>', 'longest wait for every node to be ready', positiveInt, DEFAULT_READY_TIMEOUT_S)
-    .option(
-      '--stop-timeout <s>',
-      'after SIGTERM, seconds a node gets before SIGKILL',
-      positiveInt,
-      DEFAULT_STOP_TIMEOUT_S,
-    )
-    .action(async (config: string, options: UpOptions) => {
-      process.exitCode = await runUp(config, options);
-    });
+  return (
+    new Command('up')
+      .description(
+        'Start a local cluster: N `kvmesh start` processes on 127.0.0.2, 127.0.0.3, ... with the roles the config declares; Ctrl-C stops them all',
+      )
+      .argument('<config>', 'config file (its "up" section declares roles; every node also gets KVMESH_* variables)')
+      .option('-n, --nodes <n>', 'number of nodes (default: up.nodes, the sum of up.roles, or 3)', positiveInt)
+      .option(
+        '--role-count <role=n>',
+        'nodes of one role of up.roles, instead of its "nodes" (repeatable; the others keep theirs)',
+        (value: string, previous: string[]) => [...previous, value],
+        [] as string[],
+      )
+      .option('-p, --port <port>', "every node's port (default: the port of the config's node.address)", port)
+      .option('--host-base <ipv4>', 'address of n1; the next nodes get the next addresses', DEFAULT_HOST_BASE)
+      .option('-d, --data-dir <dir>', 'folder of the data directories, one per node (<dir>/<id>)', DEFAULT_UP_DATA_DIR)
+      .option('--json', 'print one JSON line per ready node, then {"ready":true}; nothing else on stdout')
+      .option('-v, --verbose', "stream every node's log to stderr, each line prefixed with its id")
+      .addOption(
+        new Option('--log-level <level>', 'log level of every node (overrides log.level)').choices([...LOG_LEVELS]),
+      )
+      .option('--ready-timeout <s>', 'longest wait for every node to be ready', positiveInt, DEFAULT_READY_TIMEOUT_S)
+      .option(
+        '--stop-timeout <s>',
+        'after SIGTERM, seconds a node gets before SIGKILL',
+        positiveInt,
+        DEFAULT_STOP_TIMEOUT_S,
+      )
+      // The config may declare flags of its own (up.roles[].flag): they are read once the file is.
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .addHelpText(
+        'after',
+        '\nA config may declare a flag per role in up.roles[].flag: "flag": "frontends" makes --frontends N the same as\n--role-count <that role>=N.',
+      )
+      .action(async (_config: string, options: UpOptions, command: Command) => {
+        const { config, flags } = splitUpArguments(command.args);
+        process.exitCode = await runUp(config, { ...options, roleFlags: flags });
+      })
+  );
+}
+
+/** Options of `up` itself: a flag a config declares must not be one of them. */
+const UP_OPTION_NAMES = new Set([
+  'nodes',
+  'role-count',
+  'port',
+  'host-base',
+  'data-dir',
+  'json',
+  'verbose',
+  'log-level',
+  'ready-timeout',
+  'stop-timeout',
+  'help',
+]);
+
+/**
+ * What commander left of `up`'s arguments once it took its own options: the
+ * one config path and the options it did not know (`--frontends 3`,
+ * `--frontends=3`), which only the config can declare.
+ * @throws CliError (usage) for a short option, a flag without a value or given twice, or not one config path.
+ */
+export function splitUpArguments(args: readonly string[]): { config: string; flags: Map<string, string> } {
+  const positional: string[] = [];
+  const flags = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const name = arg.slice(2, eq < 0 ? undefined : eq);
+      let value = eq < 0 ? undefined : arg.slice(eq + 1);
+      if (value === undefined) {
+        const next = args[i + 1];
+        if (next === undefined || next.startsWith('-'))
+          throw new CliError(`option '--${name}' needs a value`, EXIT.usage);
+        value = next;
+        i++;
+      }
+      if (flags.has(name)) throw new CliError(`option '--${name}' is given twice`, EXIT.usage);
+      flags.set(name, value);
+    } else if (arg.startsWith('-') && arg !== '-') {
+      throw new CliError(`unknown option '${arg}'`, EXIT.usage);
+    } else {
+      positional.push(arg);
+    }
+  }
+  if (positional.length !== 1) {
+    throw new CliError(
+      positional.length === 0
+        ? "missing required argument 'config'"
+        : `one config file, not ${positional.length}: ${positional.join(' ')}`,
+      EXIT.usage,
+    );
+  }
+  return { config: positional[0]!, flags };
+}
+
+/**
+ * Nodes per role from `--role-count ROLE=N` and the flags the `up` section
+ * declares (`up.roles[].flag`).
+ * @throws CliError (usage) for a malformed count, a flag the config does not declare, or a role counted twice.
+ */
+export function roleCounts(
+  settings: UpSettings,
+  options: Pick<UpOptions, 'roleCount' | 'roleFlags'>,
+): Map<string, number> {
+  const counts = new Map<string, number>();
+  const add = (role: string, text: string, what: string): void => {
+    const n = Number(text);
+    if (!/^[0-9]+$/.test(text) || !Number.isInteger(n) || n < 1) {
+      throw new CliError(`${what}: expected a positive integer (found '${text}')`, EXIT.usage);
+    }
+    if (counts.has(role)) throw new CliError(`${what}: role '${role}' is counted twice`, EXIT.usage);
+    counts.set(role, n);
+  };
+  settings.roles.forEach((entry, i) => {
+    if (entry.flag !== undefined && UP_OPTION_NAMES.has(entry.flag)) {
+      throw new CliError(`/up/roles/${i}/flag: '--${entry.flag}' is an option of kvmesh up already`, EXIT.usage);
+    }
+  });
+  for (const [name, value] of options.roleFlags ?? []) {
+    const entry = settings.roles.find((e) => e.flag === name);
+    if (entry === undefined) {
+      const declared = settings.roles.flatMap((e) => (e.flag !== undefined ? [`--${e.flag}`] : []));
+      throw new CliError(
+        `unknown option '--${name}'${declared.length > 0 ? ` (this config declares ${declared.join(', ')})` : ''}`,
+        EXIT.usage,
+      );
+    }
+    add(entry.role, value, `--${name}`);
+  }
+  for (const spec of options.roleCount ?? []) {
+    const eq = spec.lastIndexOf('=');
+    if (eq <= 0) throw new CliError(`--role-count ${spec}: expected ROLE=N`, EXIT.usage);
+    add(spec.slice(0, eq), spec.slice(eq + 1), `--role-count ${spec}`);
+  }
+  return counts;
 }
 
 /** Plans, starts and supervises the cluster until a signal; resolves to the exit status. */
@@ -113,6 +231,7 @@ export async function runUp(configPath: string, options: UpOptions): Promise<num
     configFile: file,
     settings: layout.settings,
     ...(options.nodes !== undefined ? { nodes: options.nodes } : {}),
+    roleCounts: layout.roleCounts,
     hostBase: options.hostBase,
     port: layout.port,
     dataDir: resolve(options.dataDir),
@@ -126,6 +245,7 @@ export async function runUp(configPath: string, options: UpOptions): Promise<num
 
 interface Layout {
   readonly settings: UpSettings;
+  readonly roleCounts: ReadonlyMap<string, number>;
   readonly port: number;
   /** node.role of the config, as a node sees it. */
   readonly defaultRole: string;
@@ -163,6 +283,7 @@ async function readLayout(file: string, options: UpOptions, registry: PluginRegi
     extensions: SERVER_CONFIG_EXTENSIONS,
   });
   const settings = upSettings(checked as unknown as Record<string, unknown>);
+  const counts = roleCounts(settings, options);
   const offered = options.port ?? DEFAULT_UP_PORT;
   // Only a placeholder for KVMESH_NODE_ROLE in this first load; the real default is what that load finds.
   const literalRole = (raw['node'] as { role?: unknown } | undefined)?.role;
@@ -170,6 +291,7 @@ async function readLayout(file: string, options: UpOptions, registry: PluginRegi
     configFile: file,
     settings,
     ...(options.nodes !== undefined ? { nodes: options.nodes } : {}),
+    roleCounts: counts,
     hostBase: options.hostBase,
     port: offered,
     dataDir: resolve(options.dataDir),
@@ -188,7 +310,7 @@ async function readLayout(file: string, options: UpOptions, registry: PluginRegi
       EXIT.usage,
     );
   }
-  return { settings, port: chosen, defaultRole: first.config.node.role };
+  return { settings, roleCounts: counts, port: chosen, defaultRole: first.config.node.role };
 }
 
 /** Loads the file as each node will (its env, its flags): every node's problems show before anything starts. */

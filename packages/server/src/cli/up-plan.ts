@@ -15,6 +15,8 @@ export interface UpPlanInput {
   readonly settings: UpSettings;
   /** `--nodes`, when given. */
   readonly nodes?: number;
+  /** Nodes per role from `--role-count ROLE=N` and the flags `up.roles[].flag` declares, when given. */
+  readonly roleCounts?: ReadonlyMap<string, number>;
   /** First node's IPv4 address. */
   readonly hostBase: string;
   readonly port: number;
@@ -66,7 +68,7 @@ export const NODE_LOG_FILE = 'node.log';
 export function planCluster(input: UpPlanInput): UpPlan {
   let roles: string[];
   try {
-    roles = assignRoles(input.settings, input.nodes, input.defaultRole);
+    roles = assignRoles(input.settings, input.nodes, input.defaultRole, input.roleCounts);
   } catch (err) {
     throw err instanceof CliError ? usage(`${input.configFile}: ${err.message}`) : err;
   }
@@ -132,28 +134,55 @@ export function planCluster(input: UpPlanInput): UpPlan {
 
 /**
  * The role of each node in order. Entries with `nodes` get that many; the one
- * entry without takes what is left (at least one node). Without `--nodes` the
- * count is `up.nodes`, else the sum of the entries when all are counted, else
- * DEFAULT_UP_NODES.
+ * entry without takes what is left (at least one node). `counts` (from
+ * `--role-count` and the entries' own flags) replaces the count of the roles
+ * it names, the uncounted one's included. Without `--nodes` the total is
+ * `up.nodes`, else the sum of the entries when all are counted, else
+ * DEFAULT_UP_NODES; when `counts` is given, the roles it leaves alone keep the
+ * nodes they would have had without it.
  */
-export function assignRoles(settings: UpSettings, requested: number | undefined, defaultRole: string): string[] {
-  const entries: readonly UpRoleEntry[] = settings.roles.length > 0 ? settings.roles : [{ role: defaultRole }];
-  const open = entries.flatMap((e, i) => (e.nodes === undefined ? [i] : []));
+export function assignRoles(
+  settings: UpSettings,
+  requested: number | undefined,
+  defaultRole: string,
+  counts: ReadonlyMap<string, number> = new Map(),
+): string[] {
+  const declared: readonly UpRoleEntry[] = settings.roles.length > 0 ? settings.roles : [{ role: defaultRole }];
+  for (const role of counts.keys()) {
+    const found = declared.filter((e) => e.role === role).length;
+    if (found === 0) {
+      throw usage(
+        `--role-count ${role}=...: /up/roles declares no role '${role}' (it declares ${declared.map((e) => `'${e.role}'`).join(', ')})`,
+      );
+    }
+    if (found > 1)
+      throw usage(`--role-count ${role}=...: /up/roles lists role '${role}' ${found} times; give it one entry`);
+  }
+  const open = declared.flatMap((e, i) => (e.nodes === undefined ? [i] : []));
   if (open.length > 1) {
     throw usage(
       `/up/roles/${open[1]}: only one role may leave out "nodes" (it takes the nodes the others leave); /up/roles/${open[0]} already does`,
     );
   }
-  const fixed = entries.reduce((sum, e) => sum + (e.nodes ?? 0), 0);
-  const total = requested ?? settings.nodes ?? (open.length === 0 ? fixed : Math.max(DEFAULT_UP_NODES, fixed + 1));
-  if (open.length === 0 && total !== fixed) {
+  const sum = (list: readonly UpRoleEntry[]): number => list.reduce((n, e) => n + (e.nodes ?? 0), 0);
+  const declaredTotal =
+    settings.nodes ?? (open.length === 0 ? sum(declared) : Math.max(DEFAULT_UP_NODES, sum(declared) + 1));
+  const entries = declared.map((e) => (counts.has(e.role) ? { ...e, nodes: counts.get(e.role)! } : e));
+  const rest = entries.flatMap((e, i) => (e.nodes === undefined ? [i] : []));
+  const fixed = sum(entries);
+  let total: number;
+  if (requested !== undefined) total = requested;
+  else if (counts.size === 0) total = declaredTotal;
+  else total = fixed + (rest.length === 1 ? Math.max(1, declaredTotal - sum(declared)) : 0);
+  const flags = counts.size > 0 ? ' (with the role counts given)' : '';
+  if (rest.length === 0 && total !== fixed) {
     throw usage(
-      `/up/roles: the roles add up to ${fixed} nodes, not ${total}; give one role no "nodes" to fill the rest`,
+      `/up/roles: the roles add up to ${fixed} nodes${flags}, not ${total}; give one role no "nodes" to fill the rest, or leave out --nodes`,
     );
   }
-  if (open.length === 1 && total <= fixed) {
-    const role = entries[open[0]!]!.role;
-    throw usage(`/up/roles: ${total} nodes leave none for role '${role}' (the counted roles take ${fixed})`);
+  if (rest.length === 1 && total <= fixed) {
+    const role = entries[rest[0]!]!.role;
+    throw usage(`/up/roles: ${total} nodes leave none for role '${role}' (the counted roles take ${fixed}${flags})`);
   }
   return entries.flatMap((e) => Array<string>(e.nodes ?? total - fixed).fill(e.role));
 }
