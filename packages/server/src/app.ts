@@ -5,6 +5,7 @@ import Koa from 'koa';
 import type { Context, Middleware, Next } from 'koa';
 import { facadeRouteLabel, handledByFacade, nodePortFacade } from './facade-mount.js';
 import type { MountedFacade } from './facade-mount.js';
+import { abandon } from './abandon.js';
 import { errorBody, httpFailure } from './http-errors.js';
 import type { ServerMetrics } from './metrics.js';
 import { KvHttpHandler, lingerThenClose } from './routes/kv-http.js';
@@ -143,11 +144,14 @@ export function createApp(options: AppOptions): ApiApp {
     } catch (err) {
       const failure = httpFailure(err);
       if (failure.unexpected) logger.error({ err, method: ctx.method, url: ctx.url }, 'request failed');
-      for (const name of STALE_HEADERS) ctx.remove(name);
-      ctx.status = failure.status;
-      ctx.set('Content-Type', JSON_TYPE);
-      ctx.body = errorBody(failure.code, failure.message);
-      if (failure.status === 413 && !ctx.req.complete) lingerThenClose(ctx.req, lingerMs);
+      if (failure.aborted) abandon(ctx, logger, failure.message);
+      else {
+        for (const name of STALE_HEADERS) ctx.remove(name);
+        ctx.status = failure.status;
+        ctx.set('Content-Type', JSON_TYPE);
+        ctx.body = errorBody(failure.code, failure.message);
+        if (failure.status === 413 && !ctx.req.complete) lingerThenClose(ctx.req, lingerMs);
+      }
     }
     if (draining()) ctx.res.shouldKeepAlive = false;
     metrics.observe(routeTemplate(ctx), ctx.method, ctx.status, (performance.now() - started) / 1000);

@@ -9,6 +9,7 @@ import type { ServerMetrics } from './metrics.js';
 import { TOO_LARGE, readBody } from './read-body.js';
 import { readJsonBody } from './read-json.js';
 import { lingerThenClose } from './routes/kv-http.js';
+import { abandon } from './abandon.js';
 
 /** One configured facade, its routes built, as the server serves it. */
 export interface MountedFacade {
@@ -169,6 +170,10 @@ function answerFailure(ctx: Context, mounted: MountedFacade, err: unknown, servi
   const failure = httpFailure(err);
   if (failure.unexpected) {
     serving.logger.error({ err, facade: mounted.name, method: ctx.method, url: ctx.url }, 'request failed');
+  }
+  if (failure.aborted) {
+    abandon(ctx, serving.logger, failure.message);
+    return;
   }
   for (const name of STALE_HEADERS) ctx.remove(name);
   const { status, code, message } = failure;

@@ -1,6 +1,4 @@
-import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isAbsolute, resolve } from 'node:path';
 import {
@@ -38,6 +36,8 @@ import { DataDirLock } from './data-dir-lock.js';
 import { mountFacades, ownPortApp } from './facade-mount.js';
 import type { FacadeEndpoint, FacadeServing, MountedFacade } from './facade-mount.js';
 import { errorBody } from './http-errors.js';
+import { httpServer, listen } from './http-server.js';
+import type { Listener } from './http-server.js';
 import { createLogger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
 import type { MetricSources } from './metrics.js';
@@ -82,8 +82,6 @@ const LEAVE_TIMEOUT_MS = 5_000;
 const JSON_TYPE = 'application/json; charset=utf-8';
 /** While draining, how often connections that became idle are closed. */
 const DRAIN_POLL_MS = 50;
-
-type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
  * One kvmesh node serving HTTP: the kernel node built from a config, the Koa
@@ -305,7 +303,9 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       )
     : undefined;
   let listener: Listener = startingListener;
-  const server = httpServer(api, logger, (req, res) => listener(req, res));
+  const server = httpServer(api, logger, (req, res) => listener(req, res), {
+    maxBodyBytes: loaded.config.limits.maxValueBytes,
+  });
   const endpoints: FacadeEndpoint[] = [];
   let port: number;
   try {
@@ -347,7 +347,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       lingerMs: FACADE_LINGER_MS,
     };
     for (const facade of mounted.filter((m) => m.facade.port !== undefined)) {
-      endpoints.push(await listenFacade(facade, facadeServing, api, logger));
+      endpoints.push(await listenFacade(facade, facadeServing, api, logger, loaded.config.limits.maxValueBytes));
     }
     const documents = facadeDocuments(mounted, endpoints, nodeServer.url, loaded.registry);
     const openapiText = JSON.stringify(nodeOpenApiDocument(documents));
@@ -392,21 +392,6 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
 /** How long a facade connection whose body was refused as too large stays open (as on the API's port). */
 const FACADE_LINGER_MS = 1_000;
 
-/** An HTTP server with the API's connection settings: pipelined requests in arrival order, malformed bytes answered 400. */
-function httpServer(api: ApiSettings, logger: Logger, listener: Listener): Server {
-  const server = createServer(
-    { keepAliveTimeout: api.keepAliveTimeoutMs, requestTimeout: api.requestTimeoutMs },
-    inArrivalOrder(listener),
-  );
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    logger.debug({ err: err.code ?? err.message }, 'malformed HTTP from a client');
-    if (socket.writable && !socket.destroyed) {
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    } else socket.destroy();
-  });
-  return server;
-}
-
 /**
  * Listens on a facade's own port (`Facade.port`, 0 for any free one) before
  * the node starts; until it runs, requests there are answered 503 in the
@@ -418,9 +403,10 @@ async function listenFacade(
   serving: FacadeServing,
   api: ApiSettings,
   logger: Logger,
+  maxBodyBytes: number,
 ): Promise<FacadeEndpoint> {
   const app = ownPortApp(mounted, serving);
-  const server = httpServer(api, logger, app.callback() as Listener);
+  const server = httpServer(api, logger, app.callback() as Listener, { maxBodyBytes });
   const host = mounted.facade.host ?? api.host;
   try {
     const port = await listen(server, host, mounted.facade.port!);
@@ -511,25 +497,6 @@ function serveListener(nodeServer: NodeServer, server: Server, app: Listener): L
   };
 }
 
-/**
- * Requests pipelined on one keep-alive connection take effect in the order
- * they arrived (RFC 9112 §9.3.2): a PUT then a GET of the same key must read
- * the write. node:http calls the request listener for each request as soon
- * as it is parsed, but answers them in order: a response that has to wait
- * for an earlier, unfinished response on its connection is queued without a
- * socket (`res.socket === null`) and gets it, with a `socket` event, once
- * every earlier response finished. Starting the request only then runs a
- * connection's requests one after another. The usual client, one request at
- * a time, pays one property check: nothing is allocated or awaited.
- * `test/pipelining.test.ts` pins this node:http behaviour.
- */
-function inArrivalOrder(listener: Listener): Listener {
-  return (req, res) => {
-    if (res.socket === null) res.once('socket', () => listener(req, res));
-    else listener(req, res);
-  };
-}
-
 /** Before the node runs: alive, not ready. */
 function startingListener(req: IncomingMessage, res: ServerResponse): void {
   req.resume();
@@ -563,28 +530,6 @@ function metricSources(node: KvNode): MetricSources {
     sources.rpc = () => stats;
   }
   return sources;
-}
-
-function listen(server: Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      reject(
-        new KvError(
-          'KVMESH_ERR_HTTP_LISTEN',
-          `cannot listen at ${joinHostPort(host, port)}: ${err.code ?? err.message}`,
-          {
-            cause: err,
-          },
-        ),
-      );
-    };
-    server.once('error', onError);
-    server.listen({ host, port }, () => {
-      server.off('error', onError);
-      const bound = server.address();
-      resolve(bound !== null && typeof bound === 'object' ? bound.port : port);
-    });
-  });
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { KvError } from '@kvmesh/core';
 
 /** Returned instead of the body when it is larger than allowed; nothing past the limit was buffered. */
 export const TOO_LARGE = Symbol('too large');
@@ -10,7 +11,8 @@ const EMPTY = Buffer.alloc(0);
  * the limit is refused before a byte is read; a chunked body is counted as it
  * streams and refused as soon as it passes the limit. On refusal the request
  * is left paused (the caller answers and closes the connection).
- * Rejects when the client aborts or sends less than it declared.
+ * @throws KvError KVMESH_ERR_HTTP_CLIENT_ABORTED (rejects) when the client closes
+ *   the connection, or ends the body short of its declared length, before it is read.
  */
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | typeof TOO_LARGE> {
   const header = req.headers['content-length'];
@@ -46,20 +48,24 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
       cleanup();
       if (whole !== undefined) {
         if (received === whole.length) resolve(whole);
-        else reject(new Error(`request body ended after ${received} of ${whole.length} declared bytes`));
+        else reject(aborted(`the request body ended after ${received} of ${whole.length} declared bytes`));
       } else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
     };
     const onError = (err: Error): void => {
       cleanup();
-      reject(err);
+      reject(aborted(`the request body could not be read: ${err.message}`, err));
     };
     const onClose = (): void => {
       cleanup();
-      reject(new Error('client closed the connection before the body was read'));
+      reject(aborted('the client closed the connection before the body was read'));
     };
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
     req.on('close', onClose);
   });
+}
+
+function aborted(message: string, cause?: Error): KvError {
+  return new KvError('KVMESH_ERR_HTTP_CLIENT_ABORTED', `${message}; nothing was written`, cause ? { cause } : {});
 }

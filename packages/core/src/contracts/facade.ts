@@ -33,7 +33,8 @@ export interface FacadeHttp {
    * `Content-Length` over the limit is refused before a byte is read, a
    * streamed body as soon as it passes it (the rest is not read). Empty body:
    * an empty buffer.
-   * @throws KvError KVMESH_ERR_KV_VALUE_TOO_LARGE (413), or an Error when the client aborts.
+   * @throws KvError KVMESH_ERR_KV_VALUE_TOO_LARGE (413); KVMESH_ERR_HTTP_CLIENT_ABORTED when the client
+   *   goes away before the body is read (the host answers nothing and counts a 499).
    */
   readBody(ctx: Context): Promise<Buffer>;
   /**

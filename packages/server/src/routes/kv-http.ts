@@ -148,6 +148,11 @@ export class KvHttpHandler {
   #fail(req: IncomingMessage, res: ServerResponse, err: unknown): number {
     const failure = httpFailure(err);
     if (failure.unexpected) this.#logger.error({ err, method: req.method, url: req.url }, 'request failed');
+    if (failure.aborted) {
+      this.#logger.debug({ method: req.method, url: req.url, reason: failure.message }, 'client aborted');
+      res.destroy();
+      return failure.status;
+    }
     if (res.headersSent) {
       res.destroy();
       return failure.status;

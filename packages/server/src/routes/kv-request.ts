@@ -1,6 +1,6 @@
 /** Parsing and answers shared by the key routes: the key from the path, condition headers, errors. */
 import type { IncomingHttpHeaders } from 'node:http';
-import { KvError } from '@kvmesh/core';
+import { KvError, parseVersion } from '@kvmesh/core';
 import type { WriteConditions } from '@kvmesh/core';
 
 /** Every key route starts with this; the rest of the path (before `?`) is the percent-encoded key. */
@@ -42,7 +42,8 @@ export function keyOf(url: string): string {
 /**
  * Write conditions from `If-Match` (`*`: the key exists, or one entity tag, quoted or bare) and
  * `If-None-Match: *` (create-only, when `allowNoneMatch`).
- * @throws KvError KVMESH_ERR_HTTP_BAD_REQUEST for forms the API does not support.
+ * @throws KvError KVMESH_ERR_HTTP_BAD_REQUEST for forms the API does not support;
+ *   KVMESH_ERR_VERSION_INVALID for an entity tag that is not a version the server could have sent.
  */
 export function writeConditions(headers: IncomingHttpHeaders, allowNoneMatch: boolean): WriteConditions | undefined {
   const ifMatch = headers['if-match'];
@@ -57,7 +58,9 @@ export function writeConditions(headers: IncomingHttpHeaders, allowNoneMatch: bo
         'If-Match must be * or a single strong entity tag as returned in ETag (lists and weak tags are not supported)',
       );
     }
-    conditions.ifMatch = unquote(tag);
+    const version = unquote(tag);
+    if (version !== '*') checkVersionTag(version);
+    conditions.ifMatch = version;
   }
   if (ifNoneMatch !== undefined) {
     if (!allowNoneMatch || ifNoneMatch.trim() !== '*') {
@@ -78,6 +81,22 @@ export function etagListMatches(list: string, etag: string): boolean {
     if (tag === '*' || tag === etag || (tag.startsWith('W/') && tag.slice(2) === etag)) return true;
   }
   return false;
+}
+
+/** Longest If-Match entity tag looked at: a version is far shorter (a node id is at most 128 characters). */
+const MAX_TAG_CHARS = 1024;
+
+function checkVersionTag(tag: string): void {
+  try {
+    if (tag.length > MAX_TAG_CHARS) throw new Error('too long');
+    parseVersion(tag);
+  } catch {
+    const shown = tag.length > 64 ? `${tag.slice(0, 64)}…` : tag;
+    throw new KvError(
+      'KVMESH_ERR_VERSION_INVALID',
+      `If-Match ${JSON.stringify(shown)} is not a version: send * or an ETag exactly as the server returned it (<12 hex>-<4 hex>-<node id>)`,
+    );
+  }
 }
 
 function unquote(tag: string): string {

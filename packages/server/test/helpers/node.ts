@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '@kvmesh/core';
+import type { Logger } from '@kvmesh/core';
 import type { ExecutionContext } from 'ava';
 import { startNodeServer } from '../../src/node-server.js';
 import type { NodeServer } from '../../src/node-server.js';
@@ -23,6 +24,7 @@ export function testConfig(host = '127.0.0.1', extra: Record<string, unknown> = 
 export async function startTestServer(
   t: ExecutionContext,
   document: Record<string, unknown> = testConfig(),
+  logger: Logger = silentLogger,
 ): Promise<NodeServer> {
   const node = (document['node'] ?? {}) as Record<string, unknown>;
   if (node['dataDir'] === undefined) {
@@ -31,7 +33,7 @@ export async function startTestServer(
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     document = { ...document, node: { ...node, dataDir: dir } };
   }
-  const server = await startNodeServer({ document, logger: silentLogger });
+  const server = await startNodeServer({ document, logger });
   t.teardown(() => server.shutdown());
   return server;
 }
