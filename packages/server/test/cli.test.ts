@@ -93,6 +93,24 @@ test.serial('put, get and del work against a running node and exit 0; absent key
   t.is((await runCli(['get', 'dir/k1', ...node])).code, 1);
 });
 
+test.serial('put, get and del encode every key, dot segments and reserved characters included', async (t) => {
+  const server = await startTestServer(t);
+  const node = ['--node', server.url];
+  for (const key of ['..', '.', 'a/../b', '?x#y', '%2F', 'ünï cödé']) {
+    const put = await runCli(['put', key, `v ${key}`, ...node]);
+    t.is(put.code, 0, `${key}: ${put.stderr}`);
+    t.is((JSON.parse(put.stdout) as { key: string }).key, key);
+    t.is((await runCli(['get', key, ...node])).stdout, `v ${key}`, key);
+    t.is(
+      (await http(server.url, `/v1/kv/${encodeURIComponent(key).replace(/\./g, '%2E')}`)).body.toString(),
+      `v ${key}`,
+    );
+  }
+  t.is((await runCli(['del', '..', ...node])).code, 0);
+  t.is((await runCli(['get', '..', ...node])).code, 1);
+  t.is((await runCli(['get', '.', ...node])).stdout, 'v .', 'deleting .. left . alone');
+});
+
 test.serial("put with VALUE '-' stores stdin byte for byte", async (t) => {
   const server = await startTestServer(t);
   const bytes = Buffer.from([0, 255, 10, 13, 1, 2, 3]);

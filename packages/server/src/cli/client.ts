@@ -1,3 +1,5 @@
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { CliError, EXIT } from './exit-codes.js';
 
 /** Where client commands go when neither `--node` nor KVMESH_NODE says. */
@@ -26,24 +28,57 @@ export class ApiClient {
     this.base = url.href.replace(/\/+$/, '');
   }
 
+  /**
+   * The URL of `key`. Every character but the unreserved ones is
+   * percent-encoded, dots too: a key `.` or `..` would otherwise be a dot
+   * segment, which URL parsers remove (`/v1/kv/..` is `/v1/`).
+   */
   keyUrl(key: string): string {
-    return `${this.base}/v1/kv/${encodeURIComponent(key)}`;
+    return `${this.base}/v1/kv/${encodeKey(key)}`;
   }
 
-  async request(
+  /**
+   * Sends one request to `url` (under `base`) and reads the whole answer.
+   * The path goes out exactly as given: node:http does not resolve dot
+   * segments or re-encode, as fetch's URL parser would.
+   */
+  request(
     method: string,
     url: string,
     init: { headers?: Record<string, string>; body?: Buffer } = {},
   ): Promise<ClientResponse> {
-    let res: Response;
-    try {
-      res = await fetch(url, { method, headers: init.headers ?? {}, ...(init.body ? { body: init.body } : {}) });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      const reason = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
-      throw new CliError(`cannot reach ${this.base}: ${reason} (is the node running? set --node)`, EXIT.runtime);
-    }
-    return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
+    const origin = new URL(this.base);
+    const path = url.startsWith(this.base) ? url.slice(origin.origin.length) || '/' : url;
+    const send = origin.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = send(
+        {
+          protocol: origin.protocol,
+          hostname: origin.hostname.replace(/^\[|\]$/g, ''),
+          port: origin.port,
+          method,
+          path,
+          headers: { ...(init.headers ?? {}), ...(init.body ? { 'content-length': String(init.body.length) } : {}) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('error', reject);
+          res.on('end', () => {
+            const headers = new Headers();
+            for (const [name, value] of Object.entries(res.headers)) {
+              if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+            }
+            resolve({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks) });
+          });
+        },
+      );
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        const reason = err.code ?? err.message;
+        reject(new CliError(`cannot reach ${this.base}: ${reason} (is the node running? set --node)`, EXIT.runtime));
+      });
+      req.end(init.body);
+    });
   }
 }
 
@@ -67,4 +102,9 @@ export async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** `encodeURIComponent`, and `.` as `%2E`, so that no key is a dot segment. */
+export function encodeKey(key: string): string {
+  return encodeURIComponent(key).replace(/\./g, '%2E');
 }
