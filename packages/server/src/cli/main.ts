@@ -48,6 +48,7 @@ export function buildProgram(): Command {
     .option('--address <host:port>', 'node address (overrides node.address)', hostPort)
     .option('--data-dir <dir>', 'data directory (overrides node.dataDir)')
     .option('--id <id>', 'node id (overrides node.id)')
+    .option('--port <n>', 'port of node.address (keeps its host, from the file or --address)', portNumber)
     .option('--join <host:port,...>', 'seed addresses to join through (overrides join)', hostPortList)
     .option('--role <role>', 'node role (overrides node.role)')
     .addOption(new Option('--log-level <level>', 'log level (overrides log.level)').choices([...LOG_LEVELS]))
@@ -191,6 +192,7 @@ interface StartOptions {
   address?: string;
   dataDir?: string;
   id?: string;
+  port?: number;
   join?: string[];
   role?: string;
   logLevel?: string;
@@ -206,7 +208,7 @@ interface PutOptions {
 /** Runs a node until a signal stops it; resolves to the exit status. */
 async function startCommand(options: StartOptions): Promise<number> {
   const overrides: Record<string, unknown> = {
-    '/node/address': options.address,
+    '/node/address': options.port === undefined ? options.address : withPort(options.address, options.port),
     '/node/dataDir': options.dataDir,
     '/node/id': options.id,
     '/node/role': options.role,
@@ -281,6 +283,22 @@ export function formatStatus(cluster: ClusterJson, ready: boolean): string {
 function hostPort(value: string): string {
   if (!HOST_PORT.test(value)) throw new InvalidArgumentError('expected host:port, e.g. 127.0.0.1:7700');
   return value;
+}
+
+function portNumber(value: string): number {
+  const port = Number(value);
+  if (!/^[0-9]{1,5}$/.test(value) || port > 65535) throw new InvalidArgumentError('expected a port 0..65535');
+  return port;
+}
+
+/**
+ * `--port`: the address given (`--address`) with its port replaced, or, without
+ * one, a function of the config's own `node.address` (after plugins filled it).
+ */
+function withPort(address: string | undefined, port: number): string | ((current: unknown) => unknown) {
+  const replace = (a: string): string => `${a.slice(0, a.lastIndexOf(':'))}:${port}`;
+  if (address !== undefined) return replace(address);
+  return (current) => (typeof current === 'string' && HOST_PORT.test(current) ? replace(current) : current);
 }
 
 function hostPortList(value: string): string[] {
