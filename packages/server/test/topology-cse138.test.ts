@@ -1,0 +1,316 @@
+import { spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { CONFIGS_DIR, freePort, inParallel, loopbackHosts, request, tempDir } from './helpers/cluster.js';
+import { KVMESH_BIN } from './helpers/cli.js';
+import type { TestResponse } from './helpers/http.js';
+import { waitFor } from './helpers/http.js';
+
+/** configs/cse138.json exactly as a user starts it: only ADDRESS, VIEW and REPL_FACTOR differ between nodes. */
+const CONFIG = join(CONFIGS_DIR, 'cse138.json');
+const KEYS = 100;
+const CLIENTS = 8;
+/** A few processes starting at once on two busy cores. */
+const START_TIMEOUT_MS = 30_000;
+/** The view change answers once the reshard settled; generous for a loaded machine. */
+const VIEW_CHANGE_TIMEOUT_MS = 60_000;
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+interface Cse138Node {
+  readonly address: string;
+  readonly url: string;
+}
+
+interface NodeSetup {
+  readonly address: string;
+  readonly view: readonly string[];
+  readonly replFactor?: number;
+  /** `--data-dir`; without it the node derives its directory from ADDRESS, under `cwd`. */
+  readonly dataDir?: string;
+  readonly cwd?: string;
+}
+
+/**
+ * `ADDRESS=... VIEW=... [REPL_FACTOR=...] kvmesh start --config configs/cse138.json`;
+ * resolves once the node answers GET /v1/ready. Killed when the test ends.
+ */
+async function startNode(t: ExecutionContext, setup: NodeSetup): Promise<Cse138Node> {
+  const args = [KVMESH_BIN, 'start', '--config', CONFIG, ...(setup.dataDir ? ['--data-dir', setup.dataDir] : [])];
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ADDRESS: setup.address,
+    VIEW: setup.view.join(','),
+    KVMESH_NODE: '',
+    ...(setup.replFactor !== undefined ? { REPL_FACTOR: String(setup.replFactor) } : {}),
+  };
+  const child = spawn(process.execPath, args, { cwd: setup.cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const url = `http://${setup.address}`;
+  await waitFor(
+    `${setup.address} to answer /v1/ready`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`exited (${child.exitCode}): ${stderr}`);
+      return (await request(url, '/v1/ready', {}, 1_000)).status === 200;
+    },
+    START_TIMEOUT_MS,
+    50,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${stderr}`);
+  });
+  return { address: setup.address, url };
+}
+
+/** A request with a JSON body, sized as clients such as Python's requests send it. */
+function send(
+  node: Cse138Node,
+  method: string,
+  path: string,
+  body: unknown,
+  timeoutMs?: number,
+): Promise<TestResponse> {
+  const bytes = Buffer.from(JSON.stringify(body));
+  const headers = { ...JSON_HEADERS, 'content-length': bytes.length };
+  return request(node.url, path, { method, headers, body: bytes }, timeoutMs);
+}
+
+function put(node: Cse138Node, key: string, body: unknown): Promise<TestResponse> {
+  return send(node, 'PUT', `/kvs/keys/${key}`, body);
+}
+
+function get(node: Cse138Node, path: string, context?: unknown): Promise<TestResponse> {
+  return context === undefined ? request(node.url, path) : send(node, 'GET', path, { 'causal-context': context });
+}
+
+/** The body without its causal context, which every data answer carries (checked to be an object). */
+function withoutContext(t: ExecutionContext, answer: TestResponse): Record<string, unknown> {
+  const { 'causal-context': context, ...rest } = answer.json<Record<string, unknown>>();
+  t.true(typeof context === 'object' && context !== null && !Array.isArray(context), 'a causal-context object');
+  return rest;
+}
+
+async function keyCount(node: Cse138Node): Promise<Record<string, unknown>> {
+  const answer = await request(node.url, '/kvs/key-count');
+  if (answer.status !== 200) throw new Error(`key-count of ${node.address}: ${answer.status}`);
+  return answer.json<Record<string, unknown>>();
+}
+
+const keysOf = (prefix: string): string[] => Array.from({ length: KEYS }, (_, i) => `${prefix}${i}`);
+
+test('2 nodes: 100 keys added, updated, read from the other node and deleted, with exact bodies and key-counts', async (t) => {
+  const dir = await tempDir(t, 'cse138-two');
+  const hosts = loopbackHosts(220, 2);
+  const port = await freePort(hosts);
+  const view = hosts.map((h) => `${h}:${port}`);
+  const started = Date.now();
+  // One node derives its data directory from ADDRESS (under its working directory), the other is given --data-dir.
+  const [a, b] = await Promise.all([
+    startNode(t, { address: view[0]!, view, cwd: dir }),
+    startNode(t, { address: view[1]!, view, dataDir: join(dir, 'b') }),
+  ]);
+  t.log(`2 nodes on ${view.join(', ')} serving in ${Date.now() - started} ms`);
+  t.true((await stat(join(dir, 'data', 'cse138', view[0]!))).isDirectory(), 'data directory derived from ADDRESS');
+  t.true((await stat(join(dir, 'b'))).isDirectory(), '--data-dir overrides it');
+
+  const keys = keysOf('key');
+  const onB = new Set<string>();
+  const problems: string[] = [];
+  await inParallel(keys, CLIENTS, async (key) => {
+    const answer = await put(a!, key, { value: `value-${key}` });
+    const body = withoutContext(t, answer);
+    if (body['address'] !== undefined) onB.add(key);
+    const expected = {
+      message: 'Added successfully',
+      replaced: false,
+      ...(onB.has(key) ? { address: b!.address } : {}),
+    };
+    if (answer.status !== 201 || JSON.stringify(body) !== JSON.stringify(expected))
+      problems.push(`PUT ${key}: ${answer.status} ${answer.body.toString()}`);
+  });
+  t.deepEqual(problems, [], 'every add is 201 Added successfully, proxied ones naming the node that stored the key');
+  t.true(onB.size > 10 && onB.size < 90, `keys spread over both nodes (${onB.size} on ${b!.address})`);
+  t.deepEqual(await keyCount(a!), { message: 'Key count retrieved successfully', 'key-count': KEYS - onB.size });
+  t.deepEqual(await keyCount(b!), { message: 'Key count retrieved successfully', 'key-count': onB.size });
+
+  await inParallel(keys, CLIENTS, async (key) => {
+    const answer = await put(b!, key, { value: `new-${key}` });
+    const expected = {
+      message: 'Updated successfully',
+      replaced: true,
+      ...(onB.has(key) ? {} : { address: a!.address }),
+    };
+    if (answer.status !== 200 || JSON.stringify(withoutContext(t, answer)) !== JSON.stringify(expected))
+      problems.push(`PUT ${key} again: ${answer.status} ${answer.body.toString()}`);
+  });
+  t.deepEqual(problems, [], 'every update through the other node is 200 Updated successfully');
+
+  await inParallel(keys, CLIENTS, async (key) => {
+    const answer = await get(onB.has(key) ? a! : b!, `/kvs/keys/${key}`);
+    const owner = onB.has(key) ? b! : a!;
+    const expected = {
+      doesExist: true,
+      message: 'Retrieved successfully',
+      value: `new-${key}`,
+      address: owner.address,
+    };
+    if (answer.status !== 200 || JSON.stringify(withoutContext(t, answer)) !== JSON.stringify(expected))
+      problems.push(`GET ${key}: ${answer.status} ${answer.body.toString()}`);
+  });
+  t.deepEqual(problems, [], 'every key reads its new value from the node that does not store it');
+
+  await inParallel(keys, CLIENTS, async (key) => {
+    const answer = await request(a!.url, `/kvs/keys/${key}`, { method: 'DELETE' });
+    const expected = {
+      doesExist: true,
+      message: 'Deleted successfully',
+      ...(onB.has(key) ? { address: b!.address } : {}),
+    };
+    if (answer.status !== 200 || JSON.stringify(withoutContext(t, answer)) !== JSON.stringify(expected))
+      problems.push(`DELETE ${key}: ${answer.status} ${answer.body.toString()}`);
+  });
+  t.deepEqual(problems, [], 'every delete is 200 Deleted successfully');
+
+  const gone = await get(b!, `/kvs/keys/${keys[0]}`);
+  t.is(gone.status, 404);
+  t.like(gone.json(), { doesExist: false, error: 'Key does not exist', message: 'Error in GET' });
+  const again = await request(b!.url, `/kvs/keys/${keys[1]}`, { method: 'DELETE' });
+  t.is(again.status, 404);
+  t.like(again.json(), { doesExist: false, error: 'Key does not exist', message: 'Error in DELETE' });
+  t.deepEqual(await keyCount(a!), { message: 'Key count retrieved successfully', 'key-count': 0 });
+  t.deepEqual(await keyCount(b!), { message: 'Key count retrieved successfully', 'key-count': 0 });
+
+  const missing = await put(a!, 'novalue', {});
+  t.is(missing.status, 400);
+  t.deepEqual(withoutContext(t, missing), { error: 'Value is missing', message: 'Error in PUT' });
+  const long = await put(b!, 'k'.repeat(51), { value: 'v' });
+  t.is(long.status, 400);
+  t.deepEqual(withoutContext(t, long), { error: 'Key is too long', message: 'Error in PUT' });
+  t.log(`400 adds, updates, reads and deletes checked in ${Date.now() - started} ms`);
+});
+
+test('100 keys on 2 nodes, then a view change to 3: shard counts sum to 100 and every key reads from every node', async (t) => {
+  const dir = await tempDir(t, 'cse138-view');
+  const hosts = loopbackHosts(223, 3);
+  const port = await freePort(hosts);
+  const all = hosts.map((h) => `${h}:${port}`);
+  const two = all.slice(0, 2);
+  const nodes = await Promise.all(
+    two.map((address) => startNode(t, { address, view: two, dataDir: join(dir, address) })),
+  );
+  const keys = keysOf('vc');
+  await inParallel(keys, CLIENTS, async (key) => {
+    const answer = await put(nodes[keys.indexOf(key) % 2]!, key, { value: key });
+    if (answer.status !== 201)
+      throw new Error(
+        `PUT ${key} via ${nodes[keys.indexOf(key) % 2]!.address}: ${answer.status} ${answer.body.toString()}`,
+      );
+  });
+
+  // A node started with a view it is not part of serves no keys until the view change names it.
+  const third = await startNode(t, { address: all[2]!, view: two, dataDir: join(dir, all[2]!) });
+  t.is((await request(third.url, '/v1/health')).status, 200);
+  const outside = await get(third, `/kvs/keys/${keys[0]}`);
+  t.is(outside.status, 503);
+  t.deepEqual(outside.json(), { error: 'Unable to satisfy request', message: 'Error in GET', 'causal-context': {} });
+  t.deepEqual(await keyCount(third), { message: 'Key count retrieved successfully', 'key-count': 0 });
+  nodes.push(third);
+  const sentAt = Date.now();
+  const change = await send(nodes[1]!, 'PUT', '/kvs/view-change', { view: all.join(',') }, VIEW_CHANGE_TIMEOUT_MS);
+  t.log(`view change to 3 nodes answered ${change.status} in ${Date.now() - sentAt} ms: ${change.body.toString()}`);
+  t.is(change.status, 200);
+  const body = change.json<{ message: string; shards: { address: string; 'key-count': number }[] }>();
+  t.deepEqual(Object.keys(body).sort(), ['message', 'shards']);
+  t.is(body.message, 'View change successful');
+  t.deepEqual(
+    body.shards.map((s) => s.address),
+    all,
+    'one entry per node of the new view',
+  );
+  for (const shard of body.shards) t.deepEqual(Object.keys(shard).sort(), ['address', 'key-count']);
+  t.is(
+    body.shards.reduce((sum, s) => sum + s['key-count'], 0),
+    KEYS,
+    'the key-counts sum to the keys stored',
+  );
+  t.true(body.shards[2]!['key-count'] > 0, 'the new node received keys');
+  for (const [i, node] of nodes.entries()) {
+    t.is((await keyCount(node))['key-count'], body.shards[i]!['key-count'], `${node.address} stores what it reported`);
+  }
+
+  const problems: string[] = [];
+  await inParallel(
+    nodes.flatMap((node) => keys.map((key) => [node, key] as const)),
+    CLIENTS,
+    async ([node, key]) => {
+      const answer = await get(node, `/kvs/keys/${key}`);
+      if (answer.status !== 200 || answer.json<{ value?: unknown }>().value !== key)
+        problems.push(`GET ${key} via ${node.address}: ${answer.status} ${answer.body.toString()}`);
+    },
+  );
+  t.deepEqual(problems.slice(0, 10), [], `all ${KEYS} keys read from each of the 3 nodes`);
+});
+
+test('4 nodes with REPL_FACTOR=2: two shards of two replicas, and a client passing its causal context reads what it wrote', async (t) => {
+  const dir = await tempDir(t, 'cse138-factor');
+  const hosts = loopbackHosts(227, 4);
+  const port = await freePort(hosts);
+  const view = hosts.map((h) => `${h}:${port}`);
+  const nodes = await Promise.all(
+    view.map((address) => startNode(t, { address, view, replFactor: 2, dataDir: join(dir, address) })),
+  );
+
+  const shards = await get(nodes[0]!, '/kvs/shards');
+  t.deepEqual(shards.json(), { message: 'Shard membership retrieved successfully', shards: ['1', '2'] });
+  const infos = await Promise.all(['1', '2'].map(async (id) => (await get(nodes[3]!, `/kvs/shards/${id}`)).json()));
+  const replicas = infos.map((info: { replicas: string[] }) => info.replicas);
+  t.deepEqual(replicas.flat().sort(), [...view].sort(), 'every node is a replica of one shard');
+  t.true(replicas.every((r) => r.length === 2));
+
+  // One client, its context passed along from answer to answer, writing through one node and reading through others.
+  let context: unknown = {};
+  const keys = keysOf('cc');
+  const problems: string[] = [];
+  for (const [i, key] of keys.entries()) {
+    const written = await put(nodes[i % 4]!, key, { value: { n: i }, 'causal-context': context });
+    if (written.status !== 201) problems.push(`PUT ${key}: ${written.status} ${written.body.toString()}`);
+    context = written.json<{ 'causal-context': unknown }>()['causal-context'];
+    const read = await get(nodes[(i + 1) % 4]!, `/kvs/keys/${key}`, context);
+    const value = read.json<{ value?: { n?: number } }>().value;
+    if (read.status !== 200 || value?.n !== i) problems.push(`GET ${key}: ${read.status} ${read.body.toString()}`);
+    context = read.json<{ 'causal-context': unknown }>()['causal-context'];
+  }
+  t.deepEqual(problems.slice(0, 10), [], 'every write acknowledged and read back, JSON values intact');
+  t.is(Object.keys(context as object).length, KEYS, 'the context names every key the client saw');
+
+  // Both replicas of a shard store all of its keys; the two shards hold every key once.
+  const counts = await Promise.all(nodes.map((node) => keyCount(node)));
+  for (const [i, count] of counts.entries()) {
+    t.deepEqual(Object.keys(count).sort(), ['key-count', 'message', 'shard-id'], `${view[i]} names its shard`);
+    t.is(typeof count['shard-id'], 'string', 'shard ids are strings here as in /kvs/shards');
+  }
+  const byShard = new Map<unknown, number[]>();
+  for (const count of counts)
+    byShard.set(count['shard-id'], [...(byShard.get(count['shard-id']) ?? []), count['key-count'] as number]);
+  t.deepEqual([...byShard.keys()].sort(), ['1', '2']);
+  for (const [id, values] of byShard) t.is(new Set(values).size, 1, `the replicas of shard ${String(id)} agree`);
+  t.is(
+    [...byShard.values()].reduce((sum, v) => sum + v[0]!, 0),
+    KEYS,
+    'each key in one shard',
+  );
+  const shard1 = await get(nodes[0]!, '/kvs/shards/1');
+  t.is(shard1.json<{ 'key-count': number }>()['key-count'], byShard.get('1')![0]!);
+
+  // A context from a future this store has not seen cannot be satisfied: 503 within the 5 s bound, not a stale value.
+  const future = { [keys[0]!]: 'ffffffffffff-0000-elsewhere' };
+  const startedAt = Date.now();
+  const stale = await get(nodes[2]!, `/kvs/keys/${keys[0]}`, future);
+  t.log(`a read behind its context answered ${stale.status} after ${Date.now() - startedAt} ms`);
+  t.is(stale.status, 503);
+  t.deepEqual(stale.json(), { error: 'Unable to satisfy request', message: 'Error in GET', 'causal-context': future });
+});
