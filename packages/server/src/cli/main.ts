@@ -6,10 +6,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { LOG_LEVELS } from '../log-levels.js';
 import { ApiClient, DEFAULT_NODE_URL, readStdin, responseError } from './client.js';
 import { CliError, EXIT } from './exit-codes.js';
-import { watchParent } from './parent-watch.js';
+import { launcherPid, watchParent } from './parent-watch.js';
 import { simCommand } from './sim-command.js';
 import { upCommand } from './up-command.js';
-import { UP_ENV } from './up-env.js';
 
 /** Where `kvmesh schema` writes when not told otherwise (relative to the working directory). */
 export const DEFAULT_SCHEMA_FILE = 'configs/kvmesh.schema.json';
@@ -247,9 +246,10 @@ async function startCommand(options: StartOptions): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
-    // Set by `kvmesh up`: its nodes stop when it is gone, even when it was SIGKILLed.
-    watchParent(process.env[UP_ENV.parentPid], () => {
-      logger.warn({ parentPid: process.env[UP_ENV.parentPid] }, 'the process that started this node is gone');
+    // `kvmesh up`, `npm start` or `npx`: the node stops when what started it is gone, even when it was SIGKILLed.
+    const launcher = launcherPid(process.env, process.ppid);
+    watchParent(launcher, () => {
+      logger.warn({ parentPid: launcher }, 'the process that started this node is gone');
       onSignal('SIGTERM');
     });
   });

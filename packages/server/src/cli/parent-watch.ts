@@ -30,3 +30,22 @@ export function watchParent(
   check();
   return () => clearInterval(timer);
 }
+
+/**
+ * The process a `kvmesh start` belongs to, whose end must stop it too:
+ * `KVMESH_PARENT_PID` when `kvmesh up` started it, else the parent process
+ * when an npm script (`npm start`) or `npx` started it. npm passes a signal
+ * on to the shell running the script, and the shell exits without passing
+ * it to the node, which would keep serving and holding its port. A node
+ * started from a shell or a service manager watches nothing: it outlives
+ * the terminal that started it when told to (`nohup`, `setsid`).
+ */
+export function launcherPid(
+  env: Readonly<Record<string, string | undefined>>,
+  ppid: number,
+): number | string | undefined {
+  const given = env['KVMESH_PARENT_PID'];
+  if (given !== undefined && given !== '') return given;
+  const byNpm = (env['npm_lifecycle_event'] ?? '') !== '' || (env['npm_command'] ?? '') !== '';
+  return byNpm ? ppid : undefined;
+}
