@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { CONFIGS_DIR, freePort, inParallel, loopbackHosts, request, tempDir } from './helpers/cluster.js';
+import { CONFIGS_DIR, freePort, inParallel, loopbackHosts, request, startUp, tempDir } from './helpers/cluster.js';
 import { KVMESH_BIN } from './helpers/cli.js';
 import type { TestResponse } from './helpers/http.js';
 import { waitFor } from './helpers/http.js';
@@ -313,4 +313,33 @@ test('4 nodes with REPL_FACTOR=2: two shards of two replicas, and a client passi
   t.log(`a read behind its context answered ${stale.status} after ${Date.now() - startedAt} ms`);
   t.is(stale.status, 503);
   t.deepEqual(stale.json(), { error: 'Unable to satisfy request', message: 'Error in GET', 'causal-context': future });
+});
+
+test('kvmesh up configs/cse138.json --nodes 3: a static view of the three, one shard each', async (t) => {
+  const dir = await tempDir(t, 'cse138-up');
+  const hosts = loopbackHosts(233, 3);
+  const port = await freePort(hosts);
+  const up = await startUp(t, CONFIG, ['--nodes', '3', '--host-base', hosts[0]!, '--port', String(port), '-d', dir]);
+  t.log(`3 nodes ready in ${up.readyMs} ms`);
+  const nodes = up.nodes.map((n) => ({ address: n.address, url: n.url }));
+  t.deepEqual(
+    nodes.map((n) => n.address),
+    hosts.map((h) => `${h}:${port}`),
+  );
+  const keys = keysOf('up').slice(0, 30);
+  for (const [i, key] of keys.entries()) t.is((await put(nodes[i % 3]!, key, { value: i })).status, 201);
+  for (const [i, key] of keys.entries()) {
+    const read = await get(nodes[(i + 2) % 3]!, `/kvs/keys/${key}`);
+    t.is(read.json<{ value: number }>().value, i);
+  }
+  t.deepEqual((await get(nodes[1]!, '/kvs/shards')).json(), {
+    message: 'Shard membership retrieved successfully',
+    shards: ['1', '2', '3'],
+  });
+  const counts = await Promise.all(nodes.map(async (n) => (await keyCount(n))['key-count'] as number));
+  t.is(
+    counts.reduce((a, b) => a + b, 0),
+    keys.length,
+    `key-counts ${JSON.stringify(counts)} sum to the keys written`,
+  );
 });
