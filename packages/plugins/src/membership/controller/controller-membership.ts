@@ -276,19 +276,22 @@ export class ControllerMembership implements Membership {
       if (list.generation !== this.#generation || list.version > this.#version) this.#resync();
       return;
     }
-    const listed = new Set<string>();
-    for (const wire of list.members) {
-      const member = fromWire(wire);
-      if (member === undefined) continue;
-      listed.add(member.id);
-      if (member.id === this.#c.node.id) this.#checkSelf(member);
-      else this.#table.set(member);
-    }
-    if (list.full) {
-      for (const member of this.#table.sorted()) {
-        if (member.id !== this.#c.node.id && !listed.has(member.id)) this.#table.remove(member.id);
+    // One batch: a joining node's rebalancer must plan from the whole list, never from the first members of it.
+    this.#table.batch(() => {
+      const listed = new Set<string>();
+      for (const wire of list.members) {
+        const member = fromWire(wire);
+        if (member === undefined) continue;
+        listed.add(member.id);
+        if (member.id === this.#c.node.id) this.#checkSelf(member);
+        else this.#table.set(member);
       }
-    }
+      if (list.full) {
+        for (const member of this.#table.sorted()) {
+          if (member.id !== this.#c.node.id && !listed.has(member.id)) this.#table.remove(member.id);
+        }
+      }
+    });
     this.#generation = list.generation;
     this.#version = list.version;
   }

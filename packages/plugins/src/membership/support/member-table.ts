@@ -1,4 +1,4 @@
-import type { Member } from '@kvmesh/core';
+import type { Member, MemberState } from '@kvmesh/core';
 import { byId, freezeMember, memberChanged, type MemberEvents } from './member-events.js';
 
 /**
@@ -9,6 +9,8 @@ import { byId, freezeMember, memberChanged, type MemberEvents } from './member-e
 export class MemberTable {
   readonly #members = new Map<string, Member>();
   #sorted: readonly Member[] | undefined;
+  /** Events held back while `batch` runs: listeners see the whole change, never a table half applied. */
+  #held: Array<[Member, MemberState | undefined]> | undefined;
 
   constructor(private readonly events: MemberEvents) {}
 
@@ -26,6 +28,24 @@ export class MemberTable {
     return this.#sorted;
   }
 
+  /**
+   * Runs `apply` (which sets and removes members) and emits its events only
+   * once it returned, in order: a listener that reads the members while
+   * handling one (a rebalancer planning the new view) sees every change of
+   * the batch, not a view with part of a whole list applied that no member
+   * ever had. Not reentrant.
+   */
+  batch(apply: () => void): void {
+    const held: Array<[Member, MemberState | undefined]> = [];
+    this.#held = held;
+    try {
+      apply();
+    } finally {
+      this.#held = undefined;
+    }
+    for (const [member, previous] of held) this.events.emit(member, previous);
+  }
+
   /** Stores `member`; emits and returns true when it is new or differs from what was stored. */
   set(member: Member): boolean {
     const before = this.#members.get(member.id);
@@ -33,7 +53,7 @@ export class MemberTable {
     const frozen = freezeMember(member);
     this.#members.set(frozen.id, frozen);
     this.#sorted = undefined;
-    this.events.emit(frozen, before?.state);
+    this.#emit(frozen, before?.state);
     return true;
   }
 
@@ -49,7 +69,12 @@ export class MemberTable {
     const before = this.#members.get(id);
     if (before === undefined) return false;
     this.delete(id);
-    this.events.emit(freezeMember({ ...before, state: 'left' }), before.state);
+    this.#emit(freezeMember({ ...before, state: 'left' }), before.state);
     return true;
+  }
+
+  #emit(member: Member, previous: MemberState | undefined): void {
+    if (this.#held !== undefined) this.#held.push([member, previous]);
+    else this.events.emit(member, previous);
   }
 }
