@@ -151,7 +151,12 @@ export class NodeServer {
     return 'ready';
   }
 
-  /** Marks the node ready for data once no move of records to it is pending. */
+  /**
+   * Marks the node ready for data once no move of records to it is pending.
+   * Called once the node has joined: before, it is alone in its view and has
+   * nothing to wait for, which would make a joining node ready before it
+   * pulled what it owns.
+   */
   watchSettled(): void {
     const kv = this.#component<CoordinatorKvService>('kv');
     if (kv === undefined) {
@@ -221,6 +226,7 @@ export class NodeServer {
       if (seeds.length > 0)
         this.logger.info({ seeds }, 'no membership to join the seeds: left to the plugins that read them');
       this.#joined = true;
+      this.watchSettled();
       return;
     }
     const uris = transport === undefined ? seeds : seeds.map((s) => peerUri(transport, s));
@@ -231,6 +237,7 @@ export class NodeServer {
         () => {
           this.#joined = true;
           this.logger.info({ seeds: uris, members: membership.members().length }, 'joined the cluster');
+          this.watchSettled();
         },
         (err: unknown) => {
           if (this.#shutdown !== undefined) return;
@@ -380,7 +387,6 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       'node serving',
     );
     nodeServer.startJoining();
-    nodeServer.watchSettled();
     return nodeServer;
   } catch (err) {
     await Promise.all([drain(server, 0), ...endpoints.map((e) => drain(e.server, 0))]);
