@@ -253,6 +253,34 @@ test('100 keys on 2 nodes, then a view change to 3: shard counts sum to 100 and 
     },
   );
   t.deepEqual(problems.slice(0, 10), [], `all ${KEYS} keys read from each of the 3 nodes`);
+
+  // Back to two nodes, the view change sent to the node it drops: its keys move to the two that stay.
+  const shrinkAt = Date.now();
+  const shrink = await send(
+    nodes[0]!,
+    'PUT',
+    '/kvs/view-change',
+    { view: all.slice(1).join(',') },
+    VIEW_CHANGE_TIMEOUT_MS,
+  );
+  t.log(`view change dropping ${all[0]}, sent to it, answered ${shrink.status} in ${Date.now() - shrinkAt} ms`);
+  t.is(shrink.status, 200, shrink.body.toString());
+  const shrunk = shrink.json<{ shards: { address: string; 'key-count': number }[] }>().shards;
+  t.deepEqual(
+    shrunk.map((s) => s.address),
+    all.slice(1),
+  );
+  t.is(
+    shrunk.reduce((sum, s) => sum + s['key-count'], 0),
+    KEYS,
+    'the key-counts of the two that stay sum to 100',
+  );
+  t.is((await keyCount(nodes[0]!))['key-count'], 0, 'the dropped node handed every key on');
+  await inParallel(keys, CLIENTS, async (key) => {
+    const answer = await get(nodes[2]!, `/kvs/keys/${key}`);
+    if (answer.status !== 200) problems.push(`GET ${key} after the shrink: ${answer.status} ${answer.body.toString()}`);
+  });
+  t.deepEqual(problems.slice(0, 10), [], 'every key reads after the shrink');
 });
 
 test('4 nodes with REPL_FACTOR=2: two shards of two replicas, and a client passing its causal context reads what it wrote', async (t) => {
@@ -313,6 +341,33 @@ test('4 nodes with REPL_FACTOR=2: two shards of two replicas, and a client passi
   t.log(`a read behind its context answered ${stale.status} after ${Date.now() - startedAt} ms`);
   t.is(stale.status, 503);
   t.deepEqual(stale.json(), { error: 'Unable to satisfy request', message: 'Error in GET', 'causal-context': future });
+
+  // The view change to the first shard's two nodes, with the factor, sent to a node of the shard it drops.
+  const kept = [...view].sort().slice(0, 2);
+  const changeAt = Date.now();
+  const change = await send(
+    nodes.find((n) => !kept.includes(n.address))!,
+    'PUT',
+    '/kvs/view-change',
+    { view: kept.join(','), 'repl-factor': 2 },
+    VIEW_CHANGE_TIMEOUT_MS,
+  );
+  t.log(`view change to one shard answered ${change.status} in ${Date.now() - changeAt} ms: ${change.body.toString()}`);
+  t.is(change.status, 200);
+  t.deepEqual(change.json(), {
+    message: 'View change successful',
+    shards: [{ 'shard-id': '1', 'key-count': KEYS, replicas: kept }],
+  });
+  for (const node of nodes.filter((n) => kept.includes(n.address))) {
+    t.deepEqual(await keyCount(node), {
+      message: 'Key count retrieved successfully',
+      'key-count': KEYS,
+      'shard-id': '1',
+    });
+  }
+  const refused = await send(nodes[0]!, 'PUT', '/kvs/view-change', { view: kept.join(','), 'repl-factor': 1 });
+  t.is(refused.status, 400);
+  t.is(refused.json<{ message: string }>().message, 'Error in PUT');
 });
 
 test('kvmesh up configs/cse138.json --nodes 3: a static view of the three, one shard each', async (t) => {
