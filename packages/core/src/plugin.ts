@@ -197,7 +197,7 @@ export interface PluginManifest<
   N extends ComponentName = ComponentName,
 > {
   readonly family: F;
-  /** kebab-case name used in configs: `"membership": { "name": "swim" }`. */
+  /** kebab-case name used in configs: `"membership": { "name": "<name>" }`. */
   readonly name: string;
   /** One sentence for `kvmesh plugins` and error messages. */
   readonly description: string;

@@ -181,7 +181,7 @@ export function createApp(options: AppOptions): ApiApp {
 }
 
 /**
- * The matched route (`/v1/cluster`), a facade's label (`facade:dht-node`),
+ * The matched route (`/v1/cluster`), a facade's label (`facade:<name>`),
  * or `unmatched`, so that unknown paths cannot grow the label set.
  */
 function routeTemplate(ctx: Context): string {

@@ -96,7 +96,7 @@ interface World {
  *   right, and an unsubscribed listener hears nothing.
  *
  * Call it from an ava test file:
- * `runMembershipConformance(test, { registry, plugin: 'swim', options })`.
+ * `runMembershipConformance(test, { registry, plugin: '<name>', options })`.
  */
 export function runMembershipConformance(test: TestFn, options: MembershipConformanceOptions): void {
   const prefix = options.title ?? `membership '${options.plugin}'`;

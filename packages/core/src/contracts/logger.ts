@@ -10,7 +10,7 @@ export interface Logger {
   info(fields: LogFields, message?: string): void;
   warn(fields: LogFields, message?: string): void;
   error(fields: LogFields, message?: string): void;
-  /** A logger whose lines all carry `bindings` (e.g. `{ plugin: 'swim' }`). */
+  /** A logger whose lines all carry `bindings` (e.g. `{ plugin: '<name>' }`). */
   child(bindings: LogFields): Logger;
 }
 

@@ -42,7 +42,7 @@ export interface ReplicaSet {
  * - `not-owner`: no; `owners`, when known, are the replicas at this node's
  *   epoch (the coordinator locates again, bounded, and may use them).
  * - `frozen`: ownership is moving right now; retry after `retryAfterMs`.
- * - `moved`: the key now lives at `to` (KeyShift's forward pointer); the
+ * - `moved`: the key now lives at `to` (a forward pointer left by a move); the
  *   coordinator sends the request there.
  */
 export type Admission =
@@ -93,8 +93,8 @@ export type OwnershipListener = (change: OwnershipChange) => void;
 
 /**
  * Core's access to this node's record of one key, for placements that move
- * a single key's ownership between nodes on access (KeyShift's ownership
- * shift): the placement decides when a key moves and talks to the other
+ * a single key's ownership between nodes on access (ownership shift):
+ * the placement decides when a key moves and talks to the other
  * node through its own messages; core reads, stores and purges the record,
  * versions kept. Handed over through `Placement.useKeyTransfer`.
  *
@@ -143,8 +143,8 @@ export interface LocateOptions {
  * Decides which members hold a key.
  *
  * `locate` may be called concurrently and may talk to other nodes through the
- * injected Rpc (Chord and Kademlia lookups); strategies that move ownership on
- * access (KeyShift) do it inside `locate` and answer `admit` accordingly. It
+ * injected Rpc (lookups routed through the overlay); strategies that move
+ * ownership on access do it inside `locate` and answer `admit` accordingly. It
  * must never read or write the local Storage's records other than through
  * its own messages.
  *

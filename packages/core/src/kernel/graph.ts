@@ -6,7 +6,7 @@ export interface ComponentDefinition<T = unknown> {
   readonly name: string;
   /** DI token it is registered under. */
   readonly token: symbol;
-  /** Context for errors and logs: `membership 'swim'`. */
+  /** Context for errors and logs: `membership '<name>'`. */
   readonly label: string;
   readonly needs: readonly string[];
   /** Components used when the node has them (e.g. membership), built first then; absent ones are left out. */

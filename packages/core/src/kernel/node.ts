@@ -86,7 +86,7 @@ export class KvNode {
   /**
    * Starts every component after the ones it needs. On a failure, what
    * already started is stopped again (reverse order) and the error names the
-   * component: `membership 'swim': ...`.
+   * component: `membership '<name>': ...`.
    * @throws KvError KVMESH_ERR_KERNEL_STATE unless the node is new.
    */
   async start(): Promise<void> {
