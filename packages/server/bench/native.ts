@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { facadeBench } from './facade.js';
 import { proxyBench } from './proxy.js';
 import { quorumBench } from './quorum.js';
 import { rebalanceBench } from './rebalance.js';
@@ -28,6 +29,7 @@ const BENCHES: Readonly<Record<string, Bench>> = {
   proxy: proxyBench,
   quorum: quorumBench,
   rebalance: rebalanceBench,
+  facade: facadeBench,
 };
 
 function selected(): [string, Bench][] {

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 export const BIN = fileURLToPath(new URL('../../../bin/kvmesh.js', import.meta.url));
 export const BARE = fileURLToPath(new URL('../bare-server.js', import.meta.url));
 export const PLAIN_PROXY = fileURLToPath(new URL('../plain-proxy.js', import.meta.url));
+export const EXPRESS_MAP = fileURLToPath(new URL('../express-map.js', import.meta.url));
 const STARTUP_TIMEOUT_MS = 30_000;
 /** A child that does not exit this long after SIGTERM is killed. */
 const STOP_TIMEOUT_MS = 10_000;
@@ -63,6 +64,11 @@ export async function startPlainProxy(upstream: string, host: string): Promise<{
   return startChild([PLAIN_PROXY, upstream, host, '0'], (l) =>
     l['msg'] === 'listening' ? String(l['url']) : undefined,
   );
+}
+
+/** The express app of express-map.ts on `host`, any free port. */
+export async function startExpressMap(host: string): Promise<{ child: ChildProcess; url: string }> {
+  return startChild([EXPRESS_MAP, host, '0'], (l) => (l['msg'] === 'listening' ? String(l['url']) : undefined));
 }
 
 /** `kvmesh start --config config` with `nodeArgs` for node itself (BENCH_NODE_ARGS) and more CLI flags. */

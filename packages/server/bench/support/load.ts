@@ -9,7 +9,7 @@ import type { BenchSettings } from './settings.js';
 // each, so a change in background load over the run hits all of them alike;
 // req/s is the total over all rounds, p50/p99 the median of the rounds.
 
-export type Op = 'GET' | 'PUT';
+export type Op = 'GET' | 'PUT' | 'POST';
 
 export const VALUE = Buffer.alloc(100, 'v');
 
@@ -20,6 +20,8 @@ export interface Target {
   readonly urls: readonly string[];
   /** Keys of each URL's requests; default: `bench-0` .. `bench-<keys-1>`. */
   readonly keys?: readonly (readonly string[])[];
+  /** The request path of a key; default the native API's, `/v1/kv/<key>`. */
+  readonly path?: (key: string) => string;
   /** Server processes whose CPU time this side's requests are charged with (all threads, user + system). */
   readonly pids?: readonly number[];
 }
@@ -39,12 +41,22 @@ export function benchKeys(count: number, prefix = 'bench-'): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}${i}`);
 }
 
-/** Writes VALUE under every key, 50 at a time, through `url`. */
-export async function populate(url: string, keys: readonly string[]): Promise<void> {
+/** The native API's path of a key. */
+export function nativePath(key: string): string {
+  return `/v1/kv/${encodeURIComponent(key)}`;
+}
+
+/** Writes VALUE under every key, 50 at a time, through `url` (PUT of the native API, or `method` at `path`). */
+export async function populate(
+  url: string,
+  keys: readonly string[],
+  path: (key: string) => string = nativePath,
+  method: Op = 'PUT',
+): Promise<void> {
   for (let i = 0; i < keys.length; i += 50) {
     await Promise.all(
       keys.slice(i, i + 50).map(async (key) => {
-        const res = await fetch(`${url}/v1/kv/${encodeURIComponent(key)}`, { method: 'PUT', body: VALUE });
+        const res = await fetch(`${url}${path(key)}`, { method, body: VALUE });
         if (res.status !== 201 && res.status !== 200) throw new Error(`populating failed: HTTP ${res.status}`);
         await res.arrayBuffer();
       }),
@@ -53,11 +65,11 @@ export async function populate(url: string, keys: readonly string[]): Promise<vo
 }
 
 // One prebuilt request per key: autocannon cycles through them without rebuilding any.
-function requests(op: Op, keys: readonly string[]): RawRequest[] {
+function requests(op: Op, keys: readonly string[], path: (key: string) => string): RawRequest[] {
   return keys.map((key) => ({
     method: op,
-    path: `/v1/kv/${encodeURIComponent(key)}`,
-    ...(op === 'PUT' ? { body: VALUE, headers: { 'content-type': 'application/octet-stream' } } : {}),
+    path: path(key),
+    ...(op !== 'GET' ? { body: VALUE, headers: { 'content-type': 'application/octet-stream' } } : {}),
   }));
 }
 
@@ -101,7 +113,7 @@ async function load(target: Target, op: Op, durationS: number, settings: BenchSe
         connections: Math.floor(settings.connections / n) + (i < settings.connections % n ? 1 : 0),
         pipelining: 1,
         duration: durationS,
-        requests: requests(op, target.keys?.[i] ?? benchKeys(settings.keys)),
+        requests: requests(op, target.keys?.[i] ?? benchKeys(settings.keys), target.path ?? nativePath),
       }),
     ),
   );
