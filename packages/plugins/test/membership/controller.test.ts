@@ -7,7 +7,14 @@ import { CONTROLLER_STATE_FILE, builtinPlugins } from '../../src/index.js';
 import type { ControllerMembership } from '../../src/index.js';
 
 const registry = new PluginRegistry(builtinPlugins);
-const OPTIONS = { controller: 'n1:7946', heartbeatMs: 100, failAfterMs: 300, probeTimeoutMs: 30, probeAttempts: 3 };
+const OPTIONS = {
+  controller: 'n1:7946',
+  heartbeatMs: 100,
+  failAfterMs: 300,
+  probeTimeoutMs: 30,
+  probeAttempts: 3,
+  removeDeadAfterMs: 0,
+};
 
 runMembershipConformance(test, {
   registry,
@@ -209,4 +216,35 @@ test('a member declared dead behind a partition refutes with a new incarnation a
   await c.waitFor(() => everyoneSees(c, 'alive'), 10 * OPTIONS.heartbeatMs);
   t.true(c.view('n2', 'n3')!.incarnation > before);
   t.is(c.membership('n3').self.state, 'alive');
+});
+
+test('with removeDeadAfterMs the controller removes a dead member, which registers again when it returns', async (t) => {
+  const removeDeadAfterMs = 1_000;
+  const c = await cluster(t, 5, { removeDeadAfterMs });
+  await c.crash('n4');
+  await c.waitFor(() => everyoneSees(c, 'dead', ['n4']), 10 * OPTIONS.failAfterMs);
+  const deadAt = c.clock.now();
+  t.is(c.view('n2', 'n4')?.state, 'dead', 'dead first: a crash alone moves nothing');
+  await c.waitFor(() => everyoneSees(c, 'left', ['n4']), 2 * removeDeadAfterMs);
+  const took = c.clock.now() - deadAt;
+  t.log(`removed ${took} ms after it was declared dead`);
+  t.true(took >= removeDeadAfterMs - OPTIONS.heartbeatMs, `removed after ${took} ms, not before ${removeDeadAfterMs}`);
+  const dir = c.node('n1').info.dataDir;
+  await c.advance(10);
+  const saved = JSON.parse(await readFile(join(dir, CONTROLLER_STATE_FILE), 'utf8')) as { members: Member[] };
+  t.is(saved.members.find((m) => m.id === 'n4')?.state, 'left', 'the removal is persisted');
+  await c.restart('n4');
+  await c.waitFor(() => everyoneSees(c, 'alive'), 10 * OPTIONS.heartbeatMs);
+  t.deepEqual(states(c, 'n2'), { n1: 'alive', n2: 'alive', n3: 'alive', n4: 'alive', n5: 'alive' });
+});
+
+test('a member that registers again while dead is not removed later', async (t) => {
+  const removeDeadAfterMs = 1_000;
+  const c = await cluster(t, 5, { removeDeadAfterMs });
+  await c.crash('n4');
+  await c.waitFor(() => everyoneSees(c, 'dead', ['n4']), 10 * OPTIONS.failAfterMs);
+  await c.restart('n4');
+  await c.waitFor(() => everyoneSees(c, 'alive'), 10 * OPTIONS.heartbeatMs);
+  await c.advance(2 * removeDeadAfterMs);
+  t.deepEqual(states(c, 'n1'), { n1: 'alive', n2: 'alive', n3: 'alive', n4: 'alive', n5: 'alive' });
 });

@@ -45,6 +45,8 @@ export class ControllerAuthority {
   readonly #d: ControllerAuthorityDeps;
   readonly #liveness = new Map<string, Liveness>();
   readonly #pending = new Map<string, Member>();
+  /** Per dead member: the timer that removes it (`removeDeadAfterMs`). */
+  readonly #removals = new Map<string, Timer>();
   #generation = 0;
   #version = 0;
   /** Version the members hold once they applied every push sent so far. */
@@ -73,6 +75,7 @@ export class ControllerAuthority {
       if (member.id === this.#d.selfId) continue;
       this.#d.table.set(member);
       if (member.state === 'alive' || member.state === 'suspect') this.#arm(member.id, now);
+      if (member.state === 'dead') this.#scheduleRemoval(member);
     }
     this.#version = loaded?.version ?? 0;
     this.#pushedVersion = this.#version;
@@ -87,6 +90,8 @@ export class ControllerAuthority {
     this.#flushTimer = undefined;
     for (const liveness of this.#liveness.values()) liveness.deadline?.cancel();
     this.#liveness.clear();
+    for (const timer of this.#removals.values()) timer.cancel();
+    this.#removals.clear();
     await this.#d.file.flush();
   }
 
@@ -145,6 +150,8 @@ export class ControllerAuthority {
         member.incarnation > known.incarnation ||
         (member.incarnation === known.incarnation && (known.state === 'alive' || known.state === 'suspect'));
       if (fresh) {
+        this.#removals.get(member.id)?.cancel();
+        this.#removals.delete(member.id);
         this.change({ ...member, state: 'alive' });
         this.#arm(member.id, this.#d.clock.now());
       }
@@ -241,11 +248,32 @@ export class ControllerAuthority {
       if (this.#running && !heardSince() && member?.state === 'alive') {
         this.#d.logger.info({ id }, 'member declared dead: no heartbeat and every probe failed');
         this.#disarm(id);
-        this.change({ ...member, state: 'dead' });
+        const dead: Member = { ...member, state: 'dead' };
+        this.change(dead);
+        this.#scheduleRemoval(dead);
       }
     } finally {
       liveness.probing = false;
     }
+  }
+
+  /**
+   * Removes a dead member after `removeDeadAfterMs`, unless it registered
+   * again meanwhile: listed as `left`, it is no longer a replica, so the
+   * survivors copy its partitions to the next members in line.
+   */
+  #scheduleRemoval(dead: Member): void {
+    const after = this.#d.options.removeDeadAfterMs;
+    if (after <= 0 || !this.#running) return;
+    this.#removals.get(dead.id)?.cancel();
+    const timer = this.#d.clock.setTimeout(() => {
+      this.#removals.delete(dead.id);
+      const now = this.#d.table.get(dead.id);
+      if (!this.#running || now?.state !== 'dead' || now.incarnation !== dead.incarnation) return;
+      this.#d.logger.info({ id: dead.id, deadForMs: after }, 'dead member removed');
+      this.change({ ...now, state: 'left' });
+    }, after);
+    this.#removals.set(dead.id, timer);
   }
 
   #snapshot(): Saved {

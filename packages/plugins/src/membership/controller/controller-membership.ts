@@ -31,6 +31,12 @@ export interface ControllerMembershipOptions {
   readonly probeTimeoutMs: number;
   /** Probes in a row that must fail before the controller declares a member dead. */
   readonly probeAttempts: number;
+  /**
+   * How long (ms) a member stays listed dead before the controller removes it
+   * (lists it as `left`), so placement gives its data to the others; 0: dead
+   * members stay until they return.
+   */
+  readonly removeDeadAfterMs: number;
 }
 
 export interface ControllerMembershipComponents {

@@ -55,6 +55,13 @@ export const controllerMembership = definePlugin({
         description:
           'Probes in a row that must fail before a member is declared dead (a false report about a live member never kills it).',
       },
+      removeDeadAfterMs: {
+        type: 'integer',
+        minimum: 0,
+        default: 0,
+        description:
+          'How long a member stays listed dead before the controller removes it (lists it as left), so placement hands its data to the others and writes that need every replica go on (Velour Fog: frontends report dead storage nodes and the controller removes them). A removed member that comes back registers again. 0: dead members stay listed until they return.',
+      },
     },
   },
   needs: ['node', 'clock', 'logger', 'messages', 'rpc'],
