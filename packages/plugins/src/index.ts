@@ -16,6 +16,10 @@ import { controllerMembership } from './membership/controller/index.js';
 import { heartbeatMembership } from './membership/heartbeat/index.js';
 import { swimMembership } from './membership/swim/index.js';
 import { dhtNodeFacade } from './api/dht-node/index.js';
+import { keyshiftFacade } from './api/keyshift/index.js';
+import { cse138Facade } from './api/cse138/index.js';
+import { velourFogFacade } from './api/velour-fog/index.js';
+import { dyschordFacade } from './api/dyschord/index.js';
 
 // Each strategy exports its manifest from its own folder; builtinPlugins lists them all.
 
@@ -37,6 +41,10 @@ export const builtinPlugins: readonly AnyPluginManifest[] = [
   heartbeatMembership,
   swimMembership,
   dhtNodeFacade,
+  keyshiftFacade,
+  cse138Facade,
+  velourFogFacade,
+  dyschordFacade,
 ];
 
 /** The membership plugin a tool runs when not told which (`kvmesh sim membership`): the one built for thousands of members. */
@@ -58,3 +66,7 @@ export * from './placement/consistent-hash/index.js';
 export * from './placement/hash-mod/index.js';
 export * from './placement/chord/index.js';
 export * from './api/dht-node/index.js';
+export * from './api/keyshift/index.js';
+export * from './api/cse138/index.js';
+export * from './api/velour-fog/index.js';
+export * from './api/dyschord/index.js';
