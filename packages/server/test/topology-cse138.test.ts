@@ -303,9 +303,15 @@ test('4 nodes with REPL_FACTOR=2: two shards of two replicas, and a client passi
   let context: unknown = {};
   const keys = keysOf('cc');
   const problems: string[] = [];
+  let proxied = 0;
   for (const [i, key] of keys.entries()) {
     const written = await put(nodes[i % 4]!, key, { value: { n: i }, 'causal-context': context });
     if (written.status !== 201) problems.push(`PUT ${key}: ${written.status} ${written.body.toString()}`);
+    // A replica of the key's shard serves the write itself; a node of the other shard names a replica that did.
+    const address = written.json<{ address?: string }>().address;
+    const own = replicas.find((r) => r.includes(view[i % 4]!))!;
+    if (address !== undefined && own.includes(address)) problems.push(`PUT ${key} names ${address}, of its own shard`);
+    proxied += address === undefined ? 0 : 1;
     context = written.json<{ 'causal-context': unknown }>()['causal-context'];
     const read = await get(nodes[(i + 1) % 4]!, `/kvs/keys/${key}`, context);
     const value = read.json<{ value?: { n?: number } }>().value;
@@ -313,6 +319,7 @@ test('4 nodes with REPL_FACTOR=2: two shards of two replicas, and a client passi
     context = read.json<{ 'causal-context': unknown }>()['causal-context'];
   }
   t.deepEqual(problems.slice(0, 10), [], 'every write acknowledged and read back, JSON values intact');
+  t.true(proxied > 10 && proxied < 90, `writes through a node of the other shard are proxied (${proxied} of ${KEYS})`);
   t.is(Object.keys(context as object).length, KEYS, 'the context names every key the client saw');
 
   // Both replicas of a shard store all of its keys; the two shards hold every key once.
@@ -376,7 +383,8 @@ test('kvmesh up configs/cse138.json --nodes 3: a static view of the three, one s
   const port = await freePort(hosts);
   const up = await startUp(t, CONFIG, ['--nodes', '3', '--host-base', hosts[0]!, '--port', String(port), '-d', dir]);
   t.log(`3 nodes ready in ${up.readyMs} ms`);
-  const nodes = up.nodes.map((n) => ({ address: n.address, url: n.url }));
+  // Listed as each became ready: in node order, n1 first.
+  const nodes = [...up.nodes].sort((a, b) => a.id.localeCompare(b.id)).map((n) => ({ address: n.address, url: n.url }));
   t.deepEqual(
     nodes.map((n) => n.address),
     hosts.map((h) => `${h}:${port}`),

@@ -1,5 +1,5 @@
 import { KvError } from '@kvmesh/core';
-import type { Clock, Cluster, FacadeHttp, KvService, Member, StoredRecord } from '@kvmesh/core';
+import type { Clock, Cluster, FacadeHttp, KvService, Member, Placement, StoredRecord } from '@kvmesh/core';
 import type { Context } from 'koa';
 import { CSE138, errorBody } from './answers.js';
 import { CausalContext } from './causal-context.js';
@@ -13,6 +13,7 @@ const STALE_RETRY_MS = 50;
 export interface KeyRoutesComponents {
   readonly kv: KvService;
   readonly cluster: Cluster;
+  readonly placement: Placement;
   readonly clock: Clock;
 }
 
@@ -46,7 +47,8 @@ export class KeyRoutes {
     if ([...key].length > CSE138.maxKeyChars) {
       return answer(ctx, 400, errorBody(method, CSE138.keyTooLong, { [CSE138.context]: context }));
     }
-    if (!shardView(this.#c.cluster.view()).member) {
+    const view = shardView(this.#c.cluster.view());
+    if (!view.member) {
       // Not (yet) in the view it runs with: it serves no keys until a view change adds it.
       return answer(ctx, 503, errorBody(method, CSE138.unavailable, { [CSE138.context]: context }));
     }
@@ -55,12 +57,12 @@ export class KeyRoutes {
       if (value === undefined || value === null) {
         return answer(ctx, 400, errorBody(method, CSE138.valueMissing, { [CSE138.context]: context }));
       }
-      return this.#put(ctx, key, value, context);
+      return this.#put(ctx, key, value, context, view.selfId);
     }
-    return method === 'GET' ? this.#get(ctx, key, context) : this.#delete(ctx, key, context);
+    return method === 'GET' ? this.#get(ctx, key, context, view.selfId) : this.#delete(ctx, key, context, view.selfId);
   }
 
-  async #get(ctx: Context, key: string, context: CausalContext): Promise<void> {
+  async #get(ctx: Context, key: string, context: CausalContext, selfId: string): Promise<void> {
     const result = await this.#withDeadline(async (signal) => {
       for (;;) {
         const got = await this.#c.kv.get(key, { signal });
@@ -69,7 +71,7 @@ export class KeyRoutes {
         await this.#c.clock.sleep(STALE_RETRY_MS, signal);
       }
     });
-    const extra = this.#served(result.servedBy);
+    const extra = await this.#served(key, result.servedBy, selfId);
     if (result.record === undefined) {
       return answer(ctx, 404, {
         doesExist: false,
@@ -89,21 +91,21 @@ export class KeyRoutes {
     });
   }
 
-  async #put(ctx: Context, key: string, value: unknown, context: CausalContext): Promise<void> {
+  async #put(ctx: Context, key: string, value: unknown, context: CausalContext, selfId: string): Promise<void> {
     const bytes = Buffer.from(JSON.stringify(value), 'utf8');
     const result = await this.#withDeadline((signal) => this.#c.kv.put(key, bytes, VALUE_TYPE, undefined, { signal }));
     context.observe(key, result.version);
-    const extra = this.#served(result.servedBy);
+    const extra = await this.#served(key, result.servedBy, selfId);
     if (result.created) {
       return answer(ctx, 201, { message: CSE138.added, replaced: false, ...extra, [CSE138.context]: context });
     }
     return answer(ctx, 200, { message: CSE138.updated, replaced: true, ...extra, [CSE138.context]: context });
   }
 
-  async #delete(ctx: Context, key: string, context: CausalContext): Promise<void> {
+  async #delete(ctx: Context, key: string, context: CausalContext, selfId: string): Promise<void> {
     const result = await this.#withDeadline((signal) => this.#c.kv.delete(key, undefined, { signal }));
     if (result.version !== undefined) context.observe(key, result.version);
-    const extra = this.#served(result.servedBy);
+    const extra = await this.#served(key, result.servedBy, selfId);
     if (!result.existed) {
       return answer(ctx, 404, {
         doesExist: false,
@@ -116,9 +118,20 @@ export class KeyRoutes {
     return answer(ctx, 200, { doesExist: true, message: CSE138.deleted, ...extra, [CSE138.context]: context });
   }
 
-  /** `{address}` of the replica that served, when it is not this node (the request was proxied). */
-  #served(member: Member): Record<string, string> {
-    if (member.id === shardView(this.#c.cluster.view()).selfId) return {};
+  /**
+   * `{address}` of the replica that served, when the request was proxied:
+   * none when this node served it, or holds a replica of the key itself
+   * (a write through a replica that is not the key's primary is run by the
+   * primary, and stored here too, as every replica stores every write).
+   */
+  async #served(key: string, member: Member, selfId: string): Promise<Record<string, string>> {
+    if (member.id === selfId) return {};
+    try {
+      const set = await this.#c.placement.locate(key, { intent: 'read' });
+      if (set.replicas.some((m) => m.id === selfId)) return {};
+    } catch {
+      // No replica set now (the view is changing): say who served.
+    }
     return { address: hostPortOf(member.meta['api'] ?? member.address) };
   }
 
