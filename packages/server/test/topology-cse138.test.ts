@@ -30,11 +30,18 @@ interface NodeSetup {
   /** `--data-dir`; without it the node derives its directory from ADDRESS, under `cwd`. */
   readonly dataDir?: string;
   readonly cwd?: string;
+  /**
+   * The path that must answer 200: `/v1/ready` by default; `/kvs/key-count`
+   * for a node that starts with a view the others do not have yet (it is not
+   * ready before the view change sends it its keys, and its health answers
+   * 200 before it runs).
+   */
+  readonly until?: string;
 }
 
 /**
  * `ADDRESS=... VIEW=... [REPL_FACTOR=...] kvmesh start --config configs/cse138.json`;
- * resolves once the node answers GET /v1/ready. Killed when the test ends.
+ * resolves once the node answers GET /v1/ready (or `until`). Killed when the test ends.
  */
 async function startNode(t: ExecutionContext, setup: NodeSetup): Promise<Cse138Node> {
   const args = [KVMESH_BIN, 'start', '--config', CONFIG, ...(setup.dataDir ? ['--data-dir', setup.dataDir] : [])];
@@ -52,11 +59,12 @@ async function startNode(t: ExecutionContext, setup: NodeSetup): Promise<Cse138N
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   const url = `http://${setup.address}`;
+  const path = setup.until ?? '/v1/ready';
   await waitFor(
-    `${setup.address} to answer /v1/ready`,
+    `${setup.address} to answer ${path}`,
     async () => {
       if (child.exitCode !== null) throw new Error(`exited (${child.exitCode}): ${stderr}`);
-      return (await request(url, '/v1/ready', {}, 1_000)).status === 200;
+      return (await request(url, path, {}, 1_000)).status === 200;
     },
     START_TIMEOUT_MS,
     50,
@@ -193,9 +201,15 @@ test('2 nodes: 100 keys added, updated, read from the other node and deleted, wi
   t.log(`400 adds, updates, reads and deletes checked in ${Date.now() - started} ms`);
 });
 
-test('100 keys on 2 nodes, then a view change to 3: shard counts sum to 100 and every key reads from every node', async (t) => {
+/**
+ * 100 keys on two nodes, a third started (`thirdView` `two`: with the view
+ * of the two, which it is not part of; `all`: with the new view, as the
+ * seed's example starts node3), the view change to the three sent to the
+ * second node, then back to two sent to the node it drops.
+ */
+async function growAndShrink(t: ExecutionContext, firstHost: number, thirdView: 'two' | 'all'): Promise<void> {
   const dir = await tempDir(t, 'cse138-view');
-  const hosts = loopbackHosts(223, 3);
+  const hosts = loopbackHosts(firstHost, 3);
   const port = await freePort(hosts);
   const all = hosts.map((h) => `${h}:${port}`);
   const two = all.slice(0, 2);
@@ -211,12 +225,19 @@ test('100 keys on 2 nodes, then a view change to 3: shard counts sum to 100 and 
       );
   });
 
-  // A node started with a view it is not part of serves no keys until the view change names it.
-  const third = await startNode(t, { address: all[2]!, view: two, dataDir: join(dir, all[2]!) });
-  t.is((await request(third.url, '/v1/health')).status, 200);
-  const outside = await get(third, `/kvs/keys/${keys[0]}`);
-  t.is(outside.status, 503);
-  t.deepEqual(outside.json(), { error: 'Unable to satisfy request', message: 'Error in GET', 'causal-context': {} });
+  const third = await startNode(t, {
+    address: all[2]!,
+    view: thirdView === 'two' ? two : all,
+    dataDir: join(dir, all[2]!),
+    until: thirdView === 'two' ? '/v1/ready' : '/kvs/key-count',
+  });
+  if (thirdView === 'two') {
+    // A node started with a view it is not part of serves no keys until the view change names it.
+    t.is((await request(third.url, '/v1/health')).status, 200);
+    const outside = await get(third, `/kvs/keys/${keys[0]}`);
+    t.is(outside.status, 503);
+    t.deepEqual(outside.json(), { error: 'Unable to satisfy request', message: 'Error in GET', 'causal-context': {} });
+  }
   t.deepEqual(await keyCount(third), { message: 'Key count retrieved successfully', 'key-count': 0 });
   nodes.push(third);
   const sentAt = Date.now();
@@ -238,6 +259,7 @@ test('100 keys on 2 nodes, then a view change to 3: shard counts sum to 100 and 
     'the key-counts sum to the keys stored',
   );
   t.true(body.shards[2]!['key-count'] > 0, 'the new node received keys');
+  t.is((await request(third.url, '/v1/ready')).status, 200, 'the new node is ready once the view names it');
   for (const [i, node] of nodes.entries()) {
     t.is((await keyCount(node))['key-count'], body.shards[i]!['key-count'], `${node.address} stores what it reported`);
   }
@@ -281,7 +303,13 @@ test('100 keys on 2 nodes, then a view change to 3: shard counts sum to 100 and 
     if (answer.status !== 200) problems.push(`GET ${key} after the shrink: ${answer.status} ${answer.body.toString()}`);
   });
   t.deepEqual(problems.slice(0, 10), [], 'every key reads after the shrink');
-});
+}
+
+test('100 keys on 2 nodes, a third started outside its view, a view change to 3 and back to 2: counts sum to 100, every key reads everywhere', (t) =>
+  growAndShrink(t, 223, 'two'));
+
+test("100 keys on 2 nodes, a third started with the new view as in the seed's example, a view change to 3 and back to 2", (t) =>
+  growAndShrink(t, 237, 'all'));
 
 test('4 nodes with REPL_FACTOR=2: two shards of two replicas, and a client passing its causal context reads what it wrote', async (t) => {
   const dir = await tempDir(t, 'cse138-factor');
