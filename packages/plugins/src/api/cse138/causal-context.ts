@@ -56,8 +56,7 @@ export class CausalContext {
   }
 
   toJSON(): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const [key, version] of this.#seen) out[key] = formatVersion(version);
-    return out;
+    // fromEntries defines every key as an own property, `__proto__` included.
+    return Object.fromEntries([...this.#seen].map(([key, version]) => [key, formatVersion(version)]));
   }
 }

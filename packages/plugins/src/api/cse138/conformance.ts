@@ -139,6 +139,21 @@ export const cse138Conformance: FacadeConformanceTable = {
       },
     },
     {
+      title: 'a context naming the key __proto__ comes back whole',
+      request: {
+        method: 'GET',
+        path: '/kvs/keys/nothing',
+        headers: JSON_HEADERS,
+        body: '{"causal-context":{"__proto__":"018f2c3a4b5c-0001-n1"}}',
+      },
+      expect: {
+        status: 404,
+        json: JSON.parse(
+          '{"doesExist":false,"error":"Key does not exist","message":"Error in GET","causal-context":{"__proto__":"018f2c3a4b5c-0001-n1"}}',
+        ) as unknown,
+      },
+    },
+    {
       title: 'a read that would be older than the context has seen is 503 after 5 s',
       request: {
         method: 'GET',
