@@ -171,6 +171,13 @@ export interface PlacementSimulation {
   readonly periodMs?: (options: Readonly<Record<string, unknown>>) => number;
 }
 
+/** One problem `PluginManifest.checkConfig` found: where in the config, and what is wrong. */
+export interface ConfigCheckProblem {
+  /** JSON Pointer of the setting to change: `/limits/maxKeyBytes`. */
+  readonly path: string;
+  readonly message: string;
+}
+
 /**
  * A value a plugin's options give another part of the node's config
  * (`PluginManifest.configDefaults`): a facade that accepts the option names
@@ -239,6 +246,15 @@ export interface PluginManifest<
    */
   readonly configDefaults?: (options: O, config: Readonly<Record<string, unknown>>) => readonly ConfigDefault[];
   /**
+   * Checks of the rest of the node's config that this plugin depends on, run
+   * by `kvmesh validate` and at every start once the whole config is valid
+   * and defaulted: a storage that cannot hold keys of `limits.maxKeyBytes`,
+   * a transport that cannot carry values of `limits.maxValueBytes`. Each
+   * problem names the JSON Pointer to change (`/limits/maxKeyBytes`) and says
+   * what would fit. Must not throw. Omitted: nothing to check.
+   */
+  readonly checkConfig?: (options: O, config: Readonly<Record<string, unknown>>) => readonly ConfigCheckProblem[];
+  /**
    * Transports only: the frame limits an instance has with the default
    * options, for tools that need them without building one (the simulator
    * mimics a transport by these). Omitted: unknown.
@@ -285,6 +301,9 @@ export function manifestProblems(value: unknown): string[] {
   }
   if (!Array.isArray(m.needs)) problems.push('needs must be an array of component names');
   if (typeof m.create !== 'function') problems.push('create must be a function (options) => (components) => instance');
+  if (m.checkConfig !== undefined && typeof m.checkConfig !== 'function') {
+    problems.push('checkConfig must be a function (options, config) => [{ path, message }]');
+  }
   if (m.configDefaults !== undefined && typeof m.configDefaults !== 'function') {
     problems.push('configDefaults must be a function (options, config) => [{ path, value, option }]');
   }

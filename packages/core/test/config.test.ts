@@ -2,7 +2,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { PluginRegistry, interpolateEnv, isKvError, loadConfig, validateConfig } from '../src/index.js';
+import { PluginRegistry, definePlugin, interpolateEnv, isKvError, loadConfig, validateConfig } from '../src/index.js';
 import type { ConfigProblem, KvError } from '../src/index.js';
 import { fakePlacement, fakeStorage, stubPlugin } from './helpers/fake-plugins.js';
 
@@ -149,4 +149,79 @@ test('config imports nothing from the kernel, so the two folders form no cycle',
     const source = await readFile(new URL(name, folder), 'utf8');
     t.notRegex(source, /from '\.\.\/kernel\//, `config/${name} imports the kernel`);
   }
+});
+
+test('ports out of range are config problems at their JSON path, node address and join seeds alike', (t) => {
+  const problems = problemsOf(() =>
+    validateConfig(
+      { ...minimal, node: { address: '127.0.0.1:99999' }, join: ['127.0.0.1:4001', '10.0.0.1:65536'] },
+      registry,
+    ),
+  );
+  t.deepEqual(
+    problems.map((p) => p.path),
+    ['/node/address', '/join/1'],
+  );
+  t.regex(problems[0]!.message, /port 99999 is out of range; a port is 0 to 65535/);
+  t.notThrows(() => validateConfig({ ...minimal, node: { address: '127.0.0.1:65535' } }, registry));
+});
+
+test("a plugin's checkConfig sees the defaulted config and its problems are listed with the others", (t) => {
+  const seen: unknown[] = [];
+  const checked = new PluginRegistry([
+    fakeStorage([]),
+    stubPlugin('codec', 'json'),
+    stubPlugin('transport', 'http'),
+    definePlugin({
+      family: 'storage',
+      name: 'small-keys',
+      description: 'Holds keys of at most 100 bytes.',
+      optionsSchema: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { slack: { type: 'integer', default: 0 } },
+      },
+      needs: [],
+      checkConfig: (options: { slack: number }, config) => {
+        seen.push(options, (config['limits'] as { maxKeyBytes: number }).maxKeyBytes);
+        return [{ path: '/limits/maxKeyBytes', message: 'is more than the 100 bytes this storage holds' }];
+      },
+      create: () => () => {
+        throw new Error('not built');
+      },
+    }),
+    definePlugin({
+      family: 'placement',
+      name: 'broken-check',
+      description: 'Its check throws.',
+      optionsSchema: { type: 'object', additionalProperties: false, properties: {} },
+      needs: [],
+      checkConfig: () => {
+        throw new Error('boom');
+      },
+      create: () => () => {
+        throw new Error('not built');
+      },
+    }),
+  ]);
+  const problems = problemsOf(() =>
+    validateConfig(
+      { node: { address: '127.0.0.1:99999' }, storage: { name: 'small-keys' }, placement: { name: 'broken-check' } },
+      checked,
+    ),
+  );
+  t.deepEqual(seen, [{ slack: 0 }, 1024], 'options and limits with their defaults');
+  t.deepEqual(
+    problems.map((p) => p.path),
+    ['/node/address', '/placement', '/limits/maxKeyBytes'],
+  );
+  t.regex(problems[1]!.message, /placement 'broken-check' failed to check the config: boom/);
+  // Not run while the schema finds problems: the config it would check is not complete.
+  const early = problemsOf(() =>
+    validateConfig({ node: { address: 'nope' }, storage: { name: 'small-keys' } }, checked),
+  );
+  t.deepEqual(
+    early.map((p) => p.path),
+    ['/node/address'],
+  );
 });

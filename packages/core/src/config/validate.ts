@@ -10,6 +10,7 @@ import { FACADES_SECTION, coreConfigSchema } from './schema.js';
 import { escapePointer } from './env.js';
 import { applyPluginDefaults, withOrigin } from './plugin-defaults.js';
 import { applyOverrides } from './pointer.js';
+import { crossCheckProblems } from './cross-checks.js';
 
 /** A family's chosen plugin and its validated, defaulted options. */
 export interface PluginChoice {
@@ -64,8 +65,9 @@ function compile(schema: JsonSchema): ValidateFunction {
 /**
  * Fills what plugins map from their options (`configDefaults`), applies the
  * overrides, validates the result against the core schema and the options
- * schema of every chosen plugin, fills defaults and freezes it. Every problem is
- * collected before anything is thrown, so one run shows them all.
+ * schema of every chosen plugin, fills defaults, runs the cross-checks
+ * (ports in range, each plugin's `checkConfig`) and freezes it. Every problem
+ * is collected before anything is thrown, so one run shows them all.
  * @throws KvError KVMESH_ERR_CONFIG_INVALID with `details.problems`.
  */
 export function validateConfig(raw: unknown, registry: PluginCatalog, options: ValidateOptions = {}): KvmeshConfig {
@@ -99,8 +101,11 @@ export function validateConfig(raw: unknown, registry: PluginCatalog, options: V
     }
     problems.push(...facadeProblems(config[FACADES_SECTION], registry));
   }
+  if (problems.length === 0) {
+    fillNodeDefaults(config);
+    problems.push(...crossCheckProblems(config, registry));
+  }
   if (problems.length > 0) throw configError(file, dedupe(problems.map((p) => withOrigin(p, filled))));
-  fillNodeDefaults(config);
   return deepFreeze(config) as unknown as KvmeshConfig;
 }
 

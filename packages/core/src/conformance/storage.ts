@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { ExecutionContext, TestFn } from 'ava';
 import type { Hint, StoredRecord, Storage, Version } from '../contracts/storage.js';
 import { compareVersions } from '../kv/hlc.js';
+import type { AnyPluginManifest } from '../plugin.js';
 
 /** Where a storage under test keeps its files: a fresh directory per test, removed afterwards. */
 export interface StorageConformanceContext {
@@ -19,7 +20,17 @@ export interface StorageConformanceOptions {
   readonly reopen?: (ctx: StorageConformanceContext) => Promise<Storage>;
   /** Prefix of every test title, so several suites can share a file. Default `storage`. */
   readonly title?: string;
+  /**
+   * The plugin's manifest and the options `create` builds with: its
+   * `checkConfig` is held to what the storage holds (every key length it
+   * accepts as `limits.maxKeyBytes` is stored and read back, the default
+   * 1024 included). Omitted: that case is not run.
+   */
+  readonly plugin?: { readonly manifest: AnyPluginManifest; readonly options: Readonly<Record<string, unknown>> };
 }
+
+/** `limits.maxKeyBytes` values whose acceptance by a storage's `checkConfig` is checked against the storage. */
+const KEY_LIMITS_CHECKED = [1024, 1977, 1978, 4096, 65_536];
 
 const UTF8 = new TextEncoder();
 
@@ -79,6 +90,33 @@ export function runStorageConformance(test: TestFn, options: StorageConformanceO
   };
 
   const open = async (t: ExecutionContext): Promise<Storage> => started(t, await dirFor(t));
+
+  if (options.plugin !== undefined) {
+    const { manifest, options: pluginOptions } = options.plugin;
+    test(`${prefix}: every limits.maxKeyBytes the config check accepts is a key length the storage holds`, async (t) => {
+      const s = await open(t);
+      const accepted: number[] = [];
+      for (const maxKeyBytes of KEY_LIMITS_CHECKED) {
+        const config = { limits: { maxKeyBytes, maxValueBytes: 1_048_576 } };
+        const problems = manifest.checkConfig?.(pluginOptions, config) ?? [];
+        if (problems.length > 0) {
+          t.true(
+            problems.every((p) => p.path === '/limits/maxKeyBytes' && p.message.length > 0),
+            `a refused key limit names /limits/maxKeyBytes: ${JSON.stringify(problems)}`,
+          );
+          continue;
+        }
+        accepted.push(maxKeyBytes);
+        // Multi-byte characters, so that bytes and not characters are what counts.
+        const key = 'é'.repeat(Math.floor(maxKeyBytes / 2)) + 'k'.repeat(maxKeyBytes % 2);
+        t.is(UTF8.encode(key).length, maxKeyBytes);
+        const record = storageRecord(key, 'v', { wallMs: 1_700_000_000_000 });
+        t.true(await s.put(record), `a key of ${maxKeyBytes} bytes is stored`);
+        assertRecord(t, await s.get(key), record);
+      }
+      t.true(accepted.includes(1024), 'the default limits.maxKeyBytes (1024) is accepted');
+    });
+  }
 
   test(`${prefix}: get of an absent key resolves to undefined`, async (t) => {
     const s = await open(t);

@@ -24,6 +24,7 @@ runStorageConformance(test, {
   create: async ({ dir }) => new LmdbStorage(options(dir)),
   durable: true,
   title: 'lmdb',
+  plugin: { manifest: lmdbStorage, options: { dataDir: '', mapSizeBytes: 0, syncWrites: true, compression: false } },
 });
 
 runStorageConformance(test, {

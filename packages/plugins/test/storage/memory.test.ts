@@ -2,7 +2,12 @@ import test from 'ava';
 import { isKvError, runStorageConformance, storageRecord } from '@kvmesh/core';
 import { MEMORY_SCAN_BUDGET, MemoryStorage, memoryStorage } from '../../src/index.js';
 
-runStorageConformance(test, { create: async () => new MemoryStorage(), durable: false, title: 'memory' });
+runStorageConformance(test, {
+  create: async () => new MemoryStorage(),
+  durable: false,
+  title: 'memory',
+  plugin: { manifest: memoryStorage, options: {} },
+});
 
 runStorageConformance(test, {
   create: async () => new MemoryStorage({ maxKeys: 100_000 }),

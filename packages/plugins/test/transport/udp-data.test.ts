@@ -36,16 +36,31 @@ function config(id: string, address: string, extra: Record<string, unknown> = {}
   );
 }
 
-test('a node whose value limit needs larger frames than the udp transport carries is refused when built', async (t) => {
+test('a node whose value limit needs larger frames than the udp transport carries is refused by the config check', async (t) => {
   const error = await t.throwsAsync(
-    createNode({ config: config('n1', '127.0.0.1:0', { limits: { maxValueBytes: 8 * MIB } }), registry }),
+    async () => createNode({ config: config('n1', '127.0.0.1:0', { limits: { maxValueBytes: 8 * MIB } }), registry }),
     { code: 'KVMESH_ERR_CONFIG_INVALID' },
   );
   t.log(error!.message);
-  t.regex(error!.message, /transport 'udp'/);
-  t.regex(error!.message, /limits\.maxValueBytes 8388608/);
+  t.regex(error!.message, /\/limits\/maxValueBytes: 8388608 /);
+  t.regex(error!.message, /the udp transport carries at most/);
   t.regex(error!.message, new RegExp(`at least ${requestBytesFor({ maxValueBytes: 8 * MIB, maxKeyBytes: 1024 })}`));
-  t.regex(error!.message, /transport\.options\.maxFrameBytes/);
+  t.regex(error!.message, /\/transport\/options\/maxFrameBytes/);
+});
+
+test('the transports refuse in kvmesh validate what they cannot carry, at /limits/maxValueBytes', (t) => {
+  const limits = { maxValueBytes: 8 * MIB, maxKeyBytes: 1024 };
+  for (const manifest of builtinPlugins.filter((p) => p.family === 'transport')) {
+    const defaults = manifest.checkConfig?.(
+      { maxFrameBytes: 4 * MIB },
+      { limits: { maxValueBytes: MIB, maxKeyBytes: 1024 } },
+    );
+    t.deepEqual(defaults, [], `${manifest.name} carries 1 MiB values in 4 MiB frames`);
+    const refused = manifest.checkConfig?.({ maxFrameBytes: 4 * MIB }, { limits }) ?? [];
+    t.is(refused.length, 1, manifest.name);
+    t.is(refused[0]?.path, '/limits/maxValueBytes');
+    t.deepEqual(manifest.checkConfig?.({ maxFrameBytes: requestBytesFor(limits) }, { limits }), [], manifest.name);
+  }
 });
 
 test('the same value limit builds once transport.options.maxFrameBytes carries it; the defaults carry 1 MiB', async (t) => {

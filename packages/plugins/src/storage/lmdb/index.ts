@@ -1,9 +1,9 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import type { NodeInfo } from '@kvmesh/core';
 import { definePlugin } from '@kvmesh/core';
-import { LmdbStorage } from './lmdb-storage.js';
+import { LMDB_MAX_USER_KEY_BYTES, LmdbStorage } from './lmdb-storage.js';
 
-export { LmdbStorage, LMDB_SCAN_BUDGET, type LmdbStorageOptions } from './lmdb-storage.js';
+export { LmdbStorage, LMDB_MAX_USER_KEY_BYTES, LMDB_SCAN_BUDGET, type LmdbStorageOptions } from './lmdb-storage.js';
 export { RECORD_FORMAT } from './record-codec.js';
 
 /** Options as written in a config file: `dataDir` may be empty or relative. */
@@ -56,6 +56,17 @@ export const lmdbStorage = definePlugin({
     },
   },
   needs: ['node', 'logger'],
+  checkConfig: (_options: LmdbPluginOptions, config) => {
+    const limits = config['limits'] as { maxKeyBytes?: unknown } | undefined;
+    const max = limits?.maxKeyBytes;
+    if (typeof max !== 'number' || max <= LMDB_MAX_USER_KEY_BYTES) return [];
+    return [
+      {
+        path: '/limits/maxKeyBytes',
+        message: `${max} is more than the lmdb storage holds: keys of at most ${LMDB_MAX_USER_KEY_BYTES} UTF-8 bytes; lower it, or use a storage without that limit`,
+      },
+    ];
+  },
   create:
     (options: LmdbPluginOptions) =>
     ({ node, logger }) =>

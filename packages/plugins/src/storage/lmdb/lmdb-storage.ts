@@ -37,6 +37,12 @@ const META_BYTES = metaKey('bytes');
 
 /** lmdb-js's default key size limit, used when the store does not report one. */
 const DEFAULT_LMDB_MAX_KEY_BYTES = 1978;
+/**
+ * Longest key, in UTF-8 bytes, that the storage holds with lmdb-js's
+ * default build: one byte of each stored key is the record prefix.
+ * `limits.maxKeyBytes` above it is refused by the config check.
+ */
+export const LMDB_MAX_USER_KEY_BYTES = DEFAULT_LMDB_MAX_KEY_BYTES - 1;
 
 /**
  * Records in an lmdb environment (one memory-mapped B+tree file, copy-on-write,

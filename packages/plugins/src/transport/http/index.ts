@@ -1,4 +1,5 @@
 import { definePlugin } from '@kvmesh/core';
+import { frameLimitProblems } from '../value-limits.js';
 import { HTTP_TRANSPORT_DEFAULTS, HttpTransport, type HttpTransportOptions } from './http-transport.js';
 
 export {
@@ -58,6 +59,7 @@ export const httpTransport = definePlugin({
   },
   needs: ['node', 'clock', 'logger'],
   create: (options: HttpTransportOptions) => (components) => new HttpTransport(components, options),
+  checkConfig: (options: HttpTransportOptions, config) => frameLimitProblems(config, options.maxFrameBytes, 'http'),
   // One-way messages are POSTs too, bounded like requests.
   frameLimits: { maxMessageBytes: d.maxFrameBytes, maxFrameBytes: d.maxFrameBytes },
 });

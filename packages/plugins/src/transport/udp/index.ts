@@ -2,12 +2,13 @@ import { definePlugin } from '@kvmesh/core';
 import { UDP_HEADER_BYTES } from './udp-frame.js';
 import { UDP_MAX_PAYLOAD_BYTES, UDP_TRANSPORT_DEFAULTS, type UdpTransportOptions } from './options.js';
 import { UdpTransport } from './udp-transport.js';
+import { frameLimitProblems } from '../value-limits.js';
 
 export { UdpTransport, type UdpTransportComponents, type UdpTransportStats } from './udp-transport.js';
 export { UDP_TRANSPORT_DEFAULTS, UDP_MAX_PAYLOAD_BYTES, type UdpTransportOptions } from './options.js';
 export { UDP_HEADER_BYTES } from './udp-frame.js';
 export { STREAM_PATH as UDP_STREAM_PATH } from './stream-lane.js';
-export { REQUEST_HEADROOM_BYTES, requestBytesFor, type ValueLimits } from './value-limits.js';
+export { REQUEST_HEADROOM_BYTES, requestBytesFor, type ValueLimits } from '../value-limits.js';
 
 const d = UDP_TRANSPORT_DEFAULTS;
 
@@ -73,5 +74,6 @@ export const udpTransport = definePlugin({
   },
   needs: ['node', 'clock', 'random', 'logger', 'config'],
   create: (options: UdpTransportOptions) => (components) => new UdpTransport(components, options),
+  checkConfig: (options: UdpTransportOptions, config) => frameLimitProblems(config, options.maxFrameBytes, 'udp'),
   frameLimits: { maxMessageBytes: DATAGRAM_FRAME_BYTES, maxFrameBytes: d.maxFrameBytes },
 });

@@ -20,7 +20,7 @@ import { PendingRequests } from './pending-requests.js';
 import { createStreamLane, laneUri, serveOverStream, type StreamReceiver } from './stream-lane.js';
 import { aborted, errorCode, failureError, laneError, tooLargeResponse } from './udp-errors.js';
 import { UDP_FAILURE, UDP_HEADER_BYTES, UDP_KIND, decodeDatagram, encodeDatagram, type UdpKind } from './udp-frame.js';
-import { checkValueLimits, valueLimitsOf } from './value-limits.js';
+import { checkValueLimits } from '../value-limits.js';
 
 /** Longest a responder spends delivering a large response over the stream; it does not know the caller's deadline. */
 const STREAM_PUSH_TIMEOUT_MS = 10_000;
@@ -128,7 +128,7 @@ export class UdpTransport implements Transport {
       );
     }
     this.maxFrameBytes = maxFrameBytes;
-    checkValueLimits(valueLimitsOf(components.config), maxFrameBytes);
+    checkValueLimits(components.config, maxFrameBytes, 'udp');
     this.clock = components.clock;
     this.logger = components.logger.child({ transport: 'udp' });
     this.bind = parseHostPort(components.node.address, 'node address');

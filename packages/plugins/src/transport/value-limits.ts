@@ -1,4 +1,5 @@
 import { KvError } from '@kvmesh/core';
+import type { ConfigCheckProblem } from '@kvmesh/core';
 
 /**
  * Everything but the key and the value in the largest request that carries
@@ -40,21 +41,43 @@ export function valueLimitsOf(config: Readonly<Record<string, unknown>> | undefi
 }
 
 /**
- * Refuses a node whose value limit needs larger request frames than the
- * transport carries: it would accept writes from clients that it then
- * cannot replicate or hand off.
+ * The transport's `checkConfig`: a node whose value limit needs larger
+ * request frames than the transport carries would accept writes from
+ * clients that it then cannot replicate or hand off.
+ */
+export function frameLimitProblems(
+  config: Readonly<Record<string, unknown>>,
+  maxFrameBytes: number,
+  transport: string,
+): ConfigCheckProblem[] {
+  const limits = valueLimitsOf(config);
+  if (limits === undefined) return [];
+  const needed = requestBytesFor(limits);
+  if (needed <= maxFrameBytes) return [];
+  return [
+    {
+      path: '/limits/maxValueBytes',
+      message:
+        `${limits.maxValueBytes} (with limits.maxKeyBytes ${limits.maxKeyBytes}) needs request frames of up to ${needed} bytes, ` +
+        `but the ${transport} transport carries at most ${maxFrameBytes} (/transport/options/maxFrameBytes): ` +
+        `raise it to at least ${needed}, or lower limits.maxValueBytes`,
+    },
+  ];
+}
+
+/**
+ * Refuses to build a transport for a config `frameLimitProblems` refuses
+ * (a config validated by the kernel never is; a transport built by hand may be).
  * @throws KvError KVMESH_ERR_CONFIG_INVALID naming both settings and the size needed.
  */
-export function checkValueLimits(limits: ValueLimits | undefined, maxFrameBytes: number): void {
-  if (limits === undefined) return;
-  const needed = requestBytesFor(limits);
-  if (needed <= maxFrameBytes) return;
-  throw new KvError(
-    'KVMESH_ERR_CONFIG_INVALID',
-    `limits.maxValueBytes ${limits.maxValueBytes} (with limits.maxKeyBytes ${limits.maxKeyBytes}) needs request frames ` +
-      `of up to ${needed} bytes, but the udp transport carries at most ${maxFrameBytes} ` +
-      `(transport.options.maxFrameBytes): raise transport.options.maxFrameBytes to at least ${needed}, ` +
-      `or lower limits.maxValueBytes`,
-    { details: { ...limits, neededFrameBytes: needed, maxFrameBytes } },
-  );
+export function checkValueLimits(
+  config: Readonly<Record<string, unknown>> | undefined,
+  maxFrameBytes: number,
+  transport: string,
+): void {
+  const [problem] = frameLimitProblems(config ?? {}, maxFrameBytes, transport);
+  if (problem === undefined) return;
+  throw new KvError('KVMESH_ERR_CONFIG_INVALID', `limits.maxValueBytes ${problem.message}`, {
+    details: { ...valueLimitsOf(config), maxFrameBytes },
+  });
 }
