@@ -26,15 +26,18 @@ export function isPresent(member: Member): boolean {
 
 /**
  * A short fingerprint of a member view: the sorted ids of its present
- * members (alive or suspect), hashed twice. Two nodes that see the same
- * members present have the same fingerprint, whatever incarnations, meta or
- * suspicion they see; it tells an old owner's "nothing left for you" apart
- * from an answer given for another view.
+ * members (alive or suspect) and of its dead ones, marked as such, hashed
+ * twice. Dead members count because placement keeps them as replicas until
+ * they leave or are forgotten, so a view where a dead member is gone plans
+ * other owners than one where it is still listed; left members are left
+ * out, as placement leaves them out. Two nodes whose placements see the
+ * same members, and the same of them present, have the same fingerprint,
+ * whatever incarnations, meta or suspicion they see; it tells an old owner's
+ * "nothing left for you" apart from an answer given for another view.
  */
 export function viewFingerprint(members: readonly Member[]): string {
   const ids = members
-    .filter(isPresent)
-    .map((m) => m.id)
+    .flatMap((m) => (isPresent(m) ? [m.id] : m.state === 'dead' ? [`${m.id}\u0001dead`] : []))
     .sort()
     .join('\u0000');
   const hex = (n: number): string => n.toString(16).padStart(8, '0');
