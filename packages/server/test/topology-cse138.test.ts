@@ -1,114 +1,21 @@
-import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { CONFIGS_DIR, freePort, inParallel, loopbackHosts, request, startUp, tempDir } from './helpers/cluster.js';
-import { KVMESH_BIN } from './helpers/cli.js';
-import type { TestResponse } from './helpers/http.js';
-import { waitFor } from './helpers/http.js';
-
-/** configs/cse138.json exactly as a user starts it: only ADDRESS, VIEW and REPL_FACTOR differ between nodes. */
-const CONFIG = join(CONFIGS_DIR, 'cse138.json');
-const KEYS = 100;
-const CLIENTS = 8;
-/** A few processes starting at once on two busy cores. */
-const START_TIMEOUT_MS = 30_000;
-/** The view change answers once the reshard settled; generous for a loaded machine. */
-const VIEW_CHANGE_TIMEOUT_MS = 60_000;
-const JSON_HEADERS = { 'content-type': 'application/json' };
-
-interface Cse138Node {
-  readonly address: string;
-  readonly url: string;
-}
-
-interface NodeSetup {
-  readonly address: string;
-  readonly view: readonly string[];
-  readonly replFactor?: number;
-  /** `--data-dir`; without it the node derives its directory from ADDRESS, under `cwd`. */
-  readonly dataDir?: string;
-  readonly cwd?: string;
-  /**
-   * The path that must answer 200: `/v1/ready` by default; `/kvs/key-count`
-   * for a node that starts with a view the others do not have yet (it is not
-   * ready before the view change sends it its keys, and its health answers
-   * 200 before it runs).
-   */
-  readonly until?: string;
-}
-
-/**
- * `ADDRESS=... VIEW=... [REPL_FACTOR=...] kvmesh start --config configs/cse138.json`;
- * resolves once the node answers GET /v1/ready (or `until`). Killed when the test ends.
- */
-async function startNode(t: ExecutionContext, setup: NodeSetup): Promise<Cse138Node> {
-  const args = [KVMESH_BIN, 'start', '--config', CONFIG, ...(setup.dataDir ? ['--data-dir', setup.dataDir] : [])];
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    ADDRESS: setup.address,
-    VIEW: setup.view.join(','),
-    KVMESH_NODE: '',
-    ...(setup.replFactor !== undefined ? { REPL_FACTOR: String(setup.replFactor) } : {}),
-  };
-  const child = spawn(process.execPath, args, { cwd: setup.cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const url = `http://${setup.address}`;
-  const path = setup.until ?? '/v1/ready';
-  await waitFor(
-    `${setup.address} to answer ${path}`,
-    async () => {
-      if (child.exitCode !== null) throw new Error(`exited (${child.exitCode}): ${stderr}`);
-      return (await request(url, path, {}, 1_000)).status === 200;
-    },
-    START_TIMEOUT_MS,
-    50,
-  ).catch((err: Error) => {
-    throw new Error(`${err.message}\n${stderr}`);
-  });
-  return { address: setup.address, url };
-}
-
-/** A request with a JSON body, sized as clients such as Python's requests send it. */
-function send(
-  node: Cse138Node,
-  method: string,
-  path: string,
-  body: unknown,
-  timeoutMs?: number,
-): Promise<TestResponse> {
-  const bytes = Buffer.from(JSON.stringify(body));
-  const headers = { ...JSON_HEADERS, 'content-length': bytes.length };
-  return request(node.url, path, { method, headers, body: bytes }, timeoutMs);
-}
-
-function put(node: Cse138Node, key: string, body: unknown): Promise<TestResponse> {
-  return send(node, 'PUT', `/kvs/keys/${key}`, body);
-}
-
-function get(node: Cse138Node, path: string, context?: unknown): Promise<TestResponse> {
-  return context === undefined ? request(node.url, path) : send(node, 'GET', path, { 'causal-context': context });
-}
-
-/** The body without its causal context, which every data answer carries (checked to be an object). */
-function withoutContext(t: ExecutionContext, answer: TestResponse): Record<string, unknown> {
-  const { 'causal-context': context, ...rest } = answer.json<Record<string, unknown>>();
-  t.true(typeof context === 'object' && context !== null && !Array.isArray(context), 'a causal-context object');
-  return rest;
-}
-
-async function keyCount(node: Cse138Node): Promise<Record<string, unknown>> {
-  const answer = await request(node.url, '/kvs/key-count');
-  if (answer.status !== 200) throw new Error(`key-count of ${node.address}: ${answer.status}`);
-  return answer.json<Record<string, unknown>>();
-}
-
-const keysOf = (prefix: string): string[] => Array.from({ length: KEYS }, (_, i) => `${prefix}${i}`);
+import { freePort, inParallel, loopbackHosts, request, startUp, tempDir } from './helpers/cluster.js';
+import {
+  CLIENTS,
+  CSE138_CONFIG,
+  KEYS,
+  VIEW_CHANGE_TIMEOUT_MS,
+  get,
+  keyCount,
+  keysOf,
+  put,
+  send,
+  startNode,
+  withoutContext,
+} from './helpers/cse138.js';
 
 test('2 nodes: 100 keys added, updated, read from the other node and deleted, with exact bodies and key-counts', async (t) => {
   const dir = await tempDir(t, 'cse138-two');
@@ -409,7 +316,16 @@ test('kvmesh up configs/cse138.json --nodes 3: a static view of the three, one s
   const dir = await tempDir(t, 'cse138-up');
   const hosts = loopbackHosts(233, 3);
   const port = await freePort(hosts);
-  const up = await startUp(t, CONFIG, ['--nodes', '3', '--host-base', hosts[0]!, '--port', String(port), '-d', dir]);
+  const up = await startUp(t, CSE138_CONFIG, [
+    '--nodes',
+    '3',
+    '--host-base',
+    hosts[0]!,
+    '--port',
+    String(port),
+    '-d',
+    dir,
+  ]);
   t.log(`3 nodes ready in ${up.readyMs} ms`);
   // Listed as each became ready: in node order, n1 first.
   const nodes = [...up.nodes].sort((a, b) => a.id.localeCompare(b.id)).map((n) => ({ address: n.address, url: n.url }));
