@@ -199,6 +199,8 @@ export class SimNetwork {
     if (profile.duplicate > 0 && this.random.next() < profile.duplicate) {
       this.counters.duplicated[packet.kind]++;
       this.emit('duplicate', seq, packet);
+      // Marked before either copy arrives (delivery is a later timer), so the receiver remembers whichever comes first.
+      packet.duplicated = true;
       this.schedule(seq, { ...packet, frame: packet.frame.slice() }, profile);
     }
   }

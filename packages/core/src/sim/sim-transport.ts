@@ -45,6 +45,12 @@ export interface SimPacket {
   /** Correlates a request with its response or failure; 0 for one-way messages. */
   readonly id: number;
   readonly frame: Uint8Array;
+  /**
+   * Set by the network on both copies of a packet it duplicated (before
+   * either arrives). Only such a request can reach an endpoint twice (ids
+   * are unique network-wide), so only such requests are remembered.
+   */
+  duplicated?: boolean;
 }
 
 /** What a SimTransport uses of its network. SimNetwork builds one; tests rarely need another. */
@@ -101,7 +107,8 @@ interface PendingRequest {
  * deadline. A duplicated request reaches the handler once, as the contract
  * requires: later copies get the first copy's answer (kept up to 64 KiB,
  * else none), from a table of recently served (sender, request id) pairs
- * (RequestDedup on the virtual clock). A request to an address nobody
+ * (RequestDedup on the virtual clock) that holds only the requests the
+ * network marked as duplicated. A request to an address nobody
  * listens at fails with KVMESH_ERR_TRANSPORT_UNREACHABLE after one round
  * trip, as a refused TCP connection would; across a partition it is
  * dropped and times out, as on a black-holed network. An endpoint that
@@ -117,7 +124,11 @@ export class SimTransport implements Transport {
   private listening = false;
   private incarnation = 0;
   private readonly pending = new Map<number, PendingRequest>();
-  /** Built on the first request served, so the many endpoints of a large simulation that serve none cost nothing. */
+  /**
+   * Requests served that the network duplicated, to answer their second copy
+   * without running the handler again; built on the first such request, so
+   * the endpoints of a run without duplicates keep no table.
+   */
   private served: RequestDedup | undefined;
   private readonly receive = (packet: SimPacket): void => this.onPacket(packet);
 
@@ -248,13 +259,10 @@ export class SimTransport implements Transport {
       fail(SIM_FAILURE.handlerFailed);
       return;
     }
-    this.served ??= new RequestDedup({
-      clock: this.port.clock,
-      windowMs: DEDUP_WINDOW_MS,
-      maxBytes: DEDUP_MAX_BYTES,
-      maxResponseBytes: DEDUP_MAX_RESPONSE_BYTES,
-    });
-    const delivery = this.served.deliver(packet.from, packet.id, () => handler.onRequest(packet.frame, packet.from));
+    const delivery =
+      packet.duplicated === true
+        ? this.dedup().deliver(packet.from, packet.id, () => handler.onRequest(packet.frame, packet.from))
+        : { duplicate: false, answer: firstAnswer(handler, packet) };
     delivery.answer.then(
       (response: Uint8Array | undefined) => {
         // A copy whose first answer was not kept gets none.
@@ -278,6 +286,16 @@ export class SimTransport implements Transport {
     );
   }
 
+  private dedup(): RequestDedup {
+    this.served ??= new RequestDedup({
+      clock: this.port.clock,
+      windowMs: DEDUP_WINDOW_MS,
+      maxBytes: DEDUP_MAX_BYTES,
+      maxResponseBytes: DEDUP_MAX_RESPONSE_BYTES,
+    });
+    return this.served;
+  }
+
   private settle(id: number, error: KvError | undefined, frame: Uint8Array = EMPTY): void {
     const pending = this.pending.get(id);
     if (pending === undefined) return;
@@ -286,6 +304,15 @@ export class SimTransport implements Transport {
     pending.signal?.removeEventListener('abort', pending.onAbort);
     if (error === undefined) pending.resolve(frame);
     else pending.reject(error);
+  }
+}
+
+/** The handler's answer to the only copy of a request, as RequestDedup gives a first copy's (a throw rejects). */
+function firstAnswer(handler: TransportHandler, packet: SimPacket): Promise<Uint8Array> {
+  try {
+    return Promise.resolve(handler.onRequest(packet.frame, packet.from));
+  } catch (err) {
+    return Promise.reject(err);
   }
 }
 
