@@ -14,7 +14,7 @@ import { roleCounts, splitUpArguments } from '../src/cli/up-command.js';
 import { consecutiveHosts, planCluster } from '../src/cli/up-plan.js';
 import type { UpPlanInput } from '../src/cli/up-plan.js';
 import { upSettings } from '../src/settings.js';
-import { KVMESH_BIN } from './helpers/cli.js';
+import { KVMESH_BIN, runCli } from './helpers/cli.js';
 import { freePort } from './helpers/cluster.js';
 import { http, waitFor } from './helpers/http.js';
 
@@ -387,6 +387,20 @@ test('up takes one config path and the long options commander does not know, in 
   t.throws(() => splitUpArguments(['x.json', '-f', '2']), { message: "unknown option '-f'" });
   t.throws(() => splitUpArguments(['x.json', 'y.json']), { message: 'one config file, not 2: x.json y.json' });
   t.throws(() => splitUpArguments(['x.json', '--a', '1', '--a=2']), { message: "option '--a' is given twice" });
+});
+
+test('kvmesh up refuses a flag its config does not declare, and role counts that leave a role empty, before starting anything', async (t) => {
+  const config = fileURLToPath(new URL('../../../../configs/velour-fog.json', import.meta.url));
+  const unknown = await runCli(['up', config, '--gateways', '2']);
+  t.is(unknown.code, 1);
+  t.is(unknown.stderr, "kvmesh: unknown option '--gateways' (this config declares --storage, --frontends)\n");
+  const empty = await runCli(['up', config, '--frontends', '5', '--nodes', '6']);
+  t.is(empty.code, 1);
+  t.regex(
+    empty.stderr,
+    /6 nodes leave none for role 'storage' \(the counted roles take 6, with the role counts given\)/,
+  );
+  t.is(empty.stdout, '');
 });
 
 test('counts addresses across octets and refuses what is not IPv4', (t) => {

@@ -182,7 +182,9 @@ export function assignRoles(
   }
   if (rest.length === 1 && total <= fixed) {
     const role = entries[rest[0]!]!.role;
-    throw usage(`/up/roles: ${total} nodes leave none for role '${role}' (the counted roles take ${fixed}${flags})`);
+    throw usage(
+      `/up/roles: ${total} nodes leave none for role '${role}' (the counted roles take ${fixed}${counts.size > 0 ? ', with the role counts given' : ''})`,
+    );
   }
   return entries.flatMap((e) => Array<string>(e.nodes ?? total - fixed).fill(e.role));
 }
