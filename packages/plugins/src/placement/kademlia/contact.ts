@@ -19,17 +19,25 @@ export interface WireContact {
 
 // Computing SHA-256 of an id is cheap, but lookups see the same contacts over and over, and a
 // simulator runs thousands of nodes in one process whose tables share them: contacts are interned.
-const interned = new Map<string, Contact>();
+// By id, then address: no key string is built per contact received.
+const interned = new Map<string, Map<string, Contact>>();
 const MAX_INTERNED = 200_000;
+let internedCount = 0;
 
 /** The contact for member `id` at `address` (one shared, frozen object per pair). */
 export function contactOf(id: string, address: string): Contact {
-  const name = `${id}\u0000${address}`;
-  let contact = interned.get(name);
+  let byAddress = interned.get(id);
+  let contact = byAddress?.get(address);
   if (contact === undefined) {
     contact = Object.freeze({ id, address, nodeId: idOf(id) });
-    if (interned.size >= MAX_INTERNED) interned.clear();
-    interned.set(name, contact);
+    if (internedCount >= MAX_INTERNED) {
+      interned.clear();
+      internedCount = 0;
+      byAddress = undefined;
+    }
+    if (byAddress === undefined) interned.set(id, (byAddress = new Map()));
+    byAddress.set(address, contact);
+    internedCount++;
   }
   return contact;
 }

@@ -143,14 +143,30 @@ export class RoutingTable {
    * (this node not included; `exclude` left out).
    */
   closest(target: Uint8Array, n: number, exclude?: string): Contact[] {
-    const all: Contact[] = [];
-    for (const bucket of this.#buckets) {
-      if (bucket === undefined) continue;
-      for (const s of bucket.slots) if (s.contact.id !== exclude) all.push(s.contact);
+    // Buckets rank by distance as a whole: with p the common prefix of this
+    // node and the target, bucket p's contacts share more than p bits with the
+    // target, every deeper bucket's exactly p, and bucket i < p's exactly i.
+    // So the closest come from bucket p, then all deeper buckets together, then
+    // p-1, p-2, ...: only the groups that reach n are sorted, not the table.
+    const p = commonPrefixBits(this.#o.self.nodeId, target);
+    const out: Contact[] = [];
+    const byDistance = (a: Contact, b: Contact): number => compareDistance(a.nodeId, b.nodeId, target);
+    const take = (from: number, to: number): void => {
+      const group: Contact[] = [];
+      for (let i = from; i < to; i++) {
+        const bucket = this.#buckets[i];
+        if (bucket !== undefined) for (const s of bucket.slots) if (s.contact.id !== exclude) group.push(s.contact);
+      }
+      if (group.length > 1) group.sort(byDistance);
+      for (const c of group) out.push(c);
+    };
+    if (p < ID_BITS) {
+      take(p, p + 1);
+      if (out.length < n) take(p + 1, ID_BITS);
     }
-    all.sort((a, b) => compareDistance(a.nodeId, b.nodeId, target));
-    if (all.length > n) all.length = n;
-    return all;
+    for (let i = Math.min(p, ID_BITS) - 1; i >= 0 && out.length < n; i--) take(i, i + 1);
+    if (out.length > n) out.length = n;
+    return out;
   }
 
   /**
