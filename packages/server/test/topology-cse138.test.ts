@@ -310,6 +310,20 @@ test('4 nodes with REPL_FACTOR=2: two shards of two replicas, and a client passi
   const refused = await send(nodes[0]!, 'PUT', '/kvs/view-change', { view: kept.join(','), 'repl-factor': 1 });
   t.is(refused.status, 400);
   t.is(refused.json<{ message: string }>().message, 'Error in PUT');
+
+  // One of the shard's two replicas killed: reads go on from the other, a write cannot be acknowledged by both.
+  const [survivor, victim] = kept.map((address) => nodes.find((n) => n.address === address)!);
+  await victim!.kill();
+  const read = await get(survivor!, `/kvs/keys/${keys[7]}`);
+  t.is(read.status, 200);
+  t.deepEqual(read.json<{ value: unknown }>().value, { n: 7 });
+  const writeAt = Date.now();
+  const write = await put(survivor!, keys[7]!, { value: 'lost?' });
+  const took = Date.now() - writeAt;
+  t.log(`a write with one of its two replicas down answered ${write.status} in ${took} ms`);
+  t.is(write.status, 503);
+  t.deepEqual(withoutContext(t, write), { error: 'Unable to satisfy request', message: 'Error in PUT' });
+  t.true(took < 15_000, 'within the 5 s bound, with slack for a loaded machine');
 });
 
 test('kvmesh up configs/cse138.json --nodes 3: a static view of the three, one shard each', async (t) => {

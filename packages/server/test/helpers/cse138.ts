@@ -18,9 +18,15 @@ const START_TIMEOUT_MS = 30_000;
 export const VIEW_CHANGE_TIMEOUT_MS = 60_000;
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
-export interface Cse138Node {
+/** Where a node answers: its `host:port` and API base URL. */
+export interface Cse138Endpoint {
   readonly address: string;
   readonly url: string;
+}
+
+export interface Cse138Node extends Cse138Endpoint {
+  /** SIGKILLs the process; resolves once it exited. */
+  kill(): Promise<void>;
 }
 
 export interface NodeSetup {
@@ -77,12 +83,20 @@ export async function startNode(t: ExecutionContext, setup: NodeSetup): Promise<
   ).catch((err: Error) => {
     throw new Error(`${err.message}\n${stderr}`);
   });
-  return { address: setup.address, url };
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    address: setup.address,
+    url,
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
 }
 
 /** A request with a JSON body, sized as clients such as Python's requests send it. */
 export function send(
-  node: Cse138Node,
+  node: Cse138Endpoint,
   method: string,
   path: string,
   body: unknown,
@@ -93,11 +107,11 @@ export function send(
   return request(node.url, path, { method, headers, body: bytes }, timeoutMs);
 }
 
-export function put(node: Cse138Node, key: string, body: unknown): Promise<TestResponse> {
+export function put(node: Cse138Endpoint, key: string, body: unknown): Promise<TestResponse> {
   return send(node, 'PUT', `/kvs/keys/${key}`, body);
 }
 
-export function get(node: Cse138Node, path: string, context?: unknown): Promise<TestResponse> {
+export function get(node: Cse138Endpoint, path: string, context?: unknown): Promise<TestResponse> {
   return context === undefined ? request(node.url, path) : send(node, 'GET', path, { 'causal-context': context });
 }
 
@@ -108,7 +122,7 @@ export function withoutContext(t: ExecutionContext, answer: TestResponse): Recor
   return rest;
 }
 
-export async function keyCount(node: Cse138Node): Promise<Record<string, unknown>> {
+export async function keyCount(node: Cse138Endpoint): Promise<Record<string, unknown>> {
   const answer = await request(node.url, '/kvs/key-count');
   if (answer.status !== 200) throw new Error(`key-count of ${node.address}: ${answer.status}`);
   return answer.json<Record<string, unknown>>();
