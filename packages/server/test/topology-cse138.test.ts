@@ -363,4 +363,19 @@ test('kvmesh up configs/cse138.json --nodes 3: a static view of the three, one s
     keys.length,
     `key-counts ${JSON.stringify(counts)} sum to the keys written`,
   );
+
+  // The seed's view names nodes by host:port while kvmesh up names them n1..n3: the same nodes, nothing moves.
+  const change = await send(
+    nodes[0]!,
+    'PUT',
+    '/kvs/view-change',
+    { view: nodes.map((n) => n.address).join(',') },
+    VIEW_CHANGE_TIMEOUT_MS,
+  );
+  t.is(change.status, 200, change.body.toString());
+  const after = await Promise.all(nodes.map(async (n) => (await keyCount(n))['key-count'] as number));
+  t.deepEqual(after, counts, 'every node keeps its keys');
+  for (const [i, key] of keys.entries()) {
+    t.is((await get(nodes[i % 3]!, `/kvs/keys/${key}`)).status, 200, `${key} still reads`);
+  }
 });

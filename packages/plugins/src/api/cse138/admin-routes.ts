@@ -1,10 +1,10 @@
 import { KvError } from '@kvmesh/core';
-import type { Clock, Cluster, FacadeHttp, Placement, Storage } from '@kvmesh/core';
+import type { Clock, Cluster, ClusterView, FacadeHttp, Placement, Storage } from '@kvmesh/core';
 import type { Context } from 'koa';
 import { CSE138, errorBody } from './answers.js';
 import { answer } from './key-routes.js';
 import type { NodeStatusService } from './node-status.js';
-import { shardView } from './shard-view.js';
+import { hostPortOf, shardView } from './shard-view.js';
 import type { Shard } from './shard-view.js';
 import { changeView } from './view-change.js';
 
@@ -67,7 +67,7 @@ export class AdminRoutes {
         ),
       );
     }
-    const result = await changeView(this.#c, entries);
+    const result = await changeView(this.#c, keepIds(this.#c.cluster.view(), entries));
     const shards =
       result.view.factor > 1
         ? result.view.shards.map((s) => ({
@@ -106,4 +106,21 @@ function viewEntries(view: unknown): string[] | undefined {
     .map((e) => e.trim())
     .filter((e) => e !== '');
   return entries.length > 0 ? entries : undefined;
+}
+
+/**
+ * The view's entries with the member ids the cluster knows kept: a CSE138
+ * view names nodes by `host:port`, but nodes started by `kvmesh up` have
+ * ids of their own (`n1@127.0.0.2:13800`), and a view that renamed a node
+ * would have the cluster move its keys to a member it takes for another
+ * node. An address the cluster does not know yet is left as it is (its id
+ * is its `host:port`).
+ */
+function keepIds(view: ClusterView, entries: readonly string[]): string[] {
+  const ids = new Map(view.members.map((m) => [hostPortOf(m.address), m.id] as const));
+  return entries.map((entry) => {
+    if (entry.includes('@')) return entry;
+    const id = ids.get(entry);
+    return id === undefined || id === entry ? entry : `${id}@${entry}`;
+  });
 }
