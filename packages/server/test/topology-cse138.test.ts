@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { freePort, inParallel, loopbackHosts, request, startUp, tempDir } from './helpers/cluster.js';
+import { waitFor } from './helpers/http.js';
 import {
   CLIENTS,
   CSE138_CONFIG,
@@ -16,6 +17,10 @@ import {
   startNode,
   withoutContext,
 } from './helpers/cse138.js';
+import type { Cse138Endpoint } from './helpers/cse138.js';
+
+/** Replicas converge within 5 s (anti-entropy every 2 s in configs/cse138.json); slack for a loaded machine. */
+const CONVERGE_TIMEOUT_MS = 20_000;
 
 test('2 nodes: 100 keys added, updated, read from the other node and deleted, with exact bodies and key-counts', async (t) => {
   const dir = await tempDir(t, 'cse138-two');
@@ -324,6 +329,31 @@ test('4 nodes with REPL_FACTOR=2: two shards of two replicas, and a client passi
   t.is(write.status, 503);
   t.deepEqual(withoutContext(t, write), { error: 'Unable to satisfy request', message: 'Error in PUT' });
   t.true(took < 15_000, 'within the 5 s bound, with slack for a loaded machine');
+
+  // Back on its data directory, the replica converges with the survivor, whichever value the refused write left.
+  const back = await startNode(t, {
+    address: victim!.address,
+    view,
+    replFactor: 2,
+    dataDir: join(dir, victim!.address),
+  });
+  const backAt = Date.now();
+  const valueVia = async (node: Cse138Endpoint): Promise<string | undefined> => {
+    const answer = await get(node, `/kvs/keys/${keys[7]}`);
+    return answer.status === 200 ? JSON.stringify(answer.json<{ value: unknown }>().value) : undefined;
+  };
+  let agreed: string | undefined;
+  await waitFor(
+    'the two replicas to answer the same value',
+    async () => {
+      const [here, there] = await Promise.all([valueVia(back), valueVia(survivor!)]);
+      agreed = here;
+      return here !== undefined && here === there;
+    },
+    CONVERGE_TIMEOUT_MS,
+    50,
+  );
+  t.log(`the restarted replica agreed with the survivor on ${agreed} ${Date.now() - backAt} ms after it served`);
 });
 
 test('kvmesh up configs/cse138.json --nodes 3: a static view of the three, one shard each', async (t) => {
