@@ -57,11 +57,12 @@ export async function startNode(t: ExecutionContext, setup: NodeSetup): Promise<
     CSE138_CONFIG,
     ...(setup.dataDir ? ['--data-dir', setup.dataDir] : []),
   ];
+  // Only what the test sets: none of the variables the config reads comes from the caller's environment.
+  const { REPL_FACTOR: _factor, KVMESH_MEMBERS: _members, ...inherited } = process.env;
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...inherited,
     ADDRESS: setup.address,
     VIEW: setup.view.join(','),
-    KVMESH_NODE: '',
     ...(setup.replFactor !== undefined ? { REPL_FACTOR: String(setup.replFactor) } : {}),
   };
   const child = spawn(process.execPath, args, { cwd: setup.cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
