@@ -28,8 +28,8 @@ import { waitFor } from './helpers/http.js';
  * the seed's own API.
  */
 const TOPOLOGY = 'velour-fog.json';
-/** This file's loopback range (7 nodes of `up`, one storage node started by hand); the other cluster tests use others. */
-const HOSTS = loopbackHosts(160, 8);
+/** This file's loopback range (7 nodes of `up`, a storage node and a frontend started by hand); the other cluster tests use others. */
+const HOSTS = loopbackHosts(160, 9);
 const KEYS = 120;
 const CLIENTS = 8;
 const K = 2;
@@ -49,7 +49,7 @@ function replicasOf(ids: readonly string[], key: string, digits: number): string
   return layout.idsAt(layout.slotOf(key));
 }
 
-test('a controller, 2 frontends and 4 storage nodes with K = 2: a new storage node pulls its partitions before it is ready; with one storage node killed every key is still readable from both frontends', async (t) => {
+test('a controller, 2 frontends and 4 storage nodes with K = 2: a new storage node is ready only with its partitions, a frontend comes and goes moving nothing, and with one storage node killed every key is still readable from both frontends', async (t) => {
   const file = join(CONFIGS_DIR, TOPOLOGY);
   const config = await readTopology(TOPOLOGY);
   t.is(config['membership'].name, 'controller');
@@ -171,6 +171,39 @@ test('a controller, 2 frontends and 4 storage nodes with K = 2: a new storage no
     30_000,
   );
 
+  // A frontend added and removed at any time: it holds nothing, answers every key, and nothing moves when it goes.
+  const frontendAddress = `${HOSTS[8]}:${port}`;
+  const third = await startCli(t, [
+    '--config',
+    file,
+    '--role',
+    'frontend',
+    '--address',
+    frontendAddress,
+    '--join',
+    controller!.address,
+    '--data-dir',
+    join(dir, 'n9'),
+  ]);
+  await waitFor('the added frontend to be ready', async () => (await request(third.url, '/v1/ready')).status === 200);
+  const unread: string[] = [];
+  await inParallel(all, CLIENTS, async (key) => {
+    const res = await get(third.url, key);
+    if (res.status !== 200) unread.push(`${key}: ${res.status}`);
+  });
+  t.deepEqual(unread, [], 'a frontend added later answers every key');
+  t.is(await storedKeys(third.url), 0, 'and stores nothing');
+  const holdings = async (): Promise<number[]> =>
+    Promise.all([...storage.map((n) => n.url), extra.url].map((url) => storedKeys(url)));
+  const before = await holdings();
+  third.child.kill('SIGTERM');
+  await third.exited;
+  await waitFor('the controller to list the removed frontend as left', async () => {
+    const view = await clusterOf(controller!.url);
+    return view.members.find((m) => m.address.endsWith(frontendAddress))?.state === 'left';
+  });
+  t.deepEqual(await holdings(), before, 'no record moved when the frontend left');
+
   // One storage node killed: every key still readable from both frontends, at once and after the controller noticed.
   const victim = storage[1]!;
   process.kill(victim.pid, 'SIGKILL');
@@ -245,6 +278,8 @@ test('a controller, 2 frontends and 4 storage nodes with K = 2: a new storage no
     members: { id: string; state: string; meta: { role?: string } }[];
   };
   t.deepEqual(saved.members.map((m) => `${m.id}:${m.meta.role}:${m.state}`).sort(), [
+    // A node started without --id is known by its address.
+    `${frontendAddress}:frontend:left`,
     'n1:controller:alive',
     'n2:storage:alive',
     'n3:storage:left',
