@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   KVMESH_ERR_RPC_ABORTED: 'A request was cancelled by its caller.',
   KVMESH_ERR_RPC_NO_HANDLER: 'The receiving node has no handler for the request type.',
   KVMESH_ERR_RPC_REMOTE: 'The remote handler failed without a kvmesh error code.',
+  KVMESH_ERR_RPC_UNAUTHENTICATED: 'A frame between nodes was refused: not sealed with a secret of this cluster.',
+  KVMESH_ERR_ADMIN_UNAUTHORIZED: 'An admin operation came without the admin token this node is configured with.',
   KVMESH_ERR_TRANSPORT_UNREACHABLE: 'The peer could not be reached.',
   KVMESH_ERR_TRANSPORT_FRAME_TOO_LARGE: 'A frame is larger than the transport accepts.',
   KVMESH_ERR_TRANSPORT_ADDRESS: 'An address is not a valid URI for the transport.',

@@ -57,6 +57,7 @@ export async function resolveConfig<R extends PluginCatalog<R>>(
   const problems: ConfigProblem[] = [];
   const interpolated = interpolateEnv(raw, options.env ?? process.env, problems);
   if (problems.length > 0) throw configError(options.file, problems);
+  await resolveClusterSecrets(interpolated, options.env ?? process.env, options.dir);
   // The modules to load come from the document as the flags leave it; the rest is overridden after plugins map their options.
   const flagged = structuredClone(interpolated);
   applyOverrides(flagged, options.overrides ?? {});
@@ -71,6 +72,59 @@ export async function resolveConfig<R extends PluginCatalog<R>>(
     ...(options.overrides ? { overrides: options.overrides } : {}),
   });
   return { config, registry, file: options.file, dir: options.dir };
+}
+
+/** The cluster secrets when the config names none (comma-separated, the sealing one first). */
+export const CLUSTER_SECRET_ENV = 'KVMESH_CLUSTER_SECRET';
+/** The admin token when the config names none. */
+export const ADMIN_TOKEN_ENV = 'KVMESH_ADMIN_TOKEN';
+
+/**
+ * Fills `cluster.secrets` from `cluster.secretFile` (one a line; blank lines
+ * and `#` comments skipped) or else from KVMESH_CLUSTER_SECRET, and
+ * `cluster.adminToken` from KVMESH_ADMIN_TOKEN, when the document names
+ * them not. Messages name the file, never what it holds.
+ */
+async function resolveClusterSecrets(
+  doc: unknown,
+  env: Readonly<Record<string, string | undefined>>,
+  dir: string,
+): Promise<void> {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return;
+  const root = doc as Record<string, unknown>;
+  const section = root['cluster'] ?? {};
+  if (typeof section !== 'object' || section === null || Array.isArray(section)) return;
+  const cluster = { ...(section as Record<string, unknown>) };
+  if (cluster['secrets'] === undefined) {
+    const secretFile = cluster['secretFile'];
+    if (typeof secretFile === 'string' && secretFile !== '') {
+      const path = resolve(dir, secretFile);
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (err) {
+        const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not readable';
+        throw new KvError('KVMESH_ERR_CONFIG_READ', `cluster.secretFile ${path}: cannot read it: ${reason}`);
+      }
+      const secrets = text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line !== '' && !line.startsWith('#'));
+      if (secrets.length === 0) {
+        throw new KvError('KVMESH_ERR_CONFIG_READ', `cluster.secretFile ${path}: holds no secret (one a line)`);
+      }
+      cluster['secrets'] = secrets;
+    } else {
+      const fromEnv = (env[CLUSTER_SECRET_ENV] ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+      if (fromEnv.length > 0) cluster['secrets'] = fromEnv;
+    }
+  }
+  const token = env[ADMIN_TOKEN_ENV];
+  if (cluster['adminToken'] === undefined && token !== undefined && token !== '') cluster['adminToken'] = token;
+  if (Object.keys(cluster).length > 0) root['cluster'] = cluster;
 }
 
 async function readText(file: string): Promise<string> {

@@ -66,6 +66,52 @@ export const CORE_PROPERTIES: Record<string, JsonSchema> = {
       timeoutMs: { type: 'integer', minimum: 1, default: 2000, description: 'Default deadline of a request.' },
     },
   },
+  cluster: {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    description:
+      'Who may speak to this node as a member of its cluster (see docs/security.md). Secrets and tokens are never logged.',
+    properties: {
+      secrets: {
+        type: 'array',
+        // No type per item: a schema error would print the value; the kernel checks each without showing it.
+        items: {},
+        description:
+          'Cluster secrets (each at least 16 characters; `${VAR}` takes one from the environment). The first seals every frame this node sends; every one opens incoming frames, so a rotation runs with two. Default: the lines of secretFile, else the comma-separated list in KVMESH_CLUSTER_SECRET, else none (frames travel unsigned).',
+      },
+      secretFile: {
+        type: 'string',
+        minLength: 1,
+        description:
+          'File holding the cluster secrets, one a line, the sealing one first (relative to this config file). Used when secrets is not given.',
+      },
+      adminToken: {
+        type: 'string',
+        description:
+          'Token an admin operation (a view change, by the native API or a facade) must bring as `Authorization: Bearer <token>`. Default: KVMESH_ADMIN_TOKEN, else none (admin operations are open).',
+      },
+      replayWindowMs: {
+        type: 'integer',
+        minimum: 1000,
+        default: 30000,
+        description:
+          "A frame whose timestamp is further than this from the receiver's clock is refused (keep clocks in sync within it).",
+      },
+      maxNonces: {
+        type: 'integer',
+        minimum: 1024,
+        default: 200000,
+        description: 'Frame nonces remembered to refuse replays within the window.',
+      },
+      encryptMessages: {
+        type: 'boolean',
+        default: false,
+        description:
+          'With secrets: encrypt one-way frames (gossip) with AES-256-GCM instead of only signing them, so their contents cannot be read on the wire.',
+      },
+    },
+  },
   limits: {
     type: 'object',
     additionalProperties: false,

@@ -25,6 +25,15 @@ export interface KvmeshConfig {
   readonly plugins: readonly string[];
   readonly rpc: { readonly timeoutMs: number };
   readonly limits: { readonly maxKeyBytes: number; readonly maxValueBytes: number };
+  /** Cluster security; `secrets` as resolved at load (from the file, secretFile or KVMESH_CLUSTER_SECRET). */
+  readonly cluster: {
+    readonly secrets?: readonly unknown[];
+    readonly secretFile?: string;
+    readonly adminToken?: string;
+    readonly replayWindowMs: number;
+    readonly maxNonces: number;
+    readonly encryptMessages: boolean;
+  };
   readonly codec: PluginChoice;
   readonly transport: PluginChoice;
   readonly storage: PluginChoice;

@@ -6,6 +6,7 @@ import type { Logger } from '../contracts/logger.js';
 import { KvError } from '../errors.js';
 import { STRATEGY_FAMILIES } from '../plugin.js';
 import type { AnyPluginManifest, CodecSet, Components, NodeInfo, StrategyFamily } from '../plugin.js';
+import { FrameAuth } from '../rpc/frame-auth.js';
 import { RpcService } from '../rpc/rpc-service.js';
 import { createMessageRegistry } from '../rpc/messages.js';
 import { defineCoreMessages } from '../rpc/core-messages.js';
@@ -57,6 +58,7 @@ export function coreDefinitions({ info, config, logger, provided }: CoreContext)
           clock: c['clock'] as Components['clock'],
           logger: c['logger'] as Logger,
           timeoutMs: config.rpc.timeoutMs,
+          ...frameAuth(config, info, c['clock'] as Components['clock']),
         }),
     },
     provided.cluster
@@ -69,6 +71,27 @@ export function coreDefinitions({ info, config, logger, provided }: CoreContext)
         }
       : clusterDefinition(),
   ];
+}
+
+/** The cluster secrets' seal on every frame, when the config has secrets. */
+function frameAuth(config: KvmeshConfig, info: NodeInfo, clock: Components['clock']): { auth?: FrameAuth } {
+  const {
+    secrets = [],
+    replayWindowMs = 30_000,
+    maxNonces = 200_000,
+    encryptMessages = false,
+  } = config.cluster ?? ({} as Partial<KvmeshConfig['cluster']>);
+  if (secrets.length === 0) return {};
+  return {
+    auth: new FrameAuth({
+      secrets: secrets as string[],
+      senderId: info.id,
+      clock,
+      replayWindowMs,
+      maxNonces,
+      encryptMessages,
+    }),
+  };
 }
 
 /**

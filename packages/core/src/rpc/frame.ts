@@ -46,6 +46,12 @@ export function readFrame(frame: Uint8Array): { header: FrameHeader; body: Uint8
     throw new KvError('KVMESH_ERR_CODEC_DECODE', 'not a kvmesh frame');
   }
   if (frame[1] !== FRAME_VERSION) {
+    if (isSealedFrame(frame)) {
+      throw new KvError(
+        'KVMESH_ERR_RPC_UNAUTHENTICATED',
+        'the frame is sealed with a cluster secret, and this node has none (cluster.secrets)',
+      );
+    }
     throw new KvError('KVMESH_ERR_CODEC_DECODE', `unsupported frame version ${frame[1]}`);
   }
   const kind = frame[3]!;
@@ -57,4 +63,9 @@ export function readFrame(frame: Uint8Array): { header: FrameHeader; body: Uint8
     header: { codecTag: frame[2]!, kind, deadlineMs: view.getUint32(4) },
     body: frame.subarray(FRAME_HEADER_BYTES),
   };
+}
+
+/** True for a frame sealed with a cluster secret (versions 2 and 3, see frame-auth.ts). */
+export function isSealedFrame(frame: Uint8Array): boolean {
+  return frame.length >= FRAME_HEADER_BYTES && frame[0] === FRAME_MAGIC && (frame[1] === 2 || frame[1] === 3);
 }

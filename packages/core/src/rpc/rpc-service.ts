@@ -15,7 +15,11 @@ import { KvError, isKvError } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
 import type { CodecSet } from '../plugin.js';
 import { CORE_MESSAGES } from './core-messages.js';
-import { FrameKind, readFrame, writeFrame } from './frame.js';
+import { FrameKind, isSealedFrame, readFrame, writeFrame } from './frame.js';
+import type { FrameHeader } from './frame.js';
+import { frameNonce } from './frame-auth.js';
+import type { FrameAuth, OpenedFrame } from './frame-auth.js';
+import { RefusalLog } from './refusal-log.js';
 
 export interface RpcServiceOptions {
   readonly transport: Transport;
@@ -25,6 +29,18 @@ export interface RpcServiceOptions {
   readonly logger: Logger;
   /** Deadline of a request that names none. */
   readonly timeoutMs: number;
+  /**
+   * Seals every outgoing frame and opens every incoming one with the
+   * cluster secrets (see FrameAuth). Without it frames travel unsigned, and
+   * a sealed frame from a peer is refused.
+   */
+  readonly auth?: FrameAuth;
+  /**
+   * Without `auth`: whether this node takes incoming frames now. Called for
+   * every incoming frame (keep it cheap); a frame arriving while it answers
+   * false is refused like an unauthenticated one. Default: always.
+   */
+  readonly accepting?: () => boolean;
 }
 
 /** Counters for metrics; read them, never write them. */
@@ -36,7 +52,17 @@ export interface RpcStats {
   messagesReceived: number;
   /** Incoming frames that could not be decoded or had no handler. */
   framesRejected: number;
+  /**
+   * Incoming frames dropped unopened: unsigned, sealed with an unknown
+   * secret, a bad MAC, outside the replay window, replayed; or, on a node
+   * without a secret, sealed ones and any that arrive while it is not
+   * accepting frames.
+   */
+  framesRejectedAuth: number;
 }
+
+/** What a node answers a request it refused unopened: the same words to everyone, unsigned. */
+const REFUSED_MESSAGE = 'refused: the frame is not authenticated for this cluster (see cluster.secrets)';
 
 // One-way messages have no deadline; one shared signal saves an allocation per message.
 const NEVER_ABORTED = new AbortController().signal;
@@ -100,14 +126,19 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
     messagesSent: 0,
     messagesReceived: 0,
     framesRejected: 0,
+    framesRejectedAuth: 0,
   };
   readonly #options: RpcServiceOptions;
   readonly #handlers = new Map<string, RequestHandler>();
   readonly #listeners = new Map<string, Set<MessageListener>>();
   readonly #inFlight = new Set<AbortController>();
+  readonly #auth: FrameAuth | undefined;
+  readonly #refusals: RefusalLog;
 
   constructor(options: RpcServiceOptions) {
     this.#options = options;
+    this.#auth = options.auth;
+    this.#refusals = new RefusalLog(options.logger, options.clock);
     options.transport.setHandler(this);
   }
 
@@ -125,15 +156,17 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
     const { codecs, transport } = this.#options;
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs;
     const codec = codecs.primary;
-    const frame = writeFrame(
+    const frame = this.#frame(
       { codecTag: codec.tag, kind: FrameKind.Request, deadlineMs: timeoutMs },
       codec.encode(type, payload),
     );
     this.stats.requestsSent++;
     try {
-      const response = readFrame(
-        await transport.request(to, frame, { timeoutMs, ...(options.signal ? { signal: options.signal } : {}) }),
-      );
+      const bytes = await transport.request(to, frame, {
+        timeoutMs,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      const response = this.#auth ? this.#openResponse(bytes, frameNonce(frame), to) : readFrame(bytes);
       const message = this.#codecFor(response.header.codecTag).decode(response.body);
       if (response.header.kind === FrameKind.Error) throw remoteError(message, to);
       if (response.header.kind !== FrameKind.Response) {
@@ -151,7 +184,7 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
 
   send(to: string, type: string, payload: unknown): void {
     const codec = this.#options.codecs.primary;
-    const frame = writeFrame(
+    const frame = this.#frame(
       { codecTag: codec.tag, kind: FrameKind.OneWay, deadlineMs: 0 },
       codec.encode(type, payload),
     );
@@ -178,8 +211,11 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
   async onRequest(frame: Uint8Array, from: string): Promise<Uint8Array> {
     let codec = this.#options.codecs.primary;
     let context: ServingContext | undefined;
+    const opened = this.#openIncoming(frame, from, 'request');
+    if (opened === undefined) return this.#refusal(frame);
+    const replyTo = opened === true ? undefined : opened.nonce;
     try {
-      const { header, body } = readFrame(frame);
+      const { header, body } = opened === true ? readFrame(frame) : opened;
       codec = this.#codecFor(header.codecTag);
       const message = codec.decode(body);
       if (header.kind !== FrameKind.Request) {
@@ -191,12 +227,13 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
       context = new ServingContext(from, header.deadlineMs, this.#options.clock, this.#inFlight);
       const reply = await handler(message.payload, context);
       this.stats.requestsServed++;
-      return writeFrame(
+      return this.#frame(
         { codecTag: codec.tag, kind: FrameKind.Response, deadlineMs: 0 },
         codec.encode(reply.type, reply.payload),
+        replyTo,
       );
     } catch (err) {
-      return this.#errorFrame(codec, err, from);
+      return this.#errorFrame(codec, err, from, replyTo);
     } finally {
       context?.done();
     }
@@ -204,8 +241,10 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
 
   onMessage(frame: Uint8Array, from: string): void {
     let message: Message;
+    const opened = this.#openIncoming(frame, from, 'message');
+    if (opened === undefined) return;
     try {
-      const { header, body } = readFrame(frame);
+      const { header, body } = opened === true ? readFrame(frame) : opened;
       message = this.#codecFor(header.codecTag).decode(body);
     } catch (err) {
       this.stats.framesRejected++;
@@ -235,7 +274,81 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
     return codec;
   }
 
-  #errorFrame(codec: Codec, err: unknown, from: string): Uint8Array {
+  /** An outgoing frame: sealed when the node has secrets. */
+  #frame(header: FrameHeader, body: Uint8Array, replyTo?: Uint8Array): Uint8Array {
+    return this.#auth ? this.#auth.seal(header, body, replyTo) : writeFrame(header, body);
+  }
+
+  /**
+   * Whether an incoming request or one-way frame may be served: its opened
+   * parts (with secrets), true (without: read it as it is), or undefined
+   * when it is refused (counted and logged here).
+   */
+  #openIncoming(frame: Uint8Array, from: string, what: string): OpenedFrame | true | undefined {
+    const auth = this.#auth;
+    if (auth === undefined) {
+      const accepting = this.#options.accepting;
+      if (accepting !== undefined && !accepting()) return this.#refuse(from, 'this node has no peers', what);
+      if (isSealedFrame(frame)) return this.#refuse(from, 'sealed with a secret, and this node has none', what);
+      return true;
+    }
+    const opened = auth.open(frame);
+    if (typeof opened === 'string') return this.#refuse(from, opened, what);
+    if (opened.header.kind !== (what === 'request' ? FrameKind.Request : FrameKind.OneWay)) {
+      return this.#refuse(from, 'malformed', what);
+    }
+    return opened;
+  }
+
+  #refuse(from: string, reason: string, what: string): undefined {
+    this.stats.framesRejectedAuth++;
+    this.#refusals.refused(from, reason, what);
+    return undefined;
+  }
+
+  /** The unsigned answer to a refused request, in the codec its header names when this node knows it. */
+  #refusal(frame: Uint8Array): Uint8Array {
+    const codec =
+      (frame.length > 2 ? this.#options.codecs.byTag(frame[2]!) : undefined) ?? this.#options.codecs.primary;
+    return writeFrame(
+      { codecTag: codec.tag, kind: FrameKind.Error, deadlineMs: 0 },
+      codec.encode(CORE_MESSAGES.error, { code: 'KVMESH_ERR_RPC_UNAUTHENTICATED', message: REFUSED_MESSAGE }),
+    );
+  }
+
+  /**
+   * A response to a sealed request: it must be sealed for that request. The
+   * one unsigned answer taken is a peer's refusal of the request itself
+   * (it could not open it), which becomes KVMESH_ERR_RPC_UNAUTHENTICATED.
+   */
+  #openResponse(bytes: Uint8Array, nonce: Uint8Array, to: string): { header: FrameHeader; body: Uint8Array } {
+    const opened = this.#auth!.open(bytes, nonce);
+    if (typeof opened !== 'string') return opened;
+    if (opened === 'unsigned') {
+      let refusal: Message | undefined;
+      try {
+        const plain = readFrame(bytes);
+        if (plain.header.kind === FrameKind.Error) refusal = this.#codecFor(plain.header.codecTag).decode(plain.body);
+      } catch {
+        refusal = undefined;
+      }
+      if ((refusal?.payload as { code?: unknown } | undefined)?.code === 'KVMESH_ERR_RPC_UNAUTHENTICATED') {
+        throw new KvError(
+          'KVMESH_ERR_RPC_UNAUTHENTICATED',
+          `${to} refused this node's frame as not authenticated: give every node of the cluster the same secrets (cluster.secrets)`,
+          { details: { remote: to } },
+        );
+      }
+    }
+    this.#refuse(to, opened, 'response');
+    throw new KvError(
+      'KVMESH_ERR_RPC_UNAUTHENTICATED',
+      `the response from ${to} is not authenticated (${opened}); it was dropped`,
+      { details: { remote: to } },
+    );
+  }
+
+  #errorFrame(codec: Codec, err: unknown, from: string, replyTo?: Uint8Array): Uint8Array {
     let code: ErrorCode = 'KVMESH_ERR_RPC_REMOTE';
     let message = 'the remote handler failed';
     if (isKvError(err)) {
@@ -249,9 +362,10 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
       );
       if (err instanceof Error) message = `the remote handler failed: ${err.message}`;
     }
-    return writeFrame(
+    return this.#frame(
       { codecTag: codec.tag, kind: FrameKind.Error, deadlineMs: 0 },
       codec.encode(CORE_MESSAGES.error, { code, message }),
+      replyTo,
     );
   }
 }

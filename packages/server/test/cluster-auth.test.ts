@@ -1,0 +1,200 @@
+import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { join } from 'node:path';
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { KVMESH_BIN } from './helpers/cli.js';
+import { freePort, metricSum, tempDir, writeConfig } from './helpers/cluster.js';
+import { http, waitFor } from './helpers/http.js';
+
+const SECRET = 'test-cluster-secret-0123456789';
+
+interface Node {
+  readonly url: string;
+  /** Every log line so far, parsed. */
+  readonly lines: Record<string, unknown>[];
+}
+
+/** `kvmesh start` with `env` added, its log kept whole; killed when the test ends. */
+function start(t: ExecutionContext, args: readonly string[], env: Record<string, string> = {}): Promise<Node> {
+  const child = spawn(process.execPath, [KVMESH_BIN, 'start', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, KVMESH_CLUSTER_SECRET: '', ...env },
+  });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const lines: Record<string, unknown>[] = [];
+  let rest = '';
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no 'node serving' within 30 s:\n${stderr}`)), 30_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`kvmesh start exited (${code}) before serving:\n${stderr}`));
+    });
+    child.stdout.on('data', (c: Buffer) => {
+      const text = rest + c.toString();
+      const parts = text.split('\n');
+      rest = parts.pop()!;
+      for (const part of parts) {
+        try {
+          const line = JSON.parse(part) as Record<string, unknown>;
+          lines.push(line);
+          if (line['msg'] === 'node serving' && typeof line['api'] === 'string') {
+            clearTimeout(timer);
+            resolve({ url: line['api'], lines });
+          }
+        } catch {
+          // Not a log line.
+        }
+      }
+    });
+  });
+}
+
+/** What a client who reaches the port could hand-make: a json `kvmesh.kv.Put` in an unsigned frame. */
+function forgedPut(key: string): Buffer {
+  const payload = {
+    type: 'kvmesh.kv.Put',
+    payload: {
+      record: {
+        key,
+        value: Buffer.from('forged').toString('base64'),
+        contentType: 'text/plain',
+        version: { wallMs: Date.now() + 1_000, logical: 0, node: 'eve' },
+        tombstone: false,
+      },
+      epoch: 0,
+    },
+  };
+  const header = Buffer.from([0x4b, 1, 1, 1, 0, 0, 0x07, 0xd0]);
+  return Buffer.concat([header, Buffer.from(JSON.stringify(payload))]);
+}
+
+async function singleConfig(t: ExecutionContext, cluster?: Record<string, unknown>): Promise<string> {
+  const dir = await tempDir(t, 'kvmesh-auth-');
+  return writeConfig(dir, 'single.json', {
+    node: { id: 'n1', address: '127.0.0.1:0', dataDir: join(dir, 'n1') },
+    storage: { name: 'memory' },
+    placement: { name: 'single' },
+    transport: { name: 'http' },
+    codec: { name: 'json' },
+    log: { level: 'info' },
+    ...(cluster ? { cluster } : {}),
+  });
+}
+
+test('http: a hand-made Put frame on the API port writes without a secret, and is refused with one', async (t) => {
+  // Without a secret (and with a peer listed, so the node takes frames) the forged frame is a write.
+  const open = await start(t, ['--config', await singleConfig(t), '--join', '127.0.0.9:1']);
+  const taken = await http(open.url, '/_kvmesh/rpc', {
+    method: 'POST',
+    body: forgedPut('k'),
+    headers: { 'content-type': 'application/octet-stream' },
+  });
+  t.is(taken.status, 200);
+  t.is((await http(open.url, '/v1/kv/k')).body.toString(), 'forged');
+
+  const sealed = await start(t, ['--config', await singleConfig(t), '--join', '127.0.0.9:1'], {
+    KVMESH_CLUSTER_SECRET: SECRET,
+  });
+  const refused = await http(sealed.url, '/_kvmesh/rpc', {
+    method: 'POST',
+    body: forgedPut('k'),
+    headers: { 'content-type': 'application/octet-stream' },
+  });
+  t.is(refused.status, 200, 'the transport answers; the frame inside is a refusal');
+  t.true(refused.body.includes('KVMESH_ERR_RPC_UNAUTHENTICATED'));
+  t.is((await http(sealed.url, '/v1/kv/k')).status, 404);
+  t.is(await metricSum(sealed.url, 'kvmesh_rpc_total', 'kind="framesRejectedAuth"'), 1);
+  await waitFor('the warning', () =>
+    sealed.lines.some((l) => l['msg'] === 'refused an unauthenticated internal frame'),
+  );
+  const warning = sealed.lines.find((l) => l['msg'] === 'refused an unauthenticated internal frame')!;
+  t.is(warning['level'], 40);
+  t.regex(String(warning['from']), /^http:\/\/127\.0\.0\.1:\d+$/);
+  t.is(warning['reason'], 'unsigned');
+  t.false(JSON.stringify(sealed.lines).includes(SECRET), 'the secret is never logged');
+});
+
+test('http: nodes sharing a secret replicate; a node with another secret cannot join them', async (t) => {
+  const dir = await tempDir(t, 'kvmesh-auth-http-');
+  const hosts = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
+  const port = await freePort(hosts);
+  const file = await writeConfig(dir, 'ring.json', {
+    node: { id: '${ID}', address: '${ADDRESS}', dataDir: join(dir, '${ID}') },
+    join: [`${hosts[0]}:${port}`],
+    transport: { name: 'http' },
+    codec: { name: 'msgpack' },
+    membership: { name: 'swim', options: { probeIntervalMs: 200, probeTimeoutMs: 100 } },
+    placement: { name: 'consistent-hash', options: { replicationFactor: 2, readQuorum: 1, writeQuorum: 2 } },
+    storage: { name: 'memory' },
+    cluster: { secrets: ['${SECRET}'] },
+    log: { level: 'info' },
+  });
+  const node = (i: number, secret: string) =>
+    start(t, ['--config', file], { ID: `n${i + 1}`, ADDRESS: `${hosts[i]}:${port}`, SECRET: secret });
+  const [a, b] = await Promise.all([node(0, SECRET), node(1, SECRET)]);
+  const members = async (n: Node) =>
+    ((await http(n.url, '/v1/cluster')).json() as { members: { id: string; state: string }[] }).members
+      .filter((m) => m.state === 'alive')
+      .map((m) => m.id)
+      .sort();
+  await waitFor(
+    'n1 and n2 to see each other',
+    async () => (await members(a)).join() === 'n1,n2' && (await members(b)).join() === 'n1,n2',
+  );
+  t.is((await http(a.url, '/v1/kv/x', { method: 'PUT', body: 'v' })).status, 201);
+  t.is((await http(b.url, '/v1/kv/x')).body.toString(), 'v');
+  const stranger = await node(2, 'another-secret-0123456789abc');
+  await waitFor(
+    'n1 to refuse the stranger',
+    async () => (await metricSum(a.url, 'kvmesh_rpc_total', 'kind="framesRejectedAuth"')) > 0,
+  );
+  t.deepEqual(await members(a), ['n1', 'n2']);
+  t.deepEqual(await members(stranger), ['n3']);
+});
+
+test('udp: a signed swim cluster converges; forged and unsigned datagrams are dropped and counted', async (t) => {
+  const dir = await tempDir(t, 'kvmesh-auth-udp-');
+  const hosts = ['127.0.0.2', '127.0.0.3'];
+  const port = await freePort(hosts, true);
+  const file = await writeConfig(dir, 'swim.json', {
+    node: { id: '${ID}', address: '${ADDRESS}', dataDir: join(dir, '${ID}') },
+    join: [`${hosts[0]}:${port}`],
+    transport: { name: 'udp' },
+    codec: { name: 'json' },
+    membership: { name: 'swim', options: { probeIntervalMs: 200, probeTimeoutMs: 100 } },
+    placement: { name: 'single' },
+    storage: { name: 'memory' },
+    cluster: { encryptMessages: true },
+    log: { level: 'info' },
+  });
+  const env = (i: number) => ({ ID: `n${i + 1}`, ADDRESS: `${hosts[i]}:${port}`, KVMESH_CLUSTER_SECRET: SECRET });
+  const [a, b] = await Promise.all([start(t, ['--config', file], env(0)), start(t, ['--config', file], env(1))]);
+  const alive = async (n: Node) =>
+    ((await http(n.url, '/v1/cluster')).json() as { members: { state: string }[] }).members.filter(
+      (m) => m.state === 'alive',
+    ).length;
+  await waitFor('both members alive on both', async () => (await alive(a)) === 2 && (await alive(b)) === 2);
+  const before = await metricSum(a.url, 'kvmesh_rpc_total', 'kind="framesRejectedAuth"');
+  // A forged swim message (udp header: "KV", version 1, kind 3 one-way, id 0) claiming n2 is dead.
+  const body = Buffer.from(
+    JSON.stringify({ type: 'kvmesh.swim.Dead', payload: { id: 'n2', incarnation: 99, from: 'eve' } }),
+  );
+  const forged = Buffer.concat([Buffer.from([0x4b, 0x56, 1, 3, 0, 0, 0, 0, 0x4b, 1, 1, 4, 0, 0, 0, 0]), body]);
+  const socket = createSocket('udp4');
+  t.teardown(() => socket.close());
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  for (let i = 0; i < 3; i++) socket.send(forged, port, hosts[0]);
+  await waitFor(
+    'the forged datagrams counted',
+    async () => (await metricSum(a.url, 'kvmesh_rpc_total', 'kind="framesRejectedAuth"')) >= before + 3,
+  );
+  t.is(await alive(a), 2, 'n2 is still alive on n1');
+  const warning = a.lines.find((l) => l['msg'] === 'refused an unauthenticated internal frame');
+  t.truthy(warning);
+  t.regex(String(warning?.['from']), /^udp:\/\/127\.0\.0\.1:\d+$/);
+});
