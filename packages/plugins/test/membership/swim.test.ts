@@ -10,10 +10,11 @@ import {
   simulateMembership,
   validateConfig,
 } from '@kvmesh/core';
-import type { KvNode, Membership, MembershipEvent, SimTraceEvent } from '@kvmesh/core';
+import type { KvNode, Membership, MembershipEvent, Rpc, SimTraceEvent } from '@kvmesh/core';
 import { builtinPlugins } from '../../src/index.js';
 import type { SwimMembership } from '../../src/index.js';
 import { BroadcastQueue, retransmitLimit } from '../../src/membership/swim/broadcast-queue.js';
+import { SWIM_MESSAGES } from '../../src/membership/swim/messages.js';
 import type { WireUpdate } from '../../src/membership/swim/messages.js';
 import { freeUdpPort } from '../transport/loopback.js';
 import { Suspicion } from '../../src/membership/swim/suspicion.js';
@@ -91,6 +92,90 @@ test('a suspected member refutes with a higher incarnation and is never declared
   );
   for (const o of cluster.runningIds()) t.is(cluster.view(o, victim)?.state, 'alive');
   t.true(swim(cluster, victim).self.incarnation > before);
+});
+
+/** One Gossip message sent by `from`'s rpc to `to`: what a forged datagram from inside the network looks like. */
+function forgeGossip(
+  cluster: SimCluster,
+  from: string,
+  to: string,
+  update: Partial<WireUpdate> & Pick<WireUpdate, 'id' | 'state'>,
+): void {
+  const rpc = cluster.node(from).get<Rpc>(TOKENS.rpc);
+  const wire: WireUpdate = { incarnation: 0, address: '', meta: [], from, ageMs: 0, confirmations: 0, ...update };
+  rpc.send(cluster.spec(to).address, SWIM_MESSAGES.gossip, { updates: [wire] });
+}
+
+test('a forged death at an absurd incarnation evicts nobody, and the member keeps its own incarnation', async (t) => {
+  const cluster = await swimCluster(t, { nodes: 6, seed: 23 });
+  const victim = 'n5';
+  const before = swim(cluster, victim).self.incarnation;
+  const doubts: string[] = [];
+  cluster.watch((observer, { member }) => {
+    if (member.id === victim && member.state !== 'alive') doubts.push(`${observer.id}: ${member.state}`);
+  });
+  // Once to one member, once to the victim itself, and a departure to a third, all at 2^53 - 1.
+  forgeGossip(cluster, 'n1', 'n2', { id: victim, state: 'DEAD', incarnation: Number.MAX_SAFE_INTEGER });
+  forgeGossip(cluster, 'n1', victim, { id: victim, state: 'DEAD', incarnation: Number.MAX_SAFE_INTEGER });
+  forgeGossip(cluster, 'n1', 'n3', { id: victim, state: 'LEFT', incarnation: Number.MAX_SAFE_INTEGER });
+  forgeGossip(cluster, 'n1', 'n4', {
+    id: 'n6',
+    state: 'ALIVE',
+    incarnation: 2 ** 40,
+    address: cluster.spec('n6').address,
+  });
+  await cluster.advance(30_000);
+  for (const o of cluster.runningIds()) {
+    t.is(cluster.view(o, victim)?.state, 'alive', `${o} holds ${victim} alive`);
+    t.true(cluster.view(o, victim)!.incarnation < before + 10, `${o}: ${victim}'s incarnation stays near its own`);
+    t.true(cluster.view(o, 'n6')!.incarnation < 2 ** 40, `${o}: n6's incarnation was not raised by someone else`);
+  }
+  t.true(swim(cluster, victim).self.incarnation < before + 10, 'the victim did not jump to the forged incarnation');
+  const refused = cluster.runningIds().reduce((sum, id) => sum + swim(cluster, id).refusedClaims, 0);
+  t.true(refused >= 2, `refused facts are counted (${refused})`);
+  t.log(`doubts about ${victim} on the way: ${doubts.length === 0 ? 'none' : doubts.join(', ')}`);
+});
+
+test('a death claimed above the known incarnation is a claim about the known one, which the member refutes', async (t) => {
+  const cluster = await swimCluster(t, { nodes: 6, seed: 29 });
+  const victim = 'n4';
+  const known = cluster.view('n2', victim)!.incarnation;
+  forgeGossip(cluster, 'n1', 'n2', { id: victim, state: 'DEAD', incarnation: known + 1000 });
+  await cluster.waitFor(
+    () => cluster.runningIds().every((o) => o === victim || cluster.view(o, victim)?.state === 'alive'),
+    30_000,
+    50,
+  );
+  await cluster.advance(10_000);
+  for (const o of cluster.runningIds()) t.is(cluster.view(o, victim)?.state, 'alive', o);
+  t.true(swim(cluster, victim).self.incarnation <= known + 2, 'refuted with one more than the known incarnation');
+});
+
+test('a split whose sides declared each other dead heals by itself once the link is back', async (t) => {
+  const cluster = await swimCluster(t, { nodes: 8, seed: 31, options: { pushPullIntervalMs: 5_000 } });
+  const left = ['n1', 'n2', 'n3', 'n4'];
+  const right = ['n5', 'n6', 'n7', 'n8'];
+  const addresses = (ids: string[]): string[] => ids.map((id) => cluster.spec(id).address);
+  cluster.network.partition(addresses(left), addresses(right));
+  await cluster.waitFor(
+    () =>
+      left.every((a) =>
+        right.every((b) => cluster.view(a, b)?.state === 'dead' && cluster.view(b, a)?.state === 'dead'),
+      ),
+    120_000,
+    100,
+  );
+  cluster.network.heal();
+  const healedAt = cluster.nodeClock('n1').now();
+  const took = await cluster.waitFor(
+    () => cluster.runningIds().every((a) => cluster.runningIds().every((b) => cluster.view(a, b)?.state === 'alive')),
+    60_000,
+    100,
+  );
+  t.log(
+    `every member alive everywhere ${cluster.nodeClock('n1').now() - healedAt} ms (virtual) after the split healed`,
+  );
+  t.true(took <= 2 * 5_000 + 5_000, `healed within two push-pull intervals and a few periods (${took} ms)`);
 });
 
 test('indirect probes save a member whose direct link to the prober is cut', async (t) => {

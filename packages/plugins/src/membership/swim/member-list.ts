@@ -131,6 +131,16 @@ export class MemberList {
     return picked;
   }
 
+  /**
+   * A random member declared dead (not left) that is still remembered, or
+   * undefined: push-pull tries one now and then, so that two sides of a
+   * healed split, each holding the other dead, find each other again.
+   */
+  randomDead(): MemberRecord | undefined {
+    const dead = [...this.#records.values()].filter((r) => r.member.state === 'dead' && r.member.id !== this.#selfId);
+    return dead.length === 0 ? undefined : dead[this.#random.int(dead.length)];
+  }
+
   /** Drops forgotten entries; cursors handed out before point past entries they did not see, which a later sync repairs. */
   #compactLog(): void {
     this.#log = this.#log.filter((id, i) => this.#logIndex.get(id) === i);

@@ -60,6 +60,7 @@ const CATCH_UP_FRACTION = 1 / 32;
  * all of these.
  */
 export class MemberSync {
+  #toTheDead = false;
   readonly #c: SyncComponents;
   readonly #options: SwimOptions;
   readonly #list: MemberList;
@@ -189,9 +190,18 @@ export class MemberSync {
     });
   }
 
-  /** One anti-entropy exchange with a random alive member: a page of random facts each way. */
+  /**
+   * One anti-entropy exchange with a random alive member: a page of random
+   * facts each way. Every other exchange goes to a member held dead, when
+   * one is still remembered (memberlist gossips to the dead for a while,
+   * too): one that is in fact alive learns it is held dead and refutes, so
+   * a split whose sides declared each other dead heals within two
+   * `pushPullIntervalMs` of the link coming back, if it lasted less than
+   * `deadRetentionMs`.
+   */
   pushPull(): void {
-    const [peer] = this.#list.randomAlive(1, '');
+    this.#toTheDead = !this.#toTheDead;
+    const peer = (this.#toTheDead ? this.#list.randomDead() : undefined) ?? this.#list.randomAlive(1, '')[0];
     if (peer === undefined || this.#host.leaving()) return;
     const push = page(this.#sample(), this.#c.transport.maxFrameBytes - PUSH_RESERVE_BYTES).map((s) => s.update);
     this.#request(peer.member.address, { cursor: 0, full: false, updates: push }).then(

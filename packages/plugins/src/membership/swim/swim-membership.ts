@@ -21,6 +21,7 @@ import { Dissemination } from './dissemination.js';
 import { MemberList, isLive } from './member-list.js';
 import type { MemberRecord } from './member-list.js';
 import { MemberSync } from './member-sync.js';
+import { RefusedClaims, judgeClaim, judgeClaimAboutSelf } from './claims.js';
 import type { Via } from './member-sync.js';
 import { FROM_WIRE, SWIM_MESSAGES, swimProtoSource, unflattenMeta } from './messages.js';
 import type { AckMessage, GossipMessage, PingMessage, WireUpdate } from './messages.js';
@@ -70,6 +71,11 @@ const LEAVE_FANOUT_EXTRA = 1;
  */
 export class SwimMembership implements Membership {
   readonly name = 'swim';
+  /** Facts refused since start because no honest member sends them (an absurd incarnation). */
+  get refusedClaims(): number {
+    return this.#refused.count;
+  }
+
   readonly #options: SwimOptions;
   readonly #c: SwimComponents;
   readonly #log: Logger;
@@ -83,6 +89,7 @@ export class SwimMembership implements Membership {
   #leaving = false;
   #unsubscribe: Array<() => void> = [];
   readonly #sync: MemberSync;
+  readonly #refused: RefusedClaims;
   #timers: Timer[] = [];
 
   constructor(options: SwimOptions, components: SwimComponents) {
@@ -95,6 +102,7 @@ export class SwimMembership implements Membership {
     this.#options = options;
     this.#c = components;
     this.#log = components.logger;
+    this.#refused = new RefusedClaims(components.clock, components.logger);
     components.messages.define(swimProtoSource());
     const { node, clock, random } = components;
     this.#self = Object.freeze({
@@ -266,7 +274,7 @@ export class SwimMembership implements Membership {
     let corrections: WireUpdate[] | undefined;
     for (const update of updates) {
       if (update.id === this.#self.id) {
-        if (this.#aboutSelf(update)) (corrections ??= []).push(this.#gossip.wire(this.#self));
+        if (this.#aboutSelf(update, from)) (corrections ??= []).push(this.#gossip.wire(this.#self));
         continue;
       }
       const known = this.#list.get(update.id)?.member;
@@ -274,7 +282,7 @@ export class SwimMembership implements Membership {
         (corrections ??= []).push(this.#gossip.wire(known));
         continue;
       }
-      this.#apply(update, via);
+      this.#apply(update, via, from);
     }
     if (corrections !== undefined && !this.#leaving) {
       this.#gossip.send(from, SWIM_MESSAGES.gossip, { updates: corrections.slice(0, MAX_CORRECTIONS) });
@@ -282,12 +290,18 @@ export class SwimMembership implements Membership {
   }
 
   /** Applies one fact; `via` says how it came (sync-learnt new members are not re-gossiped). */
-  #apply(u: WireUpdate, via: Via): void {
-    if (u.id === this.#self.id) {
-      this.#aboutSelf(u);
+  #apply(claim: WireUpdate, via: Via, from = ''): void {
+    if (claim.id === this.#self.id) {
+      this.#aboutSelf(claim, from);
       return;
     }
-    const record = this.#list.get(u.id);
+    const record = this.#list.get(claim.id);
+    const verdict = judgeClaim(claim, record?.member, this.#c.clock.now());
+    if (verdict.kind === 'refuse') {
+      this.#refused.refused(claim, from, verdict.reason);
+      return;
+    }
+    const u = verdict.update;
     switch (FROM_WIRE[u.state]) {
       case 'alive':
         if (record !== undefined && u.incarnation <= record.member.incarnation) return;
@@ -375,9 +389,14 @@ export class SwimMembership implements Membership {
    * down, and anything newer than us.
    * @returns true when the fact doubted us (suspect, dead or left), refuted now or earlier.
    */
-  #aboutSelf(u: WireUpdate): boolean {
+  #aboutSelf(u: WireUpdate, from: string): boolean {
     const state = FROM_WIRE[u.state];
     if (this.#leaving) return false;
+    const verdict = judgeClaimAboutSelf(u, this.#self);
+    if (verdict.kind === 'refuse') {
+      this.#refused.refused(u, from, verdict.reason);
+      return false;
+    }
     if (u.incarnation < this.#self.incarnation) return state !== 'alive';
     if (state === 'alive' && u.incarnation === this.#self.incarnation) return false;
     if (state !== 'alive') this.#awareness.applyDelta(1);
