@@ -122,6 +122,7 @@ export class CoordinatorKvService implements KvService, Lifecycle {
       settings: this.settings,
       stats: this.#stats,
       clock: components.clock,
+      random: components.random,
       hlc: this.hlc,
       logger: this.#logger,
       lifetime: this.#lifetime.signal,

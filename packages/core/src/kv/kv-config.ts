@@ -12,6 +12,10 @@ export const DEFAULT_RPC_TIMEOUT_MS = 2000;
 /** Default of `kv.hedgeMs`: well above a loopback or LAN round trip, well below the rpc deadline. */
 export const DEFAULT_HEDGE_MS = 50;
 
+/** Values of `kv.readFrom`: which replicas a read asks first. */
+export const READ_FROM = ['order', 'any'] as const;
+export type ReadFrom = (typeof READ_FROM)[number];
+
 /**
  * JSON Schema of the `kv` config section, for the host to pass to
  * `validateConfig` as `extensions: { kv: kvConfigSchema }`.
@@ -43,6 +47,12 @@ export const kvConfigSchema: JsonSchema = {
       description:
         'A read still missing answers after this many ms asks the next replica too, so one slow replica costs this delay rather than a full rpc.timeoutMs. 0 turns hedging off.',
     },
+    readFrom: {
+      enum: [...READ_FROM],
+      default: 'order',
+      description:
+        'Which replicas a read asks when it needs fewer than all of them (this node first when it is one). "order": placement\'s order, the primary first. "any": reachable replicas in random order, so the reads of one key spread over all its replicas; safe when every write reaches every replica (writeQuorum all), else a read may miss the newest write until repair.',
+    },
   },
 };
 
@@ -60,6 +70,8 @@ export interface KvSettings {
   readonly readRepair: boolean;
   /** `kv.hedgeMs`: 0 = no hedging. */
   readonly hedgeMs: number;
+  /** `kv.readFrom`. */
+  readonly readFrom: ReadFrom;
 }
 
 /**
@@ -77,6 +89,7 @@ export function readKvSettings(config: Readonly<Record<string, unknown>>): KvSet
     tombstoneGraceMs: integer(kv, 'kv', 'tombstoneGraceMs', DEFAULT_TOMBSTONE_GRACE_MS, 0),
     readRepair: boolean(kv, 'kv', 'readRepair', true),
     hedgeMs: integer(kv, 'kv', 'hedgeMs', DEFAULT_HEDGE_MS, 0),
+    readFrom: oneOf(kv, 'kv', 'readFrom', READ_FROM, 'order'),
   });
 }
 
@@ -108,6 +121,21 @@ function boolean(from: Readonly<Record<string, unknown>>, name: string, key: str
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') throw invalid(`/${name}/${key}`, 'a boolean', value);
   return value;
+}
+
+function oneOf<T extends string>(
+  from: Readonly<Record<string, unknown>>,
+  name: string,
+  key: string,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  const value = from[key];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw invalid(`/${name}/${key}`, `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`, value);
+  }
+  return value as T;
 }
 
 function invalid(path: string, expected: string, found: unknown): KvError {

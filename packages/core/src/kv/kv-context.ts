@@ -1,5 +1,6 @@
 import type { Clock } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
+import type { Random } from '../contracts/random.js';
 import type { Member } from '../contracts/membership.js';
 import type { Placement, ReplicaSet } from '../contracts/placement.js';
 import type { Rpc } from '../contracts/rpc.js';
@@ -23,6 +24,8 @@ export interface KvContext {
   readonly settings: KvSettings;
   readonly stats: MutableKvServiceStats;
   readonly clock: Clock;
+  /** For choices that must spread (`kv.readFrom` "any"); the node's injected Random. */
+  readonly random: Random;
   readonly hlc: HybridLogicalClock;
   readonly logger: Logger;
   /** Aborted when the service stops: background writes and repairs end with it. */

@@ -139,7 +139,10 @@ export class ReadPath {
     }
   }
 
-  /** Local replica first (cheapest), then placement's order, replicas known to be down last. */
+  /**
+   * Local replica first (cheapest), then placement's order (`kv.readFrom`
+   * "order") or a random order (`"any"`), replicas known to be down last.
+   */
   #order(replicas: readonly Member[]): Member[] {
     const local: Member[] = [];
     const up: Member[] = [];
@@ -149,6 +152,7 @@ export class ReadPath {
       else if (isReachable(m)) up.push(m);
       else down.push(m);
     }
-    return [...local, ...up, ...down];
+    const spread = this.#ctx.settings.readFrom === 'any' && up.length > 1 ? this.#ctx.random.shuffle(up) : up;
+    return [...local, ...spread, ...down];
   }
 }

@@ -178,3 +178,28 @@ test('a replica checks records it is sent against its own limits and clock', asy
   const read = await settle(clock, rpc.request('sim://b', 'kvmesh.kv.Get', { key: 'k' }));
   t.deepEqual(read.payload, { record: accepted });
 });
+
+test('with kv.readFrom "any" the reads of one key spread over its replicas; by default the primary answers them', async (t) => {
+  const served = async (kv: Record<string, unknown> | undefined): Promise<Record<string, number>> => {
+    const { clock, byId } = await kvCluster(t, {
+      ids: ['a', 'b', 'c', 'front'],
+      replicaIds: ['a', 'b', 'c'],
+      writeQuorum: 3,
+      readQuorum: 1,
+      ...(kv ? { kv } : {}),
+    });
+    await settle(clock, byId('front').kv.put('k', UTF8.encode('v'), 'text/plain'));
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 60; i++) {
+      const got = await settle(clock, byId('front').kv.get('k'));
+      t.is(text(got.record?.value), 'v');
+      counts[got.servedBy.id] = (counts[got.servedBy.id] ?? 0) + 1;
+    }
+    return counts;
+  };
+  t.deepEqual(await served(undefined), { a: 60 }, '"order": the primary answers every read');
+  const spread = await served({ readFrom: 'any' });
+  t.log(`60 reads with readFrom "any": ${JSON.stringify(spread)}`);
+  t.deepEqual(Object.keys(spread).sort(), ['a', 'b', 'c']);
+  for (const id of ['a', 'b', 'c']) t.true(spread[id]! >= 10, `${id} answered ${spread[id]} of 60`);
+});
