@@ -245,3 +245,38 @@ test('a forged or replayed frame reaches no handler or listener', async (t) => {
   t.is(c.stats('b').requestsServed, 0);
   t.is(c.stats('b').framesRejectedAuth, 3);
 });
+
+test('without a secret, a node with no join seeds and no other member takes no frames', async (t) => {
+  const clock = new VirtualClock();
+  const network = new SimNetwork({ clock, random: new SeededRandom(3) });
+  const registry = new PluginRegistry([testCodec('json', 1), stubPlugin('transport', 'http'), fakeStorage([])]);
+  const build = async (name: string, join: string[]) => {
+    const config = validateConfig(
+      { node: { id: name, address: '127.0.0.1:1' }, join, codec: { name: 'json' }, storage: { name: 'fake-store' } },
+      registry,
+    );
+    const node = await createNode({
+      config,
+      registry,
+      provide: { clock, random: new SeededRandom(1), transport: network.endpoint(`sim://${name}`) },
+      closedWithoutPeers: true,
+    });
+    node.get<MessageRegistry>(TOKENS.messages).define(ECHO_PROTO);
+    node.get<Rpc>(TOKENS.rpc).handle('test.Echo', () => ({ type: 'test.Echo', payload: { text: name } }));
+    await node.start();
+    t.teardown(() => node.stop());
+    return node.get<Rpc>(TOKENS.rpc);
+  };
+  const alone = await build('alone', []);
+  const seed = await build('seed', ['sim://seed']);
+  const caller = await build('caller', ['sim://seed']);
+  const refused = await t.throwsAsync<KvError>(
+    settle(clock, caller.request('sim://alone', 'test.Echo', { text: 'x' })),
+  );
+  t.is(refused.code, 'KVMESH_ERR_RPC_UNAUTHENTICATED');
+  t.is((alone as unknown as { stats: RpcStats }).stats.framesRejectedAuth, 1);
+  // A seed that lists only itself in join is part of a cluster: it takes frames.
+  const reply = await settle(clock, caller.request('sim://seed', 'test.Echo', { text: 'x' }));
+  t.is((reply.payload as { text: string }).text, 'seed');
+  t.truthy(seed);
+});

@@ -5,9 +5,11 @@ import {
   KvError,
   PluginRegistry,
   TOKENS,
+  bearerToken,
   createNode,
   isKvError,
   kvServiceDefinition,
+  withAdminToken,
   loadConfig,
   nodeFacades,
   resolveConfig,
@@ -332,12 +334,14 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       await lock?.setAddress(loaded.config.node.address);
     }
     const config = loaded.config;
+    warnIfOpen(config, api, logger);
     const node = await createNode({
       config,
       registry: loaded.registry,
       provide: { logger },
       extras: [kvServiceDefinition(), ...(options.extras ?? [])],
       configDir: loaded.dir,
+      closedWithoutPeers: true,
     });
     const nodeServer = new NodeServer(node, config, server, api, logger, lock);
     const metrics = new ServerMetrics(metricSources(node));
@@ -354,7 +358,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       lingerMs: FACADE_LINGER_MS,
     };
     for (const facade of mounted.filter((m) => m.facade.port !== undefined)) {
-      endpoints.push(await listenFacade(facade, facadeServing, api, logger, loaded.config.limits.maxValueBytes));
+      endpoints.push(await listenFacade(facade, facadeServing, api, logger, loaded.config));
     }
     const documents = facadeDocuments(mounted, endpoints, nodeServer.url, loaded.registry);
     const openapiText = JSON.stringify(nodeOpenApiDocument(documents));
@@ -376,7 +380,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       setView: (view) => nodeServer.setView(view),
     });
     options.configureApp?.(app, node);
-    listener = serveListener(nodeServer, server, app.listener);
+    listener = adminScoped(serveListener(nodeServer, server, app.listener), config);
     try {
       await node.start();
     } catch (err) {
@@ -409,10 +413,12 @@ async function listenFacade(
   serving: FacadeServing,
   api: ApiSettings,
   logger: Logger,
-  maxBodyBytes: number,
+  config: KvmeshConfig,
 ): Promise<FacadeEndpoint> {
   const app = ownPortApp(mounted, serving);
-  const server = httpServer(api, logger, app.callback() as Listener, { maxBodyBytes });
+  const server = httpServer(api, logger, adminScoped(app.callback() as Listener, config), {
+    maxBodyBytes: config.limits.maxValueBytes,
+  });
   const host = mounted.facade.host ?? api.host;
   try {
     const port = await listen(server, host, mounted.facade.port!);
@@ -503,6 +509,16 @@ function serveListener(nodeServer: NodeServer, server: Server, app: Listener): L
   };
 }
 
+/**
+ * With `cluster.adminToken` set, each request is served with the token its
+ * `Authorization: Bearer` header brought, which the cluster component checks
+ * for admin operations whichever route (native or facade) asks for one.
+ */
+function adminScoped(listener: Listener, config: KvmeshConfig): Listener {
+  if (config.cluster.adminToken === undefined) return listener;
+  return (req, res) => withAdminToken(bearerToken(req.headers.authorization), () => listener(req, res));
+}
+
 /** Before the node runs: alive, not ready. */
 function startingListener(req: IncomingMessage, res: ServerResponse): void {
   req.resume();
@@ -573,6 +589,25 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A node without cluster secrets that listens beyond loopback takes internal
+ * frames from anyone who reaches it: say so once, loudly, at start.
+ */
+function warnIfOpen(config: KvmeshConfig, api: ApiSettings, logger: Logger): void {
+  if ((config.cluster.secrets ?? []).length > 0) return;
+  const hosts = [...new Set([api.host, splitHostPort(config.node.address).host])].filter((h) => !isLoopback(h));
+  if (hosts.length === 0) return;
+  logger.warn(
+    { hosts, docs: 'docs/security.md' },
+    'no cluster secret: this node listens beyond loopback, and any process that reaches it can send it internal frames (write or delete any key, change its membership); set cluster.secrets, cluster.secretFile or KVMESH_CLUSTER_SECRET on every node',
+  );
+}
+
+/** 127.0.0.0/8, ::1 and localhost: reachable from this machine only. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** The port the API holds is the likeliest reason a transport cannot listen: say so. */

@@ -73,7 +73,7 @@ function forgedPut(key: string): Buffer {
   return Buffer.concat([header, Buffer.from(JSON.stringify(payload))]);
 }
 
-async function singleConfig(t: ExecutionContext, cluster?: Record<string, unknown>): Promise<string> {
+async function singleConfig(t: ExecutionContext, extra: Record<string, unknown> = {}): Promise<string> {
   const dir = await tempDir(t, 'kvmesh-auth-');
   return writeConfig(dir, 'single.json', {
     node: { id: 'n1', address: '127.0.0.1:0', dataDir: join(dir, 'n1') },
@@ -82,9 +82,29 @@ async function singleConfig(t: ExecutionContext, cluster?: Record<string, unknow
     transport: { name: 'http' },
     codec: { name: 'json' },
     log: { level: 'info' },
-    ...(cluster ? { cluster } : {}),
+    ...extra,
   });
 }
+
+const NO_SECRET_WARNING = /^no cluster secret: this node listens beyond loopback/;
+
+test('without a secret, a node with no peers takes no frames, and warns at start only when it listens beyond loopback', async (t) => {
+  const alone = await start(t, ['--config', await singleConfig(t)]);
+  const refused = await http(alone.url, '/_kvmesh/rpc', { method: 'POST', body: forgedPut('k') });
+  t.true(refused.body.includes('KVMESH_ERR_RPC_UNAUTHENTICATED'));
+  t.is((await http(alone.url, '/v1/kv/k')).status, 404);
+  t.is(await metricSum(alone.url, 'kvmesh_rpc_total', 'kind="framesRejectedAuth"'), 1);
+  t.false(alone.lines.some((l) => NO_SECRET_WARNING.test(String(l['msg']))));
+
+  const wide = await start(t, ['--config', await singleConfig(t, { api: { host: '0.0.0.0' } })]);
+  const warning = wide.lines.find((l) => NO_SECRET_WARNING.test(String(l['msg'])));
+  t.is(warning?.['level'], 40);
+  t.deepEqual(warning?.['hosts'], ['0.0.0.0']);
+  const sealed = await start(t, ['--config', await singleConfig(t, { api: { host: '0.0.0.0' } })], {
+    KVMESH_CLUSTER_SECRET: SECRET,
+  });
+  t.false(sealed.lines.some((l) => NO_SECRET_WARNING.test(String(l['msg']))));
+});
 
 test('http: a hand-made Put frame on the API port writes without a secret, and is refused with one', async (t) => {
   // Without a secret (and with a peer listed, so the node takes frames) the forged frame is a write.
@@ -197,4 +217,54 @@ test('udp: a signed swim cluster converges; forged and unsigned datagrams are dr
   const warning = a.lines.find((l) => l['msg'] === 'refused an unauthenticated internal frame');
   t.truthy(warning);
   t.regex(String(warning?.['from']), /^udp:\/\/127\.0\.0\.1:\d+$/);
+});
+
+test('with an admin token, a view change through the native API or a facade needs it', async (t) => {
+  const dir = await tempDir(t, 'kvmesh-auth-admin-');
+  const port = await freePort(['127.0.0.1']);
+  const self = `127.0.0.1:${port}`;
+  const file = await writeConfig(dir, 'static.json', {
+    node: { id: self, address: self, dataDir: join(dir, 'n1') },
+    transport: { name: 'http' },
+    codec: { name: 'json' },
+    membership: { name: 'static', options: { view: self } },
+    placement: {
+      name: 'consistent-hash',
+      options: { mode: 'shards', replicationFactor: 1, writeQuorum: 'all', readQuorum: 1 },
+    },
+    storage: { name: 'memory' },
+    facades: [{ name: 'cse138' }],
+    log: { level: 'info' },
+  });
+  const node = await start(t, ['--config', file], { KVMESH_ADMIN_TOKEN: 'admin-token-123' });
+  const view = (token?: string) =>
+    http(node.url, '/v1/cluster/view', {
+      method: 'PUT',
+      body: JSON.stringify({ view: [self, '127.0.0.1:1'] }),
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    });
+  for (const token of [undefined, 'wrong-token']) {
+    const refused = await view(token);
+    t.is(refused.status, 401);
+    t.is(refused.json().error.code, 'KVMESH_ERR_ADMIN_UNAUTHORIZED');
+  }
+  const facade = (token?: string) =>
+    http(node.url, '/kvs/view-change', {
+      method: 'PUT',
+      body: JSON.stringify({ view: self }),
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    });
+  const refusedByFacade = await facade('wrong-token');
+  t.not(refusedByFacade.status, 200);
+  t.log(`the facade answered ${refusedByFacade.status} ${refusedByFacade.body.toString()}`);
+  t.is((await facade('admin-token-123')).status, 200);
+  const members = async () => ((await http(node.url, '/v1/cluster')).json() as { members: unknown[] }).members.length;
+  t.is(await members(), 1, 'nothing was changed');
+  const same = await http(node.url, '/v1/cluster/view', {
+    method: 'PUT',
+    body: JSON.stringify({ view: [self] }),
+    headers: { 'content-type': 'application/json', authorization: 'Bearer admin-token-123' },
+  });
+  t.is(same.status, 200);
+  t.false(JSON.stringify(node.lines).includes('admin-token-123'), 'the token is never logged');
 });

@@ -56,6 +56,8 @@ async function viewChange(t: ExecutionContext, variant: Variant): Promise<void> 
   t.is(base['membership'].name, 'static');
   t.is(base['transport'].name, 'http');
   if (variant.placement !== undefined) base['placement'].options = variant.placement;
+  // n3 starts alone in its view with no seed: without a secret it would take no frames, so no view could reach it.
+  base['cluster'] = { secrets: ['view-change-test-secret'] };
   const cluster = new ProcessCluster({ configFile: '', ids, hosts, port, dir });
   const withView = (members: readonly string[]): Record<string, unknown> => ({
     ...base,

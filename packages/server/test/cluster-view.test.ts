@@ -21,7 +21,11 @@ async function tempDir(t: ExecutionContext): Promise<string> {
   return dir;
 }
 
-/** A node with an administered (static) membership that starts as a view of itself alone. */
+/**
+ * A node with an administered (static) membership that starts as a view of
+ * itself alone, with the cluster's secret: without one, a node alone in its
+ * view with no seed takes no internal frames, so no view could reach it.
+ */
 async function staticNode(t: ExecutionContext, id: string, host: string): Promise<NodeServer> {
   const dataDir = join(await tempDir(t), id);
   return startTestServer(
@@ -29,6 +33,7 @@ async function staticNode(t: ExecutionContext, id: string, host: string): Promis
     testConfig(host, {
       node: { id, address: `${host}:0`, dataDir },
       membership: { name: 'static', options: { syncIntervalMs: 200 } },
+      cluster: { secrets: ['view-test-cluster-secret'] },
     }),
   );
 }

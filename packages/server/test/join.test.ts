@@ -13,7 +13,14 @@ async function members(server: NodeServer): Promise<ClusterJson['members']> {
   return (await http(server.url, '/v1/cluster')).json<ClusterJson>().members;
 }
 
-/** Two nodes with SWIM over `transport`; the second joins through the first's host:port. */
+/**
+ * The nodes' shared secret: without one, a seed that lists no peer (the
+ * first node here has no `join`, its port is not known before it starts)
+ * takes no internal frames, so nobody could join it.
+ */
+const cluster = { secrets: ['join-test-cluster-secret'] };
+
+/** Two nodes with SWIM over `transport` and one secret; the second joins through the first's host:port. */
 async function pair(
   t: ExecutionContext,
   transport: Record<string, unknown>,
@@ -22,7 +29,7 @@ async function pair(
   const membership = { name: 'swim', options: {} };
   const first = await startTestServer(
     t,
-    testConfig(hosts[0], { node: { id: 'a', address: `${hosts[0]}:0` }, membership, transport }),
+    testConfig(hosts[0], { node: { id: 'a', address: `${hosts[0]}:0` }, membership, transport, cluster }),
   );
   const second = await startTestServer(
     t,
@@ -30,6 +37,7 @@ async function pair(
       node: { id: 'b', address: `${hosts[1]}:0` },
       membership,
       transport,
+      cluster,
       join: [first.node.info.address],
     }),
   );
@@ -101,7 +109,13 @@ test('a node whose seeds do not answer yet is not ready, and retries until one d
   t.is((await http(late.url, '/v1/kv/k', { method: 'PUT', body: 'v' })).status, 201, 'data is served meanwhile');
   await startTestServer(
     t,
-    testConfig('127.0.0.13', { node: { id: 'seed', address: `127.0.0.13:${port}` }, membership, transport }),
+    // Without a secret, a seed lists itself in join: it is part of a cluster, so it takes frames.
+    testConfig('127.0.0.13', {
+      node: { id: 'seed', address: `127.0.0.13:${port}` },
+      membership,
+      transport,
+      join: [`127.0.0.13:${port}`],
+    }),
   );
   await waitFor('the late node to join and be ready', async () => (await http(late.url, '/v1/ready')).status === 200);
   t.true((await members(late)).some((m) => m.id === 'seed'));

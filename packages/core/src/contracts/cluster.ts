@@ -46,7 +46,12 @@ export interface Cluster extends Lifecycle {
    * addresses (or `id@host:port`). Resolves once the view is installed here
    * and sent to every member of the old and the new view. May be called
    * concurrently; the membership orders the calls.
-   * @throws KvError KVMESH_ERR_MEMBERSHIP_VIEW_UNSUPPORTED when `administered`
+   * When the node's config sets `cluster.adminToken`, only a client request
+   * that presented it may change the view: the host serves each request
+   * inside `withAdminToken` with the token it brought, and this checks it
+   * before anything else, whichever API the call came through.
+   * @throws KvError KVMESH_ERR_ADMIN_UNAUTHORIZED without the configured admin
+   *   token; KVMESH_ERR_MEMBERSHIP_VIEW_UNSUPPORTED when `administered`
    *   is false; KVMESH_ERR_KERNEL_STATE while the node is not running; the
    *   membership's KVMESH_ERR_MEMBERSHIP_VIEW_INVALID. Nothing is changed by a refusal.
    */

@@ -6,11 +6,14 @@ import { KvError } from '../errors.js';
 import type { MovementStatus } from '../movement/movement.js';
 import type { NodeInfo } from '../plugin.js';
 import { TOKENS } from '../tokens.js';
+import { requireAdminToken } from './admin-token.js';
 import type { ComponentDefinition } from './graph.js';
 
 /** What the cluster component reads; all but `node` are optional (a node may run without them). */
 export interface NodeClusterComponents {
   readonly node: NodeInfo;
+  /** The node's config: `cluster.adminToken` guards `setView`. */
+  readonly config?: { readonly cluster?: { readonly adminToken?: string } };
   readonly membership?: Membership;
   readonly placement?: Placement;
   readonly transport?: Transport;
@@ -58,6 +61,7 @@ export class NodeCluster implements Cluster {
   }
 
   async setView(view: readonly string[]): Promise<void> {
+    requireAdminToken(this.#c.config?.cluster?.adminToken, 'a view change');
     const membership = this.#c.membership;
     if (membership?.setView === undefined) {
       throw new KvError(
@@ -83,7 +87,7 @@ export function clusterDefinition(): ComponentDefinition<Cluster> {
     name: 'cluster',
     token: TOKENS.cluster,
     label: 'cluster',
-    needs: ['node'],
+    needs: ['node', 'config'],
     optionalNeeds: ['membership', 'placement', 'transport', 'kv'],
     build: (c) => new NodeCluster(c as unknown as NodeClusterComponents),
   };

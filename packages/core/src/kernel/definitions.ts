@@ -22,10 +22,19 @@ interface CoreContext {
   readonly config: KvmeshConfig;
   readonly logger: Logger;
   readonly provided: Partial<Components>;
+  /** See CreateNodeOptions.closedWithoutPeers. */
+  readonly closedWithoutPeers: boolean;
 }
 
 /** Definitions of what every node has regardless of its plugins (the cluster view included). */
-export function coreDefinitions({ info, config, logger, provided }: CoreContext): ComponentDefinition[] {
+export function coreDefinitions({
+  info,
+  config,
+  logger,
+  provided,
+  closedWithoutPeers,
+}: CoreContext): ComponentDefinition[] {
+  const peers: { membership?: Components['membership'] } = {};
   const value = (name: keyof Components, make: () => unknown): ComponentDefinition => ({
     name,
     token: TOKENS[name],
@@ -59,7 +68,20 @@ export function coreDefinitions({ info, config, logger, provided }: CoreContext)
           logger: c['logger'] as Logger,
           timeoutMs: config.rpc.timeoutMs,
           ...frameAuth(config, info, c['clock'] as Components['clock']),
+          ...(closedWithoutPeers ? admission(config, info, peers) : {}),
         }),
+    },
+    {
+      // Only lets `admission` see the membership, which is built after rpc (it needs it).
+      name: 'rpcAdmission',
+      token: RPC_ADMISSION,
+      label: 'rpc admission',
+      needs: [],
+      optionalNeeds: ['membership'],
+      build: (c) => {
+        peers.membership = c['membership'] as Components['membership'] | undefined;
+        return peers;
+      },
     },
     provided.cluster
       ? {
@@ -71,6 +93,24 @@ export function coreDefinitions({ info, config, logger, provided }: CoreContext)
         }
       : clusterDefinition(),
   ];
+}
+
+const RPC_ADMISSION = Symbol.for('@kvmesh/rpc-admission');
+
+/**
+ * Without secrets, a node with no peers takes no frames at all: its `join`
+ * names no address (not even its own: a seed lists itself) and its
+ * membership, if any, lists no member but this node. Once a member is
+ * listed (a static view, one that joined through a seed that lists itself),
+ * frames are taken. With secrets, the seal decides instead.
+ */
+function admission(
+  config: KvmeshConfig,
+  info: NodeInfo,
+  peers: { membership?: Components['membership'] },
+): { accepting?: () => boolean } {
+  if ((config.cluster?.secrets ?? []).length > 0 || (config.join ?? []).length > 0) return {};
+  return { accepting: () => peers.membership?.members().some((m) => m.id !== info.id) ?? false };
 }
 
 /** The cluster secrets' seal on every frame, when the config has secrets. */

@@ -1,3 +1,4 @@
+export * from './admin-token.js';
 export * from './cluster.js';
 export * from './core-version.js';
 export * from './facades.js';

@@ -31,6 +31,14 @@ export interface CreateNodeOptions {
   readonly configDir?: string;
   /** Folder relative data directories resolve against. Default: the working directory. */
   readonly cwd?: string;
+  /**
+   * Without cluster secrets, take no internal frame while the node has no
+   * peers: its `join` names no address (a seed that lists itself counts as
+   * one) and its membership, if any, lists no member but itself. The server
+   * sets it for every node it runs. Default false: a simulation's harness
+   * wires its nodes' peers itself.
+   */
+  readonly closedWithoutPeers?: boolean;
 }
 
 interface Built {
@@ -166,7 +174,7 @@ export async function createNode(options: CreateNodeOptions): Promise<KvNode> {
   const provided = options.provide ?? {};
   const logger = (provided.logger ?? silentLogger).child({ node: info.id });
   const definitions = [
-    ...coreDefinitions({ info, config, logger, provided }),
+    ...coreDefinitions({ info, config, logger, provided, closedWithoutPeers: options.closedWithoutPeers ?? false }),
     ...pluginDefinitions(config, registry, provided),
     ...(options.extras ?? []),
   ];
