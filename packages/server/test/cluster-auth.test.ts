@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { KVMESH_BIN } from './helpers/cli.js';
-import { freePort, metricSum, tempDir, writeConfig } from './helpers/cluster.js';
+import { readFile, stat } from 'node:fs/promises';
+import { freePort, metricSum, startUp, tempDir, writeConfig } from './helpers/cluster.js';
 import { http, waitFor } from './helpers/http.js';
 
 const SECRET = 'test-cluster-secret-0123456789';
@@ -267,4 +268,48 @@ test('with an admin token, a view change through the native API or a facade need
   });
   t.is(same.status, 200);
   t.false(JSON.stringify(node.lines).includes('admin-token-123'), 'the token is never logged');
+});
+
+test('kvmesh up seals its cluster with a secret of its own run, kept in a file only its owner reads', async (t) => {
+  const dir = await tempDir(t, 'kvmesh-auth-up-');
+  const hosts = ['127.0.0.61', '127.0.0.62'];
+  const port = await freePort(hosts);
+  const file = await writeConfig(dir, 'up.json', {
+    node: { address: '${KVMESH_NODE_ADDRESS:-127.0.0.1:7700}' },
+    up: { nodes: 2, seeds: 1 },
+    transport: { name: 'http' },
+    codec: { name: 'json' },
+    membership: { name: 'swim', options: { probeIntervalMs: 200, probeTimeoutMs: 100 } },
+    placement: { name: 'single' },
+    storage: { name: 'memory' },
+    log: { level: 'info' },
+  });
+  const upDir = join(dir, 'up');
+  const run = async () => {
+    const up = await startUp(t, file, ['--host-base', hosts[0]!, '--port', String(port), '--data-dir', upDir]);
+    const secret = (await readFile(join(upDir, 'cluster.secret'), 'utf8')).trim();
+    return { up, secret };
+  };
+  const { up, secret } = await run();
+  t.true(secret.length >= 32);
+  t.is((await stat(join(upDir, 'cluster.secret'))).mode & 0o777, 0o600);
+  const [n1, n2] = up.nodes;
+  await waitFor('both nodes to list two alive members', async () => {
+    for (const n of [n1!, n2!]) {
+      const members = ((await http(n.url, '/v1/cluster')).json() as { members: { state: string }[] }).members;
+      if (members.filter((m) => m.state === 'alive').length !== 2) return false;
+    }
+    return true;
+  });
+  const refused = await http(n1!.url, '/_kvmesh/rpc', { method: 'POST', body: forgedPut('k') });
+  t.true(refused.body.includes('KVMESH_ERR_RPC_UNAUTHENTICATED'));
+  t.is((await http(n1!.url, '/v1/kv/k')).status, 404);
+  const logs = await Promise.all([n1!, n2!].map((n) => readFile(n.log, 'utf8')));
+  t.false(
+    logs.some((l) => l.includes(secret)),
+    'the secret is never logged',
+  );
+  t.is(await up.stop(), 0);
+  const again = await run();
+  t.not(again.secret, secret, 'each run has a secret of its own');
 });

@@ -76,12 +76,15 @@ export async function resolveConfig<R extends PluginCatalog<R>>(
 
 /** The cluster secrets when the config names none (comma-separated, the sealing one first). */
 export const CLUSTER_SECRET_ENV = 'KVMESH_CLUSTER_SECRET';
+/** A file of cluster secrets (one a line) when neither the config nor KVMESH_CLUSTER_SECRET names any. */
+export const CLUSTER_SECRET_FILE_ENV = 'KVMESH_CLUSTER_SECRET_FILE';
 /** The admin token when the config names none. */
 export const ADMIN_TOKEN_ENV = 'KVMESH_ADMIN_TOKEN';
 
 /**
  * Fills `cluster.secrets` from `cluster.secretFile` (one a line; blank lines
- * and `#` comments skipped) or else from KVMESH_CLUSTER_SECRET, and
+ * and `#` comments skipped), else from KVMESH_CLUSTER_SECRET, else from the
+ * file KVMESH_CLUSTER_SECRET_FILE names (what `kvmesh up` gives), and
  * `cluster.adminToken` from KVMESH_ADMIN_TOKEN, when the document names
  * them not. Messages name the file, never what it holds.
  */
@@ -97,34 +100,41 @@ async function resolveClusterSecrets(
   const cluster = { ...(section as Record<string, unknown>) };
   if (cluster['secrets'] === undefined) {
     const secretFile = cluster['secretFile'];
+    const fromEnv = (env[CLUSTER_SECRET_ENV] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    const envFile = env[CLUSTER_SECRET_FILE_ENV];
     if (typeof secretFile === 'string' && secretFile !== '') {
-      const path = resolve(dir, secretFile);
-      let text: string;
-      try {
-        text = await readFile(path, 'utf8');
-      } catch (err) {
-        const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not readable';
-        throw new KvError('KVMESH_ERR_CONFIG_READ', `cluster.secretFile ${path}: cannot read it: ${reason}`);
-      }
-      const secrets = text
-        .split(/\r?\n/)
-        .map((line) => line.trim())
-        .filter((line) => line !== '' && !line.startsWith('#'));
-      if (secrets.length === 0) {
-        throw new KvError('KVMESH_ERR_CONFIG_READ', `cluster.secretFile ${path}: holds no secret (one a line)`);
-      }
-      cluster['secrets'] = secrets;
-    } else {
-      const fromEnv = (env[CLUSTER_SECRET_ENV] ?? '')
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s !== '');
-      if (fromEnv.length > 0) cluster['secrets'] = fromEnv;
+      cluster['secrets'] = await readSecrets(resolve(dir, secretFile), 'cluster.secretFile');
+    } else if (fromEnv.length > 0) {
+      cluster['secrets'] = fromEnv;
+    } else if (envFile !== undefined && envFile !== '') {
+      cluster['secrets'] = await readSecrets(resolve(envFile), CLUSTER_SECRET_FILE_ENV);
     }
   }
   const token = env[ADMIN_TOKEN_ENV];
   if (cluster['adminToken'] === undefined && token !== undefined && token !== '') cluster['adminToken'] = token;
   if (Object.keys(cluster).length > 0) root['cluster'] = cluster;
+}
+
+/** The secrets of a file, one a line (blank lines and `#` comments skipped); messages name the file only. */
+async function readSecrets(path: string, what: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not readable';
+    throw new KvError('KVMESH_ERR_CONFIG_READ', `${what} ${path}: cannot read it: ${reason}`);
+  }
+  const secrets = text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  if (secrets.length === 0) {
+    throw new KvError('KVMESH_ERR_CONFIG_READ', `${what} ${path}: holds no secret (one a line)`);
+  }
+  return secrets;
 }
 
 async function readText(file: string): Promise<string> {

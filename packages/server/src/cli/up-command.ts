@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, fstatSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, fstatSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +18,31 @@ import type { UpNodePlan, UpPlan } from './up-plan.js';
 // The kernel and the plugins load inside the action (to read the config), so the other commands start fast.
 
 /** The launcher every node runs, the same binary as `up` itself: packages/server/bin/kvmesh.js. */
+/** Variables a node reads its cluster secrets from (CLUSTER_SECRET_ENV and CLUSTER_SECRET_FILE_ENV in @kvmesh/core, not loaded here). */
+const CLUSTER_SECRET_VARIABLE = 'KVMESH_CLUSTER_SECRET';
+const CLUSTER_SECRET_FILE_VARIABLE = 'KVMESH_CLUSTER_SECRET_FILE';
+/** The file in the data folder holding the secret of the current run. */
+export const UP_SECRET_FILE = 'cluster.secret';
+
+/**
+ * Writes the secret of one `kvmesh up` run to `<dataDir>/cluster.secret`
+ * (readable by its owner only) and returns the file's path, which every
+ * node gets as KVMESH_CLUSTER_SECRET_FILE, so the local cluster's internal
+ * frames are sealed and a node restarted by hand from `--json`'s argv still
+ * has it. The secret is the caller's KVMESH_CLUSTER_SECRET when set (the
+ * nodes read that first anyway), else 32 new random bytes; it is never
+ * printed or logged, only its file's path is.
+ */
+function writeRunSecret(dataDir: string): string {
+  const given = process.env[CLUSTER_SECRET_VARIABLE];
+  const secret = given !== undefined && given !== '' ? given : randomBytes(32).toString('base64url');
+  const file = resolve(dataDir, UP_SECRET_FILE);
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return file;
+}
+
 export const KVMESH_LAUNCHER = fileURLToPath(new URL('../../../bin/kvmesh.js', import.meta.url));
 
 export const DEFAULT_UP_DATA_DIR = './data/up';
@@ -418,11 +444,14 @@ class LocalCluster {
   #signals = 0;
   #wake: (() => void) | undefined;
   #startedAt = Date.now();
+  /** Path of the run's secret file (writeRunSecret), given to every node. */
+  readonly #secretFile: string;
 
   constructor(plan: UpPlan, urls: Map<string, string>, options: UpOptions) {
     this.#plan = plan;
     this.#urls = urls;
     this.#options = options;
+    this.#secretFile = writeRunSecret(resolve(options.dataDir));
   }
 
   async run(client: UpNodePlan): Promise<number> {
@@ -536,7 +565,12 @@ class LocalCluster {
       // The file's size before this run is where this run's lines begin.
       offset = statSize(fd);
       child = spawn(process.execPath, [KVMESH_LAUNCHER, ...plan.args], {
-        env: { ...process.env, ...plan.env, [UP_ENV.parentPid]: String(process.pid) },
+        env: {
+          ...process.env,
+          ...plan.env,
+          [UP_ENV.parentPid]: String(process.pid),
+          [CLUSTER_SECRET_FILE_VARIABLE]: this.#secretFile,
+        },
         // The log file itself, not a pipe: a node keeps logging (and stopping cleanly) even after `up` is gone.
         stdio: ['ignore', fd, fd],
         // Its own process group: the terminal's Ctrl-C reaches `up` only, which stops the nodes in order.
@@ -656,7 +690,7 @@ class LocalCluster {
   }
 
   #record(node: NodeProcess): UpNodeRecord {
-    const env = node.plan.env;
+    const env = { ...node.plan.env, [CLUSTER_SECRET_FILE_VARIABLE]: this.#secretFile };
     return {
       id: node.plan.id,
       role: node.plan.role,
