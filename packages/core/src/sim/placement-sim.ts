@@ -307,7 +307,14 @@ class Simulation {
         ),
       );
     }
-    const sets = await this.#drive(Promise.all(tasks), 600_000);
+    let sets: (ReplicaSet | undefined)[];
+    try {
+      sets = await this.#drive(Promise.all(tasks), 600_000);
+    } finally {
+      // Off until the next batch: while any storage is enabled every promise in the process pays for
+      // its context, and only what these lookups send is counted (their sums are read below, now).
+      this.#context.disable();
+    }
     const succeeded = sets.map((set, i) => {
       if (set === undefined) return false;
       const primary = this.#byId.get(set.replicas[0]?.id ?? '');

@@ -190,7 +190,8 @@ export class SimNetwork {
       this.drop(seq, packet, 'partition');
       return;
     }
-    const profile = this.links.get(linkKey(packet.from, packet.to)) ?? this.defaults;
+    const profile =
+      (this.links.size > 0 ? this.links.get(linkKey(packet.from, packet.to)) : undefined) ?? this.defaults;
     if (profile.loss > 0 && this.random.next() < profile.loss) {
       this.drop(seq, packet, 'loss');
       return;

@@ -23,6 +23,7 @@ const DEDUP_MAX_BYTES = 256 * 1024;
 const DEDUP_MAX_RESPONSE_BYTES = 64 * 1024;
 
 const NAME = /^[^\s/?#]+$/;
+const PREFIX = `${SIM_SCHEME}://`;
 const EMPTY = new Uint8Array(0);
 
 /** What travels on a simulated link. */
@@ -78,15 +79,15 @@ export interface SimTransportOptions {
  * @throws KvError KVMESH_ERR_TRANSPORT_ADDRESS
  */
 export function simAddress(nameOrAddress: string): string {
-  const prefix = `${SIM_SCHEME}://`;
-  const name = nameOrAddress.startsWith(prefix) ? nameOrAddress.slice(prefix.length) : nameOrAddress;
+  const prefixed = nameOrAddress.startsWith(PREFIX);
+  const name = prefixed ? nameOrAddress.slice(PREFIX.length) : nameOrAddress;
   if (!NAME.test(name)) {
     throw new KvError(
       'KVMESH_ERR_TRANSPORT_ADDRESS',
       `'${nameOrAddress}' is not a simulated address: use sim://<name>`,
     );
   }
-  return prefix + name;
+  return prefixed ? nameOrAddress : PREFIX + name;
 }
 
 interface PendingRequest {
@@ -216,7 +217,7 @@ export class SimTransport implements Transport {
   }
 
   private target(to: string): string {
-    if (!to.startsWith(`${SIM_SCHEME}://`)) {
+    if (!to.startsWith(PREFIX)) {
       throw new KvError('KVMESH_ERR_TRANSPORT_ADDRESS', `'${to}' is not a simulated address: use sim://<name>`);
     }
     return simAddress(to);

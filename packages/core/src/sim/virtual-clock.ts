@@ -20,13 +20,25 @@ export interface VirtualClockOptions {
   logger?: Logger;
 }
 
-interface Entry {
-  due: number;
-  seq: number;
-  readonly fn: () => void;
-  /** Period of an interval; 0 for a one-shot timer. */
-  readonly periodMs: number;
-  live: boolean;
+/** One timer: its queue entry is also the handle `setTimeout` returns, so a timer costs one object. */
+class Entry implements Timer {
+  live = true;
+
+  constructor(
+    public due: number,
+    public seq: number,
+    readonly fn: () => void,
+    /** Period of an interval; 0 for a one-shot timer. */
+    readonly periodMs: number,
+    /** The clock's own bookkeeping of a cancel (one function per clock, not per timer). */
+    private readonly onCancel: () => void,
+  ) {}
+
+  cancel(): void {
+    if (!this.live) return;
+    this.live = false;
+    this.onCancel();
+  }
 }
 
 const before = (a: Entry, b: Entry): boolean => a.due < b.due || (a.due === b.due && a.seq < b.seq);
@@ -209,18 +221,17 @@ export class VirtualClock implements Clock {
   }
 
   private schedule(fn: () => void, delayMs: number, periodMs: number): Timer {
-    const entry: Entry = { due: this.current + delayMs, seq: this.seq++, fn, periodMs, live: true };
+    const entry = new Entry(this.current + delayMs, this.seq++, fn, periodMs, this.onCancel);
     this.push(entry);
     this.live++;
-    return {
-      cancel: () => {
-        if (!entry.live) return;
-        entry.live = false;
-        this.live--;
-        if (this.heap.length > 2 * this.live + COMPACT_SLACK) this.compact();
-      },
-    };
+    return entry;
   }
+
+  /** A live timer was cancelled (called by its entry). */
+  private readonly onCancel = (): void => {
+    this.live--;
+    if (this.heap.length > 2 * this.live + COMPACT_SLACK) this.compact();
+  };
 
   private fire(entry: Entry): void {
     this.pop();
