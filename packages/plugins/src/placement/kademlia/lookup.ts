@@ -82,6 +82,16 @@ export async function iterativeLookup<V>(request: LookupRequest<V>): Promise<Loo
     return live;
   };
 
+  // The head of ranked(), without sorting.
+  const closestLive = (): Candidate | undefined => {
+    let best: Candidate | undefined;
+    for (const c of byId.values()) {
+      if (c.state === 'failed') continue;
+      if (best === undefined || compareDistance(c.contact.nodeId, best.contact.nodeId, target) < 0) best = c;
+    }
+    return best;
+  };
+
   for (;;) {
     request.check?.();
     const top = ranked();
@@ -109,13 +119,12 @@ export async function iterativeLookup<V>(request: LookupRequest<V>): Promise<Loo
       }),
     );
     if (request.stopOnValue && values.length > 0) break;
-    const after = ranked()[0];
+    const after = closestLive();
     // Nothing closer than before (or what was closest failed): the final round asks the rest at once.
     final = after === undefined || compareDistance(after.contact.nodeId, closestBefore.nodeId, target) >= 0;
   }
-  const closest = ranked()
-    .filter((c) => c.state === 'answered')
-    .map((c) => c.contact);
-  const nearestWithout = ranked().find((c) => c.state === 'answered' && c.empty)?.contact;
+  const last = ranked();
+  const closest = last.filter((c) => c.state === 'answered').map((c) => c.contact);
+  const nearestWithout = last.find((c) => c.state === 'answered' && c.empty)?.contact;
   return { closest, values, nearestWithout, hops, asked, failed };
 }

@@ -12,6 +12,12 @@ export const STALE_AFTER_FAILURES = 3;
 interface Slot {
   contact: Contact;
   failures: number;
+  /** The first 32 bits of the contact's id, so most distance comparisons are one XOR. */
+  readonly head: number;
+}
+
+function head32(id: Uint8Array): number {
+  return ((id[0]! << 24) | (id[1]! << 16) | (id[2]! << 8) | id[3]!) >>> 0;
 }
 
 /** One k-bucket: contacts sorted least-recently seen first, and the replacement cache of §4.1. */
@@ -100,7 +106,7 @@ export class RoutingTable {
     const at = bucket.slots.findIndex((s) => s.contact.id === contact.id);
     if (at >= 0) {
       bucket.slots.splice(at, 1);
-      bucket.slots.push({ contact, failures: 0 });
+      bucket.slots.push({ contact, failures: 0, head: head32(contact.nodeId) });
       return;
     }
     if (bucket.slots.length < this.#o.k) {
@@ -147,18 +153,46 @@ export class RoutingTable {
     // node and the target, bucket p's contacts share more than p bits with the
     // target, every deeper bucket's exactly p, and bucket i < p's exactly i.
     // So the closest come from bucket p, then all deeper buckets together, then
-    // p-1, p-2, ...: only the groups that reach n are sorted, not the table.
+    // p-1, p-2, ...: each group in turn gives its closest until n are found,
+    // and no group is sorted past what is still wanted.
+    if (!(n > 0)) return [];
     const p = commonPrefixBits(this.#o.self.nodeId, target);
     const out: Contact[] = [];
-    const byDistance = (a: Contact, b: Contact): number => compareDistance(a.nodeId, b.nodeId, target);
+    const targetHead = head32(target);
+    // c (at distance head d) is closer to the target than the contact at best[j].
+    const best: Contact[] = [];
+    const bestHead: number[] = [];
+    const closer = (d: number, c: Contact, j: number): boolean =>
+      d < bestHead[j]! || (d === bestHead[j]! && compareDistance(c.nodeId, best[j]!.nodeId, target) < 0);
     const take = (from: number, to: number): void => {
-      const group: Contact[] = [];
+      const wanted = n - out.length;
+      best.length = 0;
+      bestHead.length = 0;
       for (let i = from; i < to; i++) {
         const bucket = this.#buckets[i];
-        if (bucket !== undefined) for (const s of bucket.slots) if (s.contact.id !== exclude) group.push(s.contact);
+        if (bucket === undefined) continue;
+        for (const s of bucket.slots) {
+          const c = s.contact;
+          if (c.id === exclude) continue;
+          const d = (s.head ^ targetHead) >>> 0;
+          // Insertion into the `wanted` closest so far, closest first.
+          let at = best.length;
+          if (at === wanted && !closer(d, c, at - 1)) continue;
+          if (at === wanted) at--;
+          else {
+            best.push(c);
+            bestHead.push(d);
+          }
+          while (at > 0 && closer(d, c, at - 1)) {
+            best[at] = best[at - 1]!;
+            bestHead[at] = bestHead[at - 1]!;
+            at--;
+          }
+          best[at] = c;
+          bestHead[at] = d;
+        }
       }
-      if (group.length > 1) group.sort(byDistance);
-      for (const c of group) out.push(c);
+      for (const c of best) out.push(c);
     };
     if (p < ID_BITS) {
       take(p, p + 1);
@@ -236,7 +270,7 @@ export class RoutingTable {
   }
 
   #insert(prefix: number, bucket: Bucket, contact: Contact): void {
-    bucket.slots.push({ contact, failures: 0 });
+    bucket.slots.push({ contact, failures: 0, head: head32(contact.nodeId) });
     this.#byId.set(contact.id, prefix);
     this.#o.onAdded?.(contact);
   }
