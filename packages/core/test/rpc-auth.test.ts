@@ -30,7 +30,7 @@ function auth(clock: VirtualClock, secrets: string[], extra: { maxNonces?: numbe
     clock,
     replayWindowMs: 30_000,
     maxNonces: extra.maxNonces ?? 1000,
-    encryptMessages: extra.encrypt ?? false,
+    encrypt: extra.encrypt ?? false,
   });
 }
 
@@ -117,17 +117,25 @@ test("a response opens only as the answer to its own request's nonce", (t) => {
   t.is(typeof a.open(response, frameNonce(request)), 'object');
 });
 
-test('with encryptMessages a one-way frame is unreadable on the wire and opens whole', (t) => {
+test('with encrypt, gossip and responses are unreadable on the wire and open whole; a signing node opens them too', (t) => {
   const clock = new VirtualClock();
   const sealer = auth(clock, [OLD], { encrypt: true });
   const frame = sealer.seal({ codecTag: 1, kind: FrameKind.OneWay, deadlineMs: 0 }, BODY);
   t.false(Buffer.from(frame).includes(Buffer.from('hello')));
-  const opened = auth(clock, [OLD], { encrypt: true }).open(frame);
+  const opened = auth(clock, [OLD]).open(frame);
   if (typeof opened === 'string') return t.fail(opened);
   t.deepEqual([...opened.body], [...BODY]);
-  const changed = frame.slice();
+  const changed = new Uint8Array(frame);
   changed[frame.length - 20]! ^= 1;
   t.is(auth(clock, [OLD]).open(changed), 'bad mac');
+
+  const request = auth(clock, [OLD]).seal(REQUEST, BODY);
+  const response = sealer.seal({ codecTag: 1, kind: FrameKind.Response, deadlineMs: 0 }, BODY, frameNonce(request));
+  t.false(Buffer.from(response).includes(Buffer.from('hello')));
+  t.is(sealer.open(response, frameNonce(sealer.seal(REQUEST, BODY))), 'bad mac', 'bound to its request');
+  const answer = sealer.open(response, frameNonce(request));
+  if (typeof answer === 'string') return t.fail(answer);
+  t.deepEqual([...answer.body], [...BODY]);
 });
 
 test('a secret shorter than 16 characters is refused without showing it', (t) => {

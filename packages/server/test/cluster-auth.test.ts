@@ -190,7 +190,7 @@ test('udp: a signed swim cluster converges; forged and unsigned datagrams are dr
     membership: { name: 'swim', options: { probeIntervalMs: 200, probeTimeoutMs: 100 } },
     placement: { name: 'single' },
     storage: { name: 'memory' },
-    cluster: { encryptMessages: true },
+    cluster: { encrypt: true },
     log: { level: 'info' },
   });
   const env = (i: number) => ({ ID: `n${i + 1}`, ADDRESS: `${hosts[i]}:${port}`, KVMESH_CLUSTER_SECRET: SECRET });

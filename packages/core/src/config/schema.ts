@@ -104,11 +104,11 @@ export const CORE_PROPERTIES: Record<string, JsonSchema> = {
         default: 200000,
         description: 'Frame nonces remembered to refuse replays within the window.',
       },
-      encryptMessages: {
+      encrypt: {
         type: 'boolean',
         default: false,
         description:
-          'With secrets: encrypt one-way frames (gossip) with AES-256-GCM instead of only signing them, so their contents cannot be read on the wire.',
+          'With secrets: seal every frame with AES-256-GCM instead of HMAC-SHA256, so gossip, member lists and values cannot be read on the wire. Nodes open both kinds, so it can be turned on one node at a time.',
       },
     },
   },

@@ -32,7 +32,7 @@ export interface KvmeshConfig {
     readonly adminToken?: string;
     readonly replayWindowMs: number;
     readonly maxNonces: number;
-    readonly encryptMessages: boolean;
+    readonly encrypt: boolean;
   };
   readonly codec: PluginChoice;
   readonly transport: PluginChoice;

@@ -119,7 +119,7 @@ function frameAuth(config: KvmeshConfig, info: NodeInfo, clock: Components['cloc
     secrets = [],
     replayWindowMs = 30_000,
     maxNonces = 200_000,
-    encryptMessages = false,
+    encrypt = false,
   } = config.cluster ?? ({} as Partial<KvmeshConfig['cluster']>);
   if (secrets.length === 0) return {};
   return {
@@ -129,7 +129,7 @@ function frameAuth(config: KvmeshConfig, info: NodeInfo, clock: Components['cloc
       clock,
       replayWindowMs,
       maxNonces,
-      encryptMessages,
+      encrypt,
     }),
   };
 }

@@ -26,11 +26,12 @@ import type { FrameHeader } from './frame.js';
  *   37..   the sender's node id (ASCII)
  *
  * then, for version 2, the codec's bytes and HMAC-SHA256 (32 bytes) over
- * everything before it; for version 3, the codec's bytes encrypted with
- * AES-256-GCM (IV: the last 12 bytes of the nonce; additional data:
- * everything before them) and the 16-byte GCM tag. A response's MAC (or
- * additional data) also covers the nonce of the request it answers, so a
- * response cannot be replayed as the answer to another request.
+ * everything before it; for version 3 (`encrypt`), the codec's bytes
+ * encrypted with AES-256-GCM (IV: the last 12 bytes of the nonce, unique per
+ * frame; additional data: everything before the ciphertext) and the 16-byte
+ * GCM tag. A response's MAC (or additional data) also covers the nonce of
+ * the request it answers, so a response cannot be replayed as the answer to
+ * another request.
  */
 export const FRAME_VERSION_SIGNED = 2;
 export const FRAME_VERSION_SEALED = 3;
@@ -65,8 +66,13 @@ export interface FrameAuthOptions {
   readonly replayWindowMs: number;
   /** Nonces remembered to refuse replays within the window; past it the oldest are forgotten (see `open`). */
   readonly maxNonces: number;
-  /** Seal one-way frames with AES-256-GCM (their bytes are then unreadable on the wire) instead of HMAC. */
-  readonly encryptMessages: boolean;
+  /**
+   * Seal every frame with AES-256-GCM instead of HMAC, so its bytes cannot
+   * be read on the wire: gossip (one-way frames) and push-pull member lists
+   * alike. A receiver opens both kinds either way, so nodes can turn it on
+   * one at a time.
+   */
+  readonly encrypt: boolean;
 }
 
 interface Key {
@@ -146,7 +152,7 @@ export class FrameAuth {
     }
     this.#clock = options.clock;
     this.#windowMs = options.replayWindowMs;
-    this.#encrypt = options.encryptMessages;
+    this.#encrypt = options.encrypt;
     const clock = options.clock;
     // A nonce must be remembered for as long as its frame's timestamp is inside the window: up to two windows.
     this.#seen = new LRUCache<string, number>({
@@ -176,13 +182,13 @@ export class FrameAuth {
   }
 
   /**
-   * One sealed frame carrying `body`: signed, or encrypted when it is a
-   * one-way frame and `encryptMessages` is on. A response or error passes
+   * One sealed frame carrying `body`: signed, or encrypted when `encrypt`
+   * is on. A response or error passes
    * the nonce of the request it answers as `replyTo`.
    */
   seal(header: FrameHeader, body: Uint8Array, replyTo?: Uint8Array): Uint8Array {
     const key = this.#keys[0]!;
-    const encrypt = this.#encrypt && header.kind === FrameKind.OneWay;
+    const encrypt = this.#encrypt;
     const start = FRAME_HEADER_BYTES + AUTH_FIXED_BYTES + this.#sender.length;
     // Not from Buffer's shared pool: the frame owns its memory, as writeFrame's do.
     const frame = Buffer.allocUnsafeSlow(start + body.length + (encrypt ? TAG_BYTES : MAC_BYTES));
@@ -201,7 +207,7 @@ export class FrameAuth {
     if (encrypt) {
       const iv = frame.subarray(NONCE_OFFSET + NONCE_BYTES - IV_BYTES, NONCE_OFFSET + NONCE_BYTES);
       const cipher = createCipheriv('aes-256-gcm', key.aes, iv);
-      cipher.setAAD(frame.subarray(0, start));
+      cipher.setAAD(additionalData(frame.subarray(0, start), replyTo));
       const n = cipher.update(body).copy(frame, start);
       cipher.final().copy(frame, start + n);
       cipher.getAuthTag().copy(frame, start + body.length);
@@ -236,7 +242,6 @@ export class FrameAuth {
     if (kind < FrameKind.Request || kind > FrameKind.OneWay) return 'malformed';
     const isReply = kind === FrameKind.Response || kind === FrameKind.Error;
     if (isReply !== (replyTo !== undefined)) return 'malformed';
-    if (version === FRAME_VERSION_SEALED && kind !== FrameKind.OneWay) return 'malformed';
     const key = this.#byId.get(frame.readUInt32BE(8));
     if (key === undefined) return 'unknown key';
     let body: Uint8Array;
@@ -244,7 +249,7 @@ export class FrameAuth {
       try {
         const iv = frame.subarray(NONCE_OFFSET + NONCE_BYTES - IV_BYTES, NONCE_OFFSET + NONCE_BYTES);
         const decipher = createDecipheriv('aes-256-gcm', key.aes, iv);
-        decipher.setAAD(frame.subarray(0, start));
+        decipher.setAAD(additionalData(frame.subarray(0, start), replyTo));
         decipher.setAuthTag(frame.subarray(end));
         const plain = decipher.update(frame.subarray(start, end));
         decipher.final();
@@ -283,6 +288,11 @@ export class FrameAuth {
     frame.writeUInt32BE(this.#counterHigh, NONCE_OFFSET + 8);
     frame.writeUInt32BE(this.#counterLow, NONCE_OFFSET + 12);
   }
+}
+
+/** What GCM authenticates besides the ciphertext: the frame's header and auth block, and a response's request nonce. */
+function additionalData(head: Buffer, replyTo: Uint8Array | undefined): Buffer {
+  return replyTo === undefined ? head : Buffer.concat([head, replyTo]);
 }
 
 /** The nonce of a sealed frame, read without checking it (what a requester keeps to open the response). */
