@@ -157,6 +157,47 @@ test('a view change with a bad entry is refused and changes nothing', async (t) 
   t.is(m.epoch, 0);
 });
 
+test('a view change keeps the id of every member it keeps, and refuses to rename one', async (t) => {
+  const c = await cluster(t, 3);
+  await c.join();
+  const m = membership(c, 'n1');
+  // Plain host:port entries (as a CSE138 client writes them) name the members already at those addresses.
+  await c.settle(m.setView(['n1:7946', 'n2:7946', 'n3:7946', 'n4:7946']));
+  t.deepEqual(
+    m.members().map((x) => x.id),
+    ['n1', 'n2', 'n3', 'n4:7946'],
+  );
+  t.deepEqual(m.view, ['n1@n1:7946', 'n2@n2:7946', 'n3@n3:7946', 'n4:7946']);
+  await c.waitFor(() => membership(c, 'n3').epoch === 1, 10 * SYNC_MS);
+  t.is(membership(c, 'n3').self.id, 'n3', 'a member that received the view is still itself');
+  const err = await t.throwsAsync<KvError>(m.setView(['n9@n1:7946', 'n2:7946']));
+  t.is(err.code, 'KVMESH_ERR_MEMBERSHIP_VIEW_INVALID');
+  t.regex(err.message, /n1:7946 is member 'n1', which a view change cannot rename to 'n9'/);
+  t.is(m.epoch, 1, 'nothing changed');
+});
+
+test('a member refuses a view that names it other than its node.id, and keeps its keys where they are', async (t) => {
+  const c = await cluster(t, 3);
+  await c.join();
+  // n1 does not know n3's address (a view of n1, n2), so the plain entry it sends names n3 by its address.
+  await c.settle(membership(c, 'n1').setView(['n1:7946', 'n2:7946']));
+  await c.waitFor(() => membership(c, 'n2').epoch === 1, 10 * SYNC_MS);
+  await c.settle(membership(c, 'n1').setView(['n1:7946', 'n2:7946', 'n3:7946']));
+  await c.advance(10 * SYNC_MS);
+  t.is(membership(c, 'n2').epoch, 2);
+  t.is(membership(c, 'n3').epoch, 1, 'n3 did not install the view calling it n3:7946');
+  t.is(membership(c, 'n3').self.id, 'n3');
+});
+
+test('a node whose view names it other than its node.id refuses to start, saying what to write', async (t) => {
+  const err = await t.throwsAsync(() => cluster(t, 2, () => ['n1:7946', 'n2:7946']));
+  t.true(isKvError(err, 'KVMESH_ERR_CONFIG_INVALID') || /names this node/.test(String(err?.message)), String(err));
+  t.regex(
+    String(err?.message),
+    /the view names this node \(n\d:7946\) 'n\d:7946', but its node.id is 'n\d': write n\d@n\d:7946/,
+  );
+});
+
 test('a second start schedules nothing and stopped members leave no timer behind', async (t) => {
   const c = await cluster(t, 3);
   await c.join();

@@ -100,7 +100,16 @@ export class StaticMembership implements Membership {
     this.#events = new MemberEvents(components.logger);
     this.#hostPort = canonicalHostPort(components.node.address) ?? components.node.address;
     const view = parseView(options.view);
-    this.#version = { epoch: 0, view: view.length > 0 ? view : parseView([this.#hostPort]) };
+    this.#version = { epoch: 0, view: view.length > 0 ? view : parseView([`${components.node.id}@${this.#hostPort}`]) };
+    const own = this.#version.view.find((e) => e.hostPort === this.#hostPort);
+    if (own !== undefined && own.id !== components.node.id) {
+      // Members and data movement name this node by node.id: a view naming it otherwise would move its keys to "itself" and purge them.
+      throw new KvError(
+        'KVMESH_ERR_CONFIG_INVALID',
+        `static: the view names this node (${this.#hostPort}) '${own.id}', but its node.id is '${components.node.id}': ` +
+          `write ${components.node.id}@${this.#hostPort} in the view, or set node.id to '${own.id}'`,
+      );
+    }
     this.#file = new AtomicJsonFile(join(components.node.dataDir, STATIC_STATE_FILE), components.logger);
     this.bounds = Object.freeze({
       // No failure detection: a crashed member stays alive in the view until an operator removes it.
@@ -149,7 +158,7 @@ export class StaticMembership implements Membership {
     // A run of a node begins when it is built; only a start after a stop begins another.
     if (this.#started) this.#incarnation = Math.max(this.#c.clock.now(), this.#incarnation + 1);
     this.#started = true;
-    if (saved !== undefined && saved.epoch > 0) this.#version = saved;
+    if (saved !== undefined && saved.epoch > 0 && this.#renamesSelf(saved.view) === undefined) this.#version = saved;
     this.#rebuild(true);
     this.#timer = this.#c.clock.setInterval(() => this.#syncOnce(), this.#options.syncIntervalMs);
   }
@@ -191,7 +200,7 @@ export class StaticMembership implements Membership {
    * @throws KvError KVMESH_ERR_MEMBERSHIP_VIEW_INVALID for an empty view or an entry that is not host:port.
    */
   async setView(view: readonly string[]): Promise<void> {
-    const next = parseView(view);
+    const next = keepIds(parseView(view), this.#version.view);
     if (next.length === 0) throw new KvError('KVMESH_ERR_MEMBERSHIP_VIEW_INVALID', 'a view needs at least one member');
     const old = this.#version.view;
     this.#install({ epoch: this.#version.epoch + 1, view: next });
@@ -248,11 +257,28 @@ export class StaticMembership implements Membership {
     const view = safeView(incoming.view);
     const version = view === undefined ? undefined : { epoch: incoming.epoch, view };
     if (version !== undefined && compareVersions(version, this.#version) > 0) {
+      const renamed = this.#renamesSelf(version.view);
+      if (renamed !== undefined) {
+        // Installing it would make this node move its keys to "another" member at its own address and purge them.
+        this.#c.logger.error(
+          { epoch: version.epoch, view: version.view.map((e) => e.text), nodeId: this.#c.node.id },
+          `refused a view that names this node '${renamed}' instead of its node.id '${this.#c.node.id}': ` +
+            `send the view again with ${this.#c.node.id}@${this.#hostPort}`,
+        );
+        if (changed) this.#rebuild(true);
+        return;
+      }
       this.#install(version);
       this.#c.logger.info({ epoch: version.epoch, view: this.view }, 'adopted a newer view');
     } else if (changed) {
       this.#rebuild(true);
     }
+  }
+
+  /** The id `view` gives this node's address when it is not its node.id (a view it must not install). */
+  #renamesSelf(view: readonly ViewEntry[]): string | undefined {
+    const own = view.find((e) => e.hostPort === this.#hostPort);
+    return own !== undefined && own.id !== this.#c.node.id ? own.id : undefined;
   }
 
   #install(version: ViewVersion): void {
@@ -265,7 +291,8 @@ export class StaticMembership implements Membership {
   /** Recomputes the member list from the view and what members said about themselves; emits what changed. */
   #rebuild(emit: boolean): void {
     const own = this.#version.view.find((e) => e.hostPort === this.#hostPort);
-    this.#selfId = own?.id ?? this.#hostPort;
+    // Always node.id: views that name this node otherwise are refused, and one without it keeps its name.
+    this.#selfId = this.#c.node.id;
     const next = new Map<string, Member>();
     next.set(
       this.#selfId,
@@ -322,4 +349,28 @@ function parseSaved(value: unknown): ViewVersion | undefined {
   if (typeof epoch !== 'number' || !Number.isSafeInteger(epoch) || epoch < 0 || !Array.isArray(view)) return undefined;
   const parsed = safeView(view as string[]);
   return parsed === undefined ? undefined : { epoch, view: parsed };
+}
+
+/**
+ * A view change keeps the id of every member it keeps: an entry at an
+ * address of the current view written without an id (`host:port`) gets that
+ * member's id, and one naming another id is refused. A member's id is its
+ * node's `node.id`, which a view change cannot change; taking the new name
+ * would have the node move its keys to "another" member at its own address
+ * and purge them.
+ * @throws KvError KVMESH_ERR_MEMBERSHIP_VIEW_INVALID naming the entry.
+ */
+export function keepIds(next: readonly ViewEntry[], current: readonly ViewEntry[]): ViewEntry[] {
+  const byAddress = new Map(current.map((e) => [e.hostPort, e]));
+  const texts = next.map((entry) => {
+    const known = byAddress.get(entry.hostPort);
+    if (known === undefined || known.id === entry.id) return entry.text;
+    if (entry.id === entry.hostPort) return known.text;
+    throw new KvError(
+      'KVMESH_ERR_MEMBERSHIP_VIEW_INVALID',
+      `${entry.hostPort} is member '${known.id}', which a view change cannot rename to '${entry.id}': ` +
+        `write ${entry.hostPort} or ${known.text} (a member's id is its node.id)`,
+    );
+  });
+  return parseView(texts);
 }
