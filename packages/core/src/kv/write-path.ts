@@ -290,7 +290,7 @@ export class WritePath {
         tombstone: isDelete,
       };
       try {
-        const acks = await this.#replicate(set, record, local);
+        const acks = await this.#replicate(set, record, local, op.conditions === undefined);
         const created = needsQuorumRead
           ? !isLive(newest)
           : !isLive(newest) && !acks.some((ack) => ack.previous !== undefined && !ack.previousTombstone);
@@ -311,8 +311,17 @@ export class WritePath {
    * Writes `record` to every reachable replica; resolves with `writeQuorum`
    * acknowledgements of replicas that stored it.
    * @throws Superseded when a replica held a newer version before the quorum was reached.
+   * @throws RefusedError when the quorum was missed and a replica refused the key at its epoch (a view
+   *   change reached it first), if `relocatable`: the coordinator locates again and writes the value with
+   *   a newer version, which a plain put or delete may (a conditional write may have been applied by the
+   *   replicas that took it, so it answers the quorum failure instead).
    */
-  async #replicate(set: ReplicaSet, record: StoredRecord, local: KnownRecord | undefined): Promise<WriteAck[]> {
+  async #replicate(
+    set: ReplicaSet,
+    record: StoredRecord,
+    local: KnownRecord | undefined,
+    relocatable: boolean,
+  ): Promise<WriteAck[]> {
     const ctx = this.#ctx;
     const needed = Math.max(1, set.writeQuorum);
     const only = set.replicas.length === 1 ? set.replicas[0] : undefined;
@@ -332,6 +341,7 @@ export class WritePath {
     const hint = (target: Member): void => this.#hint(set, target, record, hinted);
     for (const m of set.replicas) if (!targets.includes(m)) hint(m);
     let superseded: Superseded | undefined;
+    let refused: RefusedError | undefined;
     let settled = false;
     const acks = await gather({
       candidates: targets,
@@ -354,11 +364,12 @@ export class WritePath {
           return;
         }
         ctx.replicaFailed(member, err, 'write');
+        if (err instanceof RefusedError) refused ??= err;
         // A refusal is placement's answer and a drift refusal the replica's clock's: replaying would be refused alike.
         if (!(err instanceof RefusedError) && !isKvError(err, 'KVMESH_ERR_VERSION_DRIFT')) hint(member);
       },
     }).catch((err: unknown) => {
-      throw superseded ?? err;
+      throw superseded ?? (relocatable ? refused : undefined) ?? err;
     });
     settled = true;
     if (superseded !== undefined) throw superseded;
@@ -399,7 +410,7 @@ export class WritePath {
         return;
       }
       const again: StoredRecord = { ...record, version: ctx.hlc.now() };
-      await this.#replicate(set, again, { record: current });
+      await this.#replicate(set, again, { record: current }, false);
     });
     void ctx.track(restamp.catch((failure: unknown) => ctx.replicaFailed(set.replicas[0]!, failure, 'restamp')));
   }

@@ -135,6 +135,24 @@ test('a coordinator whose view catches up during the retries succeeds', async (t
   t.false(byId('a').storage.records.has('k'));
 });
 
+test('a write whose replica refused the key at its newer epoch is located again and lands on the new replicas', async (t) => {
+  const { clock, byId } = await kvCluster(t, { ids: ['a', 'b', 'c'], replicaIds: ['a', 'b'] });
+  for (const id of ['a', 'b', 'c']) byId(id).placement.set = { ...byId(id).placement.set, writeQuorum: 2 };
+  // A view change reached b and c first: the key lives at a and c now. a, its primary, still writes to a and b.
+  for (const id of ['b', 'c']) {
+    byId(id).placement.set = { ...byId(id).placement.set, replicas: [member('a'), member('c')], writeQuorum: 2 };
+  }
+  const writing = byId('a').kv.put('k', UTF8.encode('v'), 'text/plain');
+  clock.setTimeout(() => {
+    byId('a').placement.set = { ...byId('a').placement.set, replicas: [member('a'), member('c')], writeQuorum: 2 };
+  }, 30);
+  const put = await settle(clock, writing);
+  t.is(put.servedBy.id, 'a');
+  t.true(byId('c').storage.records.has('k'), 'the new replica has the acknowledged write');
+  t.false(byId('b').storage.records.has('k'), 'the replica that refused stored nothing');
+  t.true(byId('a').kv.stats.relocations >= 1);
+});
+
 test('a read hedges to the next replica instead of waiting for a slow one', async (t) => {
   const { clock, byId, network } = await kvCluster(t, {
     ids: ['a', 'b', 'c', 'd'],
