@@ -287,4 +287,8 @@ test('without a secret, a node with no join seeds and no other member takes no f
   const reply = await settle(clock, caller.request('sim://seed', 'test.Echo', { text: 'x' }));
   t.is((reply.payload as { text: string }).text, 'seed');
   t.truthy(seed);
+  // Once the lone node spoke to another (a peer it found by itself), it takes frames too.
+  await settle(clock, alone.request('sim://seed', 'test.Echo', { text: 'hello' }));
+  const now = await settle(clock, caller.request('sim://alone', 'test.Echo', { text: 'x' }));
+  t.is((now.payload as { text: string }).text, 'alone');
 });

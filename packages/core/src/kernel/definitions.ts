@@ -99,10 +99,12 @@ const RPC_ADMISSION = Symbol.for('@kvmesh/rpc-admission');
 
 /**
  * Without secrets, a node with no peers takes no frames at all: its `join`
- * names no address (not even its own: a seed lists itself) and its
- * membership, if any, lists no member but this node. Once a member is
- * listed (a static view, one that joined through a seed that lists itself),
- * frames are taken. With secrets, the seal decides instead.
+ * names no address (not even its own: a seed lists itself), its
+ * membership, if any, lists no member but this node, and it has sent no
+ * frame to another node (a plugin that discovers its peers itself, by
+ * multicast say, has once it spoke to one). Once a member is listed (a
+ * static view, one that joined through a seed that lists itself), frames
+ * are taken. With secrets, the seal decides instead.
  */
 function admission(
   config: KvmeshConfig,

@@ -34,7 +34,8 @@ export interface CreateNodeOptions {
   /**
    * Without cluster secrets, take no internal frame while the node has no
    * peers: its `join` names no address (a seed that lists itself counts as
-   * one) and its membership, if any, lists no member but itself. The server
+   * one), its membership, if any, lists no member but itself, and it sent
+   * no frame to another node yet. The server
    * sets it for every node it runs. Default false: a simulation's harness
    * wires its nodes' peers itself.
    */

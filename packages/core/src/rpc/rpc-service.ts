@@ -36,9 +36,11 @@ export interface RpcServiceOptions {
    */
   readonly auth?: FrameAuth;
   /**
-   * Without `auth`: whether this node takes incoming frames now. Called for
-   * every incoming frame (keep it cheap); a frame arriving while it answers
-   * false is refused like an unauthenticated one. Default: always.
+   * Without `auth`: whether this node takes incoming frames now, while it
+   * has sent none to another node itself (from its first, it takes them).
+   * Called for every incoming frame until then (keep it cheap); a frame
+   * arriving while it answers false is refused like an unauthenticated one.
+   * Default: always.
    */
   readonly accepting?: () => boolean;
 }
@@ -134,6 +136,8 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
   readonly #inFlight = new Set<AbortController>();
   readonly #auth: FrameAuth | undefined;
   readonly #refusals: RefusalLog;
+  /** This node sent a frame to another: it has a peer, whatever `accepting` says. */
+  #spoke = false;
 
   constructor(options: RpcServiceOptions) {
     this.#options = options;
@@ -155,6 +159,7 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
   async request<P = any>(to: string, type: string, payload: unknown, options: CallOptions = {}): Promise<Message<P>> {
     const { codecs, transport } = this.#options;
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs;
+    if (!this.#spoke) this.#spoke = to !== this.address;
     const codec = codecs.primary;
     const frame = this.#frame(
       { codecTag: codec.tag, kind: FrameKind.Request, deadlineMs: timeoutMs },
@@ -190,6 +195,7 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
     );
     this.#options.transport.send(to, frame);
     this.stats.messagesSent++;
+    if (!this.#spoke) this.#spoke = to !== this.address;
   }
 
   handle(type: string, handler: RequestHandler): void {
@@ -288,7 +294,9 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
     const auth = this.#auth;
     if (auth === undefined) {
       const accepting = this.#options.accepting;
-      if (accepting !== undefined && !accepting()) return this.#refuse(from, 'this node has no peers', what);
+      if (accepting !== undefined && !this.#spoke && !accepting()) {
+        return this.#refuse(from, 'this node has no peers', what);
+      }
       if (isSealedFrame(frame)) return this.#refuse(from, 'sealed with a secret, and this node has none', what);
       return true;
     }
