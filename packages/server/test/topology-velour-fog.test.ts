@@ -58,6 +58,8 @@ test('a controller, 2 frontends and 4 storage nodes with K = 2: a new storage no
   t.is(config['placement'].options.replicas, `\${VELOUR_FOG_REPLICAS:-${K}}`);
   const digits = config['placement'].options.digits as number;
 
+  // `up` seals the cluster with this secret; the nodes started by hand below inherit it, as an operator's would.
+  process.env['KVMESH_CLUSTER_SECRET'] = 'velour-fog-test-cluster-secret';
   const port = await freePort(HOSTS);
   const dir = await tempDir(t, 'velour-fog');
   const startedAt = Date.now();
@@ -289,5 +291,34 @@ test('a controller, 2 frontends and 4 storage nodes with K = 2: a new storage no
     'n7:frontend:alive',
     'n8:storage:alive',
   ]);
+
+  // ... and starts from it: killed and started again by hand, it lists at once the members that no longer heartbeat.
+  process.kill(controller!.pid, 'SIGKILL');
+  await readAll('the controller down');
+  const restarted = await startCli(t, [
+    '--config',
+    file,
+    '--role',
+    'controller',
+    '--id',
+    controller!.id,
+    '--address',
+    controller!.address,
+    '--data-dir',
+    controller!.dataDir,
+  ]);
+  const relisted = await clusterOf(restarted.url);
+  t.deepEqual(
+    relisted.members
+      .filter((m) => m.state === 'left')
+      .map((m) => m.id)
+      .sort(),
+    [`${frontendAddress}`, victim.id].sort(),
+    'the restarted controller read the removed members from its file',
+  );
+  await waitFor('the 7 members alive to register again', async () => {
+    const view = await clusterOf(restarted.url);
+    return view.members.filter((m) => m.state === 'alive').length === 7;
+  });
   t.log(`whole run: ${Date.now() - startedAt} ms`);
 });
