@@ -155,8 +155,10 @@ export class FrameAuth {
     this.#encrypt = options.encrypt;
     const clock = options.clock;
     // A nonce must be remembered for as long as its frame's timestamp is inside the window: up to two windows.
+    // maxSize rather than max: lru-cache then grows its slots as nonces arrive instead of allocating them all up front.
     this.#seen = new LRUCache<string, number>({
-      max: options.maxNonces,
+      maxSize: options.maxNonces,
+      sizeCalculation: () => 1,
       ttl: 2 * options.replayWindowMs,
       ttlResolution: 0,
       perf: { now: () => clock.now() },
