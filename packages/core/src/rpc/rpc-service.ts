@@ -159,13 +159,13 @@ export class RpcService implements Rpc, Lifecycle, TransportHandler {
   async request<P = any>(to: string, type: string, payload: unknown, options: CallOptions = {}): Promise<Message<P>> {
     const { codecs, transport } = this.#options;
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs;
-    if (!this.#spoke) this.#spoke = to !== this.address;
     const codec = codecs.primary;
     const frame = this.#frame(
       { codecTag: codec.tag, kind: FrameKind.Request, deadlineMs: timeoutMs },
       codec.encode(type, payload),
     );
     this.stats.requestsSent++;
+    if (!this.#spoke) this.#spoke = to !== this.address;
     try {
       const bytes = await transport.request(to, frame, {
         timeoutMs,
