@@ -50,12 +50,13 @@ test('PUT /v1/cluster/view turns a one-node static view into two nodes, and both
   const a = await staticNode(t, 'a', '127.0.0.41');
   const b = await staticNode(t, 'b', '127.0.0.42');
   t.is((await cluster(a)).members.length, 1, 'a starts alone');
-  const view = [a.node.info.address, b.node.info.address];
+  // a is already in the view, so its plain address keeps its id; b is named, as its node.id is b.
+  const view = [a.node.info.address, `b@${b.node.info.address}`];
 
   const res = await putView(a, JSON.stringify({ view }));
   t.is(res.status, 200, res.body.toString());
   const answered = res.json<ClusterJson>();
-  t.deepEqual(answered.members.map((m) => m.id).sort(), [...view].sort(), 'the answer is the new cluster');
+  t.deepEqual(answered.members.map((m) => m.id).sort(), ['a', 'b'], 'the answer is the new cluster');
 
   for (const node of [a, b]) {
     await waitFor(`${node.node.info.address} to list both members alive`, async () => {
@@ -64,8 +65,20 @@ test('PUT /v1/cluster/view turns a one-node static view into two nodes, and both
     });
   }
   const seen = await cluster(b);
-  t.deepEqual(seen.members.map((m) => m.id).sort(), [...view].sort());
-  t.is(seen.members.find((m) => m.id === a.node.info.address)!.address, `http://${a.node.info.address}`);
+  t.deepEqual(seen.members.map((m) => m.id).sort(), ['a', 'b']);
+  t.is(seen.members.find((m) => m.id === 'a')!.address, `http://${a.node.info.address}`);
+});
+
+test('a view change cannot rename a member: another id at its address is refused, and nothing changes', async (t) => {
+  const a = await staticNode(t, 'a', '127.0.0.48');
+  const res = await putView(a, JSON.stringify({ view: [`z@${a.node.info.address}`] }));
+  t.is(res.status, 400);
+  t.is(res.json().error.code, 'KVMESH_ERR_MEMBERSHIP_VIEW_INVALID');
+  t.regex(res.json().error.message, /is member 'a', which a view change cannot rename to 'z'/);
+  t.deepEqual(
+    (await cluster(a)).members.map((m) => m.id),
+    ['a'],
+  );
 });
 
 test('bad view-change bodies answer 400 with a JSON error and change nothing', async (t) => {
@@ -92,7 +105,7 @@ test('bad view-change bodies answer 400 with a JSON error and change nothing', a
   const { members } = await cluster(a);
   t.deepEqual(
     members.map((m) => m.id),
-    [self],
+    ['a'],
     'the view is unchanged',
   );
   const get = await http(a.url, '/v1/cluster/view');

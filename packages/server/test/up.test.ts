@@ -28,7 +28,7 @@ const READY_TIMEOUT_MS = 60_000;
  * parent every second): generous bounds for a loaded machine; the figures are logged.
  */
 const STOP_BOUND_MS = 30_000;
-const ORPHAN_BOUND_MS = 15_000;
+const ORPHAN_BOUND_MS = 30_000;
 
 interface NodeLine {
   id: string;
