@@ -19,7 +19,7 @@ export interface AdminRoutesComponents {
   readonly status: NodeStatusService;
 }
 
-/** `/kvs/key-count`, `/kvs/view-change`, `/kvs/shards` and `/kvs/shards/<id>` (seeds/001, "Administrative Operations"). */
+/** `/kvs/key-count`, `/kvs/view-change`, `/kvs/shards` and `/kvs/shards/<id>` (its design document, "Administrative Operations"). */
 export class AdminRoutes {
   readonly #c: AdminRoutesComponents;
   readonly #http: FacadeHttp;
@@ -97,7 +97,7 @@ export class AdminRoutes {
   }
 }
 
-/** The `view` of a view change: `"a:p,b:p"` (seeds/001) or an array of `host:port`; undefined when missing or empty. */
+/** The `view` of a view change: `"a:p,b:p"` or an array of `host:port`; undefined when missing or empty. */
 function viewEntries(view: unknown): string[] | undefined {
   const raw = typeof view === 'string' ? view.split(',') : Array.isArray(view) ? view : undefined;
   if (raw === undefined) return undefined;

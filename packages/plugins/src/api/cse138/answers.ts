@@ -1,5 +1,5 @@
 /**
- * The CSE138 store's fixed answers (seeds/001, "API"): messages and errors
+ * The CSE138 store's fixed answers (its design document, "API"): messages and errors
  * word for word, and the field names of its JSON bodies.
  */
 export const CSE138 = Object.freeze({
@@ -7,7 +7,7 @@ export const CSE138 = Object.freeze({
   keyCountPath: '/kvs/key-count',
   viewChangePath: '/kvs/view-change',
   shardsPath: '/kvs/shards',
-  /** "If the key ... has length greater than 50" (seeds/001, "Insert new key"). */
+  /** "If the key ... has length greater than 50" (its design document, "Insert new key"). */
   maxKeyChars: 50,
   /** A request that cannot be served within this many ms answers 503 "Unable to satisfy request". */
   requestTimeoutMs: 5_000,

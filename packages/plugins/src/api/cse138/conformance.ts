@@ -27,7 +27,7 @@ const failure = (method: string, error: string, extra: Record<string, unknown> =
 /**
  * The cse138 facade's table for `runFacadeConformance`, on the suite's one
  * node (placement `single`, so one shard and nothing is proxied): every
- * answer of seeds/001, exactly, in order (later rows see earlier writes).
+ * answer of its design document, exactly, in order (later rows see earlier writes).
  */
 export const cse138Conformance: FacadeConformanceTable = {
   cases: [

@@ -39,7 +39,7 @@ export interface Cse138Components {
 }
 
 /**
- * The CSE138 sharded store's client API (seeds/001): `/kvs/keys/<key>`,
+ * The CSE138 sharded store's client API : `/kvs/keys/<key>`,
  * `/kvs/key-count`, `/kvs/view-change`, `/kvs/shards[/<id>]`, answered with
  * the seed's exact status codes and JSON bodies over the node's KV service,
  * its cluster view (static membership: the `VIEW`) and its storage's count.

@@ -8,7 +8,7 @@ export { CausalContext as Cse138CausalContext } from './causal-context.js';
 export { CSE138_OPENAPI } from './openapi.js';
 export { cse138Conformance } from './conformance.js';
 
-/** The CSE138 sharded store's client API (seeds/001): keys, key-count, view change and shards under /kvs/. */
+/** The CSE138 sharded store's client API : keys, key-count, view change and shards under /kvs/. */
 export const cse138Facade = definePlugin({
   family: 'facade',
   name: 'cse138',

@@ -21,7 +21,7 @@ export interface KeyRoutesComponents {
 export const CONTEXT_STATE = 'cse138Context';
 
 /**
- * `/kvs/keys/<key>` GET, PUT and DELETE (seeds/001, "Insert new key" to
+ * `/kvs/keys/<key>` GET, PUT and DELETE (its design document, "Insert new key" to
  * "Remove an existing key") over the node's KV service. The answer of a
  * node that worked through another adds that node's `address`; every answer
  * carries the client's `causal-context` with what this request saw added.

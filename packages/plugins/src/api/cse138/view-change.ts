@@ -26,7 +26,7 @@ export interface ViewChangeResult {
 }
 
 /**
- * A CSE138 view change (seeds/001, "PUT request for view change"): installs
+ * A CSE138 view change (its design document, "PUT request for view change"): installs
  * the view through the cluster component, which sends it to every member
  * of the old and the new view, then waits until every node of the new view
  * is at the same placement epoch with its data movement settled (moved keys

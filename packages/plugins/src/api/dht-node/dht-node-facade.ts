@@ -14,7 +14,7 @@ export interface DhtNodeComponents {
   readonly kv: KvService;
 }
 
-/** Where the seed's keys live: `POST http://localhost:8000/d/key -d "value"` (seeds/004, "Distributed Key Value Store"). */
+/** Where the seed's keys live: `POST http://localhost:8000/d/key -d "value"` (its design document, "Distributed Key Value Store"). */
 export const DHT_NODE_PREFIX = '/d/';
 /** The methods of `/d/<key>`; HEAD is a GET without the bytes. */
 export const DHT_NODE_METHODS = 'GET, HEAD, POST, DELETE';
@@ -27,7 +27,7 @@ const TEXT_TYPE = 'text/plain; charset=utf-8';
 const BYTES_TYPE = 'application/octet-stream';
 
 /**
- * The dht-node client API (seeds/004): `POST /d/<key>` with the value as the
+ * The dht-node client API : `POST /d/<key>` with the value as the
  * body, `GET /d/<key>`, `DELETE /d/<key>`, over the node's KV service, so a
  * write is acknowledged by the topology's write quorum. The seed gives the
  * paths and methods only; the statuses and bodies chosen where it is silent

@@ -7,7 +7,7 @@ export type { DhtNodeComponents, DhtNodeOptions } from './dht-node-facade.js';
 export { DHT_NODE_OPENAPI } from './openapi.js';
 export { dhtNodeConformance } from './conformance.js';
 
-/** The dht-node client API (seeds/004): POST, GET and DELETE of `/d/<key>`. */
+/** The dht-node client API : POST, GET and DELETE of `/d/<key>`. */
 export const dhtNodeFacade = definePlugin({
   family: 'facade',
   name: 'dht-node',

@@ -2,7 +2,7 @@ import type { ConfigDefault, JsonSchema } from '@kvmesh/core';
 
 /**
  * The options of the dyschord facade: the keys of dyschord's `dyschord.conf`
- * (seeds/003, "Running the server"), spelled as there, so a node's config can
+ * (its design document, "Running the server"), spelled as there, so a node's config can
  * carry them as they are. Besides `log_requests`, they say nothing about the
  * facade itself: `configDefaults` maps them to the config sections kvmesh
  * reads them from.

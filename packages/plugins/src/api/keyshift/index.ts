@@ -9,7 +9,7 @@ export { keyShiftConformance } from './conformance.js';
 export { PROBLEM_TYPE as KEYSHIFT_PROBLEM_TYPE, problemOf as keyShiftProblemOf } from './problem-details.js';
 export type { KeyShiftProblem } from './problem-details.js';
 
-/** The KeyShift client API (seeds/000): GET and PUT of `/keys/<key>`, raw bytes. */
+/** The KeyShift client API : GET and PUT of `/keys/<key>`, raw bytes. */
 export const keyshiftFacade = definePlugin({
   family: 'facade',
   name: 'keyshift',

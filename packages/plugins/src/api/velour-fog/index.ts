@@ -15,7 +15,7 @@ export type { VelourFogComponents, VelourFogOptions } from './velour-fog-facade.
 export { VELOUR_FOG_OPENAPI } from './openapi.js';
 export { velourFogConformance } from './conformance.js';
 
-/** The Velour Fog client API (seeds/002): `GET /get/?key=KEY` (200 or 204) and `POST /KEY`. */
+/** The Velour Fog client API : `GET /get/?key=KEY` (200 or 204) and `POST /KEY`. */
 export const velourFogFacade = definePlugin({
   family: 'facade',
   name: 'velour-fog',

@@ -17,11 +17,11 @@ export interface VelourFogComponents {
   readonly kv: KvService;
 }
 
-/** Where a get is asked: `curl localhost:8000/get/?key=KEY` (seeds/002, "Retrieve value for a key"). */
+/** Where a get is asked: `curl localhost:8000/get/?key=KEY` (its design document, "Retrieve value for a key"). */
 export const VELOUR_FOG_GET_PATH = '/get/';
 /** Methods of `/get/`: a read, or (POST) a set of the key `get/` itself. */
 export const VELOUR_FOG_GET_METHODS = 'GET, HEAD, POST';
-/** Methods of any other path `/KEY`: a set (`curl -d VALUE localhost:8000/KEY`, seeds/002 "Set value for a key"). */
+/** Methods of any other path `/KEY`: a set (`curl -d VALUE localhost:8000/KEY`, its design document, "Set value for a key"). */
 export const VELOUR_FOG_SET_METHODS = 'POST';
 /** The query parameter that names the key of a get. */
 const KEY_PARAMETER = 'key';
@@ -33,7 +33,7 @@ const BYTES_TYPE = 'application/octet-stream';
 export const VELOUR_FOG_ERROR_HEADER = 'X-Kvmesh-Error';
 
 /**
- * The Velour Fog client API (seeds/002): `GET /get/?key=KEY` answers 200 with
+ * The Velour Fog client API : `GET /get/?key=KEY` answers 200 with
  * the value bytes, or 204 with no body when the key does not exist; `POST
  * /KEY` with the value as the body sets it (200, no body). Served on the
  * node's API port on every role; clients talk to frontends, whose KV service
