@@ -19,13 +19,10 @@ import { CSE138, errorBody } from './answers.js';
 import { CONTEXT_STATE, KeyRoutes } from './key-routes.js';
 import { NodeStatusService } from './node-status.js';
 import { CSE138_OPENAPI } from './openapi.js';
+import type { OwnPortOptions } from '../support/own-port.js';
 
-export interface Cse138Options {
-  /** A port of its own (0: any free port); null: the node's API port (the seed's nodes listen on 13800). */
-  readonly port: number | null;
-  /** Interface of its own port; null: the API's. */
-  readonly host: string | null;
-}
+/** Where the facade answers: a port of its own, or (null) the node's API port. */
+export type Cse138Options = OwnPortOptions;
 
 export interface Cse138Components {
   readonly kv: KvService;
@@ -39,7 +36,7 @@ export interface Cse138Components {
 }
 
 /**
- * The CSE138 sharded store's client API : `/kvs/keys/<key>`,
+ * The CSE138 sharded store's client API: `/kvs/keys/<key>`,
  * `/kvs/key-count`, `/kvs/view-change`, `/kvs/shards[/<id>]`, answered with
  * the seed's exact status codes and JSON bodies over the node's KV service,
  * its cluster view (static membership: the `VIEW`) and its storage's count.

@@ -1,4 +1,5 @@
 import { definePlugin } from '@kvmesh/core';
+import { ownPortProperties } from '../support/own-port.js';
 import { Cse138Facade } from './cse138-facade.js';
 import type { Cse138Options } from './cse138-facade.js';
 
@@ -8,7 +9,7 @@ export { CausalContext as Cse138CausalContext } from './causal-context.js';
 export { CSE138_OPENAPI } from './openapi.js';
 export { cse138Conformance } from './conformance.js';
 
-/** The CSE138 sharded store's client API : keys, key-count, view change and shards under /kvs/. */
+/** The CSE138 sharded store's client API: keys, key-count, view change and shards under /kvs/. */
 export const cse138Facade = definePlugin({
   family: 'facade',
   name: 'cse138',
@@ -19,22 +20,9 @@ export const cse138Facade = definePlugin({
   optionsSchema: {
     type: 'object',
     additionalProperties: false,
-    properties: {
-      port: {
-        type: ['integer', 'null'],
-        minimum: 0,
-        maximum: 65535,
-        default: null,
-        description:
-          "A port of the facade's own (0: any free port). null: the node's API port, where the seed's nodes answer (13800).",
-      },
-      host: {
-        type: ['string', 'null'],
-        minLength: 1,
-        default: null,
-        description: "Interface of the facade's own port. null: the API's (api.host). Ignored without port.",
-      },
-    },
+    properties: ownPortProperties(
+      "A port of the facade's own (0: any free port). null: the node's API port, where the seed's nodes answer (13800).",
+    ),
   },
   needs: ['kv', 'cluster', 'placement', 'storage', 'rpc', 'messages', 'clock', 'logger'],
   create: (options: Cse138Options) => (components) => new Cse138Facade(components, options),

@@ -2,13 +2,11 @@ import { KvError, formatVersion } from '@kvmesh/core';
 import type { Facade, FacadeFailure, FacadeHttp, FacadeOpenApi, KvService } from '@kvmesh/core';
 import type { Context, Middleware, Next } from 'koa';
 import { DHT_NODE_OPENAPI } from './openapi.js';
+import type { OwnPortOptions } from '../support/own-port.js';
+import { keyAfter } from '../support/path-key.js';
 
-export interface DhtNodeOptions {
-  /** A port of its own (the seed's nodes listen on 8000, 8001, 8002); null: the node's API port. */
-  readonly port: number | null;
-  /** Interface of its own port; null: the API's. */
-  readonly host: string | null;
-}
+/** Where the facade answers: a port of its own, or (null) the node's API port. */
+export type DhtNodeOptions = OwnPortOptions;
 
 export interface DhtNodeComponents {
   readonly kv: KvService;
@@ -27,7 +25,7 @@ const TEXT_TYPE = 'text/plain; charset=utf-8';
 const BYTES_TYPE = 'application/octet-stream';
 
 /**
- * The dht-node client API : `POST /d/<key>` with the value as the
+ * The dht-node client API: `POST /d/<key>` with the value as the
  * body, `GET /d/<key>`, `DELETE /d/<key>`, over the node's KV service, so a
  * write is acknowledged by the topology's write quorum. The seed gives the
  * paths and methods only; the statuses and bodies chosen where it is silent
@@ -113,16 +111,7 @@ export class DhtNodeFacade implements Facade {
  * @throws KvError KVMESH_ERR_KV_KEY_INVALID (empty), KVMESH_ERR_HTTP_BAD_REQUEST (malformed escapes).
  */
 export function keyOf(path: string): string {
-  const raw = path.slice(DHT_NODE_PREFIX.length);
-  if (raw === '') throw new KvError('KVMESH_ERR_KV_KEY_INVALID', 'the key is empty: use /d/<key>');
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new KvError(
-      'KVMESH_ERR_HTTP_BAD_REQUEST',
-      'the key is not valid percent-encoded UTF-8: encode it with encodeURIComponent',
-    );
-  }
+  return keyAfter(path, DHT_NODE_PREFIX);
 }
 
 /** The content type stored with a value: as sent, but curl's `-d` form type means text, and none means bytes. */

@@ -1,4 +1,5 @@
 import { definePlugin } from '@kvmesh/core';
+import { ownPortProperties } from '../support/own-port.js';
 import { DhtNodeFacade } from './dht-node-facade.js';
 import type { DhtNodeOptions } from './dht-node-facade.js';
 
@@ -7,7 +8,7 @@ export type { DhtNodeComponents, DhtNodeOptions } from './dht-node-facade.js';
 export { DHT_NODE_OPENAPI } from './openapi.js';
 export { dhtNodeConformance } from './conformance.js';
 
-/** The dht-node client API : POST, GET and DELETE of `/d/<key>`. */
+/** The dht-node client API: POST, GET and DELETE of `/d/<key>`. */
 export const dhtNodeFacade = definePlugin({
   family: 'facade',
   name: 'dht-node',
@@ -17,22 +18,9 @@ export const dhtNodeFacade = definePlugin({
   optionsSchema: {
     type: 'object',
     additionalProperties: false,
-    properties: {
-      port: {
-        type: ['integer', 'null'],
-        minimum: 0,
-        maximum: 65535,
-        default: null,
-        description:
-          "A port of the facade's own (the dht-node seed's nodes listen on 8000, 8001 and 8002; 0: any free port). null: the node's API port, beside the native API.",
-      },
-      host: {
-        type: ['string', 'null'],
-        minLength: 1,
-        default: null,
-        description: "Interface of the facade's own port. null: the API's (api.host). Ignored without port.",
-      },
-    },
+    properties: ownPortProperties(
+      "A port of the facade's own (the dht-node seed's nodes listen on 8000, 8001 and 8002; 0: any free port). null: the node's API port, beside the native API.",
+    ),
   },
   needs: ['kv'],
   create: (options: DhtNodeOptions) => (components) => new DhtNodeFacade(components, options),

@@ -60,7 +60,7 @@ const METHODS: Readonly<Record<string, Method>> = Object.freeze({
 });
 
 /**
- * The dyschord client API : an XML-RPC endpoint with `lookup(key)`
+ * The dyschord client API: an XML-RPC endpoint with `lookup(key)`
  * and `store(key, value)`, so a stock XML-RPC client (Python's
  * `xmlrpc.client.ServerProxy`) works against any node. Values are any
  * JSON-encodable XML-RPC value, stored as JSON (`application/json`), so the

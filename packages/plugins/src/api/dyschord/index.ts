@@ -12,7 +12,7 @@ export type { XmlRpcCall, XmlRpcValue } from './xml-rpc.js';
 export { DYSCHORD_OPENAPI } from './openapi.js';
 export { dyschordConformance } from './conformance.js';
 
-/** The dyschord client API : XML-RPC `lookup(key)` and `store(key, value)`; takes dyschord.conf's keys as options. */
+/** The dyschord client API: XML-RPC `lookup(key)` and `store(key, value)`; takes dyschord.conf's keys as options. */
 export const dyschordFacade = definePlugin({
   family: 'facade',
   name: 'dyschord',

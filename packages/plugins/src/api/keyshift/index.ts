@@ -1,4 +1,5 @@
 import { definePlugin } from '@kvmesh/core';
+import { ownPortProperties } from '../support/own-port.js';
 import { KeyShiftFacade } from './keyshift-facade.js';
 import type { KeyShiftOptions } from './keyshift-facade.js';
 
@@ -9,7 +10,7 @@ export { keyShiftConformance } from './conformance.js';
 export { PROBLEM_TYPE as KEYSHIFT_PROBLEM_TYPE, problemOf as keyShiftProblemOf } from './problem-details.js';
 export type { KeyShiftProblem } from './problem-details.js';
 
-/** The KeyShift client API : GET and PUT of `/keys/<key>`, raw bytes. */
+/** The KeyShift client API: GET and PUT of `/keys/<key>`, raw bytes. */
 export const keyshiftFacade = definePlugin({
   family: 'facade',
   name: 'keyshift',
@@ -20,21 +21,9 @@ export const keyshiftFacade = definePlugin({
   optionsSchema: {
     type: 'object',
     additionalProperties: false,
-    properties: {
-      port: {
-        type: ['integer', 'null'],
-        minimum: 0,
-        maximum: 65535,
-        default: null,
-        description: "A port of the facade's own (0: any free port). null: the node's API port, beside the native API.",
-      },
-      host: {
-        type: ['string', 'null'],
-        minLength: 1,
-        default: null,
-        description: "Interface of the facade's own port. null: the API's (api.host). Ignored without port.",
-      },
-    },
+    properties: ownPortProperties(
+      "A port of the facade's own (0: any free port). null: the node's API port, beside the native API.",
+    ),
   },
   needs: ['kv'],
   create: (options: KeyShiftOptions) => (components) => new KeyShiftFacade(components, options),

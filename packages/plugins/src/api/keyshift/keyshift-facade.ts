@@ -3,13 +3,11 @@ import type { Facade, FacadeFailure, FacadeHttp, FacadeOpenApi, KvService } from
 import type { Context, Middleware, Next } from 'koa';
 import { KEYSHIFT_OPENAPI } from './openapi.js';
 import { PROBLEM_TYPE, problemOf } from './problem-details.js';
+import type { OwnPortOptions } from '../support/own-port.js';
+import { keyAfter } from '../support/path-key.js';
 
-export interface KeyShiftOptions {
-  /** A port of its own; null: the node's API port. */
-  readonly port: number | null;
-  /** Interface of its own port; null: the API's. */
-  readonly host: string | null;
-}
+/** Where the facade answers: a port of its own, or (null) the node's API port. */
+export type KeyShiftOptions = OwnPortOptions;
 
 export interface KeyShiftComponents {
   readonly kv: KvService;
@@ -107,16 +105,7 @@ export class KeyShiftFacade implements Facade {
  * @throws KvError KVMESH_ERR_KV_KEY_INVALID (empty), KVMESH_ERR_HTTP_BAD_REQUEST (malformed escapes, not UTF-8).
  */
 export function keyOf(path: string): string {
-  const raw = path.slice(KEYSHIFT_PREFIX.length);
-  if (raw === '') throw new KvError('KVMESH_ERR_KV_KEY_INVALID', 'the key is empty: use /keys/<key>');
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new KvError(
-      'KVMESH_ERR_HTTP_BAD_REQUEST',
-      'the key is not valid percent-encoded UTF-8: encode it with encodeURIComponent',
-    );
-  }
+  return keyAfter(path, KEYSHIFT_PREFIX);
 }
 
 /**

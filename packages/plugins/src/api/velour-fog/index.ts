@@ -1,4 +1,5 @@
 import { definePlugin } from '@kvmesh/core';
+import { ownPortProperties } from '../support/own-port.js';
 import { VelourFogFacade } from './velour-fog-facade.js';
 import type { VelourFogOptions } from './velour-fog-facade.js';
 
@@ -15,7 +16,7 @@ export type { VelourFogComponents, VelourFogOptions } from './velour-fog-facade.
 export { VELOUR_FOG_OPENAPI } from './openapi.js';
 export { velourFogConformance } from './conformance.js';
 
-/** The Velour Fog client API : `GET /get/?key=KEY` (200 or 204) and `POST /KEY`. */
+/** The Velour Fog client API: `GET /get/?key=KEY` (200 or 204) and `POST /KEY`. */
 export const velourFogFacade = definePlugin({
   family: 'facade',
   name: 'velour-fog',
@@ -26,22 +27,9 @@ export const velourFogFacade = definePlugin({
   optionsSchema: {
     type: 'object',
     additionalProperties: false,
-    properties: {
-      port: {
-        type: ['integer', 'null'],
-        minimum: 0,
-        maximum: 65535,
-        default: null,
-        description:
-          "A port of the facade's own (0: any free port). null: the node's API port, as the seed's server.py serves its clients on the one port it is given.",
-      },
-      host: {
-        type: ['string', 'null'],
-        minLength: 1,
-        default: null,
-        description: "Interface of the facade's own port. null: the API's (api.host). Ignored without port.",
-      },
-    },
+    properties: ownPortProperties(
+      "A port of the facade's own (0: any free port). null: the node's API port, as the seed's server.py serves its clients on the one port it is given.",
+    ),
   },
   needs: ['kv'],
   create: (options: VelourFogOptions) => (components) => new VelourFogFacade(components, options),

@@ -2,16 +2,10 @@ import { KvError } from '@kvmesh/core';
 import type { Facade, FacadeFailure, FacadeHttp, FacadeOpenApi, KvService } from '@kvmesh/core';
 import type { Context, Middleware, Next } from 'koa';
 import { VELOUR_FOG_OPENAPI } from './openapi.js';
+import type { OwnPortOptions } from '../support/own-port.js';
 
-export interface VelourFogOptions {
-  /**
-   * A port of its own; null: the node's API port, as the seed's
-   * `server.py [port]` serves its clients on the one port it is given.
-   */
-  readonly port: number | null;
-  /** Interface of its own port; null: the API's. */
-  readonly host: string | null;
-}
+/** Where the facade answers: a port of its own, or (null) the node's API port. */
+export type VelourFogOptions = OwnPortOptions;
 
 export interface VelourFogComponents {
   readonly kv: KvService;
@@ -33,7 +27,7 @@ const BYTES_TYPE = 'application/octet-stream';
 export const VELOUR_FOG_ERROR_HEADER = 'X-Kvmesh-Error';
 
 /**
- * The Velour Fog client API : `GET /get/?key=KEY` answers 200 with
+ * The Velour Fog client API: `GET /get/?key=KEY` answers 200 with
  * the value bytes, or 204 with no body when the key does not exist; `POST
  * /KEY` with the value as the body sets it (200, no body). Served on the
  * node's API port on every role; clients talk to frontends, whose KV service
