@@ -72,12 +72,33 @@ export function checkValue(value: unknown, limits: KvLimits): Uint8Array {
 }
 
 /**
- * Checks a content type: well-formed text of at most MAX_CONTENT_TYPE_BYTES.
+ * What an HTTP field value may hold (RFC 9110 §5.5: visible characters,
+ * spaces, tabs, obs-text), as node:http checks it: a content type is sent
+ * back as a header, and one with a line break would make every read of its
+ * key fail.
+ */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** True when `contentType` can be sent as a `Content-Type` header as it is. */
+export function isFieldValue(contentType: string): boolean {
+  return FIELD_VALUE.test(contentType);
+}
+
+/**
+ * Checks a content type: text that is a valid HTTP field value, of at most
+ * MAX_CONTENT_TYPE_BYTES. Every record a node stores is checked, whoever
+ * coordinates (a client's write, a replica write, a forwarded write).
  * @throws KvError KVMESH_ERR_KV_REQUEST_INVALID.
  */
 export function checkContentType(contentType: unknown): string {
   if (typeof contentType !== 'string' || !isWellFormedKey(contentType)) {
     throw new KvError('KVMESH_ERR_KV_REQUEST_INVALID', 'a content type must be well-formed text');
+  }
+  if (!FIELD_VALUE.test(contentType)) {
+    throw new KvError(
+      'KVMESH_ERR_KV_REQUEST_INVALID',
+      'a content type must be a valid HTTP field value: no line breaks or other control characters',
+    );
   }
   if (contentType.length * 3 > MAX_CONTENT_TYPE_BYTES && Buffer.byteLength(contentType) > MAX_CONTENT_TYPE_BYTES) {
     throw new KvError(

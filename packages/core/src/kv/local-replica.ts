@@ -9,7 +9,7 @@ import type { HybridLogicalClock } from './hlc.js';
 import { refusal } from './admission.js';
 import { KV_MESSAGES } from './kv-messages.js';
 import type { GetReplyPayload, PutReplyPayload, WritePayload } from './kv-messages.js';
-import { checkKey, checkValue } from './limits.js';
+import { checkContentType, checkKey, checkValue } from './limits.js';
 import type { KvLimits } from './limits.js';
 
 /** What a replica answers to a write. */
@@ -123,6 +123,10 @@ export class LocalReplica {
 
   async #onWrite(payload: WritePayload): Promise<Message> {
     checkKey(payload.key, this.#limits);
+    if (!payload.tombstone) {
+      checkValue(payload.value, this.#limits);
+      checkContentType(payload.contentType);
+    }
     const refused = refusal(this.#placement, payload.key, 'write', payload.epoch);
     if (refused !== undefined) return refused;
     if (this.#writeHandler === undefined) {
@@ -136,6 +140,7 @@ export class LocalReplica {
     // This node's own limits hold for what it stores, whoever coordinates.
     checkKey(record.key, this.#limits);
     checkValue(record.value, this.#limits);
+    if (!record.tombstone) checkContentType(record.contentType);
     if (record.version === null) {
       throw new KvError(
         'KVMESH_ERR_VERSION_INVALID',

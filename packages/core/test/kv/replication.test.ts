@@ -171,6 +171,16 @@ test('a replica checks records it is sent against its own limits and clock', asy
     ),
     { code: 'KVMESH_ERR_VERSION_DRIFT' },
   );
+  // A content type that is no HTTP field value would make every later read of the key fail.
+  await t.throwsAsync(
+    settle(
+      clock,
+      rpc.request('sim://b', 'kvmesh.kv.Put', {
+        record: { ...record(new Uint8Array(1), clock.now()), contentType: 'text/plain\r\nX: 1' },
+      }),
+    ),
+    { code: 'KVMESH_ERR_KV_REQUEST_INVALID' },
+  );
   t.false(byId('b').storage.records.has('k'));
   const accepted = record(new Uint8Array([7]), clock.now());
   const reply = await settle(clock, rpc.request('sim://b', 'kvmesh.kv.Put', { record: accepted }));

@@ -1,5 +1,5 @@
 import type { Hint, StoredRecord, Version } from '@kvmesh/core';
-import { KvError, isVersion, isWellFormedKey } from '@kvmesh/core';
+import { KvError, isFieldValue, isVersion, isWellFormedKey } from '@kvmesh/core';
 
 /**
  * Checks a key before it reaches a store.
@@ -42,6 +42,7 @@ export function validateRecord(record: StoredRecord, maxKeyBytes = Infinity): St
     new KvError('KVMESH_ERR_STORAGE_RECORD_INVALID', `record ${JSON.stringify(record.key)}: ${what}`);
   if (!(record.value instanceof Uint8Array)) throw invalid('value must be a Uint8Array');
   if (typeof record.contentType !== 'string') throw invalid('contentType must be a string');
+  if (!isFieldValue(record.contentType)) throw invalid('contentType must be a valid HTTP field value (no line breaks)');
   if (typeof record.tombstone !== 'boolean') throw invalid('tombstone must be a boolean');
   if (!isVersion(record.version)) {
     throw invalid(`version is not valid: ${JSON.stringify(record.version)}`);

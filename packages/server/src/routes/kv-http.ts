@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { KvError, checkKey, formatVersion } from '@kvmesh/core';
+import { KvError, checkKey, formatVersion, isFieldValue } from '@kvmesh/core';
 import type { KvService, Logger } from '@kvmesh/core';
 import { errorBody, httpFailure } from '../http-errors.js';
 import type { ServerMetrics } from '../metrics.js';
@@ -95,7 +95,9 @@ export class KvHttpHandler {
     }
     const value = record.value;
     this.#closeIfDraining(res);
-    res.writeHead(200, ['Content-Type', record.contentType, 'ETag', etag, 'Content-Length', String(value.byteLength)]);
+    // A record stored before content types were checked may hold one that is no header: serve its bytes anyway.
+    const type = isFieldValue(record.contentType) ? record.contentType : DEFAULT_CONTENT_TYPE;
+    res.writeHead(200, ['Content-Type', type, 'ETag', etag, 'Content-Length', String(value.byteLength)]);
     if (head) res.end();
     else res.end(value);
     return 200;
