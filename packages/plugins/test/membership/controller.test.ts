@@ -230,9 +230,18 @@ test('with removeDeadAfterMs the controller removes a dead member, which registe
   t.log(`removed ${took} ms after it was declared dead`);
   t.true(took >= removeDeadAfterMs - OPTIONS.heartbeatMs, `removed after ${took} ms, not before ${removeDeadAfterMs}`);
   const dir = c.node('n1').info.dataDir;
-  await c.advance(10);
-  const saved = JSON.parse(await readFile(join(dir, CONTROLLER_STATE_FILE), 'utf8')) as { members: Member[] };
-  t.is(saved.members.find((m) => m.id === 'n4')?.state, 'left', 'the removal is persisted');
+  // The file is written by real I/O after the change, not on the virtual clock: wait for it, in real time.
+  const persisted = async (): Promise<string | undefined> => {
+    try {
+      const saved = JSON.parse(await readFile(join(dir, CONTROLLER_STATE_FILE), 'utf8')) as { members: Member[] };
+      return saved.members.find((m) => m.id === 'n4')?.state;
+    } catch {
+      return undefined; // Not written yet, or being replaced.
+    }
+  };
+  const deadline = Date.now() + 10_000;
+  while ((await persisted()) !== 'left' && Date.now() < deadline) await c.advance(10);
+  t.is(await persisted(), 'left', 'the removal is persisted');
   await c.restart('n4');
   await c.waitFor(() => everyoneSees(c, 'alive'), 10 * OPTIONS.heartbeatMs);
   t.deepEqual(states(c, 'n2'), { n1: 'alive', n2: 'alive', n3: 'alive', n4: 'alive', n5: 'alive' });
