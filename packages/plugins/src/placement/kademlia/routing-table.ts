@@ -12,17 +12,24 @@ export const STALE_AFTER_FAILURES = 3;
 interface Slot {
   contact: Contact;
   failures: number;
-  /** The first 32 bits of the contact's id, so most distance comparisons are one XOR. */
+  /** The first 32 bits of the contact's id (as an int32), so most distance comparisons are one XOR. */
   readonly head: number;
 }
 
 function head32(id: Uint8Array): number {
-  return ((id[0]! << 24) | (id[1]! << 16) | (id[2]! << 8) | id[3]!) >>> 0;
+  return (id[0]! << 24) | (id[1]! << 16) | (id[2]! << 8) | id[3]!;
 }
 
 /** One k-bucket: contacts sorted least-recently seen first, and the replacement cache of §4.1. */
 interface Bucket {
   readonly slots: Slot[];
+  /**
+   * `slots[i].head` at index i, in one packed array: scans over many
+   * buckets (closest, seen) read these and touch a slot only when its head
+   * matters, instead of one object per contact, which a large table spreads
+   * over memory.
+   */
+  readonly heads: number[];
   /** Contacts seen while the bucket was full, most recently seen last (at most k). */
   readonly replacements: Contact[];
   /** Whether the least-recently seen contact is being pinged because a newcomer waits. */
@@ -103,10 +110,11 @@ export class RoutingTable {
     const prefix = commonPrefixBits(this.#o.self.nodeId, contact.nodeId);
     if (prefix >= ID_BITS) return;
     const bucket = this.#bucket(prefix);
-    const at = bucket.slots.findIndex((s) => s.contact.id === contact.id);
+    const head = head32(contact.nodeId);
+    const at = indexIn(bucket, head, contact.id);
     if (at >= 0) {
-      bucket.slots.splice(at, 1);
-      bucket.slots.push({ contact, failures: 0, head: head32(contact.nodeId) });
+      removeAt(bucket, at);
+      append(bucket, { contact, failures: 0, head });
       return;
     }
     if (bucket.slots.length < this.#o.k) {
@@ -171,12 +179,14 @@ export class RoutingTable {
       for (let i = from; i < to; i++) {
         const bucket = this.#buckets[i];
         if (bucket === undefined) continue;
-        for (const s of bucket.slots) {
-          const c = s.contact;
-          if (c.id === exclude) continue;
-          const d = (s.head ^ targetHead) >>> 0;
-          // Insertion into the `wanted` closest so far, closest first.
+        const heads = bucket.heads;
+        for (let j = 0; j < heads.length; j++) {
+          const d = (heads[j]! ^ targetHead) >>> 0;
+          // Insertion into the `wanted` closest so far, closest first; the slot is read only if it may enter.
           let at = best.length;
+          if (at === wanted && d > bestHead[at - 1]!) continue;
+          const c = bucket.slots[j]!.contact;
+          if (c.id === exclude) continue;
           if (at === wanted && !closer(d, c, at - 1)) continue;
           if (at === wanted) at--;
           else {
@@ -263,21 +273,21 @@ export class RoutingTable {
   #bucket(prefix: number): Bucket {
     let bucket = this.#buckets[prefix];
     if (bucket === undefined) {
-      bucket = { slots: [], replacements: [], pinging: false, touchedMs: Number.NEGATIVE_INFINITY };
+      bucket = { slots: [], heads: [], replacements: [], pinging: false, touchedMs: Number.NEGATIVE_INFINITY };
       this.#buckets[prefix] = bucket;
     }
     return bucket;
   }
 
   #insert(prefix: number, bucket: Bucket, contact: Contact): void {
-    bucket.slots.push({ contact, failures: 0, head: head32(contact.nodeId) });
+    append(bucket, { contact, failures: 0, head: head32(contact.nodeId) });
     this.#byId.set(contact.id, prefix);
     this.#o.onAdded?.(contact);
   }
 
   #evict(prefix: number, bucket: Bucket, slot: Slot): void {
     const at = bucket.slots.indexOf(slot);
-    if (at >= 0) bucket.slots.splice(at, 1);
+    if (at >= 0) removeAt(bucket, at);
     this.#byId.delete(slot.contact.id);
     this.#o.onRemoved?.(slot.contact);
     const replacement = bucket.replacements.pop();
@@ -301,12 +311,28 @@ export class RoutingTable {
     if (!bucket.slots.includes(oldest)) return;
     if (alive) {
       // It answered: it moves to the tail (seen), and the newcomers keep waiting.
-      const at = bucket.slots.indexOf(oldest);
-      bucket.slots.splice(at, 1);
+      removeAt(bucket, bucket.slots.indexOf(oldest));
       oldest.failures = 0;
-      bucket.slots.push(oldest);
+      append(bucket, oldest);
     } else {
       this.#evict(prefix, bucket, oldest);
     }
   }
+}
+
+/** Index of member `id` in the bucket (its id's first 32 bits are `head`), or -1. */
+function indexIn(bucket: Bucket, head: number, id: string): number {
+  const heads = bucket.heads;
+  for (let j = 0; j < heads.length; j++) if (heads[j] === head && bucket.slots[j]!.contact.id === id) return j;
+  return -1;
+}
+
+function append(bucket: Bucket, slot: Slot): void {
+  bucket.slots.push(slot);
+  bucket.heads.push(slot.head);
+}
+
+function removeAt(bucket: Bucket, at: number): void {
+  bucket.slots.splice(at, 1);
+  bucket.heads.splice(at, 1);
 }
