@@ -380,7 +380,9 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       setView: (view) => nodeServer.setView(view),
     });
     options.configureApp?.(app, node);
-    listener = adminScoped(serveListener(nodeServer, server, app.listener), config);
+    // The transport is served by the API server only where peers reach it: at node.address's port.
+    const hostsTransport = port === splitHostPort(config.node.address).port;
+    listener = adminScoped(serveListener(nodeServer, server, app.listener, hostsTransport), config);
     try {
       await node.start();
     } catch (err) {
@@ -478,15 +480,17 @@ function load(
 
 /**
  * The app, behind the transport's incoming side when the transport can be
- * served by this server (`Transport.hostHttp`): it is handed the API's
+ * served by this server (`Transport.hostHttp`) and this server listens at
+ * the port of `node.address` (`hostsTransport`): it is handed the API's
  * address before the node starts, so it binds nothing, and is offered the
  * requests under its path prefix first, and every `CONNECT` (its own
- * streams; any other `CONNECT` gets 405: the node proxies nothing). Called
- * before `node.start()`.
+ * streams; any other `CONNECT` gets 405: the node proxies nothing). With
+ * `api.port` elsewhere the transport listens at `node.address` itself, and
+ * no internal frame is served on the API's port. Called before `node.start()`.
  */
-function serveListener(nodeServer: NodeServer, server: Server, app: Listener): Listener {
+function serveListener(nodeServer: NodeServer, server: Server, app: Listener, hostsTransport: boolean): Listener {
   const transport = nodeServer.node.has('transport') ? nodeServer.node.get<Transport>(TOKENS.transport) : undefined;
-  const hosted = transport?.hostHttp?.(nodeServer.node.info.address);
+  const hosted = hostsTransport ? transport?.hostHttp?.(nodeServer.node.info.address) : undefined;
   if (hosted === undefined) {
     return (req, res) => {
       if (nodeServer.draining) res.shouldKeepAlive = false;
