@@ -205,7 +205,7 @@ function fakeMembership(views: string[][]): Membership {
     on: () => () => undefined,
     join: async () => undefined,
     leave: async () => undefined,
-    bounds: { detectionMs: 1, toleratedLoss: 0, periodMs: 1 } satisfies MembershipBounds,
+    bounds: { detectionMs: 1, toleratedLoss: 0, periodMs: 1, healMs: 1 } satisfies MembershipBounds,
     setView: async (view) => void views.push([...view]),
   };
 }

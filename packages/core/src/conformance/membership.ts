@@ -7,7 +7,16 @@ import type { LinkProfile } from '../sim/link-profile.js';
 import type { SimTransportOptions } from '../sim/sim-transport.js';
 
 /** The checks of the suite, by name (for `skip`). */
-export const MEMBERSHIP_CHECKS = ['converge', 'detect', 'loss', 'restart', 'leave', 'lifecycle', 'events'] as const;
+export const MEMBERSHIP_CHECKS = [
+  'converge',
+  'detect',
+  'heal',
+  'loss',
+  'restart',
+  'leave',
+  'lifecycle',
+  'events',
+] as const;
 export type MembershipCheck = (typeof MEMBERSHIP_CHECKS)[number];
 
 export interface MembershipConformanceOptions {
@@ -245,6 +254,44 @@ export function runMembershipConformance(test: TestFn, options: MembershipConfor
       t.not(view.get(victim)?.state, 'left', `${observer} took a crash for a leave (seed ${w.seed})`);
     }
   });
+
+  register(
+    'heal',
+    'a member cut off until it is held dead is alive everywhere within bounds.healMs of the heal',
+    async (t) => {
+      const w = await world(t, 'heal');
+      await w.converge();
+      if (!Number.isFinite(w.bounds.healMs) || !Number.isFinite(w.bounds.detectionMs)) {
+        t.log(`bounds.healMs is ${w.bounds.healMs}: nobody is declared dead, or the strategy does not heal by itself`);
+        t.pass();
+        return;
+      }
+      const victim = w.victim();
+      const others = w.cluster.runningIds().filter((id) => id !== victim);
+      w.cluster.network.partition(
+        [w.cluster.spec(victim).address],
+        others.map((id) => w.cluster.spec(id).address),
+      );
+      await w.seenBy(victim, ['dead'], w.bounds.detectionMs, true);
+      w.cluster.network.heal();
+      const healedAt = w.cluster.clock.now();
+      await w.cluster.waitFor(
+        () =>
+          [...w.views()].every(([observer, view]) =>
+            w.cluster
+              .runningIds()
+              .every((id) => id === observer || !listed(w.cluster.spec(id)) || view.get(id)?.state === 'alive'),
+          ),
+        w.bounds.healMs,
+        Math.max(1, Math.floor(w.bounds.periodMs / STEPS_PER_PERIOD)),
+      );
+      const took = w.cluster.clock.now() - healedAt;
+      t.log(
+        `${victim} cut off until held dead; every member alive everywhere ${took} ms after the heal (bound ${w.bounds.healMs} ms)`,
+      );
+      t.true(took <= w.bounds.healMs);
+    },
+  );
 
   register('loss', 'declares no live member dead at bounds.toleratedLoss packet loss over a long run', async (t) => {
     const w = await world(t, 'loss');

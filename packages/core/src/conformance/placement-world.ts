@@ -10,7 +10,7 @@ export interface WorldMemberSpec {
   readonly state?: MemberState;
 }
 
-const BOUNDS: MembershipBounds = Object.freeze({ detectionMs: 1000, toleratedLoss: 0, periodMs: 100 });
+const BOUNDS: MembershipBounds = Object.freeze({ detectionMs: 1000, toleratedLoss: 0, periodMs: 100, healMs: 1000 });
 
 /**
  * A member list that a test scripts by hand, and one Membership per node

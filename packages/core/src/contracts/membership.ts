@@ -35,6 +35,13 @@ export interface MembershipBounds {
   readonly toleratedLoss: number;
   /** The protocol period in ms (probe / heartbeat interval). */
   readonly periodMs: number;
+  /**
+   * After a partition long enough for the sides to declare each other dead
+   * heals, every member lists every other alive again within this many ms
+   * (from the heal). Infinity for a strategy that declares nobody dead
+   * (an administered view) or that does not heal by itself.
+   */
+  readonly healMs: number;
   /** Suspicion timeout in ms, where the strategy has one. */
   readonly suspicionTimeoutMs?: number;
 }

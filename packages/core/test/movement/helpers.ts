@@ -263,7 +263,7 @@ const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 /** A membership whose view the test sets; listeners hear every change, as the contract says. */
 export class TestMembership implements Membership {
   readonly name = 'test';
-  readonly bounds = { detectionMs: 1000, toleratedLoss: 0, periodMs: 100 };
+  readonly bounds = { detectionMs: 1000, toleratedLoss: 0, periodMs: 100, healMs: 1000 };
   readonly self: Member;
   #members: Member[];
   readonly #listeners = new Set<MembershipListener>();

@@ -59,6 +59,8 @@ class AllToAllMembership implements Membership {
       detectionMs: options.failAfterMs + 2 * options.periodMs,
       toleratedLoss: 0.05,
       periodMs: options.periodMs,
+      // Members ping only the members they hold alive: a split does not heal by itself.
+      healMs: Infinity,
     };
     this.#self = { id: c.node.id, address: c.rpc.address, state: 'alive', incarnation: c.clock.now(), meta: {} };
     this.#members.set(this.#self.id, { member: this.#self, heardAt: 0 });

@@ -408,7 +408,12 @@ export async function placementOf(
     leave: async () => {},
     start: async () => {},
     stop: async () => {},
-    bounds: { detectionMs: Number.POSITIVE_INFINITY, toleratedLoss: 0, periodMs: 1_000 },
+    bounds: {
+      detectionMs: Number.POSITIVE_INFINITY,
+      toleratedLoss: 0,
+      periodMs: 1_000,
+      healMs: Number.POSITIVE_INFINITY,
+    },
   } as unknown as Membership;
   const node = { id: members[0]!.id, address: '127.0.0.1:1', role: 'storage', dataDir: '', configDir: CONFIGS_DIR };
   const create = manifest.create as (options: unknown) => (components: Record<string, unknown>) => unknown;

@@ -99,6 +99,8 @@ export class ControllerMembership implements Membership {
       detectionMs: options.failAfterMs + options.probeAttempts * options.probeTimeoutMs + options.heartbeatMs,
       toleratedLoss: 0.05,
       periodMs: options.heartbeatMs,
+      // The member's next heartbeat reaches the controller, whose push (or the heartbeat after) reaches everyone.
+      healMs: 3 * options.heartbeatMs + options.probeTimeoutMs,
     });
     const { messages, rpc } = components;
     messages.define(membershipProto('controller'));

@@ -51,10 +51,12 @@ const FRAME_SLACK_BYTES = 96;
 /** Failure checks per heartbeat period: a death is noticed at most a quarter period late. */
 const CHECKS_PER_PERIOD = 4;
 /**
- * Chance per period to also send the table to one member believed dead, so
- * two sides of a healed partition find each other again before forgetting.
+ * Every this many periods a member also sends its table to one member it
+ * believes dead, so two sides of a healed partition find each other again
+ * before forgetting: a fixed rhythm rather than a chance, so the time to
+ * heal has a bound (`bounds.healMs`).
  */
-const DEAD_PEER_GOSSIP_CHANCE = 0.1;
+const DEAD_PEER_EVERY_TICKS = 5;
 
 /**
  * Gossip-style failure detection (van Renesse, Minsky, Hayden, "A Gossip-Style
@@ -101,6 +103,8 @@ export class HeartbeatMembership implements Membership {
       detectionMs: options.failAfterMs + options.heartbeatMs,
       toleratedLoss: 0.05,
       periodMs: options.heartbeatMs,
+      // A member held dead is sent a table within DEAD_PEER_EVERY_TICKS periods, then gossip spreads it.
+      healMs: (DEAD_PEER_EVERY_TICKS + 3) * options.heartbeatMs,
     });
     const meta = { api: apiUrl(components.node.address), role: components.node.role };
     this.#self = {
@@ -208,8 +212,9 @@ export class HeartbeatMembership implements Membership {
       .slice(0, this.#options.fanout)
       .map((r) => r.address);
     if (targets.length === 0) targets.push(...this.#seeds);
-    if (dead.length > 0 && random.next() < DEAD_PEER_GOSSIP_CHANCE)
+    if (dead.length > 0 && this.#self.counter % DEAD_PEER_EVERY_TICKS === 0) {
       targets.push(dead[random.int(dead.length)]!.address);
+    }
     if (targets.length === 0) return;
     const entries = this.#gossip();
     for (const to of targets) this.#send(to, entries);

@@ -116,6 +116,8 @@ export class StaticMembership implements Membership {
       detectionMs: Infinity,
       // Loss can delay a view change, never make a member look dead.
       toleratedLoss: 0.99,
+      // Nobody is declared dead, so there is no split to heal.
+      healMs: Infinity,
       periodMs: options.syncIntervalMs,
     });
     components.messages.define(membershipProto('static'));

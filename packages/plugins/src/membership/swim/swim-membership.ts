@@ -144,6 +144,11 @@ export class SwimMembership implements Membership {
       toleratedLoss: this.#options.lifeguard ? TOLERATED_LOSS_LIFEGUARD : TOLERATED_LOSS_PLAIN,
       periodMs,
       suspicionTimeoutMs,
+      // Every other push-pull goes to a member held dead: two intervals, then the refutation's gossip.
+      healMs:
+        this.#options.pushPullIntervalMs > 0
+          ? 2 * this.#options.pushPullIntervalMs + suspicionTimeoutMs + DETECTION_EXTRA_PERIODS * periodMs
+          : Infinity,
     };
   }
 
