@@ -137,6 +137,7 @@ export class Movement implements Lifecycle {
       rpc: components.rpc,
       logger: this.#logger,
       batchSize: this.settings.batchSize,
+      maxBatchBytes: maxBatchBytes(components.config),
       batchTimeoutMs: this.settings.batchTimeoutMs,
       observe: components.hlc === undefined ? undefined : (v) => components.hlc!.observe(v),
     });
@@ -273,4 +274,14 @@ export class Movement implements Lifecycle {
     };
     this.#logger.warn({ err, context }, 'data movement failed; it is tried again');
   }
+}
+
+/**
+ * A batch of moved records is at most as large as one value may be
+ * (`limits.maxValueBytes`): the transport is checked, at config time, to
+ * carry a request with one such value, so it carries every batch too.
+ */
+function maxBatchBytes(config: Readonly<Record<string, unknown>>): number | undefined {
+  const limit = (config['limits'] as { maxValueBytes?: unknown } | undefined)?.maxValueBytes;
+  return typeof limit === 'number' ? limit : undefined;
 }

@@ -19,6 +19,14 @@ export interface DataMoverOptions {
   readonly logger: Logger;
   /** Records per scan page and per PutBatch. */
   readonly batchSize: number;
+  /**
+   * Largest PutBatch, in bytes of keys, values and content types plus
+   * RECORD_OVERHEAD_BYTES per record: a page of large values is sent in
+   * several batches, each a frame the transport carries (a node's
+   * `limits.maxValueBytes`, which its transport is checked to carry). One
+   * record larger than this still travels, alone. Default: no limit.
+   */
+  readonly maxBatchBytes?: number;
   /** Deadline of one PutBatch request. */
   readonly batchTimeoutMs: number;
   /**
@@ -161,6 +169,19 @@ export class DataMover {
     purpose: BatchPurpose,
     signal?: AbortSignal,
   ): Promise<readonly PutOutcome[]> {
+    const batches = splitByBytes(records, this.#options.maxBatchBytes ?? Infinity);
+    if (batches.length === 1) return this.#sendBatch(target, records, purpose, signal);
+    const outcomes: PutOutcome[] = [];
+    for (const batch of batches) outcomes.push(...(await this.#sendBatch(target, batch, purpose, signal)));
+    return outcomes;
+  }
+
+  async #sendBatch(
+    target: Member,
+    records: readonly StoredRecord[],
+    purpose: BatchPurpose,
+    signal: AbortSignal | undefined,
+  ): Promise<readonly PutOutcome[]> {
     const { rpc, placement, selfId, batchTimeoutMs } = this.#options;
     const payload: PutBatchPayload = { records, epoch: placement.epoch, source: selfId, purpose };
     if (target.id === selfId) return (await this.receive(payload)).outcomes;
@@ -295,3 +316,27 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 
 /** The answer of the movement requests that carry nothing back (MoveDone, Hint). */
 export const EMPTY_REPLY: Message = { type: CORE_MESSAGES.empty, payload: {} };
+
+/** What a record costs in a batch besides its key, value and content type: version, flags, field names, framing. */
+export const RECORD_OVERHEAD_BYTES = 256;
+
+/** `records` in order, cut into runs of at most `maxBytes` each (a record larger than that alone). */
+export function splitByBytes(records: readonly StoredRecord[], maxBytes: number): (readonly StoredRecord[])[] {
+  if (!Number.isFinite(maxBytes)) return [records];
+  const batches: StoredRecord[][] = [];
+  let current: StoredRecord[] = [];
+  let bytes = 0;
+  for (const record of records) {
+    const size =
+      record.key.length * 3 + record.value.byteLength + record.contentType.length * 3 + RECORD_OVERHEAD_BYTES;
+    if (current.length > 0 && bytes + size > maxBytes) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(record);
+    bytes += size;
+  }
+  if (current.length > 0 || batches.length === 0) batches.push(current);
+  return batches;
+}

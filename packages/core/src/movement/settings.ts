@@ -36,7 +36,7 @@ export const movementConfigProperties: Readonly<Record<string, JsonSchema>> = {
     maximum: MAX_BATCH_SIZE,
     default: DEFAULT_BATCH_SIZE,
     description:
-      'Records per page when data moves between nodes (rebalancing, hint replay, anti-entropy repair): one storage scan page and one PutBatch request. Larger pages move faster and need bigger frames. Default 500.',
+      'Records per page when data moves between nodes (rebalancing, hint replay, anti-entropy repair): one storage scan page, sent in PutBatch requests of at most limits.maxValueBytes each (one request for a page of small values). Larger pages move faster. Default 500.',
   },
   batchTimeoutMs: {
     type: 'integer',

@@ -445,6 +445,8 @@ export interface ClusterOptions {
   readonly members?: readonly Member[];
   readonly replicas?: number;
   readonly kv?: Record<string, unknown>;
+  /** The config's `limits` section of every node (its `maxValueBytes` caps a batch's bytes). */
+  readonly limits?: Record<string, unknown>;
   readonly seed?: number;
   /** Logger of every node (default silent), e.g. `consoleLogger` while debugging. */
   readonly logger?: Logger;
@@ -505,7 +507,7 @@ export async function movementCluster(t: ExecutionContext, options: ClusterOptio
       rpc,
       messages,
       logger: options.logger?.child({ node: id }) ?? silentLogger,
-      config: { kv },
+      config: options.limits === undefined ? { kv } : { kv, limits: options.limits },
     });
     return { movement, storage, placement, rpc, transport };
   };

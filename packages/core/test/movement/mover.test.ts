@@ -35,6 +35,27 @@ test('copies every record, tombstones included, to every target, and purges only
   t.is(records.length, 1000);
 });
 
+test('a page of large values travels in batches of at most limits.maxValueBytes, each a frame the transport carries', async (t) => {
+  const maxValueBytes = 16_384;
+  const cluster = await movementCluster(t, { ids, replicas: 3, kv: { batchSize: 64 }, limits: { maxValueBytes } });
+  const [a, b] = ids.map((id) => cluster.byId(id));
+  fill(a!.disk, 40, 1000, 5_000);
+  const batches: number[] = [];
+  b!.storage.beforePutBatch = (records) => void batches.push(records.reduce((n, r) => n + r.value.byteLength, 0));
+  const result = await settle(
+    cluster.clock,
+    a!.movement.mover.copy({ filter: () => true, targets: [member('b')], purge: false, purpose: 'PURPOSE_REBALANCE' }),
+  );
+  t.log(`batches of ${batches.join(', ')} value bytes`);
+  t.is(result.written + result.alreadyNewer, 40, 'every record reached b (some by its own rebalancing first)');
+  t.is(b!.disk.records.size, 40);
+  t.true(batches.length > 1, `one page of 40 records went as ${batches.length} batches`);
+  t.true(
+    batches.every((bytes) => bytes <= maxValueBytes),
+    `every batch within ${maxValueBytes} bytes of values: ${batches.join(', ')}`,
+  );
+});
+
 test('a page a target cannot take fails the copy and purges nothing of it', async (t) => {
   const cluster = await movementCluster(t, { ids, replicas: 3, kv: { batchSize: 100, batchTimeoutMs: 500 } });
   const [a, b] = ids.map((id) => cluster.byId(id));
