@@ -43,6 +43,7 @@ export async function rebalanceBench(dir: string, settings: BenchSettings): Prom
       firstHost: FIRST_HOST + 2,
       firstId: 3,
       port: two[0]!.port,
+      join: two.map((n) => n.member.slice(n.member.indexOf('@') + 1)),
       ...(kv ? { kv } : {}),
     },
     settings.nodeArgs,

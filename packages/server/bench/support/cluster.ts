@@ -30,6 +30,12 @@ export interface ClusterOptions {
   readonly port?: number;
   /** The config's `kv` section; default none (every default). */
   readonly kv?: Readonly<Record<string, unknown>>;
+  /**
+   * `host:port` seeds of every node: a node alone in its view with no seed
+   * takes no internal frames without a cluster secret, so one that is to be
+   * added by a view change names the nodes that will send it.
+   */
+  readonly join?: readonly string[];
 }
 
 export interface ClusterNode {
@@ -70,6 +76,7 @@ export async function startCluster(
           transport: { name: 'http' },
           codec: { name: codec },
           ...(options.kv === undefined ? {} : { kv: options.kv }),
+          ...(options.join === undefined ? {} : { join: options.join }),
           log: { level: 'info' },
         }),
       );
