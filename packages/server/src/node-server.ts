@@ -79,6 +79,8 @@ export interface NodeServerOptions {
 /** First retry delay of a failed join, doubled up to JOIN_RETRY_MAX_MS. */
 const JOIN_RETRY_MS = 250;
 const JOIN_RETRY_MAX_MS = 5_000;
+type ConnectListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
 /** Longest wait for `membership.leave()` on shutdown: a leave is a courtesy, not a requirement. */
 const LEAVE_TIMEOUT_MS = 5_000;
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -315,6 +317,13 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
   const server = httpServer(api, logger, (req, res) => listener(req, res), {
     maxBodyBytes: loaded.config.limits.maxValueBytes,
   });
+  // Until the transport takes CONNECTs, a peer opening its frame stream hears "starting", not "no streams here".
+  let connect: ConnectListener | undefined;
+  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (connect !== undefined) return connect(req, socket, head);
+    socket.on('error', () => undefined);
+    socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n');
+  });
   const endpoints: FacadeEndpoint[] = [];
   let port: number;
   try {
@@ -382,7 +391,10 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     options.configureApp?.(app, node);
     // The transport is served by the API server only where peers reach it: at node.address's port.
     const hostsTransport = port === splitHostPort(config.node.address).port;
-    listener = adminScoped(serveListener(nodeServer, server, app.listener, hostsTransport), config);
+    listener = adminScoped(
+      serveListener(nodeServer, app.listener, hostsTransport, (handler) => (connect = handler)),
+      config,
+    );
     try {
       await node.start();
     } catch (err) {
@@ -488,9 +500,20 @@ function load(
  * `api.port` elsewhere the transport listens at `node.address` itself, and
  * no internal frame is served on the API's port. Called before `node.start()`.
  */
-function serveListener(nodeServer: NodeServer, server: Server, app: Listener, hostsTransport: boolean): Listener {
+function serveListener(
+  nodeServer: NodeServer,
+  app: Listener,
+  hostsTransport: boolean,
+  onConnect: (handler: ConnectListener) => void,
+): Listener {
   const transport = nodeServer.node.has('transport') ? nodeServer.node.get<Transport>(TOKENS.transport) : undefined;
   const hosted = hostsTransport ? transport?.hostHttp?.(nodeServer.node.info.address) : undefined;
+  const connect = hosted?.connect;
+  onConnect((req, socket, head) => {
+    if (connect?.(req, socket, head) === true) return;
+    socket.on('error', () => undefined);
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
   if (hosted === undefined) {
     return (req, res) => {
       if (nodeServer.draining) res.shouldKeepAlive = false;
@@ -499,14 +522,6 @@ function serveListener(nodeServer: NodeServer, server: Server, app: Listener, ho
   }
   nodeServer.hostedTransport = hosted;
   const prefix = hosted.pathPrefix;
-  const connect = hosted.connect;
-  if (connect !== undefined) {
-    server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (connect(req, socket, head)) return;
-      socket.on('error', () => undefined);
-      socket.end('HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    });
-  }
   return (req, res) => {
     if (nodeServer.draining) res.shouldKeepAlive = false;
     if (!req.url!.startsWith(prefix) || !hosted.handle(req, res)) app(req, res);

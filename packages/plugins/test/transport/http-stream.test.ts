@@ -13,8 +13,8 @@ import { components, reverse, started } from './http-peers.js';
  * the requests it saw; `connectHook` false leaves CONNECT unhandled (as a
  * host that knows no frame stream).
  */
-async function hosted(t: ExecutionContext, connectHook: boolean) {
-  const seen = { connections: 0, posts: 0 };
+async function hosted(t: ExecutionContext, connectHook: boolean, startingConnects = 0) {
+  const seen = { connections: 0, posts: 0, starting: 0 };
   const transport = new HttpTransport(components('127.0.0.1:0'));
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     seen.posts++;
@@ -23,6 +23,12 @@ async function hosted(t: ExecutionContext, connectHook: boolean) {
   server.on('connection', () => seen.connections++);
   if (connectHook) {
     server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // As a node still starting answers: the stream exists, just not yet.
+      if (seen.starting < startingConnects) {
+        seen.starting++;
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
       if (!transport.handleConnect(req, socket, head)) socket.destroy();
     });
   }
@@ -127,6 +133,21 @@ test('a peer whose host takes no CONNECT gets POSTs, and still every answer', as
     t.deepEqual(await a.request(b.transport.address, Uint8Array.of(i, 9), { timeoutMs: 5000 }), Uint8Array.of(9, i));
   }
   t.is(b.seen.posts, 3);
+});
+
+test('a peer that answers CONNECT 503 while it starts gets a stream once it runs, not POSTs for a minute', async (t) => {
+  const b = await hosted(t, true, 1);
+  const a = await started(t);
+  const first = await a.request(b.transport.address, Uint8Array.of(1, 2), { timeoutMs: 5000 }).then(
+    () => 'answered',
+    (err: { code?: string }) => err.code,
+  );
+  t.is(first, 'KVMESH_ERR_TRANSPORT_UNREACHABLE', 'the request to a starting peer fails as unreachable');
+  for (let i = 0; i < 3; i++) {
+    t.deepEqual(await a.request(b.transport.address, Uint8Array.of(i, 7), { timeoutMs: 5000 }), Uint8Array.of(7, i));
+  }
+  t.is(b.seen.starting, 1);
+  t.is(b.seen.posts, 0, 'every later request went over the stream');
 });
 
 test('a request sent as a peer restarts goes to the new process, not into the closed connection', async (t) => {

@@ -172,6 +172,11 @@ export class StreamClient {
       }
       socket.off('data', onData);
       const status = /^HTTP\/1\.1 (\d{3})/.exec(head.subarray(0, end).toString('latin1'))?.[1];
+      if (status === '503') {
+        // A node that serves streams but is not running yet: try again, on a stream, next time.
+        this.#fail(this.#unreachable('is starting (CONNECT answered 503)'), false);
+        return;
+      }
       if (status !== '200') {
         this.#fail(this.#refused(status), true);
         return;
