@@ -15,8 +15,17 @@ type ProblemCode = 'KVMESH_ERR_MESSAGE_INVALID' | 'KVMESH_ERR_CODEC_DECODE';
 interface Walk {
   readonly form: ValueForm;
   readonly code: ProblemCode;
-  readonly typeName: string;
+  /** The message type the walk began at; its name is only looked up for a failure (protobufjs builds it each time). */
+  readonly type: protobuf.Type;
+  /**
+   * Where the walk is: field names, list indexes and map keys, pushed on the
+   * way down and popped on the way up, so a field's path is built only for a
+   * failure rather than for every field of every message.
+   */
+  readonly at: Segment[];
 }
+
+type Segment = string | number | { readonly key: string };
 
 const INT32: readonly [number, number] = [-0x80000000, 0x7fffffff];
 const UINT32: readonly [number, number] = [0, 0xffffffff];
@@ -57,7 +66,7 @@ export function toCanonical(
   form: ValueForm,
   code: ProblemCode,
 ): Record<string, unknown> {
-  return convertMessage(type, value, { form, code, typeName: nameOf(type) }, '', 1);
+  return convertMessage(type, value, { form, code, type, at: [] }, 1);
 }
 
 /** The JSON-safe form of a canonical value: bytes as base64, non-finite floats as strings. */
@@ -92,74 +101,65 @@ function valueToJson(field: protobuf.FieldBase, v: unknown): unknown {
   return v;
 }
 
-function convertMessage(
-  type: protobuf.Type,
-  value: unknown,
-  walk: Walk,
-  path: string,
-  depth: number,
-): Record<string, unknown> {
-  if (depth > MAX_MESSAGE_DEPTH) fail(walk, path, `nests messages deeper than ${MAX_MESSAGE_DEPTH} levels`);
-  if (!isPlainObject(value)) fail(walk, path, `must be an object (message ${nameOf(type)}), found ${describe(value)}`);
+function convertMessage(type: protobuf.Type, value: unknown, walk: Walk, depth: number): Record<string, unknown> {
+  if (depth > MAX_MESSAGE_DEPTH) fail(walk, `nests messages deeper than ${MAX_MESSAGE_DEPTH} levels`);
+  if (!isPlainObject(value)) fail(walk, `must be an object (message ${nameOf(type)}), found ${describe(value)}`);
   const out: Record<string, unknown> = {};
   for (const field of type.fieldsArray) {
     const raw = Object.hasOwn(value, field.name) ? value[field.name] : undefined;
-    const at = path === '' ? field.name : `${path}.${field.name}`;
+    walk.at.push(field.name);
     if (field.map) {
-      out[field.name] = convertMap(field as unknown as protobuf.MapField, raw, walk, at, depth);
+      out[field.name] = convertMap(field as unknown as protobuf.MapField, raw, walk, depth);
     } else if (field.repeated) {
-      out[field.name] = convertList(field, raw, walk, at, depth);
+      out[field.name] = convertList(field, raw, walk, depth);
     } else if (field.partOf) {
-      if (raw !== undefined && raw !== null) out[field.name] = convertSingle(field, raw, walk, at, depth);
+      if (raw !== undefined && raw !== null) out[field.name] = convertSingle(field, raw, walk, depth);
     } else if (raw === undefined || raw === null) {
-      out[field.name] = defaultOf(field, walk, at);
+      out[field.name] = defaultOf(field, walk);
     } else {
-      out[field.name] = convertSingle(field, raw, walk, at, depth);
+      out[field.name] = convertSingle(field, raw, walk, depth);
     }
+    walk.at.pop();
   }
   for (const oneof of type.oneofsArray) {
     const set = oneof.fieldsArray.filter((f) => Object.hasOwn(out, f.name)).map((f) => `'${f.name}'`);
     if (set.length > 1) {
-      fail(walk, path, `sets ${set.join(' and ')}, which share oneof '${oneof.name}': set at most one`);
+      fail(walk, `sets ${set.join(' and ')}, which share oneof '${oneof.name}': set at most one`);
     }
   }
   return out;
 }
 
-function convertList(field: protobuf.Field, raw: unknown, walk: Walk, path: string, depth: number): unknown[] {
+function convertList(field: protobuf.Field, raw: unknown, walk: Walk, depth: number): unknown[] {
   if (raw === undefined || raw === null) return [];
-  if (!Array.isArray(raw)) fail(walk, path, `must be an array (repeated ${field.type}), found ${describe(raw)}`);
+  if (!Array.isArray(raw)) fail(walk, `must be an array (repeated ${field.type}), found ${describe(raw)}`);
   const out = new Array<unknown>(raw.length);
   for (let i = 0; i < raw.length; i++) {
     const item: unknown = raw[i];
-    const at = `${path}[${i}]`;
-    if (item === undefined || item === null) fail(walk, at, 'must not be null: repeated fields hold values only');
-    out[i] = convertSingle(field, item, walk, at, depth);
+    walk.at.push(i);
+    if (item === undefined || item === null) fail(walk, 'must not be null: repeated fields hold values only');
+    out[i] = convertSingle(field, item, walk, depth);
+    walk.at.pop();
   }
   return out;
 }
 
-function convertMap(
-  field: protobuf.MapField,
-  raw: unknown,
-  walk: Walk,
-  path: string,
-  depth: number,
-): Record<string, unknown> {
+function convertMap(field: protobuf.MapField, raw: unknown, walk: Walk, depth: number): Record<string, unknown> {
   if (raw === undefined || raw === null) return {};
   if (!isPlainObject(raw)) {
-    fail(walk, path, `must be an object (map<${field.keyType}, ${field.type}>), found ${describe(raw)}`);
+    fail(walk, `must be an object (map<${field.keyType}, ${field.type}>), found ${describe(raw)}`);
   }
   const entries: [string, unknown][] = [];
   const seen = new Set<string>();
   for (const key of Object.keys(raw)) {
-    const at = `${path}[${JSON.stringify(key)}]`;
-    const canonicalKey = convertMapKey(field.keyType, key, walk, at);
-    if (seen.has(canonicalKey)) fail(walk, at, `is the same key as ${JSON.stringify(canonicalKey)}`);
+    walk.at.push({ key });
+    const canonicalKey = convertMapKey(field.keyType, key, walk);
+    if (seen.has(canonicalKey)) fail(walk, `is the same key as ${JSON.stringify(canonicalKey)}`);
     seen.add(canonicalKey);
     const item = raw[key];
-    if (item === undefined || item === null) fail(walk, at, 'must not be null: map entries hold values only');
-    entries.push([canonicalKey, convertSingle(field, item, walk, at, depth)]);
+    if (item === undefined || item === null) fail(walk, 'must not be null: map entries hold values only');
+    entries.push([canonicalKey, convertSingle(field, item, walk, depth)]);
+    walk.at.pop();
   }
   const numeric = Object.hasOwn(INTEGER_RANGES, field.keyType);
   entries.sort(([a], [b]) => (numeric ? Number(a) - Number(b) : a < b ? -1 : a > b ? 1 : 0));
@@ -168,71 +168,67 @@ function convertMap(
   return out;
 }
 
-function convertMapKey(keyType: string, key: string, walk: Walk, path: string): string {
+function convertMapKey(keyType: string, key: string, walk: Walk): string {
   if (keyType === 'string') {
-    if (LONE_SURROGATE.test(key)) fail(walk, path, 'has a key that is not well-formed Unicode (a lone surrogate)');
+    if (LONE_SURROGATE.test(key)) fail(walk, 'has a key that is not well-formed Unicode (a lone surrogate)');
     return key;
   }
   if (keyType === 'bool') {
-    if (key !== 'true' && key !== 'false') fail(walk, path, `must have key "true" or "false" (map<bool, ...>)`);
+    if (key !== 'true' && key !== 'false') fail(walk, `must have key "true" or "false" (map<bool, ...>)`);
     return key;
   }
   const range = INTEGER_RANGES[keyType];
   const n = DECIMAL.test(key) ? Number(key) : NaN;
   if (range === undefined || !(n >= range[0] && n <= range[1])) {
-    fail(walk, path, `must have a decimal integer key from ${range?.[0]} to ${range?.[1]} (map<${keyType}, ...>)`);
+    fail(walk, `must have a decimal integer key from ${range?.[0]} to ${range?.[1]} (map<${keyType}, ...>)`);
   }
   return String(n === 0 ? 0 : n);
 }
 
-function convertSingle(field: protobuf.FieldBase, raw: unknown, walk: Walk, path: string, depth: number): unknown {
+function convertSingle(field: protobuf.FieldBase, raw: unknown, walk: Walk, depth: number): unknown {
   const resolved = field.resolvedType;
-  if (resolved instanceof protobuf.Type) return convertMessage(resolved, raw, walk, path, depth + 1);
-  if (resolved instanceof protobuf.Enum) return convertEnum(resolved, raw, walk, path);
-  return convertScalar(field.type, raw, walk, path);
+  if (resolved instanceof protobuf.Type) return convertMessage(resolved, raw, walk, depth + 1);
+  if (resolved instanceof protobuf.Enum) return convertEnum(resolved, raw, walk);
+  return convertScalar(field.type, raw, walk);
 }
 
-function convertEnum(type: protobuf.Enum, raw: unknown, walk: Walk, path: string): string {
+function convertEnum(type: protobuf.Enum, raw: unknown, walk: Walk): string {
   let id: number | undefined;
   if (typeof raw === 'string' && Object.hasOwn(type.values, raw)) id = type.values[raw];
   else if (typeof raw === 'number' && Object.hasOwn(type.valuesById, raw)) id = raw;
   const name = id === undefined ? undefined : type.valuesById[id];
   if (name === undefined) {
-    fail(
-      walk,
-      path,
-      `must be one of ${Object.keys(type.values).join(', ')} (enum ${nameOf(type)}), found ${describe(raw)}`,
-    );
+    fail(walk, `must be one of ${Object.keys(type.values).join(', ')} (enum ${nameOf(type)}), found ${describe(raw)}`);
   }
   return name;
 }
 
-function convertScalar(scalar: string, raw: unknown, walk: Walk, path: string): unknown {
+function convertScalar(scalar: string, raw: unknown, walk: Walk): unknown {
   switch (scalar) {
     case 'string':
-      if (typeof raw !== 'string') fail(walk, path, `must be a string, found ${describe(raw)}`);
-      if (LONE_SURROGATE.test(raw)) fail(walk, path, 'must be well-formed Unicode text (it has a lone surrogate)');
+      if (typeof raw !== 'string') fail(walk, `must be a string, found ${describe(raw)}`);
+      if (LONE_SURROGATE.test(raw)) fail(walk, 'must be well-formed Unicode text (it has a lone surrogate)');
       return raw;
     case 'bytes':
-      return convertBytes(raw, walk, path);
+      return convertBytes(raw, walk);
     case 'bool':
-      if (typeof raw !== 'boolean') fail(walk, path, `must be a boolean, found ${describe(raw)}`);
+      if (typeof raw !== 'boolean') fail(walk, `must be a boolean, found ${describe(raw)}`);
       return raw;
     case 'double':
-      return convertFloat(raw, walk, path);
+      return convertFloat(raw, walk);
     case 'float': {
-      const n = Math.fround(convertFloat(raw, walk, path));
+      const n = Math.fround(convertFloat(raw, walk));
       return n === 0 ? 0 : n;
     }
     default: {
       const range = INTEGER_RANGES[scalar];
-      if (range === undefined) fail(walk, path, `has an unsupported type ${scalar}`);
-      return convertInteger(raw, range, walk, path);
+      if (range === undefined) fail(walk, `has an unsupported type ${scalar}`);
+      return convertInteger(raw, range, walk);
     }
   }
 }
 
-function convertBytes(raw: unknown, walk: Walk, path: string): Uint8Array {
+function convertBytes(raw: unknown, walk: Walk): Uint8Array {
   // Always a copy, and always a plain Uint8Array (not a Buffer), so that decoded
   // messages never alias the input and compare equal across codecs.
   if (raw instanceof Uint8Array) return new Uint8Array(raw);
@@ -240,32 +236,32 @@ function convertBytes(raw: unknown, walk: Walk, path: string): Uint8Array {
     if (typeof raw === 'string' && BASE64.test(raw) && raw.replace(/=+$/, '').length % 4 !== 1) {
       return new Uint8Array(Buffer.from(raw, 'base64'));
     }
-    fail(walk, path, `must be base64 text, found ${describe(raw)}`);
+    fail(walk, `must be base64 text, found ${describe(raw)}`);
   }
-  fail(walk, path, `must be a Uint8Array, found ${describe(raw)}`);
+  fail(walk, `must be a Uint8Array, found ${describe(raw)}`);
 }
 
-function convertFloat(raw: unknown, walk: Walk, path: string): number {
+function convertFloat(raw: unknown, walk: Walk): number {
   let n: number | undefined;
   if (typeof raw === 'number') n = raw;
   else if (walk.form === 'json' && typeof raw === 'string' && Object.hasOwn(NON_FINITE, raw)) n = NON_FINITE[raw];
-  if (n === undefined) fail(walk, path, `must be a number, found ${describe(raw)}`);
+  if (n === undefined) fail(walk, `must be a number, found ${describe(raw)}`);
   // Negative zero does not survive msgpack or JSON, so canonical form has only one zero.
   return n === 0 ? 0 : n;
 }
 
-function convertInteger(raw: unknown, [min, max]: readonly [number, number], walk: Walk, path: string): number {
+function convertInteger(raw: unknown, [min, max]: readonly [number, number], walk: Walk): number {
   let n = NaN;
   if (typeof raw === 'number') n = raw;
   else if (typeof raw === 'bigint') n = Number(raw);
   else if (walk.form === 'json' && typeof raw === 'string' && DECIMAL.test(raw)) n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max) {
-    fail(walk, path, `must be an integer from ${min} to ${max}, found ${describe(raw)}`);
+    fail(walk, `must be an integer from ${min} to ${max}, found ${describe(raw)}`);
   }
   return n === 0 ? 0 : n;
 }
 
-function defaultOf(field: protobuf.Field, walk: Walk, path: string): unknown {
+function defaultOf(field: protobuf.Field, walk: Walk): unknown {
   const resolved = field.resolvedType;
   if (resolved instanceof protobuf.Type) return null;
   let value: unknown = field.typeDefault;
@@ -274,16 +270,29 @@ function defaultOf(field: protobuf.Field, walk: Walk, path: string): unknown {
   // 64-bit defaults are Long objects.
   if (typeof value === 'object' && value !== null && 'toNumber' in value)
     value = (value as { toNumber(): number }).toNumber();
-  if (resolved instanceof protobuf.Enum) return convertEnum(resolved, value, walk, path);
-  return convertScalar(field.type, value, { ...walk, form: 'canonical' }, path);
+  if (resolved instanceof protobuf.Enum) return convertEnum(resolved, value, walk);
+  return convertScalar(field.type, value, { ...walk, form: 'canonical' });
 }
 
-function fail(walk: Walk, path: string, problem: string): never {
+function fail(walk: Walk, problem: string): never {
+  const path = pathOf(walk.at);
   const where = path === '' ? 'the message' : `field '${path}'`;
-  const prefix = walk.code === 'KVMESH_ERR_CODEC_DECODE' ? `cannot decode ${walk.typeName}` : walk.typeName;
+  const typeName = nameOf(walk.type);
+  const prefix = walk.code === 'KVMESH_ERR_CODEC_DECODE' ? `cannot decode ${typeName}` : typeName;
   throw new KvError(walk.code, `${prefix}: ${where} ${problem}`, {
-    details: { type: walk.typeName, field: path },
+    details: { type: typeName, field: path },
   });
+}
+
+/** `record.version.node`, `items[2]`, `meta["a"]`: the segments as the path a message names. */
+function pathOf(segments: readonly Segment[]): string {
+  let path = '';
+  for (const segment of segments) {
+    if (typeof segment === 'number') path += `[${segment}]`;
+    else if (typeof segment === 'object') path += `[${JSON.stringify(segment.key)}]`;
+    else path += path === '' ? segment : `.${segment}`;
+  }
+  return path;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
