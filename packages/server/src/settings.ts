@@ -113,6 +113,12 @@ export const SERVER_CONFIG_EXTENSIONS: Readonly<Record<string, JsonSchema>> = Ob
         description:
           'How many of the first nodes every node joins through (--join); they start, and get ready, before the others.',
       },
+      layout: {
+        enum: ['hosts', 'ports'],
+        default: 'hosts',
+        description:
+          "Where the nodes listen. hosts: consecutive loopback addresses from --host-base (127.0.0.2, 127.0.0.3, ...), all on one port. ports: one host, node.address's, on consecutive ports from node.address's (localhost:8000, 8001, 8002, ...).",
+      },
       clientRole: {
         type: 'string',
         minLength: 1,
@@ -160,6 +166,8 @@ export interface UpSettings {
   readonly nodes?: number;
   readonly roles: readonly UpRoleEntry[];
   readonly seeds: number;
+  /** hosts: consecutive addresses on one port; ports: one host, consecutive ports. */
+  readonly layout: 'hosts' | 'ports';
   readonly clientRole?: string;
 }
 
@@ -170,6 +178,7 @@ export function upSettings(config: Readonly<Record<string, unknown>>): UpSetting
     ...(section.nodes !== undefined ? { nodes: section.nodes } : {}),
     roles: section.roles ?? [],
     seeds: section.seeds ?? 1,
+    layout: section.layout ?? 'hosts',
     ...(section.clientRole !== undefined ? { clientRole: section.clientRole } : {}),
   };
 }

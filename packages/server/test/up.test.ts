@@ -213,6 +213,22 @@ const PLAN: UpPlanInput = {
   defaultRole: 'storage',
 };
 
+test('layout ports plans every node on one host, on consecutive ports, as the dht-node seed runs them', (t) => {
+  const settings = upSettings({ up: { layout: 'ports', seeds: 2 } });
+  const plan = planCluster({ ...PLAN, settings, hostBase: '127.0.0.1', port: 8000, nodes: 3 });
+  t.deepEqual(
+    plan.nodes.map((n) => [n.id, n.address, n.seed]),
+    [
+      ['n1', '127.0.0.1:8000', true],
+      ['n2', '127.0.0.1:8001', true],
+      ['n3', '127.0.0.1:8002', false],
+    ],
+  );
+  t.is(plan.nodes[2]!.env['KVMESH_NODES'], '127.0.0.1:8000,127.0.0.1:8001,127.0.0.1:8002');
+  t.throws(() => planCluster({ ...PLAN, settings, port: 65_534, nodes: 3 }), { message: /run past port 65535/ });
+  t.is(upSettings({}).layout, 'hosts', 'consecutive hosts unless the config says otherwise');
+});
+
 test('plans n1..nN on consecutive addresses, one port, every node joining through the first', (t) => {
   const plan = planCluster({ ...PLAN, nodes: 3 });
   t.deepEqual(

@@ -116,7 +116,11 @@ export function upCommand(): Command {
         (value: string, previous: string[]) => [...previous, value],
         [] as string[],
       )
-      .option('-p, --port <port>', "every node's port (default: the port of the config's node.address)", port)
+      .option(
+        '-p, --port <port>',
+        "every node's port; with up.layout ports n1's, the others count up (default: the port of the config's node.address)",
+        port,
+      )
       .option('--host-base <ipv4>', 'address of n1; the next nodes get the next addresses', DEFAULT_HOST_BASE)
       .option('-d, --data-dir <dir>', 'folder of the data directories, one per node (<dir>/<id>)', DEFAULT_UP_DATA_DIR)
       .option('--json', 'print one JSON line per ready node, then {"ready":true}; nothing else on stdout')
@@ -258,7 +262,8 @@ export async function runUp(configPath: string, options: UpOptions): Promise<num
     settings: layout.settings,
     ...(options.nodes !== undefined ? { nodes: options.nodes } : {}),
     roleCounts: layout.roleCounts,
-    hostBase: options.hostBase,
+    // Layout ports: every node on node.address's host, as a user starting them by hand would.
+    hostBase: layout.settings.layout === 'ports' ? layout.host : options.hostBase,
     port: layout.port,
     dataDir: resolve(options.dataDir),
     defaultRole: layout.defaultRole,
@@ -273,6 +278,8 @@ interface Layout {
   readonly settings: UpSettings;
   readonly roleCounts: ReadonlyMap<string, number>;
   readonly port: number;
+  /** The host of node.address, as the first node sees it: every node's host in layout `ports`. */
+  readonly host: string;
   /** node.role of the config, as a node sees it. */
   readonly defaultRole: string;
 }
@@ -328,7 +335,7 @@ async function readLayout(file: string, options: UpOptions, registry: PluginRegi
     extensions: SERVER_CONFIG_EXTENSIONS,
     env: { ...process.env, ...provisional.nodes[0]!.env },
   });
-  const configured = splitHostPort(first.config.node.address).port;
+  const { host, port: configured } = splitHostPort(first.config.node.address);
   const chosen = options.port ?? configured;
   if (chosen === 0) {
     throw new CliError(
@@ -336,7 +343,7 @@ async function readLayout(file: string, options: UpOptions, registry: PluginRegi
       EXIT.usage,
     );
   }
-  return { settings, roleCounts: counts, port: chosen, defaultRole: first.config.node.role };
+  return { settings, roleCounts: counts, port: chosen, host, defaultRole: first.config.node.role };
 }
 
 /** Loads the file as each node will (its env, its flags): every node's problems show before anything starts. */

@@ -6,6 +6,8 @@ import { DEFAULT_HOST_BASE, UP_ENV, roleVariable } from './up-env.js';
 
 /** Node count of a local cluster when neither `--nodes` nor the config's `up` section says. */
 export const DEFAULT_UP_NODES = 3;
+const MAX_PORT = 65_535;
+
 /** Port of every node when the config's node.address gives none we can use (it is interpolated from the plan). */
 export const DEFAULT_UP_PORT = 7700;
 
@@ -61,8 +63,9 @@ export const NODE_LOG_FILE = 'node.log';
 
 /**
  * Lays out a local cluster: ids n1..nN on consecutive addresses from
- * `hostBase`, all on one port, roles in the order the `up` section lists
- * them, the first `seeds` nodes as everybody's join seeds.
+ * `hostBase`, all on one port (layout `hosts`), or all on `hostBase` on
+ * consecutive ports from `port` (layout `ports`), roles in the order the
+ * `up` section lists them, the first `seeds` nodes as everybody's join seeds.
  * @throws CliError (usage) when the role counts and the node count disagree or addresses run out.
  */
 export function planCluster(input: UpPlanInput): UpPlan {
@@ -72,9 +75,13 @@ export function planCluster(input: UpPlanInput): UpPlan {
   } catch (err) {
     throw err instanceof CliError ? usage(`${input.configFile}: ${err.message}`) : err;
   }
-  const hosts = consecutiveHosts(input.hostBase, roles.length);
+  const byPorts = input.settings.layout === 'ports';
+  if (byPorts && input.port + roles.length - 1 > MAX_PORT) {
+    throw usage(`${input.configFile}: ${roles.length} nodes from port ${input.port} run past port ${MAX_PORT}`);
+  }
+  const hosts = byPorts ? roles.map(() => input.hostBase) : consecutiveHosts(input.hostBase, roles.length);
   const seedCount = Math.min(input.settings.seeds, roles.length);
-  const addresses = hosts.map((host) => joinHostPort(host, input.port));
+  const addresses = hosts.map((host, i) => joinHostPort(host, byPorts ? input.port + i : input.port));
   const ids = roles.map((_, i) => `n${i + 1}`);
   const seeds = addresses.slice(0, seedCount);
   const shared: Record<string, string> = {
