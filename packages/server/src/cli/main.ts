@@ -206,6 +206,8 @@ interface PutOptions {
 
 /** Runs a node until a signal stops it; resolves to the exit status. */
 async function startCommand(options: StartOptions): Promise<number> {
+  // Read before anything is awaited: a launcher killed while the node starts must still be the one watched.
+  const launcher = launcherPid(process.env, process.ppid);
   const overrides: Record<string, unknown> = {
     '/node/address': options.port === undefined ? options.address : withPort(options.address, options.port),
     '/node/dataDir': options.dataDir,
@@ -247,7 +249,6 @@ async function startCommand(options: StartOptions): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
     // `kvmesh up`, `npm start` or `npx`: the node stops when what started it is gone, even when it was SIGKILLed.
-    const launcher = launcherPid(process.env, process.ppid);
     watchParent(launcher, () => {
       logger.warn({ parentPid: launcher }, 'the process that started this node is gone');
       onSignal('SIGTERM');
