@@ -2,8 +2,15 @@ import { isDeepStrictEqual } from 'node:util';
 import test from 'ava';
 import type { ExecutionContext, TestFn } from 'ava';
 import { KvError, definePlugin, runFacadeConformance } from '@kvmesh/core';
-import type { AnyPluginManifest, Facade } from '@kvmesh/core';
-import { dhtNodeConformance, dhtNodeFacade } from '@kvmesh/plugins';
+import type { AnyPluginManifest, Facade, FacadeAnswer } from '@kvmesh/core';
+import {
+  cse138Conformance,
+  dhtNodeConformance,
+  dhtNodeFacade,
+  dyschordConformance,
+  keyShiftConformance,
+  velourFogConformance,
+} from '@kvmesh/plugins';
 import { facadeConformanceHost } from '../src/facade-conformance-host.js';
 
 // The suite must fail a facade that breaks its promises: run it on broken
@@ -121,4 +128,26 @@ test('the suite fails a facade that documents no routes or gives no examples', a
   const failures = await failuresOf(brokenDhtNode(() => ({ openapi: () => ({ paths: {} }), examples: () => [] })));
   t.true(failures.get("documents every route of its table in the node's OpenAPI document")!.length > 0);
   t.deepEqual(failures.get('gives curl examples for where it answers'), ['at least one example']);
+});
+
+test("every built-in facade's error format refuses the native API's error body, and garbage", (t) => {
+  const tables = {
+    cse138Conformance,
+    dhtNodeConformance,
+    dyschordConformance,
+    keyShiftConformance,
+    velourFogConformance,
+  };
+  const native = Buffer.from('{"error":{"code":"KVMESH_ERR_HTTP_NOT_FOUND","message":"no route"}}');
+  for (const [name, table] of Object.entries(tables)) {
+    for (const [what, answer] of [
+      [
+        'the native body',
+        { status: 404, headers: { 'content-type': 'application/json; charset=utf-8' }, body: native },
+      ],
+      ['garbage', { status: 400, headers: { 'content-type': 'application/json' }, body: Buffer.from('{not json') }],
+    ] as const) {
+      t.truthy(table.errorFormat(answer as unknown as FacadeAnswer), `${name} takes ${what} for its own format`);
+    }
+  }
 });

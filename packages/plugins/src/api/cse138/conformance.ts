@@ -1,4 +1,5 @@
 import type { FacadeAnswer, FacadeConformanceTable } from '@kvmesh/core';
+import { jsonObjectOf } from '../support/json-answer.js';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 const JSON_TYPE = /^application\/json/;
@@ -228,14 +229,9 @@ export const cse138Conformance: FacadeConformanceTable = {
     },
   ],
   errorFormat: (answer: FacadeAnswer) => {
-    if (!JSON_TYPE.test(String(answer.headers['content-type'] ?? ''))) return 'the Content-Type is not JSON';
-    let body: unknown;
-    try {
-      body = JSON.parse(answer.body.toString('utf8'));
-    } catch {
-      return 'the body is not JSON';
-    }
-    const { error, message } = (body ?? {}) as { error?: unknown; message?: unknown };
+    const body = jsonObjectOf(answer, JSON_TYPE);
+    if (typeof body === 'string') return body;
+    const { error, message } = body;
     if (typeof error !== 'string' || error === '') return 'no "error" text';
     if (typeof message !== 'string' || !/^Error in [A-Z]+$/.test(message))
       return '"message" is not "Error in <METHOD>"';

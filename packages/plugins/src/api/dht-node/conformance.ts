@@ -1,4 +1,5 @@
 import type { FacadeAnswer, FacadeConformanceTable } from '@kvmesh/core';
+import { jsonObjectOf } from '../support/json-answer.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const ETAG = /^"[0-9a-f]{12}-[0-9a-f]{4}-.+"$/;
@@ -165,15 +166,9 @@ export const dhtNodeConformance: FacadeConformanceTable = {
 
 /** A dht-node error: JSON `{"error": "<words>", "code": "KVMESH_ERR_..."}` and nothing else. */
 function dhtNodeErrorFormat(answer: FacadeAnswer): string | undefined {
-  if (answer.headers['content-type'] !== JSON_TYPE) return `Content-Type is ${answer.headers['content-type']}`;
-  let body: unknown;
-  try {
-    body = JSON.parse(answer.body.toString('utf8'));
-  } catch {
-    return 'the body is not JSON';
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'the body is not an object';
-  const { error, code, ...rest } = body as Record<string, unknown>;
+  const body = jsonObjectOf(answer, JSON_TYPE);
+  if (typeof body === 'string') return body;
+  const { error, code, ...rest } = body;
   if (typeof error !== 'string' || error === '') return '"error" is not a non-empty string';
   if (typeof code !== 'string' || !/^KVMESH_ERR_[A-Z0-9_]+$/.test(code)) return '"code" is not a KVMESH_ERR_ code';
   if (Object.keys(rest).length > 0) return `unexpected fields ${Object.keys(rest).join(', ')}`;

@@ -1,4 +1,5 @@
 import type { FacadeAnswer, FacadeConformanceTable } from '@kvmesh/core';
+import { jsonObjectOf } from '../support/json-answer.js';
 import { PROBLEM_TYPE, problemOf } from './problem-details.js';
 
 const BYTES = 'application/octet-stream';
@@ -197,15 +198,9 @@ export const keyShiftConformance: FacadeConformanceTable = {
  * `type`, `title`, `status` (the answer's) and `detail`, and the `code`.
  */
 function keyShiftErrorFormat(answer: FacadeAnswer): string | undefined {
-  if (answer.headers['content-type'] !== PROBLEM_TYPE) return `Content-Type is ${answer.headers['content-type']}`;
-  let body: unknown;
-  try {
-    body = JSON.parse(answer.body.toString('utf8'));
-  } catch {
-    return 'the body is not JSON';
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'the body is not an object';
-  const { type, title, status, detail, code, ...rest } = body as Record<string, unknown>;
+  const body = jsonObjectOf(answer, PROBLEM_TYPE);
+  if (typeof body === 'string') return body;
+  const { type, title, status, detail, code, ...rest } = body;
   if (typeof type !== 'string' || !/^(?:https:\/\/|about:blank$)/.test(type)) return '"type" is not a URI';
   if (typeof title !== 'string' || title === '') return '"title" is not a non-empty string';
   if (status !== answer.status) return `"status" is ${String(status)}, the answer's ${answer.status}`;
