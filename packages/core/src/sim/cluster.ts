@@ -9,11 +9,12 @@ import type { Member, Membership, MembershipEvent } from '../contracts/membershi
 import type { MessageRegistry } from '../contracts/rpc.js';
 import type { Storage } from '../contracts/storage.js';
 import { KvError } from '../errors.js';
+import type { ComponentDefinition } from '../kernel/graph.js';
 import { createNode } from '../kernel/node.js';
 import type { KvNode } from '../kernel/node.js';
 import type { PluginRegistry } from '../kernel/registry.js';
 import { definePlugin } from '../plugin.js';
-import type { CodecSet } from '../plugin.js';
+import type { CodecSet, JsonSchema } from '../plugin.js';
 import { TOKENS } from '../tokens.js';
 import type { LinkProfile } from './link-profile.js';
 import { SeededRandom } from './seeded-random.js';
@@ -76,6 +77,10 @@ export interface SimClusterOptions {
    * node reads `clock` itself.
    */
   readonly clockSkew?: ((spec: SimNodeSpec) => ClockSkew) | ClockSkewBounds;
+  /** Host components every node builds after what they need (the KV service: `kvServiceDefinition()`). Default none. */
+  readonly extras?: readonly ComponentDefinition[];
+  /** Config sections those components read, with their schemas (`{ kv: kvConfigSchema }`). Default none. */
+  readonly extensions?: Readonly<Record<string, JsonSchema>>;
 }
 
 /** How far one node's clock is off the virtual time. */
@@ -429,7 +434,10 @@ export class SimCluster {
     const config = validateConfig(
       { transport: { name: 'sim' }, storage: { name: 'none' }, ...raw, node },
       this.#registry,
-      { file: `simulated node ${spec.id}` },
+      {
+        file: `simulated node ${spec.id}`,
+        ...(this.#options.extensions ? { extensions: this.#options.extensions } : {}),
+      },
     );
     const codecKey = JSON.stringify(config.codec);
     const transport = this.network.endpoint(spec.address, this.#options.transport);
@@ -441,7 +449,12 @@ export class SimCluster {
       ...(this.#messages ? { messages: this.#messages } : {}),
       ...(this.#codecs.has(codecKey) ? { codecs: this.#codecs.get(codecKey)! } : {}),
     };
-    const built = await createNode({ config, registry: this.#registry, provide: provided });
+    const built = await createNode({
+      config,
+      registry: this.#registry,
+      provide: provided,
+      ...(this.#options.extras ? { extras: this.#options.extras } : {}),
+    });
     this.#messages ??= built.get<MessageRegistry>(TOKENS.messages);
     if (!this.#codecs.has(codecKey)) this.#codecs.set(codecKey, built.get<CodecSet>(TOKENS.codecs));
     const previous = this.#slots.get(spec.id);
