@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { KvService, Logger } from '@kvmesh/core';
+import type { KvService, Logger, ViewParameters } from '@kvmesh/core';
 import Koa from 'koa';
 import type { Context, Middleware, Next } from 'koa';
 import { facadeRouteLabel, handledByFacade, nodePortFacade } from './facade-mount.js';
@@ -32,7 +32,7 @@ export interface AppOptions {
    * Installs an operator's view of `host:port` addresses (`PUT /v1/cluster/view`).
    * Absent: view changes answer 409 KVMESH_ERR_MEMBERSHIP_VIEW_UNSUPPORTED.
    */
-  readonly setView?: (view: readonly string[]) => Promise<void>;
+  readonly setView?: (view: readonly string[], parameters?: ViewParameters) => Promise<void>;
   /** Largest JSON request body of Koa routes (`api.maxJsonBodyBytes`); default 64 KiB. */
   readonly maxJsonBodyBytes?: number;
   /** How long a connection whose body was refused as too large stays open so the client reads the answer. */

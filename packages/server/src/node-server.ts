@@ -30,6 +30,7 @@ import type {
   PluginCatalog,
   Storage,
   Transport,
+  ViewParameters,
 } from '@kvmesh/core';
 import { builtinPlugins } from '@kvmesh/plugins';
 import { createApp } from './app.js';
@@ -203,15 +204,16 @@ export class NodeServer {
    * sent to the members.
    * @throws KvError KVMESH_ERR_MEMBERSHIP_VIEW_UNSUPPORTED when this node's
    *   membership (or the lack of one) takes no view; KVMESH_ERR_HTTP_NOT_READY
-   *   while the node is not running; the membership's KVMESH_ERR_MEMBERSHIP_VIEW_INVALID.
+   *   while the node is not running; the membership's KVMESH_ERR_MEMBERSHIP_VIEW_INVALID;
+   *   KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID for `parameters` the placement does not take.
    */
-  async setView(view: readonly string[]): Promise<void> {
+  async setView(view: readonly string[], parameters?: ViewParameters): Promise<void> {
     const cluster = this.node.get<Cluster>(TOKENS.cluster);
     if (cluster.administered && !this.serving) {
       throw new KvError('KVMESH_ERR_HTTP_NOT_READY', 'the node is not running; retry when GET /v1/ready answers 200');
     }
-    await cluster.setView(view);
-    this.logger.info({ view }, 'view changed by an operator');
+    await cluster.setView(view, parameters);
+    this.logger.info({ view, ...(parameters === undefined ? {} : { parameters }) }, 'view changed by an operator');
   }
 
   /**
@@ -386,7 +388,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       notReadyReason: () => nodeServer.notReadyReason(),
       draining: () => nodeServer.draining,
       cluster: () => nodeServer.cluster(),
-      setView: (view) => nodeServer.setView(view),
+      setView: (view, parameters) => nodeServer.setView(view, parameters),
     });
     options.configureApp?.(app, node);
     // The transport is served by the API server only where peers reach it: at node.address's port.

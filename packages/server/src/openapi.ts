@@ -186,6 +186,12 @@ export const OPENAPI_DOCUMENT = Object.freeze({
                     items: { type: 'string', description: 'host:port of a node, or id@host:port' },
                     examples: [['10.10.0.2:8085', '10.10.0.3:8085']],
                   },
+                  parameters: {
+                    type: 'object',
+                    additionalProperties: { type: 'integer' },
+                    description:
+                      "Parameters for the placement that travel with the view, e.g. {\"replicationFactor\":1} (consistent-hash); omitted ones keep their current values. A placement that takes none refuses them (400 KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID).",
+                  },
                 },
               },
             },

@@ -1,6 +1,6 @@
 import type { MovementStatus } from '../movement/movement.js';
 import type { Lifecycle } from './lifecycle.js';
-import type { MemberState } from './membership.js';
+import type { MemberState, ViewParameters } from './membership.js';
 
 /** One member as the cluster view reports it. */
 export interface ClusterMember {
@@ -43,7 +43,10 @@ export interface Cluster extends Lifecycle {
   readonly administered: boolean;
   /**
    * Replaces the member list by an operator's view: `host:port` node
-   * addresses (or `id@host:port`). Resolves once the view is installed here
+   * addresses (or `id@host:port`), and optionally parameters for the
+   * placement (`ViewParameters`, such as `replicationFactor`), which the
+   * placement checks before anything changes and which travel with the
+   * view. Resolves once the view is installed here
    * and sent to every member of the old and the new view. May be called
    * concurrently; the membership orders the calls.
    * When the node's config sets `cluster.adminToken`, only a client request
@@ -52,8 +55,10 @@ export interface Cluster extends Lifecycle {
    * before anything else, whichever API the call came through.
    * @throws KvError KVMESH_ERR_ADMIN_UNAUTHORIZED without the configured admin
    *   token; KVMESH_ERR_MEMBERSHIP_VIEW_UNSUPPORTED when `administered`
-   *   is false; KVMESH_ERR_KERNEL_STATE while the node is not running; the
-   *   membership's KVMESH_ERR_MEMBERSHIP_VIEW_INVALID. Nothing is changed by a refusal.
+   *   is false; KVMESH_ERR_KERNEL_STATE while the node is not running;
+   *   KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID for parameters the placement
+   *   does not take or cannot meet; the membership's
+   *   KVMESH_ERR_MEMBERSHIP_VIEW_INVALID. Nothing is changed by a refusal.
    */
-  setView(view: readonly string[]): Promise<void>;
+  setView(view: readonly string[], parameters?: ViewParameters): Promise<void>;
 }

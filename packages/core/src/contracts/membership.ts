@@ -27,6 +27,15 @@ export interface MembershipEvent {
 
 export type MembershipListener = (event: MembershipEvent) => void;
 
+/**
+ * Parameters an operator's view carries besides its members, for the
+ * placement: names a placement reads (such as `replicationFactor`, the
+ * members per shard), whole-number values. Empty: the view carries none,
+ * and the placement uses its configured options. Every node that installs
+ * the view installs its parameters with it.
+ */
+export type ViewParameters = Readonly<Record<string, number>>;
+
 /** What a membership strategy promises about itself, used by its conformance run and the simulator. */
 export interface MembershipBounds {
   /** A crashed member is seen as dead by every live member within this many ms. */
@@ -76,8 +85,19 @@ export interface Membership extends Lifecycle {
   /**
    * Replaces the member list by an operator's decision (`PUT /v1/cluster/view`),
    * for strategies whose view is administered rather than discovered
-   * (`static`). `view` holds `host:port` node addresses. Resolves once the new
-   * view is installed here and sent to every member of the old and new view.
+   * (`static`). `view` holds `host:port` node addresses; `parameters`, when
+   * given, replace the named parameters of the view (`viewParameters`), the
+   * others kept. Resolves once the new view is installed here and sent to
+   * every member of the old and new view. The caller (core's cluster
+   * component) has had the placement check the parameters first.
    */
-  setView?(view: readonly string[]): Promise<void>;
+  setView?(view: readonly string[], parameters?: ViewParameters): Promise<void>;
+  /**
+   * The parameters of the installed view, for strategies that take a view
+   * from an operator; the same object until they change. A change of the
+   * parameters alone emits an event for every member (its state unchanged),
+   * so placement and data movement look at the view again. Omitted: the
+   * view carries none (`{}`).
+   */
+  readonly viewParameters?: ViewParameters;
 }

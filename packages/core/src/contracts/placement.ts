@@ -1,5 +1,5 @@
 import type { Lifecycle } from './lifecycle.js';
-import type { Member } from './membership.js';
+import type { Member, ViewParameters } from './membership.js';
 import type { StoredRecord, Version } from './storage.js';
 
 /** What an operation will do with the key: placements may route reads and writes differently. */
@@ -91,6 +91,12 @@ export interface OwnershipChange {
 
 export type OwnershipListener = (change: OwnershipChange) => void;
 
+/** The parameters (`Membership.viewParameters`) of the two views a `plan` goes between. */
+export interface PlanParameters {
+  readonly before: ViewParameters;
+  readonly after: ViewParameters;
+}
+
 /**
  * Core's access to this node's record of one key, for placements that move
  * a single key's ownership between nodes on access (ownership shift):
@@ -159,7 +165,8 @@ export interface Placement extends Lifecycle {
   readonly name: string;
   /**
    * The epoch of the placement's current view: `viewEpoch(ids of the data
-   * members)`, or a constant for a placement whose view never changes or
+   * members)` (with the view's parameters, for a placement that reads
+   * them: a change of parameters alone changes it), or a constant for a placement whose view never changes or
    * whose nodes never share one view (routed placements, which then decide
    * ownership in `admit` alone). Two
    * nodes agree on it exactly when they agree on the data members; a read
@@ -180,8 +187,22 @@ export interface Placement extends Lifecycle {
    * Cheap; never blocks; never throws.
    */
   admit(key: string, intent: Intent, epoch: number): Admission;
-  /** The key ranges that move when the member list goes from `before` to `after`. */
-  plan(before: readonly Member[], after: readonly Member[]): readonly Move[];
+  /**
+   * The key ranges that move when the member list goes from `before` to
+   * `after`. `parameters` are the two views' parameters; omitted, both
+   * are the current view's. A placement that takes no parameters ignores it.
+   */
+  plan(before: readonly Member[], after: readonly Member[], parameters?: PlanParameters): readonly Move[];
+  /**
+   * Optional: called by core's cluster component before an operator's view
+   * change that carries parameters is installed, with them and the number
+   * of members of the new view. Returns when the placement can meet them;
+   * changes nothing. Synchronous and pure. Omitted: the placement takes no
+   * parameters, and core refuses every view change that carries some.
+   * @throws KvError KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID naming the
+   *   parameter it does not know, or the value it cannot meet and why.
+   */
+  checkViewParameters?(parameters: ViewParameters, members: number): void;
   /**
    * Subscribes to ownership changes a routed placement discovers; returns the
    * unsubscribe function. Full-view placements omit it (their changes come

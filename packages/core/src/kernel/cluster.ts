@@ -1,5 +1,5 @@
 import type { Cluster, ClusterView } from '../contracts/cluster.js';
-import type { Membership } from '../contracts/membership.js';
+import type { Membership, ViewParameters } from '../contracts/membership.js';
 import type { Placement } from '../contracts/placement.js';
 import type { Transport } from '../contracts/transport.js';
 import { KvError } from '../errors.js';
@@ -60,7 +60,7 @@ export class NodeCluster implements Cluster {
     };
   }
 
-  async setView(view: readonly string[]): Promise<void> {
+  async setView(view: readonly string[], parameters?: ViewParameters): Promise<void> {
     requireAdminToken(this.#c.config?.cluster?.adminToken, 'a view change');
     const membership = this.#c.membership;
     if (membership?.setView === undefined) {
@@ -77,7 +77,29 @@ export class NodeCluster implements Cluster {
         'the node is not running, so its view cannot change; nothing was changed',
       );
     }
-    await membership.setView(view);
+    if (parameters !== undefined && Object.keys(parameters).length > 0) this.#checkParameters(parameters, view);
+    await membership.setView(view, parameters);
+  }
+
+  /** The placement's word on a view change's parameters, before anything changes. */
+  #checkParameters(parameters: ViewParameters, view: readonly string[]): void {
+    const bad = Object.entries(parameters).filter(([, v]) => typeof v !== 'number' || !Number.isSafeInteger(v));
+    if (bad.length > 0) {
+      throw new KvError(
+        'KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID',
+        `view parameters are whole numbers; found ${bad.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}; nothing was changed`,
+      );
+    }
+    const placement = this.#c.placement;
+    if (placement?.checkViewParameters === undefined) {
+      throw new KvError(
+        'KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID',
+        placement === undefined
+          ? `this node runs without a placement, which would read the view's parameters (${Object.keys(parameters).join(', ')}); nothing was changed`
+          : `placement '${placement.name}' takes no view parameters (${Object.keys(parameters).join(', ')}); nothing was changed`,
+      );
+    }
+    placement.checkViewParameters(parameters, new Set(view.map((e) => e.trim())).size);
   }
 }
 

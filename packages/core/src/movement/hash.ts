@@ -1,4 +1,4 @@
-import type { Member } from '../contracts/membership.js';
+import type { Member, ViewParameters } from '../contracts/membership.js';
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
@@ -19,6 +19,8 @@ export function fnv1a32(text: string, offset: number = FNV_OFFSET): number {
   return h >>> 0;
 }
 
+const NO_PARAMETERS: ViewParameters = Object.freeze({});
+
 /** True for the states in which a member holds data and answers: alive, or suspect (it may refute). */
 export function isPresent(member: Member): boolean {
   return member.state === 'alive' || member.state === 'suspect';
@@ -34,12 +36,17 @@ export function isPresent(member: Member): boolean {
  * same members, and the same of them present, have the same fingerprint,
  * whatever incarnations, meta or suspicion they see; it tells an old owner's
  * "nothing left for you" apart from an answer given for another view.
+ * The view's parameters (`Membership.viewParameters`) count too, since they
+ * change where keys live; a view without any fingerprints as before.
  */
-export function viewFingerprint(members: readonly Member[]): string {
-  const ids = members
-    .flatMap((m) => (isPresent(m) ? [m.id] : m.state === 'dead' ? [`${m.id}\u0001dead`] : []))
+export function viewFingerprint(members: readonly Member[], parameters: ViewParameters = NO_PARAMETERS): string {
+  const named = Object.keys(parameters)
     .sort()
-    .join('\u0000');
+    .map((k) => `\u0002${k}=${String(parameters[k])}`);
+  const ids = [
+    ...members.flatMap((m) => (isPresent(m) ? [m.id] : m.state === 'dead' ? [`${m.id}\u0001dead`] : [])).sort(),
+    ...named,
+  ].join('\u0000');
   const hex = (n: number): string => n.toString(16).padStart(8, '0');
   return hex(fnv1a32(ids)) + hex(fnv1a32(ids, FNV_OFFSET_ALT));
 }

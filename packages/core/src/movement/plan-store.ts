@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from '../contracts/logger.js';
-import type { Member, MemberState } from '../contracts/membership.js';
+import type { Member, MemberState, ViewParameters } from '../contracts/membership.js';
 
 /** Format version of the plan file; a file of another version is ignored (the node plans afresh). */
 const PLAN_FORMAT = 1;
@@ -17,6 +17,8 @@ const PLAN_FORMAT = 1;
 export interface PersistedPlan {
   /** Views, oldest first; the last one is the view the moves were planned for. */
   readonly views: readonly (readonly Member[])[];
+  /** The parameters of each view (`Membership.viewParameters`), same order; omitted when no view has any. */
+  readonly parameters?: readonly ViewParameters[];
   /** Moves to this node that an old owner reported complete: range, old owner id, and the view it moved for. */
   readonly cleared: readonly ClearedMove[];
 }
@@ -119,13 +121,20 @@ export class PlanStore {
 const STATES: ReadonlySet<MemberState> = new Set(['alive', 'suspect', 'dead', 'left']);
 
 function parsePlan(json: unknown): PersistedPlan {
-  const o = json as { format?: unknown; views?: unknown; cleared?: unknown };
+  const o = json as { format?: unknown; views?: unknown; parameters?: unknown; cleared?: unknown };
   if (typeof o !== 'object' || o === null || o.format !== PLAN_FORMAT) throw new Error('unknown plan format');
   if (!Array.isArray(o.views) || !o.views.every((v) => Array.isArray(v) && v.every(isMember))) {
     throw new Error('views must be lists of members');
   }
   if (!Array.isArray(o.cleared) || !o.cleared.every(isCleared)) throw new Error('cleared must list ranges');
-  return { views: o.views as Member[][], cleared: o.cleared as PersistedPlan['cleared'] };
+  if (
+    o.parameters !== undefined &&
+    (!Array.isArray(o.parameters) || o.parameters.length !== o.views.length || !o.parameters.every(isParameters))
+  ) {
+    throw new Error('parameters must hold one set of numbers per view');
+  }
+  const parameters = o.parameters === undefined ? {} : { parameters: o.parameters as ViewParameters[] };
+  return { views: o.views as Member[][], ...parameters, cleared: o.cleared as PersistedPlan['cleared'] };
 }
 
 function isMember(value: unknown): value is Member {
@@ -140,6 +149,15 @@ function isMember(value: unknown): value is Member {
     typeof m.incarnation === 'number' &&
     typeof m.meta === 'object' &&
     m.meta !== null
+  );
+}
+
+function isParameters(value: unknown): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((v) => typeof v === 'number' && Number.isFinite(v))
   );
 }
 

@@ -1,6 +1,6 @@
 import type { Clock, Timer } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
-import type { Member, Membership, MembershipEvent } from '../contracts/membership.js';
+import type { Member, Membership, MembershipEvent, ViewParameters } from '../contracts/membership.js';
 import type { Move, OwnershipChange, Placement } from '../contracts/placement.js';
 import type { Random } from '../contracts/random.js';
 import type { Rpc } from '../contracts/rpc.js';
@@ -35,6 +35,14 @@ export interface RebalancerOptions {
   /** Reports a failed background task (status' lastError, the log). */
   readonly onError: (err: unknown, context: string) => void;
 }
+
+/** A member view the data was or is to be placed by: its members and its parameters. */
+interface PlacedView {
+  readonly members: readonly Member[];
+  readonly parameters: ViewParameters;
+}
+
+const NO_PARAMETERS: ViewParameters = Object.freeze({});
 
 /** One move as `describe()` lists it. */
 export interface MoveSummary extends PendingSummary {
@@ -78,7 +86,7 @@ export class Rebalancer {
   readonly #selfId: string;
   readonly #runner: MoveRunner;
   readonly #pending: PendingMoves;
-  #history: Member[][] = [];
+  #history: PlacedView[] = [];
   #latest: readonly Member[] = [];
   #view = '';
   #outgoing: OutgoingMove[] = [];
@@ -113,15 +121,18 @@ export class Rebalancer {
   start(): void {
     const saved = this.#o.plans.load();
     if (saved !== undefined && saved.views.length > 0) {
-      this.#history = saved.views.map((v) => [...v]);
+      this.#history = saved.views.map((v, i) => ({
+        members: [...v],
+        parameters: saved.parameters?.[i] ?? NO_PARAMETERS,
+      }));
       this.#pending.restoreCleared(saved.cleared);
       const latest = this.#history[this.#history.length - 1]!;
-      this.#latest = latest;
-      this.#view = viewFingerprint(latest);
+      this.#latest = latest.members;
+      this.#view = viewFingerprint(latest.members, latest.parameters);
       this.#planned = true;
       this.#saved = this.#signature();
       if (this.#history.length > 1) {
-        this.#apply(this.#movesFor(this.#history.slice(0, -1), latest), latest);
+        this.#apply(this.#movesFor(this.#history.slice(0, -1), latest), latest.members);
         this.#o.logger.info(
           { views: this.#history.length, outgoing: this.#unfinished().length, incoming: this.#pending.size },
           'resuming the data movement of a persisted plan',
@@ -226,8 +237,9 @@ export class Rebalancer {
    */
   #schedulePlan(): void {
     if (this.#stopped) return;
+    const membership = this.#o.membership;
     const viewChanged =
-      this.#o.membership !== undefined && viewFingerprint(this.#o.membership.members()) !== this.#view;
+      membership !== undefined && viewFingerprint(membership.members(), parametersOf(membership)) !== this.#view;
     if (this.#debounce !== undefined && !viewChanged) {
       this.#dirty = true;
       return;
@@ -251,8 +263,9 @@ export class Rebalancer {
     const membership = this.#o.membership;
     if (membership === undefined || this.#stopped) return;
     const after = [...membership.members()];
+    const parameters = parametersOf(membership);
     this.#planned = true;
-    const view = viewFingerprint(after);
+    const view = viewFingerprint(after, parameters);
     if (!after.some((m) => m.id !== this.#selfId && isPresent(m))) {
       // Alone: the first node, one that has not joined (yet again), or the last one standing. No data
       // can move to or from nobody, and planning towards this view would have this node take every
@@ -269,15 +282,19 @@ export class Rebalancer {
       // longer owns). Planning from both views covers either; the half that does not apply finds
       // nothing to copy, or an old owner that answers "nothing for you".
       const self = after.find((m) => m.id === this.#selfId) ?? membership.self;
-      this.#history = [after.filter((m) => m.id !== this.#selfId), [self]];
+      this.#history = [
+        { members: after.filter((m) => m.id !== this.#selfId), parameters },
+        { members: [self], parameters },
+      ];
       this.#view = '';
     }
     if (view === this.#view) {
       this.#latest = after;
       return;
     }
-    const moves = this.#movesFor(this.#history, after);
-    this.#history.push(after);
+    const next = { members: after, parameters };
+    const moves = this.#movesFor(this.#history, next);
+    this.#history.push(next);
     if (this.#history.length > MAX_VIEWS) {
       this.#history.shift();
       this.#o.logger.warn(
@@ -301,13 +318,16 @@ export class Rebalancer {
   }
 
   /** The union of `placement.plan(view, after)` over `views`. */
-  #movesFor(views: readonly (readonly Member[])[], after: readonly Member[]): Move[] {
+  #movesFor(views: readonly PlacedView[], after: PlacedView): Move[] {
     const moves: Move[] = [];
     const seen = new Set<string>();
     for (const before of views) {
       let planned: readonly Move[];
       try {
-        planned = this.#o.placement.plan(before, after);
+        planned = this.#o.placement.plan(before.members, after.members, {
+          before: before.parameters,
+          after: after.parameters,
+        });
       } catch (err) {
         this.#o.onError(err, 'placement.plan');
         continue;
@@ -369,13 +389,20 @@ export class Rebalancer {
     const signature = this.#signature();
     if (signature === this.#saved) return;
     this.#saved = signature;
-    const saving = this.#o.plans.save({ views: this.#history.map((v) => [...v]), cleared: this.#pending.cleared() });
+    const parameters = this.#history.some((v) => Object.keys(v.parameters).length > 0)
+      ? { parameters: this.#history.map((v) => v.parameters) }
+      : {};
+    const saving = this.#o.plans.save({
+      views: this.#history.map((v) => [...v.members]),
+      ...parameters,
+      cleared: this.#pending.cleared(),
+    });
     this.#background.add(saving);
     void saving.finally(() => this.#background.delete(saving));
   }
 
   #signature(): string {
-    const views = this.#history.map((v) => viewFingerprint(v)).join(',');
+    const views = this.#history.map((v) => viewFingerprint(v.members, v.parameters)).join(',');
     const addresses = this.#latest.map((m) => `${m.id}@${m.address}`).join(',');
     return `${views}|${addresses}|${this.#pending.clearedSignature()}`;
   }
@@ -395,6 +422,11 @@ export class Rebalancer {
     if (!this.#isSettled()) return;
     for (const resolve of this.#waiters.splice(0)) resolve();
   }
+}
+
+/** The parameters of the membership's view; none for a membership that takes no view from an operator. */
+function parametersOf(membership: Membership): ViewParameters {
+  return membership.viewParameters ?? NO_PARAMETERS;
 }
 
 /** The members an ownership change names, with the membership's entry replacing the placement's for a member both know. */

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import { KvError } from '@kvmesh/core';
-import type { MovementStatus } from '@kvmesh/core';
+import type { MovementStatus, ViewParameters } from '@kvmesh/core';
 import type { Context } from 'koa';
 import type { ServerMetrics } from '../metrics.js';
 import { OPENAPI_DOCUMENT } from '../openapi.js';
@@ -28,7 +28,7 @@ export interface NativeRouterOptions {
    * addresses; resolves once it is installed and sent to the members.
    * Default: every view change is refused with KVMESH_ERR_MEMBERSHIP_VIEW_UNSUPPORTED.
    */
-  readonly setView?: (view: readonly string[]) => Promise<void>;
+  readonly setView?: (view: readonly string[], parameters?: ViewParameters) => Promise<void>;
   /** Largest JSON request body (`api.maxJsonBodyBytes`); default 64 KiB. */
   readonly maxJsonBodyBytes?: number;
   /** What `GET /v1/openapi.json` answers, as JSON text: the node's document. Default: the native API's. */
@@ -61,8 +61,10 @@ export function nativeRouter(options: NativeRouterOptions): Router {
   const maxJsonBodyBytes = options.maxJsonBodyBytes ?? DEFAULT_MAX_JSON_BODY_BYTES;
   const setView = options.setView ?? refuseViewChange;
   router.put('/v1/cluster/view', async (ctx) => {
-    const view = viewOf(await readJsonBody(ctx.req, maxJsonBodyBytes));
-    await setView(view);
+    const body = await readJsonBody(ctx.req, maxJsonBodyBytes);
+    const view = viewOf(body);
+    const parameters = parametersOf((body as { parameters?: unknown }).parameters);
+    await (parameters === undefined ? setView(view) : setView(view, parameters));
     json(ctx, 200, JSON.stringify(options.cluster()));
   });
   router.get('/metrics', async (ctx) => {
@@ -88,11 +90,11 @@ function viewOf(body: unknown): string[] {
       `a view change is a JSON object with a "view" array, e.g. ${VIEW_EXAMPLE}`,
     );
   }
-  const extra = Object.keys(body).filter((k) => k !== 'view');
+  const extra = Object.keys(body).filter((k) => k !== 'view' && k !== 'parameters');
   if (extra.length > 0) {
     throw new KvError(
       'KVMESH_ERR_HTTP_BAD_REQUEST',
-      `a view change has only a "view" field; found ${extra.map((k) => JSON.stringify(k)).join(', ')}`,
+      `a view change has only "view" and "parameters" fields; found ${extra.map((k) => JSON.stringify(k)).join(', ')}`,
     );
   }
   const view = (body as { view: unknown }).view;
@@ -112,6 +114,28 @@ function viewOf(body: unknown): string[] {
     );
   }
   return view as string[];
+}
+
+/**
+ * The `parameters` of a view-change body, `{"replicationFactor": 2}`: an
+ * object of numbers; undefined when absent. Whether the placement takes
+ * them is the cluster's to decide.
+ * @throws KvError KVMESH_ERR_HTTP_BAD_REQUEST when present and not such an object.
+ */
+function parametersOf(parameters: unknown): ViewParameters | undefined {
+  if (parameters === undefined) return undefined;
+  if (
+    typeof parameters !== 'object' ||
+    parameters === null ||
+    Array.isArray(parameters) ||
+    !Object.values(parameters).every((v) => typeof v === 'number')
+  ) {
+    throw new KvError(
+      'KVMESH_ERR_HTTP_BAD_REQUEST',
+      `"parameters" must be an object of numbers for the placement, e.g. {"replicationFactor":2}`,
+    );
+  }
+  return parameters as ViewParameters;
 }
 
 function refuseViewChange(): Promise<never> {
