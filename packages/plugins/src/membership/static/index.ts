@@ -9,7 +9,7 @@ export {
   type StaticMembershipComponents,
   type StaticMembershipOptions,
 } from './static-membership.js';
-export { parseView, compareVersions, type ViewEntry, type ViewVersion } from './view.js';
+export { parseView, parseParameters, compareVersions, type ViewEntry, type ViewVersion } from './view.js';
 
 /** Members from the config's view, changed only by an operator's view change (CSE138). */
 export const staticMembership = definePlugin({

@@ -12,13 +12,22 @@ import {
   type Random,
   type Rpc,
   type Timer,
+  type ViewParameters,
 } from '@kvmesh/core';
 import { apiUrl, canonicalHostPort, peerUri } from '../support/addresses.js';
 import { noAnswer } from '../support/first-answer.js';
 import { AtomicJsonFile, readJsonFile } from '../support/json-file.js';
 import { MemberEvents, byId, freezeMember, memberChanged } from '../support/member-events.js';
 import { membershipProto } from '../support/proto-source.js';
-import { compareVersions, parseView, type ViewEntry, type ViewVersion } from './view.js';
+import {
+  NO_PARAMETERS,
+  compareVersions,
+  parametersText,
+  parseParameters,
+  parseView,
+  type ViewEntry,
+  type ViewVersion,
+} from './view.js';
 
 export interface StaticMembershipOptions {
   /** Every member as `host:port` (or `id@host:port`): an array, or one comma-separated string (the CSE138 `VIEW`). */
@@ -52,6 +61,8 @@ interface WireExchange {
     readonly meta: Record<string, string>;
     readonly left: boolean;
   } | null;
+  /** Absent from a node of an older version: none. */
+  readonly parameters?: Readonly<Record<string, number>>;
 }
 
 /** What a member said about itself. */
@@ -73,6 +84,10 @@ interface PeerFacts {
  * it announced a graceful leave (then `left`, until it runs again); a node
  * that a view change removed sees itself `left`. A member's id is its
  * `host:port` unless the view names it (`id@host:port`).
+ *
+ * A view change may carry parameters for the placement (`viewParameters`,
+ * such as a replication factor): they travel, are compared and persist with
+ * the view, and a view change that names none keeps the current ones.
  */
 export class StaticMembership implements Membership {
   readonly name = 'static';
@@ -100,7 +115,11 @@ export class StaticMembership implements Membership {
     this.#events = new MemberEvents(components.logger);
     this.#hostPort = canonicalHostPort(components.node.address) ?? components.node.address;
     const view = parseView(options.view);
-    this.#version = { epoch: 0, view: view.length > 0 ? view : parseView([`${components.node.id}@${this.#hostPort}`]) };
+    this.#version = {
+      epoch: 0,
+      view: view.length > 0 ? view : parseView([`${components.node.id}@${this.#hostPort}`]),
+      parameters: NO_PARAMETERS,
+    };
     const own = this.#version.view.find((e) => e.hostPort === this.#hostPort);
     if (own !== undefined && own.id !== components.node.id) {
       // Members and data movement name this node by node.id: a view naming it otherwise would move its keys to "itself" and purge them.
@@ -136,6 +155,11 @@ export class StaticMembership implements Membership {
   /** The epoch of the installed view: 0 for the config's, one more for every view change since. */
   get epoch(): number {
     return this.#version.epoch;
+  }
+
+  /** What the installed view carries for the placement; `{}` until a view change sets some. */
+  get viewParameters(): ViewParameters {
+    return this.#version.parameters;
   }
 
   /** The installed view as sorted entries (`host:port`, or `id@host:port`). */
@@ -198,15 +222,21 @@ export class StaticMembership implements Membership {
   /**
    * Installs `view` with the next epoch and sends it to every member of the
    * old and the new view. Members that do not answer pick it up later from
-   * any member that has it.
-   * @throws KvError KVMESH_ERR_MEMBERSHIP_VIEW_INVALID for an empty view or an entry that is not host:port.
+   * any member that has it. `parameters` replace the view's parameters of
+   * the same names; the others are kept.
+   * @throws KvError KVMESH_ERR_MEMBERSHIP_VIEW_INVALID for an empty view, an entry that is not host:port,
+   *   or a parameter that is not a whole number from 0 to 2^32 - 1.
    */
-  async setView(view: readonly string[]): Promise<void> {
+  async setView(view: readonly string[], parameters?: ViewParameters): Promise<void> {
     const next = keepIds(parseView(view), this.#version.view);
     if (next.length === 0) throw new KvError('KVMESH_ERR_MEMBERSHIP_VIEW_INVALID', 'a view needs at least one member');
+    const merged = parseParameters({ ...this.#version.parameters, ...parseParameters(parameters) });
     const old = this.#version.view;
-    this.#install({ epoch: this.#version.epoch + 1, view: next });
-    this.#c.logger.info({ epoch: this.#version.epoch, view: this.view }, 'view changed');
+    this.#install({ epoch: this.#version.epoch + 1, view: next, parameters: merged });
+    this.#c.logger.info(
+      { epoch: this.#version.epoch, view: this.view, parameters: this.#version.parameters },
+      'view changed',
+    );
     const targets = new Set([...this.#peerUris(old), ...this.#peerUris(next)]);
     await Promise.allSettled([...targets].map((to) => this.#exchange(to)));
   }
@@ -239,6 +269,7 @@ export class StaticMembership implements Membership {
       epoch: this.#version.epoch,
       view: this.view,
       sender: { id: this.#selfId, incarnation: this.#incarnation, meta: { ...this.self.meta }, left: this.#left },
+      parameters: { ...this.#version.parameters },
     };
   }
 
@@ -257,7 +288,9 @@ export class StaticMembership implements Membership {
       }
     }
     const view = safeView(incoming.view);
-    const version = view === undefined ? undefined : { epoch: incoming.epoch, view };
+    const parameters = safeParameters(incoming.parameters);
+    const version =
+      view === undefined || parameters === undefined ? undefined : { epoch: incoming.epoch, view, parameters };
     if (version !== undefined && compareVersions(version, this.#version) > 0) {
       const renamed = this.#renamesSelf(version.view);
       if (renamed !== undefined) {
@@ -284,14 +317,23 @@ export class StaticMembership implements Membership {
   }
 
   #install(version: ViewVersion): void {
+    const reparameterized = parametersText(version.parameters) !== parametersText(this.#version.parameters);
     this.#version = version;
-    const snapshot = { epoch: version.epoch, view: version.view.map((e) => e.text) };
+    const snapshot = {
+      epoch: version.epoch,
+      view: version.view.map((e) => e.text),
+      ...(Object.keys(version.parameters).length > 0 ? { parameters: { ...version.parameters } } : {}),
+    };
     this.#file.save(() => snapshot);
-    this.#rebuild(true);
+    this.#rebuild(true, reparameterized);
   }
 
-  /** Recomputes the member list from the view and what members said about themselves; emits what changed. */
-  #rebuild(emit: boolean): void {
+  /**
+   * Recomputes the member list from the view and what members said about
+   * themselves; emits what changed, or for every member with `all` (the
+   * view's parameters changed, which may move keys between unchanged members).
+   */
+  #rebuild(emit: boolean, all = false): void {
     const own = this.#version.view.find((e) => e.hostPort === this.#hostPort);
     // Always node.id: views that name this node otherwise are refused, and one without it keeps its name.
     this.#selfId = this.#c.node.id;
@@ -327,7 +369,7 @@ export class StaticMembership implements Membership {
     if (!emit) return;
     for (const member of this.#sorted) {
       const before = previous.get(member.id);
-      if (before === undefined || memberChanged(before, member)) this.#events.emit(member, before?.state);
+      if (all || before === undefined || memberChanged(before, member)) this.#events.emit(member, before?.state);
     }
     for (const [id, before] of previous) {
       if (!next.has(id) && before.state !== 'left')
@@ -345,12 +387,21 @@ function safeView(view: readonly string[]): ViewEntry[] | undefined {
   }
 }
 
+function safeParameters(parameters: unknown): ViewParameters | undefined {
+  try {
+    return parseParameters(parameters);
+  } catch {
+    return undefined;
+  }
+}
+
 function parseSaved(value: unknown): ViewVersion | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
-  const { epoch, view } = value as { epoch?: unknown; view?: unknown };
+  const { epoch, view, parameters } = value as { epoch?: unknown; view?: unknown; parameters?: unknown };
   if (typeof epoch !== 'number' || !Number.isSafeInteger(epoch) || epoch < 0 || !Array.isArray(view)) return undefined;
   const parsed = safeView(view as string[]);
-  return parsed === undefined ? undefined : { epoch, view: parsed };
+  const saved = safeParameters(parameters);
+  return parsed === undefined || saved === undefined ? undefined : { epoch, view: parsed, parameters: saved };
 }
 
 /**
