@@ -19,6 +19,7 @@ export {
 } from './consistent-hash-placement.js';
 export { RingLayout, RingStrategy, type RingSettings } from './ring-layout.js';
 export { ShardLayout, ShardStrategy, cutShards, type ShardSettings } from './shard-layout.js';
+export { REPLICATION_FACTOR_PARAMETER, checkFactorParameters, factorOf } from './view-parameters.js';
 
 /** Consistent hashing: a virtual-node ring with preference lists (dht-node) or fixed shards (CSE138). */
 export const consistentHashPlacement = definePlugin({

@@ -1,10 +1,11 @@
-import type { Member, Move } from '@kvmesh/core';
+import type { Member, Move, ViewParameters } from '@kvmesh/core';
 import type { KeyHash } from '../support/hash.js';
 import { PointCache } from '../support/hash-ring.js';
 import type { HashRing } from '../support/hash-ring.js';
 import type { Layout, LayoutStrategy } from '../support/layout.js';
 import { ringMoves } from '../support/moves.js';
 import type { QuorumOption } from '../support/quorum.js';
+import { checkFactorParameters, factorOf } from './view-parameters.js';
 
 export interface RingSettings {
   readonly replicationFactor: number;
@@ -24,6 +25,8 @@ export interface RingSettings {
 export class RingLayout implements Layout {
   readonly members: readonly Member[];
   readonly ring: HashRing;
+  /** Replicas per key this layout was built with: the view's parameter, else the option. */
+  readonly replicationFactor: number;
   readonly #hash: KeyHash;
   /** Distinct owners per point: replicas first, then fallbacks. */
   readonly #walk: Int32Array;
@@ -31,12 +34,13 @@ export class RingLayout implements Layout {
   readonly #replicas: number;
   #idsAt: (readonly string[])[] | undefined;
 
-  constructor(members: readonly Member[], ring: HashRing, settings: RingSettings) {
+  constructor(members: readonly Member[], ring: HashRing, settings: RingSettings, replicationFactor: number) {
     this.members = members;
     this.ring = ring;
+    this.replicationFactor = replicationFactor;
     this.#hash = settings.hash;
-    this.#replicas = Math.min(settings.replicationFactor, members.length);
-    this.#width = Math.min(settings.replicationFactor + settings.fallbacks, members.length);
+    this.#replicas = Math.min(replicationFactor, members.length);
+    this.#width = Math.min(replicationFactor + settings.fallbacks, members.length);
     this.#walk = ring.distinctOwners(this.#width);
   }
 
@@ -90,8 +94,13 @@ export class RingStrategy implements LayoutStrategy<RingLayout> {
     this.#points = new PointCache(settings.hash, settings.virtualNodes);
   }
 
-  build(members: readonly Member[]): RingLayout {
-    return new RingLayout(members, this.#points.ring(members.map((m) => m.id)), this.#settings);
+  build(members: readonly Member[], parameters: ViewParameters): RingLayout {
+    const factor = factorOf(parameters, this.#settings.replicationFactor);
+    return new RingLayout(members, this.#points.ring(members.map((m) => m.id)), this.#settings, factor);
+  }
+
+  checkParameters(parameters: ViewParameters, members: number): void {
+    checkFactorParameters(parameters, members, { writeQuorum: this.writeQuorum, readQuorum: this.readQuorum });
   }
 
   plan(before: RingLayout, after: RingLayout): Move[] {
@@ -104,7 +113,7 @@ export class RingStrategy implements LayoutStrategy<RingLayout> {
     return {
       mode: 'ring',
       hash: s.hashName,
-      replicationFactor: s.replicationFactor,
+      replicationFactor: layout.replicationFactor,
       fallbacks: s.fallbacks,
       virtualNodes: s.virtualNodes,
       points: layout.ring.size,

@@ -1,4 +1,4 @@
-import type { Member, Move } from '@kvmesh/core';
+import type { Member, Move, ViewParameters } from '@kvmesh/core';
 import { mix32 } from '../support/hash.js';
 import type { KeyHash } from '../support/hash.js';
 import { PointCache } from '../support/hash-ring.js';
@@ -6,6 +6,7 @@ import type { HashRing } from '../support/hash-ring.js';
 import type { Layout, LayoutStrategy } from '../support/layout.js';
 import { ringMoves } from '../support/moves.js';
 import type { QuorumOption } from '../support/quorum.js';
+import { checkFactorParameters, factorOf } from './view-parameters.js';
 
 export interface ShardSettings {
   readonly replicationFactor: number;
@@ -46,6 +47,8 @@ export class ShardLayout implements Layout {
   readonly ring: HashRing;
   /** Member indices per shard, ascending. */
   readonly shards: readonly (readonly number[])[];
+  /** Members per shard this layout was cut with: the view's parameter, else the option. */
+  readonly replicationFactor: number;
   readonly #hash: KeyHash;
   /** Shard of each member. */
   readonly #shardOf: Int32Array;
@@ -53,10 +56,11 @@ export class ShardLayout implements Layout {
   readonly #stride: number;
   #idsAt: (readonly string[])[] | undefined;
 
-  constructor(members: readonly Member[], ring: HashRing, shards: number[][], hash: KeyHash) {
+  constructor(members: readonly Member[], ring: HashRing, shards: number[][], hash: KeyHash, replicationFactor: number) {
     this.members = members;
     this.ring = ring;
     this.shards = shards;
+    this.replicationFactor = replicationFactor;
     this.#hash = hash;
     this.#shardOf = new Int32Array(members.length);
     shards.forEach((shard, s) => shard.forEach((m) => (this.#shardOf[m] = s)));
@@ -108,10 +112,15 @@ export class ShardStrategy implements LayoutStrategy<ShardLayout> {
     this.#points = new PointCache(settings.hash, settings.virtualNodes);
   }
 
-  build(members: readonly Member[]): ShardLayout {
-    const shards = cutShards(members.length, this.#settings.replicationFactor);
+  build(members: readonly Member[], parameters: ViewParameters): ShardLayout {
+    const factor = factorOf(parameters, this.#settings.replicationFactor);
+    const shards = cutShards(members.length, factor);
     const ring = this.#points.ring(shards.map((_, s) => `shard-${s}`));
-    return new ShardLayout(members, ring, shards, this.#settings.hash);
+    return new ShardLayout(members, ring, shards, this.#settings.hash, factor);
+  }
+
+  checkParameters(parameters: ViewParameters, members: number): void {
+    checkFactorParameters(parameters, members, { writeQuorum: this.writeQuorum, readQuorum: this.readQuorum });
   }
 
   plan(before: ShardLayout, after: ShardLayout): Move[] {
@@ -124,7 +133,7 @@ export class ShardStrategy implements LayoutStrategy<ShardLayout> {
     return {
       mode: 'shards',
       hash: s.hashName,
-      replicationFactor: s.replicationFactor,
+      replicationFactor: layout.replicationFactor,
       virtualNodes: s.virtualNodes,
       shards: layout.shards.map((shard, i) => ({
         id: `shard-${i}`,

@@ -7,8 +7,10 @@ import type {
   Member,
   Membership,
   Move,
+  PlanParameters,
   Placement,
   ReplicaSet,
+  ViewParameters,
 } from '@kvmesh/core';
 import { dataMembers, sameIds } from './data-members.js';
 import type { Layout, LayoutStrategy } from './layout.js';
@@ -21,12 +23,16 @@ export interface LayoutPlacementComponents {
 
 const OWN: Admission = Object.freeze({ kind: 'own' });
 const EMPTY: readonly Member[] = Object.freeze([]);
+const NO_PARAMETERS: ViewParameters = Object.freeze({});
 
 /**
  * A full-view placement driven by a LayoutStrategy: it keeps the layout of
  * the current data members, recomputes it when that set of ids changes
  * (bumping the epoch), and refreshes the Member objects it hands out when
  * only a state changes (a suspect or dead member stays a replica, flagged).
+ *
+ * A strategy that takes view parameters (`checkParameters`) gets the
+ * membership's `viewParameters` too: the layout and the epoch follow them.
  *
  * Membership events only mark the view stale; the next call recomputes it,
  * so a burst of events (a cluster starting) costs one rebuild. Replica sets
@@ -48,8 +54,10 @@ export class LayoutPlacement<L extends Layout> implements Placement {
    * (a static view may id members by host:port whatever node.id says).
    */
   #self: number;
-  /** viewEpoch of the data members' ids: equal on every node that sees the same ones. */
+  /** viewEpoch of the data members' ids (and parameters): equal on every node that sees the same ones. */
   #epoch: number;
+  /** The view parameters the layout was built with (always `{}` for a strategy that takes none). */
+  #parameters: ViewParameters;
   #stale = false;
   /** The membership snapshot the view was last computed from. */
   #seen: readonly Member[];
@@ -64,9 +72,10 @@ export class LayoutPlacement<L extends Layout> implements Placement {
     this.#dataRoles = Object.freeze([...dataRoles]);
     this.#seen = components.membership.members();
     const members = dataMembers(this.#seen, this.#dataRoles);
-    this.#layout = strategy.build(members);
+    this.#parameters = this.#viewParameters();
+    this.#layout = strategy.build(members, this.#parameters);
     this.#current = members;
-    this.#epoch = viewEpoch(members.map((m) => m.id));
+    this.#epoch = epochOf(members, this.#parameters);
     this.#sets = new Array<ReplicaSet | undefined>(this.#layout.slots);
     this.#self = this.#indexOf(components.membership.self.id);
   }
@@ -122,11 +131,24 @@ export class LayoutPlacement<L extends Layout> implements Placement {
     return { kind: 'not-owner', epoch: this.#epoch, owners: this.#set(slot).replicas };
   }
 
-  plan(before: readonly Member[], after: readonly Member[]): readonly Move[] {
+  plan(before: readonly Member[], after: readonly Member[], parameters?: PlanParameters): readonly Move[] {
     const a = dataMembers(before, this.#dataRoles);
     const b = dataMembers(after, this.#dataRoles);
-    if (sameIds(a, b)) return [];
-    return this.#strategy.plan(this.#layoutOf(a), this.#layoutOf(b));
+    this.#sync();
+    const pa = this.#taken(parameters?.before ?? this.#parameters);
+    const pb = this.#taken(parameters?.after ?? this.#parameters);
+    if (sameIds(a, b) && sameParameters(pa, pb)) return [];
+    return this.#strategy.plan(this.#layoutOf(a, pa), this.#layoutOf(b, pb));
+  }
+
+  checkViewParameters(parameters: ViewParameters, members: number): void {
+    if (this.#strategy.checkParameters === undefined) {
+      throw new KvError(
+        'KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID',
+        `placement '${this.name}' takes no view parameters (found ${Object.keys(parameters).join(', ')}); nothing was changed`,
+      );
+    }
+    this.#strategy.checkParameters(parameters, members);
   }
 
   describe(): Record<string, unknown> {
@@ -150,15 +172,17 @@ export class LayoutPlacement<L extends Layout> implements Placement {
     this.#seen = seen;
     this.#stale = false;
     const members = dataMembers(seen, this.#dataRoles);
-    if (!sameIds(members, this.#layout.members)) {
-      this.#layout = this.#layoutOf(members);
-      this.#epoch = viewEpoch(members.map((m) => m.id));
+    const parameters = this.#viewParameters();
+    if (!sameIds(members, this.#layout.members) || !sameParameters(parameters, this.#parameters)) {
+      this.#layout = this.#layoutOf(members, parameters);
+      this.#parameters = parameters;
+      this.#epoch = epochOf(members, parameters);
       this.#current = members;
       this.#sets = new Array<ReplicaSet | undefined>(this.#layout.slots);
       this.#self = this.#indexOf(this.#c.membership.self.id);
       this.#c.logger?.info(
-        { epoch: this.#epoch, members: members.map((m) => m.id) },
-        'placement view changed: data members differ',
+        { epoch: this.#epoch, members: members.map((m) => m.id), parameters },
+        'placement view changed: data members or view parameters differ',
       );
       return;
     }
@@ -171,12 +195,21 @@ export class LayoutPlacement<L extends Layout> implements Placement {
     }
   }
 
-  #layoutOf(members: readonly Member[]): L {
-    if (sameIds(members, this.#layout.members)) return this.#layout;
-    const label = members.map((m) => m.id).join('\u0000');
+  /** The membership's view parameters, when the strategy takes any. */
+  #viewParameters(): ViewParameters {
+    return this.#taken(this.#c.membership.viewParameters ?? NO_PARAMETERS);
+  }
+
+  #taken(parameters: ViewParameters): ViewParameters {
+    return this.#strategy.checkParameters === undefined ? NO_PARAMETERS : parameters;
+  }
+
+  #layoutOf(members: readonly Member[], parameters: ViewParameters): L {
+    if (sameIds(members, this.#layout.members) && sameParameters(parameters, this.#parameters)) return this.#layout;
+    const label = `${members.map((m) => m.id).join('\u0000')}\u0001${parametersLabel(parameters)}`;
     let layout = this.#planned.get(label);
     if (layout === undefined) {
-      layout = this.#strategy.build(members);
+      layout = this.#strategy.build(members, parameters);
       if (this.#planned.size >= 4) this.#planned.delete(this.#planned.keys().next().value!);
       this.#planned.set(label, layout);
     }
@@ -204,4 +237,23 @@ export class LayoutPlacement<L extends Layout> implements Placement {
   #indexOf(id: string): number {
     return this.#layout.members.findIndex((m) => m.id === id);
   }
+}
+
+/** The parameters as one string, names sorted. */
+function parametersLabel(parameters: ViewParameters): string {
+  return Object.keys(parameters)
+    .sort()
+    .map((k) => `${k}=${String(parameters[k])}`)
+    .join(',');
+}
+
+function sameParameters(a: ViewParameters, b: ViewParameters): boolean {
+  return a === b || parametersLabel(a) === parametersLabel(b);
+}
+
+/** viewEpoch of the members' ids, and of the view's parameters when it carries any (a view without them keeps its epoch). */
+function epochOf(members: readonly Member[], parameters: ViewParameters): number {
+  const ids = members.map((m) => m.id);
+  const named = parametersLabel(parameters);
+  return viewEpoch(named === '' ? ids : [...ids, `\u0001${named}`]);
 }

@@ -1,4 +1,4 @@
-import type { Member, Move } from '@kvmesh/core';
+import type { Member, Move, ViewParameters } from '@kvmesh/core';
 import type { QuorumOption } from './quorum.js';
 
 /**
@@ -30,8 +30,19 @@ export interface LayoutStrategy<L extends Layout> {
   readonly name: string;
   readonly writeQuorum: QuorumOption;
   readonly readQuorum: QuorumOption;
-  /** The layout of `members` (data members, sorted by id, possibly empty). Pure: same ids, same layout. */
-  build(members: readonly Member[]): L;
+  /**
+   * The layout of `members` (data members, sorted by id, possibly empty)
+   * under the view's `parameters` (`{}` unless the strategy has
+   * `checkParameters`). Pure: same ids and parameters, same layout.
+   */
+  build(members: readonly Member[], parameters: ViewParameters): L;
+  /**
+   * Optional: throws for view parameters the strategy cannot meet with
+   * `members` members (Placement.checkViewParameters). Omitted: the
+   * strategy takes none; the placement refuses them and ignores any a view carries.
+   * @throws KvError KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID
+   */
+  checkParameters?(parameters: ViewParameters, members: number): void;
   /** The moves from `before` to `after`; for each key, `from`/`to` are its replica ids in each. Pure. */
   plan(before: L, after: L): Move[];
   /** Strategy-specific part of `describe()`. */
