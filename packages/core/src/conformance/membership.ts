@@ -5,6 +5,11 @@ import { SimCluster } from '../sim/cluster.js';
 import type { SimNodeSpec } from '../sim/cluster.js';
 import type { LinkProfile } from '../sim/link-profile.js';
 import type { SimTransportOptions } from '../sim/sim-transport.js';
+import { MEMBERSHIP_CLAIM_CHECKS, registerClaimChecks } from './membership-claims.js';
+import type { MembershipClaimCheck, MembershipClaims } from './membership-claims.js';
+
+export { MEMBERSHIP_CLAIM_CHECKS } from './membership-claims.js';
+export type { ForgedClaim, MembershipClaimCheck, MembershipClaims } from './membership-claims.js';
 
 /** The checks of the suite, by name (for `skip`). */
 export const MEMBERSHIP_CHECKS = [
@@ -16,6 +21,7 @@ export const MEMBERSHIP_CHECKS = [
   'leave',
   'lifecycle',
   'events',
+  ...MEMBERSHIP_CLAIM_CHECKS,
 ] as const;
 export type MembershipCheck = (typeof MEMBERSHIP_CHECKS)[number];
 
@@ -56,6 +62,12 @@ export interface MembershipConformanceOptions {
   readonly convergeLimitMs?: number;
   /** Length of the lossy run, in protocol periods. Default 300. */
   readonly lossPeriods?: number;
+  /**
+   * How the claim checks (forged-claim, refute, absurd, own-incarnation)
+   * make a claim about a member in this strategy's messages, or why it has
+   * none: required, so no strategy leaves the claim rules out unsaid.
+   */
+  readonly claims: MembershipClaims;
 }
 
 /** Default nodes per cluster: enough for indirect probes and confirmations, small enough to be quick. */
@@ -102,7 +114,9 @@ interface World {
  * - lifecycle: a second `start()` schedules nothing, `stop()` twice is
  *   harmless, and stopped nodes leave no timer behind;
  * - events: replaying a node's events gives its member list, `previous` is
- *   right, and an unsubscribed listener hears nothing.
+ *   right, and an unsubscribed listener hears nothing;
+ * - forged-claim, refute, absurd, own-incarnation: the claim rules (see
+ *   membership-claims.ts), through `options.claims`.
  *
  * Call it from an ava test file:
  * `runMembershipConformance(test, { registry, plugin: '<name>', options })`.
@@ -442,4 +456,12 @@ export function runMembershipConformance(test: TestFn, options: MembershipConfor
       }
     },
   );
+
+  registerClaimChecks({
+    claims: options.claims,
+    world: (t, check: MembershipClaimCheck) => world(t, check),
+    register,
+    essential,
+    listed,
+  });
 }

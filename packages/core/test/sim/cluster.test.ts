@@ -144,4 +144,5 @@ runMembershipConformance(test, {
   seed: 11,
   title: 'all-to-all reference',
   incarnations: true,
+  claims: { none: 'the reference membership exists to exercise the harness and trusts every beat it hears' },
 });

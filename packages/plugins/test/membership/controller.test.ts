@@ -1,9 +1,9 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { PluginRegistry, SimCluster, runMembershipConformance } from '@kvmesh/core';
-import type { Logger, Member } from '@kvmesh/core';
-import { CONTROLLER_STATE_FILE, builtinPlugins } from '../../src/index.js';
+import { PluginRegistry, SimCluster, TOKENS, runMembershipConformance } from '@kvmesh/core';
+import type { Logger, Member, MembershipClaims, Rpc } from '@kvmesh/core';
+import { CONTROLLER_MESSAGES, CONTROLLER_STATE_FILE, builtinPlugins } from '../../src/index.js';
 import type { ControllerMembership } from '../../src/index.js';
 
 const registry = new PluginRegistry(builtinPlugins);
@@ -16,11 +16,41 @@ const OPTIONS = {
   removeDeadAfterMs: 0,
 };
 
+/**
+ * A claim about a member, sent by the forger to the controller (the only
+ * node that acts on a claim): a leave in the member's name, or a heartbeat
+ * carrying it. A death is the controller's own finding after its probes fail.
+ */
+const claims: MembershipClaims = {
+  states: ['alive', 'left'],
+  forge: (cluster, claim) => {
+    const rpc = cluster.node(claim.from).get<Rpc>(TOKENS.rpc);
+    const controller = cluster.specs[0]!.address;
+    const subject = cluster.membership(claim.subject).self;
+    const sent =
+      claim.state === 'left'
+        ? rpc.request(controller, CONTROLLER_MESSAGES.leave, { id: subject.id, incarnation: claim.incarnation })
+        : rpc.request(controller, CONTROLLER_MESSAGES.heartbeat, {
+            member: {
+              id: subject.id,
+              address: subject.address,
+              state: 'CONTROLLER_STATE_ALIVE',
+              incarnation: claim.incarnation,
+              meta: { ...subject.meta },
+            },
+            generation: 0,
+            version: 0,
+          });
+    sent.catch(() => undefined);
+  },
+};
+
 runMembershipConformance(test, {
   registry,
   plugin: 'controller',
   options: OPTIONS,
   nodes: 8,
+  claims,
   configure: (spec) => ({
     node: { role: spec.index === 0 ? 'controller' : spec.index === 1 ? 'frontend' : 'storage' },
   }),

@@ -1,16 +1,39 @@
 import test from 'ava';
-import { PluginRegistry, SimCluster, runMembershipConformance } from '@kvmesh/core';
-import type { KvError } from '@kvmesh/core';
-import { builtinPlugins } from '../../src/index.js';
+import { PluginRegistry, SimCluster, TOKENS, runMembershipConformance } from '@kvmesh/core';
+import type { KvError, MembershipClaims, Rpc } from '@kvmesh/core';
+import { HEARTBEAT_MESSAGES, builtinPlugins } from '../../src/index.js';
 
 const registry = new PluginRegistry(builtinPlugins);
 const OPTIONS = { heartbeatMs: 100, fanout: 3, failAfterMs: 800, cleanupAfterMs: 1600 };
+
+/**
+ * A claim about a member, as one table entry gossiped by the forger: a
+ * departure or a counter far ahead of the member's own (a death is never
+ * gossiped, each member concludes it from a counter that stopped growing).
+ */
+const claims: MembershipClaims = {
+  states: ['alive', 'left'],
+  forge: (cluster, claim) => {
+    const entry = {
+      id: claim.subject,
+      address: cluster.spec(claim.subject).address,
+      generation: claim.incarnation,
+      counter: 2 ** 30,
+      ageMs: 0,
+      left: claim.state === 'left',
+      meta: { ...cluster.membership(claim.subject).self.meta },
+    };
+    const rpc = cluster.node(claim.from).get<Rpc>(TOKENS.rpc);
+    rpc.send(cluster.spec(claim.to).address, HEARTBEAT_MESSAGES.gossip, { entries: [entry] });
+  },
+};
 
 runMembershipConformance(test, {
   registry,
   plugin: 'heartbeat',
   options: OPTIONS,
   nodes: 8,
+  claims,
 });
 
 async function cluster(

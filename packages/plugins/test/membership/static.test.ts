@@ -1,8 +1,8 @@
 import test from 'ava';
-import { PluginRegistry, SimCluster, isKvError, runMembershipConformance } from '@kvmesh/core';
-import type { KvError, MembershipEvent } from '@kvmesh/core';
+import { PluginRegistry, SimCluster, TOKENS, isKvError, runMembershipConformance } from '@kvmesh/core';
+import type { KvError, MembershipClaims, MembershipEvent, Rpc } from '@kvmesh/core';
 import type { StaticMembership } from '../../src/index.js';
-import { builtinPlugins, parseView } from '../../src/index.js';
+import { STATIC_MESSAGES, builtinPlugins, parseView } from '../../src/index.js';
 
 const registry = new PluginRegistry(builtinPlugins);
 const SYNC_MS = 200;
@@ -11,11 +11,29 @@ const SYNC_MS = 200;
 const named = (...indexes: number[]): string[] => indexes.map((i) => `n${i}@n${i}:7946`);
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
 
+/** A claim about a member, as an exchange whose sender facts name that member but come from the forger. */
+const claims: MembershipClaims = {
+  states: ['alive', 'left'],
+  forge: (cluster, claim) => {
+    const sender = {
+      id: claim.subject,
+      incarnation: claim.incarnation,
+      meta: { ...cluster.membership(claim.subject).self.meta },
+      left: claim.state === 'left',
+    };
+    const rpc = cluster.node(claim.from).get<Rpc>(TOKENS.rpc);
+    rpc
+      .request(cluster.spec(claim.to).address, STATIC_MESSAGES.exchange, { epoch: 0, view: [], sender })
+      .catch(() => undefined);
+  },
+};
+
 runMembershipConformance(test, {
   registry,
   plugin: 'static',
   options: { view: named(...range(8)), syncIntervalMs: SYNC_MS },
   nodes: 8,
+  claims,
   // An administered view has no failure detection. The suite's lifecycle check waits
   // bounds.detectionMs of virtual time, which is Infinity here: the same check runs below.
   skip: ['detect', 'lifecycle'],
