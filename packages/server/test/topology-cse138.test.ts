@@ -312,7 +312,8 @@ test('4 nodes with REPL_FACTOR=2: two shards of two replicas, and a client passi
       'shard-id': '1',
     });
   }
-  const refused = await send(nodes[0]!, 'PUT', '/kvs/view-change', { view: kept.join(','), 'repl-factor': 1 });
+  // A factor above the view's two nodes cannot be met: refused, nothing changed.
+  const refused = await send(nodes[0]!, 'PUT', '/kvs/view-change', { view: kept.join(','), 'repl-factor': 3 });
   t.is(refused.status, 400);
   t.is(refused.json<{ message: string }>().message, 'Error in PUT');
 

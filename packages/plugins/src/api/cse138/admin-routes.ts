@@ -55,19 +55,27 @@ export class AdminRoutes {
     const fields = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
     const entries = viewEntries(fields['view']);
     if (entries === undefined) return answer(ctx, 400, errorBody('PUT', CSE138.viewMissing));
-    const factor = fields['repl-factor'];
-    const current = shardView(this.#c.cluster.view()).factor;
-    if (factor !== undefined && factor !== null && Number(factor) !== current) {
+    const raw = fields['repl-factor'];
+    const factor = replFactor(raw);
+    if (factor === undefined && raw !== undefined && raw !== null) {
       return answer(
         ctx,
         400,
-        errorBody(
-          'PUT',
-          `repl-factor ${JSON.stringify(factor)} differs from this store's ${current}; start the nodes with REPL_FACTOR=${String(factor)} to change it`,
-        ),
+        errorBody('PUT', `repl-factor must be a whole number of at least 1; found ${JSON.stringify(raw)}`),
       );
     }
-    const result = await changeView(this.#c, keepIds(this.#c.cluster.view(), entries));
+    if (factor !== undefined && factor > new Set(entries).size) {
+      return answer(
+        ctx,
+        400,
+        errorBody('PUT', `repl-factor ${factor} exceeds the ${new Set(entries).size} nodes of the view`),
+      );
+    }
+    // The factor travels with the view as a parameter for the placement, which checks it (400 when it cannot
+    // meet it) and reshards by it; one equal to the running factor changes nothing and is not sent.
+    const current = shardView(this.#c.cluster.view()).factor;
+    const parameters = factor !== undefined && factor !== current ? { [FACTOR_PARAMETER]: factor } : undefined;
+    const result = await changeView(this.#c, keepIds(this.#c.cluster.view(), entries), parameters);
     const shards =
       result.view.factor > 1
         ? result.view.shards.map((s) => ({
@@ -95,6 +103,18 @@ export class AdminRoutes {
       ? failure
       : new KvError('KVMESH_ERR_TRANSPORT_UNREACHABLE', `no replica of shard ${shard.id} answered`);
   }
+}
+
+/**
+ * The view parameter a CSE138 `repl-factor` becomes (`ViewParameters`):
+ * replicas per shard, for a placement that cuts members into shards.
+ */
+const FACTOR_PARAMETER = 'replicationFactor';
+
+/** `repl-factor` as a whole number of at least 1 (a JSON number or a decimal string); undefined otherwise. */
+function replFactor(value: unknown): number | undefined {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  return Number.isSafeInteger(n) && n >= 1 ? n : undefined;
 }
 
 /** The `view` of a view change: `"a:p,b:p"` or an array of `host:port`; undefined when missing or empty. */

@@ -1,5 +1,5 @@
 import { KvError } from '@kvmesh/core';
-import type { Clock, Cluster, Placement } from '@kvmesh/core';
+import type { Clock, Cluster, Placement, ViewParameters } from '@kvmesh/core';
 import type { NodeStatus, NodeStatusService } from './node-status.js';
 import { shardView } from './shard-view.js';
 import type { ShardView } from './shard-view.js';
@@ -32,13 +32,20 @@ export interface ViewChangeResult {
  * is at the same placement epoch with its data movement settled (moved keys
  * are copied to their new owners before the old ones purge them), and
  * every node the view drops has handed its keys on. Resolves with the
- * key-counts then, so they sum to the number of keys stored.
- * @throws KvError the cluster's view change errors; KVMESH_ERR_RPC_TIMEOUT
+ * key-counts then, so they sum to the number of keys stored. `parameters`
+ * (a new replication factor) travel with the view; the placement checks
+ * them before anything changes, and a change of them alone reshards too.
+ * @throws KvError KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID for parameters the placement cannot meet (nothing changed);
+ *   the cluster's other view change errors; KVMESH_ERR_RPC_TIMEOUT
  *   when the reshard has not settled within VIEW_CHANGE_TIMEOUT_MS (the view stays installed).
  */
-export async function changeView(c: ViewChangeComponents, entries: readonly string[]): Promise<ViewChangeResult> {
+export async function changeView(
+  c: ViewChangeComponents,
+  entries: readonly string[],
+  parameters?: ViewParameters,
+): Promise<ViewChangeResult> {
   const before = shardView(c.cluster.view());
-  await c.cluster.setView(entries);
+  await (parameters === undefined ? c.cluster.setView(entries) : c.cluster.setView(entries, parameters));
   const deadline = c.clock.now() + VIEW_CHANGE_TIMEOUT_MS;
   let previous: string | undefined;
   const gone = new Set<string>();
