@@ -16,17 +16,33 @@ const OPTIONS = {
   removeDeadAfterMs: 0,
 };
 
+/** The controller's state names on the wire. */
+const WIRE_STATE = { alive: 'ALIVE', suspect: 'SUSPECT', dead: 'DEAD', left: 'LEFT' } as const;
+
 /**
- * A claim about a member, sent by the forger to the controller (the only
- * node that acts on a claim): a leave in the member's name, or a heartbeat
- * carrying it. A death is the controller's own finding after its probes fail.
+ * A claim about a member, as the forger can make it: to the controller, a
+ * leave in the member's name or a heartbeat carrying it; to every other
+ * member, a whole member list pushed as if by the controller, naming the
+ * member in the claimed state (a death is otherwise the controller's own
+ * finding).
  */
 const claims: MembershipClaims = {
-  states: ['alive', 'left'],
+  states: ['alive', 'suspect', 'dead', 'left'],
   forge: (cluster, claim) => {
     const rpc = cluster.node(claim.from).get<Rpc>(TOKENS.rpc);
     const controller = cluster.specs[0]!.address;
     const subject = cluster.membership(claim.subject).self;
+    const members = cluster
+      .membership(claim.from)
+      .members()
+      .map((m) => (m.id === subject.id ? { ...m, state: claim.state, incarnation: claim.incarnation } : m))
+      .map((m) => ({ ...m, state: `CONTROLLER_STATE_${WIRE_STATE[m.state]}`, meta: { ...m.meta } }));
+    const list = { generation: 2 ** 42, version: 1, full: true, baseVersion: 0, members };
+    // Pushed as the controller pushes a change: to every member (the one meant to hear it among them).
+    for (const id of cluster.runningIds().filter((id) => id !== cluster.specs[0]!.id && id !== claim.from)) {
+      rpc.request(cluster.spec(id).address, CONTROLLER_MESSAGES.list, list).catch(() => undefined);
+    }
+    if (claim.state !== 'alive' && claim.state !== 'left') return;
     const sent =
       claim.state === 'left'
         ? rpc.request(controller, CONTROLLER_MESSAGES.leave, { id: subject.id, incarnation: claim.incarnation })

@@ -1,4 +1,5 @@
 import { isKvError, type Clock, type Logger, type Member, type Rpc, type Timer } from '@kvmesh/core';
+import { incarnationRefusal, type RefusedClaims } from '../support/claims.js';
 import type { AtomicJsonFile } from '../support/json-file.js';
 import type { MemberTable } from '../support/member-table.js';
 import type { ControllerMembershipOptions } from './controller-membership.js';
@@ -14,6 +15,8 @@ export interface ControllerAuthorityDeps {
   /** Where the list is persisted (atomically). */
   readonly file: AtomicJsonFile;
   readonly selfId: string;
+  /** Where claims no honest member makes are counted and reported. */
+  readonly refused: RefusedClaims;
 }
 
 /** What the controller tracks per member beside the member itself. */
@@ -140,11 +143,22 @@ export class ControllerAuthority {
     }
   }
 
-  /** A member's heartbeat (or first registration); answers with the list, whole when the member's copy is stale. */
-  heartbeat(payload: WireHeartbeat): WireList {
+  /**
+   * A member's heartbeat (or first registration); answers with the list,
+   * whole when the member's copy is stale. An incarnation far ahead of the
+   * known one and of this clock is refused: only a member raises its own,
+   * and none raises it that far.
+   */
+  heartbeat(payload: WireHeartbeat, from: string): WireList {
     const member = fromWire(payload.member);
-    if (member !== undefined && member.id !== this.#d.selfId) {
-      const known = this.#d.table.get(member.id);
+    const known = member === undefined ? undefined : this.#d.table.get(member.id);
+    const refusal =
+      member === undefined
+        ? undefined
+        : incarnationRefusal(member.incarnation, known?.incarnation, this.#d.clock.now());
+    if (member !== undefined && refusal !== undefined) {
+      this.#d.refused.refused({ member: member.id, from }, `heartbeat: ${refusal}`);
+    } else if (member !== undefined && member.id !== this.#d.selfId) {
       const fresh =
         known === undefined ||
         member.incarnation > known.incarnation ||
@@ -186,14 +200,23 @@ export class ControllerAuthority {
     void this.#probe(id);
   }
 
-  /** `id` leaves on purpose (ignored when it comes from an older run of that member). */
-  leave(id: string, incarnation: number): void {
+  /**
+   * `id` leaves on purpose (ignored when it comes from an older run of that
+   * member). A leave claimed above the known incarnation is taken as a leave
+   * of the known one: only the member raises its incarnation, by
+   * heartbeating with it, and it refutes a leave it did not send with one more.
+   */
+  leave(id: string, incarnation: number, from: string): void {
     const member = this.#d.table.get(id);
     if (member === undefined || id === this.#d.selfId || incarnation < member.incarnation || member.state === 'left') {
       return;
     }
+    if (!Number.isSafeInteger(incarnation)) {
+      this.#d.refused.refused({ member: id, from }, `leave at incarnation ${incarnation}, not a safe integer`);
+      return;
+    }
     this.#disarm(id);
-    this.change({ ...member, incarnation, state: 'left' });
+    this.change({ ...member, state: 'left' });
   }
 
   #arm(id: string, now: number): void {

@@ -11,7 +11,8 @@ import type {
   Rpc,
   Timer,
 } from '@kvmesh/core';
-import { apiUrl, peerUri } from '../support/addresses.js';
+import { apiUrl, peerUri, sameEndpoint } from '../support/addresses.js';
+import { RefusedClaims, incarnationRefusal } from '../support/claims.js';
 import { firstAnswer } from '../support/first-answer.js';
 import { AtomicJsonFile, readJsonFile } from '../support/json-file.js';
 import { MemberEvents } from '../support/member-events.js';
@@ -77,6 +78,7 @@ export class ControllerMembership implements Membership {
   readonly #authority: ControllerAuthority | undefined;
   readonly #file: AtomicJsonFile;
   readonly #reported = new Map<string, number>();
+  readonly #refused: RefusedClaims;
   #controllerUri: string | undefined;
   #incarnation: number;
   #left = false;
@@ -92,6 +94,7 @@ export class ControllerMembership implements Membership {
     this.#options = options;
     this.#events = new MemberEvents(components.logger);
     this.#table = new MemberTable(this.#events);
+    this.#refused = new RefusedClaims('controller', components.clock, components.logger);
     this.#file = new AtomicJsonFile(join(components.node.dataDir, CONTROLLER_STATE_FILE), components.logger);
     this.#controllerUri = options.controller === '' ? undefined : peerUri(components.rpc.address, options.controller);
     this.bounds = Object.freeze({
@@ -117,23 +120,32 @@ export class ControllerMembership implements Membership {
         table: this.#table,
         file: this.#file,
         selfId: components.node.id,
+        refused: this.#refused,
       });
       this.#authority = authority;
-      rpc.handle(CONTROLLER_MESSAGES.heartbeat, (payload: WireHeartbeat) => ({
+      rpc.handle(CONTROLLER_MESSAGES.heartbeat, (payload: WireHeartbeat, context) => ({
         type: CONTROLLER_MESSAGES.list,
-        payload: this.#running ? authority.heartbeat(payload) : notRunning(),
+        payload: this.#running ? authority.heartbeat(payload, context.from) : notRunning(),
       }));
       rpc.handle(CONTROLLER_MESSAGES.report, (payload: { id: string }) => {
         authority.report(payload.id);
         return { type: EMPTY_MESSAGE, payload: {} };
       });
-      rpc.handle(CONTROLLER_MESSAGES.leave, (payload: { id: string; incarnation: number }) => {
-        if (this.#running) authority.leave(payload.id, payload.incarnation);
+      rpc.handle(CONTROLLER_MESSAGES.leave, (payload: { id: string; incarnation: number }, context) => {
+        if (this.#running) authority.leave(payload.id, payload.incarnation, context.from);
         return { type: EMPTY_MESSAGE, payload: {} };
       });
     } else {
-      rpc.handle(CONTROLLER_MESSAGES.list, (payload: WireList) => {
-        if (this.#running) this.#apply(payload);
+      rpc.handle(CONTROLLER_MESSAGES.list, (payload: WireList, context) => {
+        // Only the controller speaks for the cluster: a list pushed from elsewhere is a claim nobody may make.
+        if (this.#controllerUri === undefined || !sameEndpoint(context.from, this.#controllerUri)) {
+          this.#refused.refused(
+            { member: '*', from: context.from },
+            `a member list pushed by a node that is not the controller (${this.#controllerUri ?? 'not known yet'})`,
+          );
+        } else if (this.#running) {
+          this.#apply(payload);
+        }
         return { type: EMPTY_MESSAGE, payload: {} };
       });
     }
@@ -148,6 +160,11 @@ export class ControllerMembership implements Membership {
   /** True on the node that keeps the authoritative list. */
   get isController(): boolean {
     return this.#authority !== undefined;
+  }
+
+  /** Claims refused since start: lists pushed by other nodes, absurd incarnations. */
+  get refusedClaims(): number {
+    return this.#refused.count;
   }
 
   /** Transport URI of the controller, once known. */
@@ -307,6 +324,15 @@ export class ControllerMembership implements Membership {
   /** The controller thinks this node is dead or gone: announce a new incarnation to refute it. */
   #checkSelf(listed: Member): void {
     if (this.#left || listed.state === 'alive' || listed.incarnation < this.#incarnation) return;
+    const refusal = incarnationRefusal(listed.incarnation + 1, this.#incarnation, this.#c.clock.now());
+    if (refusal !== undefined) {
+      // Refuting at it would take this member's incarnation where every honest node refuses it.
+      this.#refused.refused(
+        { member: listed.id, from: this.#controllerUri ?? '' },
+        `listed ${listed.state}: ${refusal}`,
+      );
+      return;
+    }
     this.#incarnation = Math.max(listed.incarnation + 1, this.#c.clock.now());
     this.#table.set(this.#selfMember());
     this.#resync();
