@@ -1,4 +1,11 @@
-import type { Member, MemberState, Membership, MembershipBounds, MembershipListener } from '../contracts/membership.js';
+import type {
+  Member,
+  MemberState,
+  Membership,
+  MembershipBounds,
+  MembershipListener,
+  ViewParameters,
+} from '../contracts/membership.js';
 import type { Rpc } from '../contracts/rpc.js';
 import { KvError } from '../errors.js';
 import type { NodeInfo } from '../plugin.js';
@@ -26,6 +33,7 @@ export class PlacementWorld {
   readonly #members = new Map<string, Member>();
   readonly #listeners = new Map<string, Set<MembershipListener>>();
   #sorted: readonly Member[] | undefined;
+  #parameters: ViewParameters = Object.freeze({});
 
   /** A world holding `ids` (storage members unless `spec` says otherwise). */
   static of(ids: readonly string[], spec: WorldMemberSpec = {}): PlacementWorld {
@@ -75,6 +83,25 @@ export class PlacementWorld {
     if (this.#members.delete(id)) this.#sorted = undefined;
   }
 
+  /** The view's parameters (`Membership.viewParameters`); `{}` until set. */
+  get parameters(): ViewParameters {
+    return this.#parameters;
+  }
+
+  /**
+   * Replaces the view's parameters and, as an administered membership does,
+   * tells every listener about every member (their states unchanged).
+   */
+  setParameters(parameters: ViewParameters): void {
+    this.#parameters = Object.freeze({ ...parameters });
+    this.#sorted = undefined;
+    for (const member of this.members()) {
+      for (const listeners of this.#listeners.values()) {
+        for (const listener of [...listeners]) listener({ member, previous: member.state });
+      }
+    }
+  }
+
   /** Listeners currently subscribed through node `id`'s membership. */
   listenerCount(id: string): number {
     return this.#listeners.get(id)?.size ?? 0;
@@ -86,8 +113,12 @@ export class PlacementWorld {
     this.#listeners.set(id, listeners);
     const get = (memberId: string): Member | undefined => this.get(memberId);
     const members = (): readonly Member[] => this.members();
+    const parameters = (): ViewParameters => this.#parameters;
     return {
       name: 'placement-world',
+      get viewParameters(): ViewParameters {
+        return parameters();
+      },
       get self(): Member {
         return (
           get(id) ?? {

@@ -2,7 +2,7 @@ import type { ExecutionContext, TestFn } from 'ava';
 import type { Clock } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
 import { silentLogger } from '../contracts/logger.js';
-import type { Membership } from '../contracts/membership.js';
+import type { Membership, ViewParameters } from '../contracts/membership.js';
 import type { Move, Placement, ReplicaSet } from '../contracts/placement.js';
 import type { Random } from '../contracts/random.js';
 import type { Rpc } from '../contracts/rpc.js';
@@ -10,6 +10,7 @@ import type { NodeInfo } from '../plugin.js';
 import { SeededRandom } from '../sim/seeded-random.js';
 import { VirtualClock } from '../sim/virtual-clock.js';
 import { PlacementWorld } from './placement-world.js';
+import { checkViewParameters } from './placement-parameters.js';
 
 export { PlacementWorld, type WorldMemberSpec } from './placement-world.js';
 
@@ -26,6 +27,7 @@ export const PLACEMENT_CHECKS = [
   'epoch',
   'empty',
   'lifecycle',
+  'parameters',
 ] as const;
 export type PlacementCheck = (typeof PLACEMENT_CHECKS)[number];
 
@@ -72,6 +74,13 @@ export interface PlacementConformanceOptions {
   readonly keys?: number;
   /** Checks that do not apply (e.g. a placement that ignores the member list). */
   readonly skip?: readonly PlacementCheck[];
+  /**
+   * View parameters the placement takes (`checkViewParameters`), each a set
+   * it must accept at 10 data members and place by: the `parameters` check
+   * plans a change to each and back. Omitted or empty: it takes none, and
+   * the check holds it to refusing them.
+   */
+  readonly parameters?: readonly ViewParameters[];
 }
 
 const DEFAULT_BALANCE: Readonly<Record<number, number>> = Object.freeze({ 10: 1.15, 100: 1.25 });
@@ -114,7 +123,12 @@ export function placementKeys(count: number): string[] {
  * - epoch: equal on nodes that see the same data members (reached by any history),
  *   changes when data members come or go, not on state changes, is stamped on sets;
  * - empty: no data member means KVMESH_ERR_PLACEMENT_EMPTY, and admit still answers;
- * - lifecycle: start/stop twice are harmless; stop unsubscribes.
+ * - lifecycle: start/stop twice are harmless; stop unsubscribes;
+ * - parameters: a placement that takes view parameters accepts none and
+ *   the declared ones, refuses an unknown one with
+ *   KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID, and a change of parameters
+ *   alone moves exactly the keys whose replicas change and changes the
+ *   epoch; one that takes none ignores them in `plan`.
  *
  * Call it from an ava test file:
  * `runPlacementConformance(test, { name: 'ring', create: (c) => plugin.create(opts)(c), bounds })`.
@@ -455,6 +469,17 @@ export function runPlacementConformance(test: TestFn, options: PlacementConforma
     t.deepEqual(replicaIds(await placement.locate('k', { intent: 'read' })), ['m001']);
   });
 
+  check('parameters', 'view parameters are checked, refused when unknown, and a change of them alone moves exactly the keys whose replicas change', (t) =>
+    checkViewParameters(t, {
+      parameters: options.parameters ?? [],
+      members: CLUSTER,
+      world: () => cluster(),
+      build: (world, id) => build(t, world, id),
+      keys: sample(),
+      prefix,
+    }),
+  );
+
   check('lifecycle', 'start and stop twice are harmless, and stop unsubscribes from membership', async (t) => {
     const world = cluster();
     const placement = await options.create({
@@ -549,7 +574,7 @@ function frontendProblem(fromData: ReplicaSet, fromFrontend: ReplicaSet): string
 }
 
 /** What is wrong with a plan against where the keys really live before and after, or undefined. */
-async function planProblem(
+export async function planProblem(
   moves: readonly Move[],
   keys: readonly string[],
   before: Placement,
