@@ -12,4 +12,6 @@ runPlacementConformance(test, {
     readQuorum: 1,
   }),
   bounds: { replicationFactor: 2, balance: { 10: 1.15, 100: 1.25 } },
+  // The CSE138 view change's repl-factor: 10 members in shards of 1, 3 (3+3+4) or all 10.
+  parameters: [{ replicationFactor: 1 }, { replicationFactor: 3 }, { replicationFactor: 10 }],
 });

@@ -142,6 +142,7 @@ export class LayoutPlacement<L extends Layout> implements Placement {
   }
 
   checkViewParameters(parameters: ViewParameters, members: number): void {
+    if (Object.keys(parameters).length === 0) return;
     if (this.#strategy.checkParameters === undefined) {
       throw new KvError(
         'KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID',
