@@ -64,11 +64,12 @@ export class AdminRoutes {
         errorBody('PUT', `repl-factor must be a whole number of at least 1; found ${JSON.stringify(raw)}`),
       );
     }
-    if (factor !== undefined && factor > new Set(entries).size) {
+    const nodes = new Set(entries).size;
+    if (factor !== undefined && factor > nodes) {
       return answer(
         ctx,
         400,
-        errorBody('PUT', `repl-factor ${factor} exceeds the ${new Set(entries).size} nodes of the view`),
+        errorBody('PUT', `repl-factor ${factor} is more than the ${nodes} node${nodes === 1 ? '' : 's'} of the view`),
       );
     }
     // The factor travels with the view as a parameter for the placement, which checks it (400 when it cannot

@@ -222,6 +222,28 @@ export const cse138Conformance: FacadeConformanceTable = {
       expect: { status: 400, json: failure('PUT', 'View is missing') },
     },
     {
+      title: 'a view change with a repl-factor that is not a whole number of at least 1 is 400',
+      request: {
+        method: 'PUT',
+        path: '/kvs/view-change',
+        headers: JSON_HEADERS,
+        body: '{"view":"127.0.0.1:8085","repl-factor":0}',
+      },
+      badInput: true,
+      expect: { status: 400, json: failure('PUT', 'repl-factor must be a whole number of at least 1; found 0') },
+    },
+    {
+      title: 'a view change with a repl-factor above the nodes of the view is 400',
+      request: {
+        method: 'PUT',
+        path: '/kvs/view-change',
+        headers: JSON_HEADERS,
+        body: '{"view":"127.0.0.1:8085,127.0.0.2:8085","repl-factor":3}',
+      },
+      badInput: true,
+      expect: { status: 400, json: failure('PUT', 'repl-factor 3 is more than the 2 nodes of the view') },
+    },
+    {
       title: 'GET of /kvs/view-change is 405',
       request: { method: 'GET', path: '/kvs/view-change' },
       badInput: true,
