@@ -15,10 +15,12 @@ import {
   type Transport,
 } from '@kvmesh/core';
 import { apiUrl } from '../support/addresses.js';
+import { RefusedClaims } from '../support/claims.js';
 import { firstAnswer } from '../support/first-answer.js';
 import { MemberEvents } from '../support/member-events.js';
 import { MemberTable } from '../support/member-table.js';
 import { membershipProto } from '../support/proto-source.js';
+import { claimRefusal, claimsMoreThan, holdsMoreThan } from './heartbeat-claims.js';
 import { entrySize, freshness, toEntry, type HeartbeatEntry, type HeartbeatRow } from './heartbeat-table.js';
 
 export interface HeartbeatMembershipOptions {
@@ -83,6 +85,9 @@ export class HeartbeatMembership implements Membership {
   /** Rows forgotten recently, so a stale copy still circulating does not bring them back. */
   readonly #forgotten = new Map<string, { generation: number; counter: number; at: number }>();
   readonly #self: HeartbeatRow;
+  readonly #refused: RefusedClaims;
+  /** When each member was last told what this node holds about it (see #tellBack). */
+  readonly #toldAt = new Map<string, number>();
   #seeds: readonly string[] = [];
   #running = false;
   #started = false;
@@ -98,6 +103,7 @@ export class HeartbeatMembership implements Membership {
     this.#c = components;
     this.#options = options;
     this.#events = new MemberEvents(components.logger);
+    this.#refused = new RefusedClaims('heartbeat', components.clock, components.logger);
     this.#table = new MemberTable(this.#events);
     this.bounds = Object.freeze({
       detectionMs: options.failAfterMs + options.heartbeatMs,
@@ -119,11 +125,11 @@ export class HeartbeatMembership implements Membership {
       sizeBytes: entrySize(components.node.id, components.rpc.address, meta),
     };
     components.messages.define(membershipProto('heartbeat'));
-    components.rpc.on(HEARTBEAT_MESSAGES.gossip, (payload: { entries: HeartbeatEntry[] }) => {
-      if (this.#running) this.#merge(payload.entries);
+    components.rpc.on(HEARTBEAT_MESSAGES.gossip, (payload: { entries: HeartbeatEntry[] }, context) => {
+      if (this.#running) this.#merge(payload.entries, context.from);
     });
-    components.rpc.handle(HEARTBEAT_MESSAGES.gossip, (payload: { entries: HeartbeatEntry[] }) => {
-      if (this.#running) this.#merge(payload.entries);
+    components.rpc.handle(HEARTBEAT_MESSAGES.gossip, (payload: { entries: HeartbeatEntry[] }, context) => {
+      if (this.#running) this.#merge(payload.entries, context.from);
       return { type: HEARTBEAT_MESSAGES.gossip, payload: { entries: this.#running ? this.#gossip() : [] } };
     });
     this.#publish(this.#self);
@@ -135,6 +141,11 @@ export class HeartbeatMembership implements Membership {
 
   members(): readonly Member[] {
     return this.#table.sorted();
+  }
+
+  /** Entries refused since start: absurd generations or counters, claims about this member it cannot refute. */
+  get refusedClaims(): number {
+    return this.#refused.count;
   }
 
   on(listener: MembershipListener): () => void {
@@ -177,7 +188,7 @@ export class HeartbeatMembership implements Membership {
       const reply = await this.#c.rpc.request<{ entries: HeartbeatEntry[] }>(seed, HEARTBEAT_MESSAGES.gossip, {
         entries: this.#gossip(),
       });
-      if (this.#running) this.#merge(reply.payload.entries);
+      if (this.#running) this.#merge(reply.payload.entries, seed);
     });
   }
 
@@ -269,10 +280,32 @@ export class HeartbeatMembership implements Membership {
     return out;
   }
 
-  #merge(entries: readonly HeartbeatEntry[]): void {
+  /**
+   * Merges a table. Its first entry is its sender's own (see #gossip): when
+   * this node holds more about the sender than the sender says (a departure,
+   * a later counter or generation that someone else claimed), it tells the
+   * sender, which refutes with a new generation.
+   */
+  #merge(entries: readonly HeartbeatEntry[], from: string): void {
     const now = this.#c.clock.now();
-    for (const entry of entries) {
-      if (entry.id === '' || entry.address === '' || entry.id === this.#self.id) continue;
+    for (let i = 0; i < entries.length; i++) {
+      let entry = entries[i]!;
+      if (entry.id === '' || entry.address === '') continue;
+      if (entry.id === this.#self.id) {
+        this.#hearSelf(entry, from);
+        continue;
+      }
+      const known = this.#rows.get(entry.id);
+      const refusal = claimRefusal(entry, known?.generation, now);
+      if (refusal !== undefined) {
+        this.#refused.refused({ member: entry.id, from }, refusal);
+        continue;
+      }
+      // Only a member starts a new generation: a departure claimed at a later one than known is a claim about the known one.
+      if (known !== undefined && entry.left && entry.generation > known.generation) {
+        entry = { ...entry, generation: known.generation };
+      }
+      if (i === 0 && known !== undefined) this.#tellBack(known, entry);
       const gone = this.#forgotten.get(entry.id);
       if (gone !== undefined) {
         if (freshness(gone, entry) === 'stale') continue;
@@ -321,6 +354,49 @@ export class HeartbeatMembership implements Membership {
     }
   }
 
+  /**
+   * Sends `row` to its member when the member's own entry says less than
+   * the row (it did not leave, its counter or generation is lower): someone
+   * claimed for it what only it may say, and only it can refute that. At
+   * most once per period per member.
+   */
+  #tellBack(row: HeartbeatRow, own: HeartbeatEntry): void {
+    if (!holdsMoreThan(row, own)) return;
+    const now = this.#c.clock.now();
+    const last = this.#toldAt.get(row.id);
+    if (last !== undefined && now - last < this.#options.heartbeatMs) return;
+    this.#toldAt.set(row.id, now);
+    this.#send(row.address, [toEntry(row, now)]);
+  }
+
+  /**
+   * An entry about this member. Only this member raises its generation and
+   * counter, and only it leaves: an entry that says it did (more than it
+   * did) is refuted with a new generation above the claimed one, unless that
+   * generation is absurd (refused, as every other member refuses it).
+   */
+  #hearSelf(entry: HeartbeatEntry, from: string): void {
+    const self = this.#self;
+    if (!this.#running || self.left) return;
+    if (!claimsMoreThan(self, entry)) return;
+    const now = this.#c.clock.now();
+    const refusal = claimRefusal(entry, self.generation, now);
+    if (refusal !== undefined) {
+      this.#refused.refused({ member: entry.id, from }, `about this member: ${refusal}`);
+      return;
+    }
+    Object.assign(self, {
+      generation: Math.max(now, entry.generation + 1, self.generation + 1),
+      counter: 0,
+      heardAt: now,
+    });
+    this.#c.logger.info(
+      { from, generation: self.generation, claimed: { generation: entry.generation, left: entry.left } },
+      'refuted a claim about this member with a new generation',
+    );
+    this.#publish(self);
+  }
+
   #check(): void {
     const now = this.#c.clock.now();
     const { failAfterMs, cleanupAfterMs } = this.#options;
@@ -338,6 +414,9 @@ export class HeartbeatMembership implements Membership {
     }
     for (const [id, gone] of this.#forgotten) {
       if (now - gone.at > cleanupAfterMs) this.#forgotten.delete(id);
+    }
+    for (const [id, at] of this.#toldAt) {
+      if (now - at > this.#options.heartbeatMs) this.#toldAt.delete(id);
     }
   }
 
