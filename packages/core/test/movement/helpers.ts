@@ -33,6 +33,7 @@ import type {
   NodeInfo,
   OwnershipListener,
   Placement,
+  PlanParameters,
   ReplicaSet,
   ScanOptions,
   ScanPage,
@@ -40,6 +41,7 @@ import type {
   Storage,
   StoredRecord,
   Version,
+  ViewParameters,
 } from '../../src/index.js';
 
 export const UTF8 = new TextEncoder();
@@ -265,6 +267,7 @@ export class TestMembership implements Membership {
   readonly name = 'test';
   readonly bounds = { detectionMs: 1000, toleratedLoss: 0, periodMs: 100, healMs: 1000 };
   readonly self: Member;
+  viewParameters: ViewParameters = {};
   #members: Member[];
   readonly #listeners = new Set<MembershipListener>();
 
@@ -295,6 +298,13 @@ export class TestMembership implements Membership {
       }
     }
     for (const event of events) for (const listener of this.#listeners) listener(event);
+  }
+
+  /** Replaces the view's parameters and, as an administered membership does, tells the listeners about every member. */
+  setParameters(parameters: ViewParameters): void {
+    this.viewParameters = { ...parameters };
+    this.#members = [...this.#members];
+    for (const m of this.#members) for (const listener of this.#listeners) listener({ member: m, previous: m.state });
   }
 
   async join(): Promise<void> {}
@@ -328,7 +338,8 @@ export function bucketOfKey(key: string): number {
  * owners are the `replicas` present members ranked first by a hash of
  * (bucket, id) (rendezvous hashing), so adding a member moves only the
  * buckets it wins. It follows its node's membership, one epoch per change.
- * `refuse` makes `admit` refuse keys on purpose.
+ * `refuse` makes `admit` refuse keys on purpose. A view parameter
+ * `replicas` replaces the replica count.
  */
 export class BucketPlacement implements Placement {
   readonly name = 'buckets';
@@ -338,11 +349,13 @@ export class BucketPlacement implements Placement {
   /** Owners of a bucket in the current view, set by hand (as a routed placement decides alone). */
   readonly overrides = new Map<number, string[]>();
   readonly #selfId: string;
+  readonly #membership: Membership;
   #view: readonly Member[];
   readonly #ownership = new Set<OwnershipListener>();
 
   constructor(selfId: string, membership: Membership, replicas: number) {
     this.#selfId = selfId;
+    this.#membership = membership;
     this.replicas = replicas;
     this.#view = membership.members();
     membership.on(() => {
@@ -351,14 +364,22 @@ export class BucketPlacement implements Placement {
     });
   }
 
-  owners(bucket: number, view: readonly Member[] = this.#view): Member[] {
+  owners(
+    bucket: number,
+    view: readonly Member[] = this.#view,
+    parameters: ViewParameters = this.#membership.viewParameters ?? {},
+  ): Member[] {
     const present = view.filter((m) => m.state === 'alive' || m.state === 'suspect');
     const score = (id: string): number => mix(fnv(`${bucket}/${id}`));
     return present
       .map((m) => [score(m.id), m] as const)
       .sort((a, b) => b[0] - a[0])
-      .slice(0, this.replicas)
+      .slice(0, parameters['replicas'] ?? this.replicas)
       .map(([, m]) => m);
+  }
+
+  checkViewParameters(parameters: ViewParameters): void {
+    if (Object.keys(parameters).some((k) => k !== 'replicas')) throw new Error('only replicas');
   }
 
   ownersOf(key: string): Member[] {
@@ -393,11 +414,11 @@ export class BucketPlacement implements Placement {
       : { kind: 'not-owner', epoch: this.epoch };
   }
 
-  plan(before: readonly Member[], after: readonly Member[]): Move[] {
+  plan(before: readonly Member[], after: readonly Member[], parameters?: PlanParameters): Move[] {
     const moves: Move[] = [];
     for (let b = 0; b < BUCKETS; b++) {
-      const from = this.owners(b, before).map((m) => m.id);
-      const to = this.owners(b, after).map((m) => m.id);
+      const from = this.owners(b, before, parameters?.before).map((m) => m.id);
+      const to = this.owners(b, after, parameters?.after).map((m) => m.id);
       if (from.join() === to.join()) continue;
       moves.push({ range: `bucket ${b}`, contains: (key) => bucketOfKey(key) === b, from, to });
     }
