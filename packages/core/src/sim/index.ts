@@ -23,3 +23,4 @@ export * from './cluster.js';
 export * from './frame-profiles.js';
 export * from './membership-sim.js';
 export * from './placement-sim.js';
+export * from './kv/index.js';
