@@ -15,10 +15,12 @@ import {
   type ViewParameters,
 } from '@kvmesh/core';
 import { apiUrl, canonicalHostPort, peerUri } from '../support/addresses.js';
+import { RefusedClaims } from '../support/claims.js';
 import { noAnswer } from '../support/first-answer.js';
 import { AtomicJsonFile, readJsonFile } from '../support/json-file.js';
 import { MemberEvents, byId, freezeMember, memberChanged } from '../support/member-events.js';
 import { membershipProto } from '../support/proto-source.js';
+import { senderFactsRefusal } from './sender-facts.js';
 import {
   NO_PARAMETERS,
   compareVersions,
@@ -98,6 +100,7 @@ export class StaticMembership implements Membership {
   readonly #hostPort: string;
   readonly #file: AtomicJsonFile;
   readonly #peers = new Map<string, PeerFacts>();
+  readonly #refused: RefusedClaims;
   #version: ViewVersion;
   #members = new Map<string, Member>();
   #sorted: readonly Member[] = [];
@@ -113,6 +116,7 @@ export class StaticMembership implements Membership {
     this.#c = components;
     this.#options = options;
     this.#events = new MemberEvents(components.logger);
+    this.#refused = new RefusedClaims('static', components.clock, components.logger);
     this.#hostPort = canonicalHostPort(components.node.address) ?? components.node.address;
     const view = parseView(options.view);
     this.#version = {
@@ -140,12 +144,17 @@ export class StaticMembership implements Membership {
       periodMs: options.syncIntervalMs,
     });
     components.messages.define(membershipProto('static'));
-    components.rpc.handle(STATIC_MESSAGES.exchange, (payload: WireExchange) => {
-      if (this.#running) this.#merge(payload);
+    components.rpc.handle(STATIC_MESSAGES.exchange, (payload: WireExchange, context) => {
+      if (this.#running) this.#merge(payload, context.from);
       return { type: STATIC_MESSAGES.exchange, payload: this.#outgoing() };
     });
     this.#incarnation = components.clock.now();
     this.#rebuild(false);
+  }
+
+  /** Exchanges whose facts about their sender were refused since start (from another address, absurd incarnations). */
+  get refusedClaims(): number {
+    return this.#refused.count;
   }
 
   get self(): Member {
@@ -261,7 +270,7 @@ export class StaticMembership implements Membership {
     const reply = await this.#c.rpc.request<WireExchange>(to, STATIC_MESSAGES.exchange, this.#outgoing(), {
       timeoutMs: this.#options.syncIntervalMs,
     });
-    if (this.#running) this.#merge(reply.payload);
+    if (this.#running) this.#merge(reply.payload, to);
   }
 
   #outgoing(): WireExchange {
@@ -273,11 +282,17 @@ export class StaticMembership implements Membership {
     };
   }
 
-  #merge(incoming: WireExchange): void {
+  #merge(incoming: WireExchange, from: string): void {
     let changed = false;
     const sender = incoming.sender;
-    if (sender !== null && sender.id !== '' && sender.id !== this.#selfId) {
-      const known = this.#peers.get(sender.id);
+    const known = sender === null ? undefined : this.#peers.get(sender.id);
+    const refusal =
+      sender === null || sender.id === '' || sender.id === this.#selfId
+        ? undefined
+        : senderFactsRefusal(sender, from, this.#version.view, known?.incarnation, this.#c.clock.now());
+    if (sender !== null && refusal !== undefined) {
+      this.#refused.refused({ member: sender.id, from }, refusal);
+    } else if (sender !== null && sender.id !== '' && sender.id !== this.#selfId) {
       if (
         known === undefined ||
         sender.incarnation > known.incarnation ||
