@@ -16,7 +16,12 @@ interface ClusterJson {
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
 /** A static node alone in its view, with the cluster's secret (so a view can reach it), under `placement`. */
-function staticNode(t: ExecutionContext, id: string, host: string, placement: Record<string, unknown>): Promise<NodeServer> {
+function staticNode(
+  t: ExecutionContext,
+  id: string,
+  host: string,
+  placement: Record<string, unknown>,
+): Promise<NodeServer> {
   return startTestServer(
     t,
     testConfig(host, {

@@ -58,7 +58,9 @@ async function changeFactor(
     { view: view.join(','), 'repl-factor': factor },
     VIEW_CHANGE_TIMEOUT_MS,
   );
-  t.log(`view change to factor ${factor} answered ${change.status} in ${Date.now() - sentAt} ms: ${change.body.toString()}`);
+  t.log(
+    `view change to factor ${factor} answered ${change.status} in ${Date.now() - sentAt} ms: ${change.body.toString()}`,
+  );
   t.is(change.status, 200, change.body.toString());
   const body = change.json<Record<string, unknown>>();
   t.deepEqual(Object.keys(body).sort(), ['message', 'shards']);
@@ -83,20 +85,12 @@ test('4 nodes with REPL_FACTOR=2 and 100 keys: a view change to factor 1, then t
   });
   t.deepEqual(refusedPuts, [], 'every add acknowledged');
   const before = await Promise.all(nodes.map((n) => keyCount(n)));
-  t.deepEqual(
-    new Set(before.map((c) => c['shard-id'])),
-    new Set(['1', '2']),
-    'two shards of two replicas before',
-  );
+  t.deepEqual(new Set(before.map((c) => c['shard-id'])), new Set(['1', '2']), 'two shards of two replicas before');
 
   // Factor 2 -> 1: four shards of one node each; the keys of a shard of two are split between its two nodes.
   const one = await changeFactor(t, nodes[1]!, view, 1);
   const single = one['shards'] as NodeShard[];
-  t.deepEqual(
-    single.map((s) => s.address).sort(),
-    [...view].sort(),
-    'one entry per node',
-  );
+  t.deepEqual(single.map((s) => s.address).sort(), [...view].sort(), 'one entry per node');
   for (const shard of single) t.deepEqual(Object.keys(shard).sort(), ['address', 'key-count']);
   t.is(
     single.reduce((sum, s) => sum + s['key-count'], 0),

@@ -49,7 +49,10 @@ export async function checkViewParameters(t: ExecutionContext, c: ParameterCheck
   }
   t.notThrows(() => placement.checkViewParameters!(NONE, c.members), 'no parameters are always accepted');
   const refused = t.throws(() => placement.checkViewParameters!(UNKNOWN, c.members));
-  t.true(isKvError(refused, 'KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID'), `an unknown parameter is refused: ${String(refused)}`);
+  t.true(
+    isKvError(refused, 'KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID'),
+    `an unknown parameter is refused: ${String(refused)}`,
+  );
   const epoch = placement.epoch;
   const counts: string[] = [];
   for (const parameters of c.parameters) {
@@ -63,14 +66,29 @@ export async function checkViewParameters(t: ExecutionContext, c: ParameterCheck
     counts.push(`${label}: ${moves.length} moves`);
     const problem = await planProblem(moves, c.keys, truthBefore, truthAfter);
     if (problem !== undefined) return void t.fail(`${label}: ${problem}`);
-    t.deepEqual(placement.plan(members, members, { before: parameters, after: parameters }), [], `${label}: no change, no move`);
-    const back = await planProblem(placement.plan(members, members, { before: parameters, after: NONE }), c.keys, truthAfter, truthBefore);
+    t.deepEqual(
+      placement.plan(members, members, { before: parameters, after: parameters }),
+      [],
+      `${label}: no change, no move`,
+    );
+    const back = await planProblem(
+      placement.plan(members, members, { before: parameters, after: NONE }),
+      c.keys,
+      truthAfter,
+      truthBefore,
+    );
     if (back !== undefined) return void t.fail(`${label} back to none: ${back}`);
     world.setParameters(parameters);
-    t.is(placement.epoch, truthAfter.epoch, `${label}: the epoch of a node that hears the parameters is that of one that had them`);
+    t.is(
+      placement.epoch,
+      truthAfter.epoch,
+      `${label}: the epoch of a node that hears the parameters is that of one that had them`,
+    );
     if (moves.length > 0) t.not(placement.epoch, epoch, `${label}: parameters that move keys change the epoch`);
     world.setParameters(NONE);
     t.is(placement.epoch, epoch, `${label}: the epoch comes back with the parameters`);
   }
-  t.log(`${c.prefix}: view parameters ${counts.length > 0 ? counts.join('; ') : 'none declared (unknown ones refused)'}`);
+  t.log(
+    `${c.prefix}: view parameters ${counts.length > 0 ? counts.join('; ') : 'none declared (unknown ones refused)'}`,
+  );
 }

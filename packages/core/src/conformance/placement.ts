@@ -469,15 +469,18 @@ export function runPlacementConformance(test: TestFn, options: PlacementConforma
     t.deepEqual(replicaIds(await placement.locate('k', { intent: 'read' })), ['m001']);
   });
 
-  check('parameters', 'view parameters are checked, refused when unknown, and a change of them alone moves exactly the keys whose replicas change', (t) =>
-    checkViewParameters(t, {
-      parameters: options.parameters ?? [],
-      members: CLUSTER,
-      world: () => cluster(),
-      build: (world, id) => build(t, world, id),
-      keys: sample(),
-      prefix,
-    }),
+  check(
+    'parameters',
+    'view parameters are checked, refused when unknown, and a change of them alone moves exactly the keys whose replicas change',
+    (t) =>
+      checkViewParameters(t, {
+        parameters: options.parameters ?? [],
+        members: CLUSTER,
+        world: () => cluster(),
+        build: (world, id) => build(t, world, id),
+        keys: sample(),
+        prefix,
+      }),
   );
 
   check('lifecycle', 'start and stop twice are harmless, and stop unsubscribes from membership', async (t) => {

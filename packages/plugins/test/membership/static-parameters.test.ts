@@ -95,7 +95,11 @@ test('concurrent view changes of one epoch that differ only in parameters settle
     50 * SYNC_MS,
   );
   t.true(c.ids.every((id) => membership(c, id).epoch === 1));
-  t.deepEqual(membership(c, 'n2').viewParameters, { replicationFactor: 4 }, 'ordered by the parameters: the larger text');
+  t.deepEqual(
+    membership(c, 'n2').viewParameters,
+    { replicationFactor: 4 },
+    'ordered by the parameters: the larger text',
+  );
 });
 
 test('view parameters that are not whole numbers from 0 to 2^32 - 1 named by a word are refused and change nothing', async (t) => {

@@ -114,7 +114,8 @@ const FACTOR_PARAMETER = 'replicationFactor';
 
 /** `repl-factor` as a whole number of at least 1 (a JSON number or a decimal string); undefined otherwise. */
 function replFactor(value: unknown): number | undefined {
-  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  const n =
+    typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
   return Number.isSafeInteger(n) && n >= 1 ? n : undefined;
 }
 

@@ -115,7 +115,12 @@ export const CSE138_OPENAPI: FacadeOpenApi = Object.freeze({
                 required: ['view'],
                 properties: {
                   view: { type: 'string', description: 'host:port of every node, comma-separated.' },
-                  'repl-factor': { type: 'integer', minimum: 1, description: "The store's replication factor." },
+                  'repl-factor': {
+                    type: 'integer',
+                    minimum: 1,
+                    description:
+                      'Replicas per shard from now on, at most the nodes of the view; omitted, the factor stays as it is. The store reshards by it.',
+                  },
                 },
               },
             },
@@ -123,7 +128,9 @@ export const CSE138_OPENAPI: FacadeOpenApi = Object.freeze({
         },
         responses: {
           '200': json('Cse138ViewChange', 'View change successful, once the reshard settled.'),
-          '400': error('View is missing, an entry is not host:port, or repl-factor differs from the running one.'),
+          '400': error(
+            'View is missing, an entry is not host:port, or repl-factor is not a whole number from 1 to the nodes of the view.',
+          ),
           '503': unavailable,
         },
       },

@@ -84,7 +84,9 @@ export function parseParameters(parameters: unknown): ViewParameters {
   if (typeof parameters !== 'object' || Array.isArray(parameters)) {
     throw new KvError('KVMESH_ERR_MEMBERSHIP_VIEW_INVALID', 'view parameters are an object of whole numbers');
   }
-  const entries = Object.entries(parameters as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const entries = Object.entries(parameters as Record<string, unknown>).sort(([a], [b]) =>
+    a < b ? -1 : a > b ? 1 : 0,
+  );
   const bad = entries.filter(
     ([k, v]) =>
       !PARAMETER_NAME.test(k) || typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > MAX_PARAMETER,

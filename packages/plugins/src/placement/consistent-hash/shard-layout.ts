@@ -56,7 +56,13 @@ export class ShardLayout implements Layout {
   readonly #stride: number;
   #idsAt: (readonly string[])[] | undefined;
 
-  constructor(members: readonly Member[], ring: HashRing, shards: number[][], hash: KeyHash, replicationFactor: number) {
+  constructor(
+    members: readonly Member[],
+    ring: HashRing,
+    shards: number[][],
+    hash: KeyHash,
+    replicationFactor: number,
+  ) {
     this.members = members;
     this.ring = ring;
     this.shards = shards;

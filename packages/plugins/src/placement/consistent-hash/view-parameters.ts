@@ -28,7 +28,10 @@ export function checkFactorParameters(
   quorums: Readonly<Record<string, QuorumOption>>,
 ): void {
   const refuse = (why: string): never => {
-    throw new KvError('KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID', `placement 'consistent-hash': ${why}; nothing was changed`);
+    throw new KvError(
+      'KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID',
+      `placement 'consistent-hash': ${why}; nothing was changed`,
+    );
   };
   const unknown = Object.keys(parameters).filter((k) => k !== REPLICATION_FACTOR_PARAMETER);
   if (unknown.length > 0) {
