@@ -37,6 +37,8 @@ import { createApp } from './app.js';
 import type { ApiApp } from './app.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { mountFacades, ownPortApp } from './facade-mount.js';
+import { localSecret } from './local-secret.js';
+import type { LocalSecret } from './local-secret.js';
 import type { FacadeEndpoint, FacadeServing, MountedFacade } from './facade-mount.js';
 import { errorBody } from './http-errors.js';
 import { httpServer, listen } from './http-server.js';
@@ -305,8 +307,15 @@ export class NodeServer {
  */
 export async function startNodeServer(options: NodeServerOptions): Promise<NodeServer> {
   const registry = options.registry ?? new PluginRegistry(builtinPlugins);
-  let loaded = await load(options, registry, options.overrides);
+  let overrides = options.overrides;
+  let loaded = await load(options, registry, overrides);
   const logger = options.logger ?? createLogger({ level: logLevel(loaded.config) });
+  let local: LocalSecret | undefined;
+  if ((loaded.config.cluster.secrets ?? []).length === 0) {
+    local = await localSecret(options.env ?? process.env);
+    overrides = { ...overrides, '/cluster/secrets': [local.secret] };
+    loaded = await load(options, registry, overrides);
+  }
   const api = apiSettings(loaded.config);
   const lock = options.lockDataDir
     ? await DataDirLock.acquire(
@@ -338,14 +347,11 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
     const nodeAddress = splitHostPort(loaded.config.node.address);
     const apiSection = loaded.config['api'] as { port?: number } | undefined;
     if (nodeAddress.port === 0 && apiSection?.port === undefined) {
-      loaded = await load(options, registry, {
-        ...options.overrides,
-        '/node/address': joinHostPort(nodeAddress.host, port),
-      });
+      loaded = await load(options, registry, { ...overrides, '/node/address': joinHostPort(nodeAddress.host, port) });
       await lock?.setAddress(loaded.config.node.address);
     }
     const config = loaded.config;
-    warnIfOpen(config, api, logger);
+    if (local !== undefined) noteLocalSecret(local, config, api, logger);
     const node = await createNode({
       config,
       registry: loaded.registry,
@@ -613,16 +619,21 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 /**
- * A node without cluster secrets that listens beyond loopback takes internal
- * frames from anyone who reaches it: say so once, loudly, at start.
+ * A node whose config names no cluster secret seals its frames with the
+ * local secret (see localSecret): say where it is, and warn once, at start,
+ * when the node listens beyond loopback, where its peers on other machines
+ * hold other secrets until every node is given the same one.
  */
-function warnIfOpen(config: KvmeshConfig, api: ApiSettings, logger: Logger): void {
-  if ((config.cluster.secrets ?? []).length > 0) return;
+function noteLocalSecret(local: LocalSecret, config: KvmeshConfig, api: ApiSettings, logger: Logger): void {
+  logger.info(
+    { file: local.file, created: local.created },
+    'no cluster secret configured: internal frames are sealed with the local secret, which nodes started by this user on this machine share',
+  );
   const hosts = [...new Set([api.host, splitHostPort(config.node.address).host])].filter((h) => !isLoopback(h));
   if (hosts.length === 0) return;
   logger.warn(
-    { hosts, docs: 'docs/security.md' },
-    'no cluster secret: this node listens beyond loopback, and any process that reaches it can send it internal frames (write or delete any key, change its membership); set cluster.secrets, cluster.secretFile or KVMESH_CLUSTER_SECRET on every node',
+    { hosts, file: local.file, docs: 'docs/security.md' },
+    'no cluster secret configured: this node listens beyond loopback, but only nodes on this machine share its local secret; give every node the same secret (cluster.secrets, cluster.secretFile or KVMESH_CLUSTER_SECRET), or nodes on other machines cannot talk to it',
   );
 }
 

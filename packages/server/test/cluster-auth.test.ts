@@ -87,57 +87,117 @@ async function singleConfig(t: ExecutionContext, extra: Record<string, unknown> 
   });
 }
 
-const NO_SECRET_WARNING = /^no cluster secret: this node listens beyond loopback/;
+const NO_SECRET_WARNING = /^no cluster secret configured: this node listens beyond loopback/;
 
-test('without a secret, a node with no peers takes no frames, and warns at start only when it listens beyond loopback', async (t) => {
-  const alone = await start(t, ['--config', await singleConfig(t)]);
+test('without a configured secret, a node with no peers takes no frames, and warns at start only when it listens beyond loopback', async (t) => {
+  const secretFile = join(await tempDir(t, 'kvmesh-local-secret-'), 'cluster.secret');
+  const env = { KVMESH_LOCAL_SECRET_FILE: secretFile };
+  const alone = await start(t, ['--config', await singleConfig(t)], env);
   const refused = await http(alone.url, '/_kvmesh/rpc', { method: 'POST', body: forgedPut('k') });
   t.true(refused.body.includes('KVMESH_ERR_RPC_UNAUTHENTICATED'));
   t.is((await http(alone.url, '/v1/kv/k')).status, 404);
   t.is(await metricSum(alone.url, 'kvmesh_rpc_total', 'kind="framesRejectedAuth"'), 1);
   t.false(alone.lines.some((l) => NO_SECRET_WARNING.test(String(l['msg']))));
 
-  const wide = await start(t, ['--config', await singleConfig(t, { api: { host: '0.0.0.0' } })]);
+  const wide = await start(t, ['--config', await singleConfig(t, { api: { host: '0.0.0.0' } })], env);
   const warning = wide.lines.find((l) => NO_SECRET_WARNING.test(String(l['msg'])));
   t.is(warning?.['level'], 40);
   t.deepEqual(warning?.['hosts'], ['0.0.0.0']);
+  t.is(warning?.['file'], secretFile);
   const sealed = await start(t, ['--config', await singleConfig(t, { api: { host: '0.0.0.0' } })], {
+    ...env,
     KVMESH_CLUSTER_SECRET: SECRET,
   });
   t.false(sealed.lines.some((l) => NO_SECRET_WARNING.test(String(l['msg']))));
 });
 
-test('http: a hand-made Put frame on the API port writes without a secret, and is refused with one', async (t) => {
-  // Without a secret (and with a peer listed, so the node takes frames) the forged frame is a write.
-  const open = await start(t, ['--config', await singleConfig(t), '--join', '127.0.0.9:1']);
-  const taken = await http(open.url, '/_kvmesh/rpc', {
-    method: 'POST',
-    body: forgedPut('k'),
-    headers: { 'content-type': 'application/octet-stream' },
+test('http: a hand-made Put frame on the API port is refused, whether the node has a configured secret or the local one', async (t) => {
+  const dir = await tempDir(t, 'kvmesh-local-secret-');
+  const secretFile = join(dir, 'cluster.secret');
+  // No secret configured (and a peer listed, so the node takes frames): the local secret seals the channel.
+  const local = await start(t, ['--config', await singleConfig(t), '--join', '127.0.0.9:1'], {
+    KVMESH_LOCAL_SECRET_FILE: secretFile,
   });
-  t.is(taken.status, 200);
-  t.is((await http(open.url, '/v1/kv/k')).body.toString(), 'forged');
+  const made = local.lines.find(
+    (l) => typeof l['msg'] === 'string' && l['msg'].includes('sealed with the local secret'),
+  );
+  t.is(made?.['file'], secretFile);
+  t.is(made?.['created'], true);
+  t.is((await stat(secretFile)).mode & 0o777, 0o600, 'only its owner reads the local secret');
+  const localSecret = (await readFile(secretFile, 'utf8')).trim();
+  t.true(localSecret.length >= 32);
 
-  const sealed = await start(t, ['--config', await singleConfig(t), '--join', '127.0.0.9:1'], {
+  const configured = await start(t, ['--config', await singleConfig(t), '--join', '127.0.0.9:1'], {
+    KVMESH_LOCAL_SECRET_FILE: secretFile,
     KVMESH_CLUSTER_SECRET: SECRET,
   });
-  const refused = await http(sealed.url, '/_kvmesh/rpc', {
-    method: 'POST',
-    body: forgedPut('k'),
-    headers: { 'content-type': 'application/octet-stream' },
+  for (const [node, secret] of [
+    [local, localSecret],
+    [configured, SECRET],
+  ] as const) {
+    const refused = await http(node.url, '/_kvmesh/rpc', {
+      method: 'POST',
+      body: forgedPut('k'),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    t.is(refused.status, 200, 'the transport answers; the frame inside is a refusal');
+    t.true(refused.body.includes('KVMESH_ERR_RPC_UNAUTHENTICATED'));
+    t.is((await http(node.url, '/v1/kv/k')).status, 404);
+    t.is(await metricSum(node.url, 'kvmesh_rpc_total', 'kind="framesRejectedAuth"'), 1);
+    await waitFor('the warning', () =>
+      node.lines.some((l) => l['msg'] === 'refused an unauthenticated internal frame'),
+    );
+    const warning = node.lines.find((l) => l['msg'] === 'refused an unauthenticated internal frame')!;
+    t.is(warning['level'], 40);
+    t.regex(String(warning['from']), /^http:\/\/127\.0\.0\.1:\d+$/);
+    t.is(warning['reason'], 'unsigned');
+    t.false(JSON.stringify(node.lines).includes(secret), 'the secret is never logged');
+  }
+});
+
+test('without a configured secret, nodes sharing the local secret replicate; a node with another local secret cannot join them', async (t) => {
+  const dir = await tempDir(t, 'kvmesh-local-secret-');
+  const hosts = ['127.0.0.61', '127.0.0.62', '127.0.0.63'];
+  const port = await freePort(hosts);
+  const file = await writeConfig(dir, 'ring.json', {
+    node: { id: '${ID}', address: '${ADDRESS}', dataDir: join(dir, '${ID}') },
+    join: [`${hosts[0]}:${port}`],
+    transport: { name: 'http' },
+    codec: { name: 'msgpack' },
+    membership: { name: 'swim', options: { probeIntervalMs: 200, probeTimeoutMs: 100 } },
+    placement: { name: 'consistent-hash', options: { replicationFactor: 2, readQuorum: 1, writeQuorum: 2 } },
+    storage: { name: 'memory' },
+    log: { level: 'info' },
   });
-  t.is(refused.status, 200, 'the transport answers; the frame inside is a refusal');
-  t.true(refused.body.includes('KVMESH_ERR_RPC_UNAUTHENTICATED'));
-  t.is((await http(sealed.url, '/v1/kv/k')).status, 404);
-  t.is(await metricSum(sealed.url, 'kvmesh_rpc_total', 'kind="framesRejectedAuth"'), 1);
-  await waitFor('the warning', () =>
-    sealed.lines.some((l) => l['msg'] === 'refused an unauthenticated internal frame'),
+  const node = (i: number, secretFile: string) =>
+    start(t, ['--config', file], {
+      ID: `n${i + 1}`,
+      ADDRESS: `${hosts[i]}:${port}`,
+      KVMESH_LOCAL_SECRET_FILE: secretFile,
+    });
+  const shared = join(dir, 'shared.secret');
+  const [a, b] = await Promise.all([node(0, shared), node(1, shared)]);
+  const made = (n: Node) =>
+    n.lines.some((l) => typeof l['msg'] === 'string' && l['msg'].includes('local secret') && l['created'] === true);
+  t.is([a, b].filter(made).length, 1, 'two nodes starting at once make one local secret');
+  const members = async (n: Node) =>
+    ((await http(n.url, '/v1/cluster')).json() as { members: { id: string; state: string }[] }).members
+      .filter((m) => m.state === 'alive')
+      .map((m) => m.id)
+      .sort();
+  await waitFor(
+    'n1 and n2 to see each other',
+    async () => (await members(a)).join() === 'n1,n2' && (await members(b)).join() === 'n1,n2',
   );
-  const warning = sealed.lines.find((l) => l['msg'] === 'refused an unauthenticated internal frame')!;
-  t.is(warning['level'], 40);
-  t.regex(String(warning['from']), /^http:\/\/127\.0\.0\.1:\d+$/);
-  t.is(warning['reason'], 'unsigned');
-  t.false(JSON.stringify(sealed.lines).includes(SECRET), 'the secret is never logged');
+  t.is((await http(a.url, '/v1/kv/x', { method: 'PUT', body: 'v' })).status, 201);
+  t.is((await http(b.url, '/v1/kv/x')).body.toString(), 'v');
+  const stranger = await node(2, join(dir, 'other.secret'));
+  await waitFor(
+    'n1 to refuse the stranger',
+    async () => (await metricSum(a.url, 'kvmesh_rpc_total', 'kind="framesRejectedAuth"')) > 0,
+  );
+  t.deepEqual(await members(a), ['n1', 'n2']);
+  t.deepEqual(await members(stranger), ['n3']);
 });
 
 test('http: nodes sharing a secret replicate; a node with another secret cannot join them', async (t) => {

@@ -78,7 +78,7 @@ export const CORE_PROPERTIES: Record<string, JsonSchema> = {
         // No type per item: a schema error would print the value; the kernel checks each without showing it.
         items: {},
         description:
-          'Cluster secrets (each at least 16 characters; `${VAR}` takes one from the environment). The first seals every frame this node sends; every one opens incoming frames, so a rotation runs with two. Default: the lines of secretFile, else the comma-separated list in KVMESH_CLUSTER_SECRET, else none (frames travel unsigned).',
+          'Cluster secrets (each at least 16 characters; `${VAR}` takes one from the environment). The first seals every frame this node sends; every one opens incoming frames, so a rotation runs with two. Default: the lines of secretFile, else the comma-separated list in KVMESH_CLUSTER_SECRET, else the file KVMESH_CLUSTER_SECRET_FILE names; with none, kvmesh start seals frames with the local secret of its user (~/.config/kvmesh/cluster.secret, docs/security.md) and a kernel built in-process sends them unsigned.',
       },
       secretFile: {
         type: 'string',
