@@ -50,7 +50,7 @@ export const ERROR_CODES = {
   KVMESH_ERR_PLACEMENT_KEY_INVALID:
     'The placement cannot place the key: it is outside what the configured key metric accepts.',
   KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID:
-    "A view change carries a parameter the placement does not take, or a value it cannot meet; nothing was changed.",
+    'A view change carries a parameter the placement does not take, or a value it cannot meet; nothing was changed.',
   KVMESH_ERR_MOVEMENT_UNSUPPORTED:
     'The storage lacks putBatch or hints, which data movement (rebalancing, hinted hand-off, anti-entropy) needs.',
   KVMESH_ERR_KV_NOT_OWNER:
