@@ -398,6 +398,8 @@ export class SimCluster {
     const tracked = promise.finally(() => {
       done = true;
     });
+    // Handled here too: a promise that rejects before the first step would otherwise count as unhandled.
+    tracked.catch(() => undefined);
     await new Promise((resolve) => setImmediate(resolve));
     const start = this.clock.now();
     while (!done) {
