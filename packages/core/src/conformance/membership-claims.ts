@@ -127,6 +127,8 @@ interface Scene {
   /** The highest incarnation any member held the subject at before any claim. */
   readonly known: number;
   readonly watch: SubjectWatch;
+  /** Virtual time at which the claims were made (when the scene was set). */
+  readonly since: number;
   /** Time to be alive everywhere again: bounds.healMs, or the converge limit for a strategy that declares none. */
   readonly recoverMs: number;
   /** Time that must pass without a doubt for a claim to be taken as ignored: a detection, or 10 periods. */
@@ -179,6 +181,7 @@ export function registerClaimChecks(suite: ClaimSuite): void {
       before,
       known,
       watch: new SubjectWatch(cluster, subject),
+      since: cluster.clock.now(),
       recoverMs: Number.isFinite(healMs) ? healMs : w.convergeLimitMs,
       quietMs: Number.isFinite(detectionMs) ? detectionMs + 2 * periodMs : 10 * periodMs,
     };
@@ -198,8 +201,10 @@ export function registerClaimChecks(suite: ClaimSuite): void {
     return true;
   };
 
+  /** Waits until the subject is alive everywhere (above `above`), at most `recoverMs` from the claims. */
   const recover = async (t: ExecutionContext, s: Scene, what: string, above?: number): Promise<void> => {
-    const took = await s.w.cluster.waitFor(aliveEverywhere(s, above), s.recoverMs, s.w.step).catch((err: unknown) => {
+    const left = Math.max(0, s.recoverMs - (s.w.cluster.clock.now() - s.since));
+    await s.w.cluster.waitFor(aliveEverywhere(s, above), left, s.w.step).catch((err: unknown) => {
       throw new Error(
         `${s.subject} not alive everywhere${above === undefined ? '' : ` above incarnation ${above}`} ` +
           `within ${s.recoverMs} ms after ${what}; views: ${describe(s)}; doubts: ${s.watch.doubts.join(', ') || 'none'} ` +
@@ -207,6 +212,7 @@ export function registerClaimChecks(suite: ClaimSuite): void {
         { cause: err },
       );
     });
+    const took = s.w.cluster.clock.now() - s.since;
     t.log(`${s.subject} alive everywhere ${took} ms after ${what} (bound ${s.recoverMs} ms)`);
   };
 
@@ -280,8 +286,9 @@ export function registerClaimChecks(suite: ClaimSuite): void {
       await s.w.cluster.advance(s.w.bounds.periodMs);
       // A member somebody held in doubt must refute; one that nobody doubted has nothing to refute.
       const above = (): number | undefined => (s.watch.doubts.length > 0 ? s.before : undefined);
-      const took = await s.w.cluster
-        .waitFor(() => aliveEverywhere(s, above())(), s.recoverMs, s.w.step)
+      const left = Math.max(0, s.recoverMs - (s.w.cluster.clock.now() - s.since));
+      await s.w.cluster
+        .waitFor(() => aliveEverywhere(s, above())(), left, s.w.step)
         .catch((err: unknown) => {
           throw new Error(
             `${s.subject} not alive everywhere above incarnation ${s.before} within ${s.recoverMs} ms of being ` +
@@ -289,6 +296,7 @@ export function registerClaimChecks(suite: ClaimSuite): void {
             { cause: err },
           );
         });
+      const took = s.w.cluster.clock.now() - s.since;
       await s.w.cluster.advance(s.quietMs);
       t.true(aliveEverywhere(s, above())(), `${s.subject} not alive everywhere on: ${describe(s)} (seed ${s.w.seed})`);
       if (s.watch.doubts.length > 0) {
