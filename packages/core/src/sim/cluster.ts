@@ -81,6 +81,14 @@ export interface SimClusterOptions {
   readonly extras?: readonly ComponentDefinition[];
   /** Config sections those components read, with their schemas (`{ kv: kvConfigSchema }`). Default none. */
   readonly extensions?: Readonly<Record<string, JsonSchema>>;
+  /**
+   * Real ms a node's start or stop may take on real I/O (a plugin reading
+   * its state file) before virtual time moves for it. Virtual time that
+   * passes while a file is read depends on how fast the disk answers, so a
+   * run whose nodes do real I/O replays exactly only when it is given time.
+   * Default 0: virtual time moves at once (nodes that do no I/O).
+   */
+  readonly realIoMs?: number;
 }
 
 /** How far one node's clock is off the virtual time. */
@@ -299,7 +307,7 @@ export class SimCluster {
     for (const id of ids) {
       const slot = this.#slot(id);
       if (slot.running) continue;
-      await this.settle(slot.node.start());
+      await this.#settleNode(slot.node.start());
       slot.running = true;
     }
   }
@@ -333,7 +341,7 @@ export class SimCluster {
     if (!slot.running) return;
     slot.running = false;
     await slot.transport.stop();
-    await this.settle(slot.node.stop());
+    await this.#settleNode(slot.node.stop());
   }
 
   /** Graceful departure: `membership.leave()`, then the node stops. */
@@ -342,7 +350,7 @@ export class SimCluster {
     if (!slot.running) return;
     await this.settle(this.membership(id).leave());
     slot.running = false;
-    await this.settle(slot.node.stop());
+    await this.#settleNode(slot.node.stop());
   }
 
   /** Stops a node the way the kernel does on shutdown, without `leave()`. */
@@ -350,7 +358,7 @@ export class SimCluster {
     const slot = this.#slot(id);
     if (!slot.running) return;
     slot.running = false;
-    await this.settle(slot.node.stop());
+    await this.#settleNode(slot.node.stop());
   }
 
   /**
@@ -417,6 +425,22 @@ export class SimCluster {
     for (const id of this.runningIds()) await this.stop(id);
     this.#listeners.clear();
     this.#removeDataDir();
+  }
+
+  /** `settle`, after giving real I/O up to `realIoMs` to finish the work without virtual time. */
+  async #settleNode(work: Promise<void>): Promise<void> {
+    const budget = this.#options.realIoMs ?? 0;
+    if (budget > 0) {
+      let done = false;
+      const tracked = work.finally(() => {
+        done = true;
+      });
+      tracked.catch(() => undefined);
+      const start = performance.now();
+      while (!done && performance.now() - start < budget) await new Promise((resolve) => setImmediate(resolve));
+      work = tracked;
+    }
+    await this.settle(work);
   }
 
   #slot(id: string): Slot {
