@@ -175,3 +175,11 @@ test('violations come in key order, and the same history gives the same answer',
   t.deepEqual(rules(h), ['a:lost-write:a', 'a:lost-write:b']);
   t.deepEqual(checkHistory(h), checkHistory(structuredClone(h)));
 });
+
+test('a key whose replicas placement could not name after settling is reported under convergence', (t) => {
+  const h = history([], [], { replicas: [{ key: 'k', replicas: [], error: 'KVMESH_ERR_PLACEMENT_EMPTY' }] });
+  const [violation] = checkHistory(h);
+  t.is(violation?.rule, 'replicas-unknown');
+  t.is(violation?.check, 'b');
+  t.regex(violation!.message, /KVMESH_ERR_PLACEMENT_EMPTY/);
+});

@@ -23,6 +23,8 @@ export type KvRule =
   | 'final-read-failed'
   /** (b) The replicas of a key hold different versions after settling. */
   | 'divergent-replicas'
+  /** (b) After settling, placement could not name the replicas of a key, so nobody can say they agree. */
+  | 'replicas-unknown'
   /** (c) Two acknowledged increments wrote the same count: one of them was lost. */
   | 'counter-duplicate'
   /** (c) A counter does not end at the number of acknowledged increments (plus at most the unanswered ones). */
@@ -36,6 +38,7 @@ const CHECK_OF: Record<KvRule, KvCheck> = {
   'phantom-read': 'a',
   'final-read-failed': 'a',
   'divergent-replicas': 'b',
+  'replicas-unknown': 'b',
   'counter-duplicate': 'c',
   'counter-total': 'c',
   'deleted-read': 'd',
@@ -149,6 +152,19 @@ function checkFinalReads(key: string, ops: readonly KvOp[], reads: readonly Fina
 }
 
 function checkReplicas(state: ReplicaState, ops: readonly KvOp[]): KvViolation[] {
+  if (state.error !== undefined) {
+    return [
+      {
+        rule: 'replicas-unknown',
+        check: CHECK_OF['replicas-unknown'],
+        key: state.key,
+        message: `after settling, placement could not name the replicas of '${state.key}': ${state.error}`,
+        excerpt: [],
+        reads: [],
+        replicas: state,
+      },
+    ];
+  }
   // A tombstone and no record both say absent: a replica may never have seen the key it then saw deleted.
   const held = state.replicas.map((r) => (r.version === null || r.tombstone ? 'absent' : r.version));
   if (new Set(held).size <= 1) return [];

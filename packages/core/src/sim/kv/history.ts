@@ -69,7 +69,10 @@ export interface ReplicaRecord {
 /** Every replica of one key, as the placement of a settled node names them. */
 export interface ReplicaState {
   readonly key: string;
+  /** Empty when the replicas could not be named (`error`). */
   readonly replicas: readonly ReplicaRecord[];
+  /** Why placement could not name the key's replicas after settling. */
+  readonly error?: string;
 }
 
 export interface KvHistory {

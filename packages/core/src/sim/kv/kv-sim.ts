@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { KvService } from '../../contracts/kv.js';
 import type { Logger } from '../../contracts/logger.js';
-import type { Placement } from '../../contracts/placement.js';
+import type { Placement, ReplicaSet } from '../../contracts/placement.js';
 import { kvServiceDefinition } from '../../kv/coordinator.js';
 import { formatVersion } from '../../kv/hlc.js';
 import { kvConfigSchema } from '../../kv/kv-config.js';
@@ -37,6 +37,8 @@ const DEFAULT_SKEW: ClockSkewBounds = Object.freeze({ maxOffsetMs: 2000, maxDrif
 const LONGEST_FAULT_MS = { min: 3000, max: 30_000 } as const;
 /** The error a client records when it gave up waiting for an answer. */
 export const CLIENT_TIMEOUT = 'CLIENT_TIMEOUT';
+/** Real ms a node's start or stop may spend on file I/O (a membership's state file) before virtual time moves. */
+const REAL_IO_MS = 50;
 /** Link profile outside a link-wide fault. */
 const QUIET_LINK = LINK_PROFILES.lan;
 /** Shares of each client operation, out of their sum; `increment` is a read then a conditional write. */
@@ -155,6 +157,7 @@ export async function simulateKv(options: KvSimOptions): Promise<KvSimResult> {
       nodes: options.nodes,
       seed,
       extras: [kvServiceDefinition()],
+      realIoMs: REAL_IO_MS,
       extensions: { kv: kvConfigSchema },
       ...(options.logger ? { logger: options.logger } : {}),
       ...(faultKinds.includes('skew') ? { clockSkew: options.skew ?? DEFAULT_SKEW } : {}),
@@ -554,8 +557,7 @@ class KvRun {
       const answer = await Promise.race([work, timeout]);
       op = { ...base, ...answer, completeMs: clock.now() - this.#t0, outcome: 'ok' };
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      const error = typeof code === 'string' ? code : String((err as Error).message ?? err);
+      const error = errorCode(err);
       const outcome = error === 'KVMESH_ERR_KV_PRECONDITION_FAILED' ? 'refused' : 'unknown';
       op = { ...base, completeMs: clock.now() - this.#t0, outcome, error };
     } finally {
@@ -573,7 +575,9 @@ class KvRun {
     for (;;) {
       const replicas = await this.#replicaStates();
       const converged = replicas.every(
-        (state) => new Set(state.replicas.map((r) => (r.version === null || r.tombstone ? '' : r.version))).size <= 1,
+        (state) =>
+          state.error === undefined &&
+          new Set(state.replicas.map((r) => (r.version === null || r.tombstone ? '' : r.version))).size <= 1,
       );
       if (converged || cluster.clock.now() - start >= limit) return { converged, replicas };
       await cluster.advance(SETTLE_POLL_MS);
@@ -586,11 +590,17 @@ class KvRun {
     const placement = observer.get<Placement>(TOKENS.placement);
     const states: ReplicaState[] = [];
     for (const key of [...this.#keys, ...this.#counters]) {
-      const set = await cluster.settle(placement.locate(key, { intent: 'read' }), 60_000);
+      let set: ReplicaSet;
+      try {
+        set = await cluster.settle(this.#bounded(placement.locate(key, { intent: 'read' })));
+      } catch (err) {
+        states.push({ key, replicas: [], error: errorCode(err) });
+        continue;
+      }
       const replicas: ReplicaRecord[] = [];
       for (const member of set.replicas) {
         const storage = this.#kept.get(member.id);
-        const record = storage ? await cluster.settle(storage.get(key), 60_000) : undefined;
+        const record = storage ? await cluster.settle(storage.get(key)) : undefined;
         replicas.push({
           node: member.id,
           version: record ? formatVersion(record.version) : null,
@@ -631,11 +641,17 @@ class KvRun {
               value: record === undefined ? null : TEXT.decode(record.value),
               ...(record ? { version: formatVersion(record.version) } : {}),
             }),
-            (err: unknown) => ({ node, key, error: String((err as { code?: unknown }).code ?? err) }),
+            (err: unknown) => ({ node, key, error: errorCode(err) }),
           ),
         );
       }
     }
     return cluster.settle(Promise.all(reads), this.#opTimeoutMs * 2);
   }
+}
+
+/** A failure as the history records it: its KvError code, else its message. */
+function errorCode(err: unknown): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : String((err as Error | undefined)?.message ?? err);
 }
