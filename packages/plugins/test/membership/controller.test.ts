@@ -303,3 +303,30 @@ test('a member that registers again while dead is not removed later', async (t) 
   await c.advance(2 * removeDeadAfterMs);
   t.deepEqual(states(c, 'n1'), { n1: 'alive', n2: 'alive', n3: 'alive', n4: 'alive', n5: 'alive' });
 });
+
+test('with the controller learned from the seeds, its pushes count from the join on and a list pushed by another node is refused', async (t) => {
+  const c = await cluster(t, 5, { controller: '' });
+  const refused = (): number =>
+    c.runningIds().reduce((sum, id) => sum + (c.membership(id) as ControllerMembership).refusedClaims, 0);
+  t.is(refused(), 0, 'a push that arrived while the join was under way was taken for a forgery');
+  const members = c
+    .membership('n3')
+    .members()
+    .map((m) => ({
+      ...m,
+      state: m.id === 'n5' ? 'CONTROLLER_STATE_DEAD' : 'CONTROLLER_STATE_ALIVE',
+      meta: { ...m.meta },
+    }));
+  const rpc = c.node('n3').get<Rpc>(TOKENS.rpc);
+  await c.settle(
+    rpc.request(c.spec('n4').address, CONTROLLER_MESSAGES.list, {
+      generation: 2 ** 42,
+      version: 1,
+      full: true,
+      baseVersion: 0,
+      members,
+    }),
+  );
+  t.is(c.view('n4', 'n5')?.state, 'alive');
+  t.is(refused(), 1);
+});

@@ -79,6 +79,8 @@ export class ControllerMembership implements Membership {
   readonly #file: AtomicJsonFile;
   readonly #reported = new Map<string, number>();
   readonly #refused: RefusedClaims;
+  /** Seeds a join is asking while the controller is not known yet: one of them is. */
+  readonly #asking = new Set<string>();
   #controllerUri: string | undefined;
   #incarnation: number;
   #left = false;
@@ -138,7 +140,7 @@ export class ControllerMembership implements Membership {
     } else {
       rpc.handle(CONTROLLER_MESSAGES.list, (payload: WireList, context) => {
         // Only the controller speaks for the cluster: a list pushed from elsewhere is a claim nobody may make.
-        if (this.#controllerUri === undefined || !sameEndpoint(context.from, this.#controllerUri)) {
+        if (!this.#fromController(context.from)) {
           this.#refused.refused(
             { member: '*', from: context.from },
             `a member list pushed by a node that is not the controller (${this.#controllerUri ?? 'not known yet'})`,
@@ -217,9 +219,21 @@ export class ControllerMembership implements Membership {
     const targets =
       this.#controllerUri !== undefined ? [this.#controllerUri] : seeds.filter((s) => s !== this.#c.rpc.address);
     await firstAnswer(targets, async (uri) => {
-      await this.#heartbeat(uri);
-      this.#controllerUri ??= uri;
+      this.#asking.add(uri);
+      try {
+        await this.#heartbeat(uri);
+        this.#controllerUri ??= uri;
+      } finally {
+        this.#asking.delete(uri);
+      }
     });
+  }
+
+  /** True when a message from `from` may be the controller's: its address, or while it is unknown, a seed being asked. */
+  #fromController(from: string): boolean {
+    if (this.#controllerUri !== undefined) return sameEndpoint(from, this.#controllerUri);
+    for (const seed of this.#asking) if (sameEndpoint(from, seed)) return true;
+    return false;
   }
 
   async leave(): Promise<void> {
