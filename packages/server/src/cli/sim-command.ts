@@ -9,6 +9,7 @@ import type {
   PluginRegistry,
 } from '@kvmesh/core';
 import { CliError, EXIT } from './exit-codes.js';
+import { simKvCommand } from './sim-kv-command.js';
 
 // The simulator, the kernel and the plugins load inside the action, so the other commands start fast.
 
@@ -114,6 +115,7 @@ export function simCommand(): Command {
     .action(async (options: SimPlacementCommandOptions) => {
       await simPlacement(options, (line) => process.stdout.write(`${line}\n`));
     });
+  sim.addCommand(simKvCommand());
   return sim;
 }
 
