@@ -29,6 +29,8 @@ export const DEFAULT_OPS = 400;
 const THINK_MS = 200;
 /** Longest virtual time to wait for every node to see every other alive, at the start and after the heal. */
 const READY_LIMIT_MS = 60_000;
+/** Maintenance periods a routed placement (no membership) gets to form its overlay, at the start and after the heal. */
+const ROUTED_WARMUP_PERIODS = 10;
 /** How often the settle phase compares replicas, in virtual ms. */
 const SETTLE_POLL_MS = 1000;
 /** Skew of every node's clock when `skew` is among the faults: within the HLC's tolerated drift (60 s) by far. */
@@ -120,7 +122,7 @@ export interface KvSimResult {
   readonly digest: string;
   /** True when every key's replicas agreed within `settleLimitMs` of the heal. */
   readonly converged: boolean;
-  /** Virtual ms from the heal until the replicas agreed (or the limit). */
+  /** Virtual ms from the heal until the replicas agreed (or the limit), at least the strategies' heal time. */
   readonly settleMs: number;
   /** Virtual ms of the client run. */
   readonly runMs: number;
@@ -269,11 +271,7 @@ class KvRun {
       await cluster.join();
       await this.#ready();
     } else {
-      const period =
-        this.#hints.placement?.periodMs?.(
-          (this.#options.config['placement'] as { options?: Record<string, unknown> }).options ?? {},
-        ) ?? 1000;
-      await cluster.advance(10 * period);
+      await cluster.advance(ROUTED_WARMUP_PERIODS * this.#placementPeriodMs());
     }
     if (this.#kinds.includes('skew')) {
       const skew: Record<string, { offsetMs: number; driftPpm: number }> = {};
@@ -312,6 +310,20 @@ class KvRun {
       runMs,
       wallMs: Math.round(performance.now() - this.#wallStart),
     };
+  }
+
+  /** The routed placement's maintenance period (its hint's), 1 s without one. */
+  #placementPeriodMs(): number {
+    const options = (this.#options.config['placement'] as { options?: Record<string, unknown> } | undefined)?.options;
+    return this.#hints.placement?.periodMs?.(options ?? {}) ?? 1000;
+  }
+
+  /** How long after the heal the cluster may take to be whole again: the membership's healMs, or some placement periods. */
+  #healMs(): number {
+    const healMs = this.#hasMembership ? this.#cluster.membership(this.#cluster.ids[0]!).bounds.healMs : 0;
+    const routed =
+      this.#hints.placement?.periodMs !== undefined ? ROUTED_WARMUP_PERIODS * this.#placementPeriodMs() : 0;
+    return Math.max(SETTLE_POLL_MS, Number.isFinite(healMs) ? healMs : 0, routed);
   }
 
   /** Waits (bounded) until every running node sees every other running node alive. */
@@ -572,6 +584,8 @@ class KvRun {
     const cluster = this.#cluster;
     const limit = this.#options.settleLimitMs ?? 300_000;
     const start = cluster.clock.now();
+    // Every node gets the time its strategies promise to heal in before anything is judged.
+    await cluster.advance(Math.min(limit, this.#healMs()));
     for (;;) {
       const replicas = await this.#replicaStates();
       const converged = replicas.every(
