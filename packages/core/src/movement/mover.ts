@@ -10,6 +10,11 @@ import { MOVEMENT_MESSAGES } from './movement-messages.js';
 import type { BatchPurpose, PutBatchPayload, PutBatchReplyPayload, PutOutcome } from './movement-messages.js';
 import type { Throttle } from './throttle.js';
 
+/** Pages of one copy on their way at once (sent, not yet stored and purged). */
+export const PAGES_IN_FLIGHT = 4;
+/** Past this many bytes on their way, a copy sends one page at a time (values of up to 1 MiB make big pages). */
+export const BYTES_IN_FLIGHT = 16 * 1024 * 1024;
+
 export interface DataMoverOptions {
   /** This node's member id (the `source` of its batches). */
   readonly selfId: string;
@@ -131,30 +136,53 @@ export class DataMover {
       after === undefined
         ? { filter: job.filter, limit: batchSize, tombstones: true }
         : { filter: job.filter, limit: batchSize, tombstones: true, after };
+    // Pages travel and are purged while the next ones are read and sent: up to
+    // PAGES_IN_FLIGHT at once, and one at a time once BYTES_IN_FLIGHT are on
+    // their way, so the receivers' commits, this node's purges and the scan
+    // overlap instead of taking turns. Each page is purged once its own
+    // copies are stored: pages hold distinct keys, so their order is free.
+    const inFlight = new Set<Promise<void>>();
+    let bytesInFlight = 0;
+    let failure: { readonly err: unknown } | undefined;
     let next = storage.scan(options(undefined));
-    // The purge of a page runs while the next page travels (one at a time):
-    // the receiver's commit and this node's are then not in a row.
-    let purging: Promise<void> | undefined;
-    for (;;) {
-      throwIfAborted(job.signal);
-      const page = await next;
-      // The next page is read while this one travels.
-      if (page.next !== undefined) {
-        next = storage.scan(options(page.next));
-        next.catch(() => undefined);
+    try {
+      for (;;) {
+        throwIfAborted(job.signal);
+        const page = await next;
+        // The next page is read while this one travels.
+        if (page.next !== undefined) {
+          next = storage.scan(options(page.next));
+          next.catch(() => undefined);
+        }
+        result.scanned += page.records.length;
+        const records = job.select === undefined ? page.records : await selectRecords(page.records, job.select);
+        if (records.length > 0) {
+          const bytes = pageBytes(records);
+          bytesInFlight += bytes;
+          const task: Promise<void> = this.#sendPage(records, job, result)
+            .then((sent) => this.#purgePage(sent, job, result))
+            .catch((err: unknown) => void (failure ??= { err }))
+            .finally(() => {
+              bytesInFlight -= bytes;
+              inFlight.delete(task);
+            });
+          inFlight.add(task);
+          while (
+            failure === undefined &&
+            (inFlight.size >= PAGES_IN_FLIGHT || (bytesInFlight >= BYTES_IN_FLIGHT && inFlight.size > 0))
+          ) {
+            await Promise.race(inFlight);
+          }
+          if (failure !== undefined) throw failure.err;
+        }
+        if (page.next === undefined) break;
       }
-      result.scanned += page.records.length;
-      const records = job.select === undefined ? page.records : await selectRecords(page.records, job.select);
-      if (records.length > 0) {
-        const sent = await this.#sendPage(records, job, result);
-        await purging;
-        purging = this.#purgePage(sent, job, result);
-        purging.catch(() => undefined);
-      }
-      if (page.next === undefined) {
-        await purging;
-        return result;
-      }
+      while (inFlight.size > 0) await Promise.race(inFlight);
+      if (failure !== undefined) throw failure.err;
+      return result;
+    } finally {
+      // Nothing of this copy runs on after it returned or failed.
+      while (inFlight.size > 0) await Promise.race(inFlight);
     }
   }
 
@@ -321,14 +349,24 @@ export const EMPTY_REPLY: Message = { type: CORE_MESSAGES.empty, payload: {} };
 export const RECORD_OVERHEAD_BYTES = 256;
 
 /** `records` in order, cut into runs of at most `maxBytes` each (a record larger than that alone). */
+/** A page's size in a batch, as splitByBytes counts it. */
+function pageBytes(records: readonly StoredRecord[]): number {
+  let bytes = 0;
+  for (const record of records) bytes += recordBytes(record);
+  return bytes;
+}
+
+function recordBytes(record: StoredRecord): number {
+  return record.key.length * 3 + record.value.byteLength + record.contentType.length * 3 + RECORD_OVERHEAD_BYTES;
+}
+
 export function splitByBytes(records: readonly StoredRecord[], maxBytes: number): (readonly StoredRecord[])[] {
   if (!Number.isFinite(maxBytes)) return [records];
   const batches: StoredRecord[][] = [];
   let current: StoredRecord[] = [];
   let bytes = 0;
   for (const record of records) {
-    const size =
-      record.key.length * 3 + record.value.byteLength + record.contentType.length * 3 + RECORD_OVERHEAD_BYTES;
+    const size = recordBytes(record);
     if (current.length > 0 && bytes + size > maxBytes) {
       batches.push(current);
       current = [];

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import test from 'ava';
-import { Throttle, VirtualClock, isKvError } from '../../src/index.js';
+import { BYTES_IN_FLIGHT, PAGES_IN_FLIGHT, Throttle, VirtualClock, isKvError } from '../../src/index.js';
 import { fill, member, movementCluster, record, settle } from './helpers.js';
 
 // The mover alone: every key of the test placement is owned by whoever the
@@ -54,6 +54,80 @@ test('a page of large values travels in batches of at most limits.maxValueBytes,
     batches.every((bytes) => bytes <= maxValueBytes),
     `every batch within ${maxValueBytes} bytes of values: ${batches.join(', ')}`,
   );
+});
+
+test('a copy keeps up to PAGES_IN_FLIGHT pages on their way at once, and one at a time once BYTES_IN_FLIGHT are', async (t) => {
+  const cluster = await movementCluster(t, { ids, replicas: 3, kv: { batchSize: 50 } });
+  const [a, b] = ids.map((id) => cluster.byId(id));
+  // The nodes' own rebalancing of the first view is over before the records are there.
+  await cluster.clock.advanceAsync(2000);
+  fill(a!.disk, 1000, 1000);
+  let held = 0;
+  let most = 0;
+  b!.storage.beforePutBatch = async () => {
+    most = Math.max(most, ++held);
+    await cluster.clock.sleep(20);
+    held--;
+  };
+  const started = cluster.clock.now();
+  const result = await settle(
+    cluster.clock,
+    a!.movement.mover.copy({ filter: () => true, targets: [member('b')], purge: true, purpose: 'PURPOSE_REBALANCE' }),
+  );
+  const tookMs = cluster.clock.now() - started;
+  t.log(`20 pages of 50 records, each stored after 20 ms: ${most} at once at most, ${tookMs} ms in all (virtual)`);
+  t.is(most, PAGES_IN_FLIGHT);
+  t.true(tookMs < 20 * 20, 'pages overlap');
+  t.is(result.purged, 1000);
+  t.is(a!.disk.records.size, 0);
+  t.is(b!.disk.records.size, 1000);
+
+  // Pages of big values (20 of 1 MiB each): past BYTES_IN_FLIGHT, one page at a time.
+  const maxValueBytes = 1024 * 1024;
+  const large = await movementCluster(t, { ids, replicas: 3, kv: { batchSize: 20 }, limits: { maxValueBytes } });
+  await large.clock.advanceAsync(2000);
+  const [la, lb] = ids.map((id) => large.byId(id));
+  fill(la!.disk, 60, 2000, maxValueBytes);
+  held = 0;
+  most = 0;
+  lb!.storage.beforePutBatch = async () => {
+    most = Math.max(most, ++held);
+    await large.clock.sleep(20);
+    held--;
+  };
+  const big = await settle(
+    large.clock,
+    la!.movement.mover.copy({ filter: () => true, targets: [member('b')], purge: true, purpose: 'PURPOSE_REBALANCE' }),
+  );
+  t.true(20 * maxValueBytes > BYTES_IN_FLIGHT);
+  t.is(big.purged, 60);
+  t.is(most, 1, 'pages of 20 MiB go one at a time');
+});
+
+test('a page that fails fails the copy once the pages on their way settled; only stored pages are purged', async (t) => {
+  const cluster = await movementCluster(t, { ids, replicas: 3, kv: { batchSize: 50 } });
+  const [a, b] = ids.map((id) => cluster.byId(id));
+  // The nodes' own rebalancing of the first view is over before the records are there.
+  await cluster.clock.advanceAsync(2000);
+  fill(a!.disk, 1000, 1000);
+  let batches = 0;
+  b!.storage.beforePutBatch = async () => {
+    const mine = ++batches;
+    await cluster.clock.sleep(mine === 3 ? 5 : 20);
+    if (mine === 3) throw new Error('disk full');
+  };
+  const err = await t.throwsAsync(
+    settle(
+      cluster.clock,
+      a!.movement.mover.copy({ filter: () => true, targets: [member('b')], purge: true, purpose: 'PURPOSE_REBALANCE' }),
+    ),
+  );
+  t.regex(err!.message, /disk full/);
+  t.is(batches, PAGES_IN_FLIGHT, 'no page is sent after one failed');
+  // The pages stored on b were purged from a; the failed one and the unsent ones stay on a: none is lost.
+  t.is(b!.disk.records.size, (PAGES_IN_FLIGHT - 1) * 50);
+  t.is(a!.disk.records.size, 1000 - (PAGES_IN_FLIGHT - 1) * 50);
+  t.false([...a!.disk.records.keys()].some((key) => b!.disk.records.has(key)));
 });
 
 test('a page a target cannot take fails the copy and purges nothing of it', async (t) => {
