@@ -3,6 +3,7 @@ import {
   PluginRegistry,
   SeededRandom,
   SimNetwork,
+  COMPONENT_STOP_TIMEOUT_MS,
   TOKENS,
   VirtualClock,
   createNode,
@@ -100,6 +101,35 @@ test('a component whose need nothing provides fails with the chain', async (t) =
   );
   t.true(isKvError(err, 'KVMESH_ERR_KERNEL_DEPENDENCY'));
   t.regex(err.message, /kv service needs 'placement', which nothing provides/);
+});
+
+test('a component that does not stop within COMPONENT_STOP_TIMEOUT_MS is given up on: the others stop, and the stop fails naming it', async (t) => {
+  const journal: Journal = [];
+  const { registry, config } = setup(journal, [fakePlacement(journal)], { ...base, placement: { name: 'fake-place' } });
+  const clock = new VirtualClock();
+  const stuck: ComponentDefinition = {
+    name: 'stuck',
+    token: Symbol.for('@kvmesh/test-stuck'),
+    label: 'stuck service',
+    needs: ['storage'],
+    build: () => ({ start: async () => undefined, stop: () => new Promise<void>(() => undefined) }),
+  };
+  const node = await createNode({
+    config,
+    registry,
+    provide: { transport: loopbackTransport('a'), clock },
+    extras: [stuck],
+  });
+  await node.start();
+  const stopping = node.stop();
+  stopping.catch(() => undefined);
+  await clock.advanceAsync(COMPONENT_STOP_TIMEOUT_MS - 1);
+  t.false(journal.includes('stop fake-store'), 'still waiting for the stuck one');
+  await clock.advanceAsync(1);
+  const err = await t.throwsAsync<KvError>(stopping);
+  t.regex(err.message, /stuck service: did not stop within 5000 ms/);
+  t.true(journal.includes('stop fake-store'), 'the components after it stopped');
+  t.is(node.state, 'stopped');
 });
 
 test('plugins receive validated options and only the components they declared', async (t) => {

@@ -4,6 +4,7 @@ import { container as rootContainer } from 'tsyringe';
 import type { DependencyContainer } from 'tsyringe';
 import type { PluginCatalog } from '../config/catalog.js';
 import type { KvmeshConfig } from '../config/validate.js';
+import type { Clock, Timer } from '../contracts/clock.js';
 import type { Lifecycle } from '../contracts/lifecycle.js';
 import type { Logger } from '../contracts/logger.js';
 import { silentLogger } from '../contracts/logger.js';
@@ -144,7 +145,7 @@ export class KvNode {
     let first: KvError | undefined;
     for (const built of this.#started.reverse()) {
       try {
-        await (built.instance as Lifecycle | undefined)?.stop?.();
+        await this.#stopOne(built);
       } catch (err) {
         const wrapped = wrapError(built.definition.label, err);
         this.#logger.error({ err: wrapped.message }, 'component failed to stop');
@@ -154,7 +155,52 @@ export class KvNode {
     this.#started = [];
     return first;
   }
+
+  /**
+   * Stops one component, within COMPONENT_STOP_TIMEOUT_MS: one that takes
+   * longer is given up on (it fails the stop, naming itself) so that the
+   * others still stop and the process can exit; one that took over
+   * SLOW_STOP_MS is named in a warning.
+   */
+  async #stopOne(built: Built): Promise<void> {
+    const stop = (built.instance as Lifecycle | undefined)?.stop;
+    if (stop === undefined) return;
+    // The node's own clock (virtual in the simulator), so a simulated stop is bounded in simulated time.
+    const clock = this.has('clock') ? this.get<Clock>('clock') : undefined;
+    const now = (): number => clock?.now() ?? performance.now();
+    const started = now();
+    let timer: Timer | undefined;
+    const late = new Promise<never>((_, reject) => {
+      const giveUp = (): void =>
+        reject(
+          new KvError(
+            'KVMESH_ERR_KERNEL_STATE',
+            `did not stop within ${COMPONENT_STOP_TIMEOUT_MS} ms; given up on so that the node can stop`,
+          ),
+        );
+      if (clock !== undefined) timer = clock.setTimeout(giveUp, COMPONENT_STOP_TIMEOUT_MS);
+      else {
+        const handle = setTimeout(giveUp, COMPONENT_STOP_TIMEOUT_MS);
+        handle.unref();
+        timer = { cancel: () => clearTimeout(handle) };
+      }
+    });
+    try {
+      await Promise.race([stop.call(built.instance), late]);
+    } finally {
+      timer?.cancel();
+      const tookMs = Math.round(now() - started);
+      if (tookMs > SLOW_STOP_MS) {
+        this.#logger.warn({ component: built.definition.label, tookMs }, 'component was slow to stop');
+      }
+    }
+  }
 }
+
+/** Longest wait for one component's `stop()`. */
+export const COMPONENT_STOP_TIMEOUT_MS = 5_000;
+/** A component whose `stop()` takes longer is named in a warning. */
+const SLOW_STOP_MS = 1_000;
 
 /**
  * Builds (does not start) a node from a validated config: every configured
