@@ -262,7 +262,9 @@ export function formatOp(op: KvOp): string {
     op.kind === 'create' ? ' if-none-match:*' : op.ifMatch !== undefined ? ` if-match:${op.ifMatch}` : '';
   const outcome = op.outcome === 'ok' ? 'ok' : `${op.outcome} (${op.error ?? 'no answer'})`;
   const version = op.version !== undefined ? ` version ${op.version}` : '';
-  return `op ${op.id} c${op.client}@${op.node} ${op.kind} ${op.key}${write}${condition} ${outcome} [${seconds(op.invokeMs)}..${seconds(op.completeMs)}]${version}`;
+  const served = op.servedBy !== undefined ? ` by ${op.servedBy}` : '';
+  const nothing = op.existed === false ? ' (nothing to delete)' : '';
+  return `op ${op.id} c${op.client}@${op.node} ${op.kind} ${op.key}${write}${condition} ${outcome} [${seconds(op.invokeMs)}..${seconds(op.completeMs)}]${served}${version}${nothing}`;
 }
 
 /** A final read as a line of an excerpt. */

@@ -44,6 +44,10 @@ export interface KvOp {
   readonly read?: string | null;
   /** The formatted version a write was stored with, or a `get` read. */
   readonly version?: string;
+  /** The member that answered: the primary that ran a write, the replica whose record a read returned. */
+  readonly servedBy?: string;
+  /** For an acknowledged delete: false when the primary found nothing to delete (and wrote no tombstone). */
+  readonly existed?: boolean;
 }
 
 /** One node's read of one key after the cluster settled, through its KV service. */

@@ -547,21 +547,26 @@ class KvRun {
       const work = (async (): Promise<Partial<KvOp>> => {
         switch (kind) {
           case 'get': {
-            const { record } = await kv.get(key, signal);
+            const { record, servedBy } = await kv.get(key, signal);
             return {
               read: record === undefined ? null : TEXT.decode(record.value),
               ...(record ? { version: formatVersion(record.version) } : {}),
+              servedBy: servedBy.id,
             };
           }
           case 'delete': {
             const result = await kv.delete(key, undefined, signal);
-            return result.version ? { version: formatVersion(result.version) } : {};
+            return {
+              ...(result.version ? { version: formatVersion(result.version) } : {}),
+              servedBy: result.servedBy.id,
+              existed: result.existed,
+            };
           }
           default: {
             const conditions =
               kind === 'create' ? { ifNoneMatch: '*' as const } : kind === 'cas' ? { ifMatch: ifMatch! } : undefined;
             const result = await kv.put(key, UTF8.encode(value!), 'text/plain', conditions, signal);
-            return { version: formatVersion(result.version) };
+            return { version: formatVersion(result.version), servedBy: result.servedBy.id };
           }
         }
       })();
