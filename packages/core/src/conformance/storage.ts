@@ -161,16 +161,38 @@ export function runStorageConformance(test: TestFn, options: StorageConformanceO
     t.is(await s.count(), 1);
   });
 
-  test(`${prefix}: equal timestamps are broken by node id, whatever the arrival order`, async (t) => {
+  test(`${prefix}: equal timestamps from two nodes are ordered by value, then node id, whatever the arrival order`, async (t) => {
     const s = await open(t);
-    const low = storageRecord('x', 'from-a', { wallMs: 5000, logical: 1, node: 'node-a' });
-    const high = storageRecord('x', 'from-b', { wallMs: 5000, logical: 1, node: 'node-b' });
+    // Node order and value order disagree: the value decides (compareRecords).
+    const low = storageRecord('x', 'apple', { wallMs: 5000, logical: 1, node: 'node-z' });
+    const high = storageRecord('x', 'pear', { wallMs: 5000, logical: 1, node: 'node-a' });
     t.true(await s.put(low));
     t.true(await s.put(high));
     assertRecord(t, await s.get('x'), high);
     t.true(await s.put({ ...high, key: 'y' }));
     t.false(await s.put({ ...low, key: 'y' }));
     assertRecord(t, await s.get('y'), { ...high, key: 'y' });
+    // A value that is a prefix of the other is the lower; a tombstone's empty value is lowest.
+    const prefix = storageRecord('z', 'pea', { wallMs: 5000, logical: 1, node: 'node-z' });
+    const gone = storageRecord('z', '', { wallMs: 5000, logical: 1, node: 'node-y' }, { tombstone: true });
+    t.true(await s.put({ ...high, key: 'z' }));
+    t.false(await s.put(prefix));
+    t.false(await s.put(gone));
+    assertRecord(t, await s.get('z'), { ...high, key: 'z' });
+    // Equal values: the node id decides.
+    const same = storageRecord('w', 'pear', { wallMs: 5000, logical: 1, node: 'node-b' });
+    t.true(await s.put({ ...high, key: 'w' }));
+    t.true(await s.put(same));
+    assertRecord(t, await s.get('w'), same);
+    // putBatch keeps the same order, a repeated key included.
+    t.deepEqual(
+      await s.putBatch([
+        { ...high, key: 'v' },
+        { ...low, key: 'v' },
+      ]),
+      [true, false],
+    );
+    assertRecord(t, await s.get('v'), { ...high, key: 'v' });
   });
 
   test(`${prefix}: a tombstone beats an older put and is refused when older`, async (t) => {
@@ -330,7 +352,7 @@ export function runStorageConformance(test: TestFn, options: StorageConformanceO
     t.deepEqual(await scanAll(t, s, { limit: 10 }), ['live-old', 'tomb-at', 'tomb-new']);
   });
 
-  test(`${prefix}: purge(key, upTo) removes an equal or older record and keeps a newer one`, async (t) => {
+  test(`${prefix}: purge(key, upTo) removes that version or an older timestamp and keeps the rest`, async (t) => {
     const s = await open(t);
     const p = storageRecord('p', 'v', { wallMs: 9_000_000, logical: 2 });
     await s.put(p);
@@ -348,9 +370,12 @@ export function runStorageConformance(test: TestFn, options: StorageConformanceO
     t.true(await s.put(storageRecord('p', 'older-after-purge', { wallMs: 1 })), 'purge forgets the old version');
     t.is(await s.count(), 1);
 
+    // A record of the copied timestamp from another node stays, whichever node id sorts first: only
+    // the values order the two, and the move's next pass copies the one that stayed.
     await s.put(storageRecord('tie', 'from-b', { wallMs: 5, node: 'b' }));
-    t.false(await s.purge('tie', storageVersion(5, 0, 'a')), 'equal timestamps: the node id decides, as for put');
-    t.true(await s.purge('tie', storageVersion(5, 0, 'c')));
+    t.false(await s.purge('tie', storageVersion(5, 0, 'a')));
+    t.false(await s.purge('tie', storageVersion(5, 0, 'c')));
+    t.true(await s.purge('tie', storageVersion(5, 0, 'b')));
   });
 
   test(`${prefix}: putBatch writes newer versions only and resolves per record, repeated keys included`, async (t) => {
@@ -502,6 +527,20 @@ export function runStorageConformance(test: TestFn, options: StorageConformanceO
     );
     t.deepEqual(await s.hints.list('nobody', { limit: 10 }), { hints: [], next: undefined });
     t.deepEqual(await s.hints.list('n1', { after: 'zz', limit: 10 }), { hints: [], next: undefined });
+  });
+
+  test(`${prefix}: hints: of two hints of one timestamp from two nodes the greater value is kept, and stays until its own version is removed`, async (t) => {
+    const s = await open(t);
+    const low = storageRecord('k', 'apple', { wallMs: 5, node: 'node-z' });
+    const high = storageRecord('k', 'pear', { wallMs: 5, node: 'node-a' });
+    await s.hints.add({ target: 'n2', record: high });
+    await s.hints.add({ target: 'n2', record: low });
+    t.is(text((await onlyHint(s, 'n2'))?.record.value), 'pear');
+    t.false(await s.hints.remove('n2', 'k', low.version), 'the other write of that timestamp stays');
+    t.true(await s.hints.remove('n2', 'k', high.version));
+    await s.hints.add({ target: 'n3', record: low });
+    await s.hints.add({ target: 'n3', record: high });
+    t.is(text((await onlyHint(s, 'n3'))?.record.value), 'pear');
   });
 
   test(`${prefix}: hints: remove takes a hint only up to the given version`, async (t) => {

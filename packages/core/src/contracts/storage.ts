@@ -2,8 +2,10 @@ import type { Lifecycle } from './lifecycle.js';
 
 /**
  * The version of a record: a hybrid logical clock timestamp plus the id of the
- * node that wrote it. Versions are totally ordered (see `compareVersions`), so
- * every replica picks the same winner.
+ * node that wrote it. Records are kept by `compareRecords`: the newer
+ * timestamp wins, and two records of one timestamp (two nodes stamping at
+ * once) are ordered by value, then node id, so every replica picks the same
+ * winner.
  */
 export interface Version {
   /** Physical part: milliseconds since the Unix epoch. */
@@ -69,7 +71,8 @@ export interface HintPage {
 export interface HintStore {
   /**
    * Keeps `hint.record` for `hint.target`. Of two hints for one target and
-   * key the newer version is kept. Tombstones are kept like any record.
+   * key the newer record (`compareRecords`) is kept. Tombstones are kept like
+   * any record.
    */
   add(hint: Hint): Promise<void>;
   /** Ids of the members this node holds hints for, in id order. */
@@ -77,9 +80,10 @@ export interface HintStore {
   /** One page of the hints for `target`, in key order. */
   list(target: string, options: { readonly after?: string; readonly limit: number }): Promise<HintPage>;
   /**
-   * Removes the hint for (`target`, `key`) if its version is not newer than
-   * `upTo` (a newer hint arrived while the older one was replayed: keep it).
-   * Resolves to true when a hint was removed.
+   * Removes the hint for (`target`, `key`) if its version is `upTo` or of an
+   * older timestamp (a newer hint arrived while the older one was replayed,
+   * or one of the same timestamp from another node: keep it). Resolves to
+   * true when a hint was removed.
    */
   remove(target: string, key: string, upTo: Version): Promise<boolean>;
   /** Number of hints held, all targets together. */
@@ -102,9 +106,9 @@ export interface Storage extends Lifecycle {
   /** The record for `key`, tombstones included; undefined when none. */
   get(key: string): Promise<StoredRecord | undefined>;
   /**
-   * Stores `record` if its version is newer than the stored one (or none is
-   * stored). Resolves to true when written, false when an equal or newer
-   * version was already there. A tombstone record is a delete.
+   * Stores `record` if it is newer than the stored one by `compareRecords`
+   * (or none is stored). Resolves to true when written, false when the same
+   * or a newer record was already there. A tombstone record is a delete.
    */
   put(record: StoredRecord): Promise<boolean>;
   /** Number of live (non-tombstone) records. */
@@ -122,9 +126,12 @@ export interface Storage extends Lifecycle {
    */
   putBatch(records: readonly StoredRecord[]): Promise<boolean[]>;
   /**
-   * Removes the record for `key` if its version is not newer than `upTo`:
-   * after a hand-off copied version `upTo` away, a write that landed here
-   * during the move (newer) is kept. Resolves to true when removed.
+   * Removes the record for `key` if its version is `upTo` or of an older
+   * timestamp: after a hand-off copied version `upTo` away, a write that
+   * landed here during the move is kept (a newer timestamp, or one of the
+   * same timestamp from another node, whose order against the copied one
+   * only the values tell: the move's next pass copies it). Resolves to true
+   * when removed.
    */
   purge(key: string, upTo: Version): Promise<boolean>;
   /** Hints for other members, stored apart from this node's records. */

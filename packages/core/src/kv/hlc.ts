@@ -35,14 +35,68 @@ export function isVersion(value: unknown): value is Version {
 }
 
 /**
- * Total order on versions: wallMs, then logical, then node id (plain UTF-16
- * string comparison, identical on every replica). Negative when a < b.
+ * Total order on versions alone: wallMs, then logical, then node id (plain
+ * UTF-16 string comparison, identical on every replica). Negative when
+ * a < b. It agrees with `compareRecords`, the order replicas keep records
+ * by, except between two versions of one timestamp from two nodes, which
+ * `compareRecords` orders by their values; use it where only versions are
+ * at hand, and `sameVersion` to tell whether two versions are one.
  */
 export function compareVersions(a: Version, b: Version): number {
   if (a.wallMs !== b.wallMs) return a.wallMs < b.wallMs ? -1 : 1;
   if (a.logical !== b.logical) return a.logical < b.logical ? -1 : 1;
   if (a.node === b.node) return 0;
   return a.node < b.node ? -1 : 1;
+}
+
+/** Order of the timestamps alone (wallMs, then logical); 0 for one timestamp written by two nodes. */
+export function compareStamps(a: Version, b: Version): number {
+  if (a.wallMs !== b.wallMs) return a.wallMs < b.wallMs ? -1 : 1;
+  if (a.logical !== b.logical) return a.logical < b.logical ? -1 : 1;
+  return 0;
+}
+
+/** True when a and b are one version (one write). */
+export function sameVersion(a: Version, b: Version): boolean {
+  return a.wallMs === b.wallMs && a.logical === b.logical && a.node === b.node;
+}
+
+/**
+ * Whether a stored record of version `stored` may go once version `upTo` was
+ * copied or replayed: it is that version, or of an older timestamp. One of
+ * the same timestamp from another node stays: only the values order the two.
+ */
+export function coveredBy(stored: Version, upTo: Version): boolean {
+  const stamps = compareStamps(stored, upTo);
+  return stamps < 0 || (stamps === 0 && stored.node === upTo.node);
+}
+
+/** What `compareRecords` looks at: a record's version and value (a tombstone's value is empty). */
+export interface VersionedValue {
+  readonly version: Version;
+  readonly value: Uint8Array;
+}
+
+/**
+ * The order every replica keeps records by, so that all agree on the newest:
+ * the newer timestamp (wallMs, then logical) wins; two records of one
+ * timestamp, which only two nodes stamping at once can make, are ordered by
+ * their values (bytewise lexicographic comparison, a tombstone's empty value
+ * first), then by the stamping node's id. Negative when a is older. 0 only
+ * for one version.
+ */
+export function compareRecords(a: VersionedValue, b: VersionedValue): number {
+  const stamps = compareStamps(a.version, b.version);
+  if (stamps !== 0 || a.version.node === b.version.node) return stamps;
+  const values = compareBytes(a.value, b.value);
+  if (values !== 0) return values;
+  return a.version.node < b.version.node ? -1 : 1;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
 }
 
 export interface HybridLogicalClockOptions {

@@ -4,7 +4,7 @@ import type { Placement } from '../contracts/placement.js';
 import type { Rpc } from '../contracts/rpc.js';
 import type { Storage, StoredRecord, Version } from '../contracts/storage.js';
 import { KvError } from '../errors.js';
-import { compareVersions } from './hlc.js';
+import { compareRecords } from './hlc.js';
 import type { HybridLogicalClock } from './hlc.js';
 import { refusal } from './admission.js';
 import { KV_MESSAGES } from './kv-messages.js';
@@ -100,7 +100,7 @@ export class LocalReplica {
     const [own, others] = await Promise.all([this.#storage.get(key), through]);
     let newest = own;
     for (const record of others) {
-      if (record !== undefined && (newest === undefined || compareVersions(record.version, newest.version) > 0)) {
+      if (record !== undefined && (newest === undefined || compareRecords(record, newest) > 0)) {
         newest = record;
       }
     }

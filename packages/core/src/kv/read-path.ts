@@ -3,7 +3,7 @@ import type { LocateOptions, ReplicaSet } from '../contracts/placement.js';
 import type { StoredRecord } from '../contracts/storage.js';
 import { RefusedError, relocateIntent, withRelocation } from './admission.js';
 import type { RelocateOptions } from './admission.js';
-import { compareVersions } from './hlc.js';
+import { compareRecords } from './hlc.js';
 import { isReachable } from './kv-context.js';
 import type { KvContext } from './kv-context.js';
 import type { KnownRecord } from './local-replica.js';
@@ -115,7 +115,7 @@ export class ReadPath {
     let servedBy = answers[0]!.member;
     let local: KnownRecord | undefined;
     for (const { member, value } of answers) {
-      if (value !== undefined && (newest === undefined || compareVersions(value.version, newest.version) > 0)) {
+      if (value !== undefined && (newest === undefined || compareRecords(value, newest) > 0)) {
         newest = value;
         servedBy = member;
       }
@@ -129,7 +129,7 @@ export class ReadPath {
   #repair(answers: readonly Answer<StoredRecord | undefined>[], newest: StoredRecord, epoch: number): void {
     const ctx = this.#ctx;
     for (const { member, value } of answers) {
-      const stale = value === undefined ? !newest.tombstone : compareVersions(value.version, newest.version) < 0;
+      const stale = value === undefined ? !newest.tombstone : compareRecords(value, newest) < 0;
       if (!stale) continue;
       const repair = ctx.replicas.write(member, newest, epoch, undefined, ctx.lifetime).then(
         () => void ctx.stats.readRepairs++,

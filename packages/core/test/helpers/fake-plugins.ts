@@ -1,4 +1,4 @@
-import { compareKeys, compareVersions, definePlugin } from '../../src/index.js';
+import { compareKeys, compareRecords, coveredBy, definePlugin } from '../../src/index.js';
 import type { AnyPluginManifest, Hint, HintStore, PluginFamily, Storage, StoredRecord } from '../../src/index.js';
 
 /** Names of lifecycle calls, shared by the fakes of one test. */
@@ -35,7 +35,7 @@ export function fakeStorage(journal: Journal, name = 'fake-store'): AnyPluginMan
         putBatch: async (batch) => batch.map((record) => (records.set(record.key, record), true)),
         purge: async (key, upTo) => {
           const record = records.get(key);
-          if (record === undefined || compareVersions(record.version, upTo) > 0) return false;
+          if (record === undefined || !coveredBy(record.version, upTo)) return false;
           return records.delete(key);
         },
         hints: mapHints(),
@@ -53,7 +53,7 @@ export function mapHints(): HintStore {
       const hints = byTarget.get(target) ?? new Map<string, StoredRecord>();
       byTarget.set(target, hints);
       const existing = hints.get(record.key);
-      if (existing === undefined || compareVersions(record.version, existing.version) > 0)
+      if (existing === undefined || compareRecords(record, existing) > 0)
         hints.set(record.key, record);
     },
     targets: async () => [...byTarget.keys()].sort(compareKeys),
@@ -68,7 +68,7 @@ export function mapHints(): HintStore {
     remove: async (target, key, upTo) => {
       const hints = byTarget.get(target);
       const existing = hints?.get(key);
-      if (hints === undefined || existing === undefined || compareVersions(existing.version, upTo) > 0) return false;
+      if (hints === undefined || existing === undefined || !coveredBy(existing.version, upTo)) return false;
       hints.delete(key);
       if (hints.size === 0) byTarget.delete(target);
       return true;

@@ -5,7 +5,8 @@ import {
   SeededRandom,
   SimNetwork,
   VirtualClock,
-  compareVersions,
+  compareRecords,
+  coveredBy,
   createMessageRegistry,
   createNode,
   definePlugin,
@@ -63,7 +64,7 @@ export class MapStorage implements Storage {
     await turn();
     if (this.failure) throw this.failure;
     const current = this.records.get(record.key);
-    if (current !== undefined && compareVersions(current.version, record.version) >= 0) return false;
+    if (current !== undefined && compareRecords(current, record) >= 0) return false;
     this.records.set(record.key, record);
     return true;
   }
@@ -99,7 +100,7 @@ export class MapStorage implements Storage {
 
   async purge(key: string, upTo: Version): Promise<boolean> {
     const current = this.records.get(key);
-    if (current === undefined || compareVersions(current.version, upTo) > 0) return false;
+    if (current === undefined || !coveredBy(current.version, upTo)) return false;
     return this.records.delete(key);
   }
 }

@@ -82,6 +82,25 @@ test('a read returns the newest version when one replica is stale, and repairs i
   t.is(byId('c').kv.stats.readRepairs, 1);
 });
 
+test('two writes of one timestamp from two nodes: every node reads the greater value, and read repair spreads it', async (t) => {
+  const { clock, byId } = await kvCluster(t);
+  // What two primaries stamping in the same millisecond leave behind (a failover, a partition):
+  // one timestamp, two nodes, and node order against value order.
+  const stamp = { wallMs: clock.now(), logical: 0 };
+  const apple = { key: 'k', value: UTF8.encode('apple'), contentType: 'text/plain', tombstone: false };
+  // Each write reached some replicas; a quorum (2 of 3) holds 'pear', the greater value, whose node id sorts first.
+  const pear = { ...apple, value: UTF8.encode('pear'), version: { ...stamp, node: 'a' } };
+  byId('a').storage.records.set('k', pear);
+  byId('b').storage.records.set('k', pear);
+  byId('c').storage.records.set('k', { ...apple, version: { ...stamp, node: 'z' } });
+  for (const id of ['a', 'b', 'c']) {
+    const got = (await settle(clock, byId(id).kv.get('k'))).record;
+    t.is(text(got?.value), 'pear', `read at ${id}`);
+  }
+  await until(clock, () => ['a', 'b', 'c'].every((id) => text(byId(id).storage.records.get('k')?.value) === 'pear'));
+  t.true(['a', 'b', 'c'].some((id) => byId(id).kv.stats.readRepairs > 0));
+});
+
 test('a read with one replica down still reaches its quorum; with two down it fails', async (t) => {
   const { clock, byId } = await kvCluster(t);
   await settle(clock, byId('a').kv.put('k', UTF8.encode('v'), 'text/plain'));

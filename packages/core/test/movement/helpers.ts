@@ -9,7 +9,8 @@ import {
   SeededRandom,
   SimNetwork,
   VirtualClock,
-  compareVersions,
+  compareRecords,
+  coveredBy,
   createMessageRegistry,
   planFilePath,
   silentLogger,
@@ -174,7 +175,7 @@ export class MoveStorage implements Storage {
     await turn();
     const r = this.disk.records.get(key);
     if (r === undefined) return false;
-    if (upTo !== undefined && compareVersions(r.version, upTo) > 0) {
+    if (upTo !== undefined && !coveredBy(r.version, upTo)) {
       this.calls.purgeKept++;
       return false;
     }
@@ -184,7 +185,7 @@ export class MoveStorage implements Storage {
 
   #write(record: StoredRecord): boolean {
     const current = this.disk.records.get(record.key);
-    if (current !== undefined && compareVersions(current.version, record.version) >= 0) return false;
+    if (current !== undefined && compareRecords(current, record) >= 0) return false;
     this.disk.records.set(record.key, record);
     return true;
   }
@@ -224,7 +225,7 @@ class MapHints implements HintStore {
     let hints = this.#byTarget.get(hint.target);
     if (hints === undefined) this.#byTarget.set(hint.target, (hints = new Map()));
     const current = hints.get(hint.record.key);
-    if (current === undefined || compareVersions(hint.record.version, current.version) > 0) {
+    if (current === undefined || compareRecords(hint.record, current) > 0) {
       hints.set(hint.record.key, hint.record);
     }
   }
@@ -248,7 +249,7 @@ class MapHints implements HintStore {
   async remove(target: string, key: string, upTo: Version): Promise<boolean> {
     const hints = this.#byTarget.get(target);
     const current = hints?.get(key);
-    if (current === undefined || compareVersions(current.version, upTo) > 0) return false;
+    if (current === undefined || !coveredBy(current.version, upTo)) return false;
     hints!.delete(key);
     return true;
   }

@@ -1,4 +1,4 @@
-import { compareVersions, formatVersion, parseVersion } from '@kvmesh/core';
+import { compareStamps, compareVersions, formatVersion, parseVersion } from '@kvmesh/core';
 import type { Version } from '@kvmesh/core';
 
 /** Keys a context remembers at most; the oldest versions are forgotten first. */
@@ -34,11 +34,15 @@ export class CausalContext {
     return this.#seen.get(key);
   }
 
-  /** True when `version` (undefined: no record) is older than what the client saw of `key`. */
+  /**
+   * True when `version` (undefined: no record) is older than what the client
+   * saw of `key`. A version of the same timestamp from another node is not:
+   * the two writes were concurrent, and the replicas agree on one of them.
+   */
   isStale(key: string, version: Version | undefined): boolean {
     const seen = this.#seen.get(key);
     if (seen === undefined || version === undefined) return false;
-    return compareVersions(version, seen) < 0;
+    return compareStamps(version, seen) < 0;
   }
 
   /** Remembers `version` of `key` when it is newer than what was known. */

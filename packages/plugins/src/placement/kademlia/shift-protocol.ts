@@ -1,4 +1,4 @@
-import { KvError, compareVersions, isKvError } from '@kvmesh/core';
+import { KvError, isKvError, sameVersion } from '@kvmesh/core';
 import type { Clock, KeyTransfer, Logger, Random, Rpc, RpcContext, StoredRecord, Timer, Version } from '@kvmesh/core';
 import { LRUCache } from 'lru-cache';
 import { contactOf, fromWire, toWire } from './contact.js';
@@ -681,7 +681,7 @@ export class ShiftProtocol {
           const current = await transfer.read(key);
           if (
             current !== undefined &&
-            (snapshot === undefined || compareVersions(current.version, snapshot.version) > 0)
+            (snapshot === undefined || !sameVersion(current.version, snapshot.version))
           ) {
             newer = current;
             await transfer.purge(key, current.version);

@@ -1,5 +1,5 @@
-import type { Hint, HintPage, HintStore, Version } from '@kvmesh/core';
-import { KvError, compareKeys, compareVersions } from '@kvmesh/core';
+import type { Hint, HintPage, HintStore, StoredRecord, Version } from '@kvmesh/core';
+import { KvError, compareKeys, compareRecords, coveredBy } from '@kvmesh/core';
 import type { Database } from 'lmdb';
 import { validateHint, validateKey, validateTarget, validateUpTo } from '../validate-record.js';
 import { addToCounter, metaKey, readCounter, type Db } from './meta.js';
@@ -56,7 +56,7 @@ export class LmdbHints implements HintStore {
     await this.#dbs.write(() =>
       root.transaction(() => {
         const old = hints.getBinaryFast(key);
-        if (old !== undefined && !isOlderOrDamaged(record.key, old, record.version)) return;
+        if (old !== undefined && !isOlderOrDamaged(record.key, old, record)) return;
         hints.putSync(key, encoded);
         if (old === undefined) addToCounter(root, META_HINTS, 1);
       }),
@@ -111,7 +111,7 @@ export class LmdbHints implements HintStore {
       root.transaction(() => {
         const old = hints.getBinary(k);
         if (old === undefined) return false;
-        if (!isOlderOrDamaged(key, old, upTo, true)) return false;
+        if (!isCoveredOrDamaged(key, old, upTo)) return false;
         hints.removeSync(k);
         addToCounter(root, META_HINTS, -1);
         return true;
@@ -139,18 +139,25 @@ export class LmdbHints implements HintStore {
 }
 
 /**
- * True when the stored hint's version is older than `version` (or, with
- * `orEqual`, not newer). A hint that cannot be decoded counts as older: it
- * could never be replayed, so it may be replaced or removed.
+ * True when the stored hint is older than `record` (`compareRecords`). A
+ * hint that cannot be decoded counts as older: it could never be replayed,
+ * so it may be replaced.
  */
-function isOlderOrDamaged(key: string, stored: Uint8Array, version: Version, orEqual = false): boolean {
-  let c: number;
+function isOlderOrDamaged(key: string, stored: Uint8Array, record: StoredRecord): boolean {
   try {
-    c = compareVersions(decodeHead(key, stored).version, version);
+    return compareRecords(decodeRecord(key, stored), record) < 0;
   } catch {
     return true;
   }
-  return orEqual ? c <= 0 : c < 0;
+}
+
+/** True when the stored hint may go once `upTo` was replayed (`coveredBy`), or cannot be decoded. */
+function isCoveredOrDamaged(key: string, stored: Uint8Array, upTo: Version): boolean {
+  try {
+    return coveredBy(decodeHead(key, stored).version, upTo);
+  } catch {
+    return true;
+  }
 }
 
 function utf8(text: string): Buffer {

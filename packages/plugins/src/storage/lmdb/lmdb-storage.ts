@@ -1,5 +1,13 @@
 import type { HintStore, Logger, ScanOptions, ScanPage, Storage, StoredRecord, Version } from '@kvmesh/core';
-import { KvError, compareVersions, isKvError, silentLogger } from '@kvmesh/core';
+import {
+  KvError,
+  compareRecords,
+  compareStamps,
+  compareVersions,
+  coveredBy,
+  isKvError,
+  silentLogger,
+} from '@kvmesh/core';
 import { open } from 'lmdb';
 import { validateKey, validateRecord, validateUpTo } from '../validate-record.js';
 import { HINTS_DB_NAME, LmdbHints, type HintsDb } from './lmdb-hints.js';
@@ -304,7 +312,7 @@ export class LmdbStorage implements Storage {
         let wasLive = true;
         try {
           const head = decodeHead(key, old);
-          if (compareVersions(head.version, upTo) > 0) return false;
+          if (!coveredBy(head.version, upTo)) return false;
           wasLive = !head.tombstone;
         } catch {
           // A damaged record must still be removable (it can never be served); most records are live.
@@ -392,7 +400,10 @@ function writeIfNewer(
   let bytes = key.length + encoded.length;
   if (old !== undefined) {
     const head = decodeHead(record.key, old);
-    if (compareVersions(record.version, head.version) <= 0) return undefined;
+    const order = compareVersions(record.version, head.version);
+    // One timestamp from two nodes: the values decide (compareRecords), which only then are read whole.
+    const tie = order !== 0 && compareStamps(record.version, head.version) === 0;
+    if (tie ? compareRecords(record, decodeRecord(record.key, old)) <= 0 : order <= 0) return undefined;
     if (!head.tombstone) live -= 1;
     bytes -= key.length + old.length;
   }

@@ -1,5 +1,5 @@
 import type { Hint, HintPage, HintStore, StoredRecord, Version } from '@kvmesh/core';
-import { compareVersions } from '@kvmesh/core';
+import { compareRecords, coveredBy } from '@kvmesh/core';
 import { copyRecord, validateHint, validateKey, validateTarget, validateUpTo } from '../validate-record.js';
 import { SortedKeys } from './sorted-keys.js';
 
@@ -37,7 +37,7 @@ export class MemoryHints implements HintStore {
       this.#targets.add(target);
     }
     const existing = hints.records.get(record.key);
-    if (existing !== undefined && compareVersions(record.version, existing.version) <= 0) return;
+    if (existing !== undefined && compareRecords(record, existing) <= 0) return;
     if (existing === undefined) {
       hints.keys.add(record.key);
       this.#count++;
@@ -75,7 +75,7 @@ export class MemoryHints implements HintStore {
     const hints = this.#byTarget.get(target);
     const existing = hints?.records.get(key);
     if (hints === undefined || existing === undefined) return false;
-    if (compareVersions(existing.version, upTo) > 0) return false;
+    if (!coveredBy(existing.version, upTo)) return false;
     hints.records.delete(key);
     hints.keys.delete(key);
     this.#count--;

@@ -1,5 +1,5 @@
 import type { HintStore, ScanOptions, ScanPage, Storage, StorageMetrics, StoredRecord, Version } from '@kvmesh/core';
-import { KvError, compareKeys, compareVersions } from '@kvmesh/core';
+import { KvError, compareKeys, compareRecords, coveredBy } from '@kvmesh/core';
 import { LRUCache } from 'lru-cache';
 import { copyRecord, recordBytes, validateKey, validateRecord, validateUpTo } from '../validate-record.js';
 import { MemoryHints } from './memory-hints.js';
@@ -160,7 +160,7 @@ export class MemoryStorage implements Storage {
     validateKey(key);
     validateUpTo(upTo);
     const record = this.peek(key);
-    if (record === undefined || compareVersions(record.version, upTo) > 0) return false;
+    if (record === undefined || !coveredBy(record.version, upTo)) return false;
     this.remove(record);
     return true;
   }
@@ -168,7 +168,7 @@ export class MemoryStorage implements Storage {
   /** Put-if-newer of a validated record, in one synchronous step. */
   private write(record: StoredRecord): boolean {
     const existing = this.peek(record.key);
-    if (existing !== undefined && compareVersions(record.version, existing.version) <= 0) return false;
+    if (existing !== undefined && compareRecords(record, existing) <= 0) return false;
     const stored = copyRecord(record);
     if (existing === undefined) {
       this.keys.add(record.key);
