@@ -123,9 +123,9 @@ test('several configs or seeds print a table with a row per config', async (t) =
   const lines = result.stdout.trim().split('\n');
   t.regex(
     lines[0]!,
-    /^CONFIG\s+RUNS\s+VIOLATING\s+VIOLATIONS\s+UNCONVERGED\s+OPS\s+ACKED\s+UNANSWERED\s+FAULTS\s+WALL_S$/,
+    /^CONFIG\s+RUNS\s+VIOLATING\s+VIOLATIONS\s+UNCONVERGED\s+OPS\s+ACKED\s+UNANSWERED\s+FAULTS\s+FAILED\s+WALL_S$/,
   );
-  t.regex(lines[1]!, /^ring-local\.json\s+2\s+0\s+0\s+0\s+\d+\s+\d+\s+0\s+0\s+[\d.]+$/);
+  t.regex(lines[1]!, /^ring-local\.json\s+2\s+0\s+0\s+0\s+\d+\s+\d+\s+0\s+0\s+0\s+[\d.]+$/);
   t.regex(lines[2]!, /^shards-local\.json\s+2\s+0\s+0\s+0\s+/);
 });
 

@@ -9,6 +9,8 @@ import { CliError, EXIT } from './exit-codes.js';
 
 /** Storage every simulated node runs unless `--storage` says otherwise: nothing to set up, nothing left behind. */
 export const SIM_KV_DEFAULT_STORAGE = 'memory';
+/** Real time one run may take before it is given up (the sweep goes on with the next seed). */
+export const SIM_KV_RUN_LIMIT_MS = 120_000;
 /** Cluster size when neither `--nodes` nor the config's `up.nodes` gives one. */
 export const SIM_KV_DEFAULT_NODES = 5;
 
@@ -28,7 +30,7 @@ export interface SimKvCommandOptions {
   readonly storage?: string;
   /** Clients avoid a restarted node until its join answered. */
   readonly readyOnly?: boolean;
-  /** Seconds after which no further run starts (a sweep's bound). */
+  /** Seconds per config after which no further run of it starts (a sweep's bound). */
   readonly timeLimit?: number;
   /** Writes every run's fault schedule and history there, as JSON lines. */
   readonly history?: string;
@@ -52,6 +54,8 @@ interface SweepRow {
   faults: number;
   unconverged: number;
   wallMs: number;
+  /** Runs that failed to finish (gave up after SIM_KV_RUN_LIMIT_MS, or threw). */
+  failed: number;
   readonly seeds: number[];
 }
 
@@ -84,12 +88,12 @@ export async function simKv(options: SimKvCommandOptions, write: (line: string) 
     }
     loaded.push(config);
   }
-  const started = performance.now();
   const single = options.config.length === 1 && options.seeds.length === 1;
   const rows: SweepRow[] = [];
   const records: SimKvRecord[] = [];
   const histories: string[] = [];
-  let stoppedEarly = false;
+  const cut: string[] = [];
+  const failures: string[] = [];
   for (const { config, registry, file } of loaded) {
     const name = basename(file);
     const up = (config['up'] as { nodes?: unknown } | undefined)?.nodes;
@@ -105,12 +109,14 @@ export async function simKv(options: SimKvCommandOptions, write: (line: string) 
       faults: 0,
       unconverged: 0,
       wallMs: 0,
+      failed: 0,
       seeds: [],
     };
     rows.push(row);
+    const started = performance.now();
     for (const seed of options.seeds) {
       if (options.timeLimit !== undefined && performance.now() - started > options.timeLimit * 1000) {
-        stoppedEarly = true;
+        cut.push(name);
         break;
       }
       let result: KvSimResult;
@@ -122,6 +128,7 @@ export async function simKv(options: SimKvCommandOptions, write: (line: string) 
           nodes,
           seed,
           readyOnly: options.readyOnly === true,
+          wallLimitMs: SIM_KV_RUN_LIMIT_MS,
           ...(options.ops !== undefined ? { ops: options.ops } : {}),
           ...(options.clients !== undefined ? { clients: options.clients } : {}),
           ...(options.keys !== undefined ? { keys: options.keys } : {}),
@@ -129,8 +136,17 @@ export async function simKv(options: SimKvCommandOptions, write: (line: string) 
           ...(options.faults !== undefined ? { faults: options.faults } : {}),
         });
       } catch (err) {
-        if (typeof (err as { code?: unknown }).code === 'string') throw err;
-        throw new CliError(`${name} seed ${seed}: ${(err as Error).message}`, EXIT.runtime);
+        if (single || typeof (err as { code?: unknown }).code === 'string') {
+          if (typeof (err as { code?: unknown }).code === 'string') throw err;
+          throw new CliError(`${name} seed ${seed}: ${(err as Error).message}`, EXIT.runtime);
+        }
+        // A sweep notes the run and goes on with the next seed.
+        row.runs++;
+        row.failed++;
+        row.seeds.push(seed);
+        failures.push(`${name} seed ${seed}`);
+        write(`${name} seed ${seed}: the run failed: ${(err as Error).message}`);
+        continue;
       }
       const { history, ...figures } = result;
       const record: SimKvRecord = { config: name, ...figures };
@@ -154,18 +170,24 @@ export async function simKv(options: SimKvCommandOptions, write: (line: string) 
       else if (single) report(core, record, write);
       else if (result.violations.length > 0) violationReport(core, record, write);
     }
-    if (stoppedEarly) break;
   }
   if (options.history !== undefined) await writeFile(options.history, histories.map((h) => `${h}\n`).join(''));
   if (!options.json && !single) {
     write(SWEEP_COLUMNS.map((c, i) => (i === 0 ? c.padEnd(18) : c.padStart(c.length))).join('  '));
     for (const row of rows) write(sweepLine(row));
-    if (stoppedEarly) write(`stopped after ${options.timeLimit} s (--time-limit): later runs not started`);
+    for (const name of cut) write(`${name}: stopped after ${options.timeLimit} s (--time-limit); later seeds not run`);
   }
   const bad = records.filter((r) => r.violations.length > 0);
-  if (bad.length > 0) {
+  if (bad.length > 0 || failures.length > 0) {
     const seeds = bad.map((r) => `${r.config} seed ${r.seed}`).join(', ');
-    throw new CliError(`${bad.length} of ${records.length} runs found violations: ${seeds}`, EXIT.runtime);
+    const runs = records.length + failures.length;
+    throw new CliError(
+      [
+        ...(bad.length > 0 ? [`${bad.length} of ${runs} runs found violations: ${seeds}`] : []),
+        ...(failures.length > 0 ? [`${failures.length} of ${runs} runs failed: ${failures.join(', ')}`] : []),
+      ].join('; '),
+      EXIT.runtime,
+    );
   }
   return records;
 }
@@ -180,6 +202,7 @@ const SWEEP_COLUMNS = [
   'ACKED',
   'UNANSWERED',
   'FAULTS',
+  'FAILED',
   'WALL_S',
 ] as const;
 
@@ -194,6 +217,7 @@ function sweepLine(row: SweepRow): string {
     row.acked,
     row.unknown,
     row.faults,
+    row.failed,
     (row.wallMs / 1000).toFixed(1),
   ];
   const line = cells
@@ -282,7 +306,11 @@ export function simKvCommand(): Command {
       '--ready-only',
       'clients avoid a restarted node until its join answered, as a load balancer checking /v1/ready',
     )
-    .option('--time-limit <s>', 'start no further run after this many seconds (for sweeps)', integer('--time-limit', 1))
+    .option(
+      '--time-limit <s>',
+      'per config: start no further run of it after this many seconds (for sweeps)',
+      integer('--time-limit', 1),
+    )
     .option('--history <file>', "write every run's fault schedule and history there, one JSON object per line")
     .option('--json', 'print one JSON object per run (one per line) instead of a report')
     .action(async (flags: SimKvFlags) => {

@@ -103,6 +103,8 @@ export interface KvSimOptions {
   /** Longest virtual time after the heal for the replicas to agree. Default 300 s. */
   readonly settleLimitMs?: number;
   readonly logger?: Logger;
+  /** Real ms after which the run gives up (checked between steps): bounds a sweep. Default none. */
+  readonly wallLimitMs?: number;
 }
 
 export interface KvSimResult {
@@ -374,6 +376,7 @@ class KvRun {
           nextAt = now + planner.gap();
         }
       }
+      this.#checkWall();
       await cluster.advance(STEP_MS);
     }
     if (current !== undefined) await this.#heal(current.fault);
@@ -388,6 +391,14 @@ class KvRun {
       ? Math.min(LONGEST_FAULT_MS.max, Math.max(LONGEST_FAULT_MS.min, 2 * Math.round(detectionMs)))
       : LONGEST_FAULT_MS.min;
     return { ...DEFAULT_FAULT_TIMING, longMs: { min: DEFAULT_FAULT_TIMING.durationMs.max, max: longest } };
+  }
+
+  /** @throws Error naming the seed once the run took longer than `wallLimitMs` of real time. */
+  #checkWall(): void {
+    const limit = this.#options.wallLimitMs;
+    if (limit !== undefined && performance.now() - this.#wallStart > limit) {
+      throw new Error(`the run of seed ${this.#seed} took longer than ${limit} real ms; gave up`);
+    }
   }
 
   #crashable(): string[] {
@@ -599,6 +610,7 @@ class KvRun {
           new Set(state.replicas.map((r) => (r.version === null || r.tombstone ? '' : r.version))).size <= 1,
       );
       if (converged || cluster.clock.now() - start >= limit) return { converged, replicas };
+      this.#checkWall();
       await cluster.advance(SETTLE_POLL_MS);
     }
   }
