@@ -403,8 +403,9 @@ export class ShiftProtocol {
   /**
    * Claims `key` for this node at `version` at the closest node that answers
    * (STORE with create: taken only if that node holds no entry), then
-   * publishes it to the others. Resolves undefined when this node owns the
-   * key now, else with the entry that won.
+   * sends it to the others without waiting for their answers (one round on
+   * the access's path, the claim). Resolves undefined when this node owns
+   * the key now, else with the entry that won.
    */
   async #claim(
     key: string,
@@ -431,12 +432,16 @@ export class ShiftProtocol {
       await this.#journal.owned(key, version);
       this.#owned.set(key, { version, streakId: self.id, streak: 1, freeze: undefined });
       this.counters.created++;
-      const others = closest.filter((c) => c.id !== home.id && c.id !== self.id);
-      if (others.length > 0) rounds.hops++;
-      await this.#dht.storeAt(
-        closest.filter((c) => c.id !== home.id),
-        [entry],
-        false,
+      // The claim at the closest node decided the owner; the publication to the others is not waited
+      // for. Its STOREs are on the wire when storeAt returns (the request is sent before the first
+      // await), and their answers decided nothing before either: a holder that misses the entry gets
+      // it at the owner's next republish (§2.5).
+      this.#dht.track(
+        this.#dht.storeAt(
+          closest.filter((c) => c.id !== home.id),
+          [entry],
+          false,
+        ),
       );
       return undefined;
     }
