@@ -126,7 +126,7 @@ export class KademliaNode {
     rpc.handle(KADEMLIA_MESSAGES.findNode, (p: SenderPayload & { target: Uint8Array }, ctx) => {
       const from = this.#heard(p.sender, ctx);
       const target = checkTarget(p.target);
-      const contacts = this.table.closest(target, this.#s.k, from?.id).map(toWire);
+      const contacts: WireContact[] = this.table.closest(target, this.#s.k, from?.id);
       return { type: KADEMLIA_MESSAGES.nodes, payload: { sender: toWire(this.self), contacts } };
     });
     rpc.handle(KADEMLIA_MESSAGES.findValue, (p: SenderPayload & { key: string }, ctx) => this.#onFindValue(p, ctx));
@@ -372,7 +372,7 @@ export class KademliaNode {
   #onFindValue(p: SenderPayload & { key: string }, ctx: RpcContext): Message {
     const from = this.#heard(p.sender, ctx);
     const entry = this.entries.get(p.key, this.#c.clock.now());
-    const contacts = entry === undefined ? this.table.closest(idOf(p.key), this.#s.k, from?.id).map(toWire) : [];
+    const contacts: WireContact[] = entry === undefined ? this.table.closest(idOf(p.key), this.#s.k, from?.id) : [];
     const payload: ValuePayload = {
       sender: toWire(this.self),
       found: entry !== undefined,

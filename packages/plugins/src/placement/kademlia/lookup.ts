@@ -64,10 +64,24 @@ interface Candidate {
 export async function iterativeLookup<V>(request: LookupRequest<V>): Promise<LookupResult<V>> {
   const { target, k, alpha, width } = request;
   const byId = new Map<string, Candidate>();
-  const add = (contact: Contact): void => {
-    if (!byId.has(contact.id)) byId.set(contact.id, { contact, state: 'new', empty: false });
+  // Every candidate, closest first: kept in order as contacts arrive rather than sorted every round.
+  const sorted: Candidate[] = [];
+  const insert = (candidate: Candidate): void => {
+    const id = candidate.contact.nodeId;
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareDistance(sorted[mid]!.contact.nodeId, id, target) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    sorted.splice(lo, 0, candidate);
+    byId.set(candidate.contact.id, candidate);
   };
-  if (request.self !== undefined) byId.set(request.self.id, { contact: request.self, state: 'answered', empty: false });
+  const add = (contact: Contact): void => {
+    if (!byId.has(contact.id)) insert({ contact, state: 'new', empty: false });
+  };
+  if (request.self !== undefined) insert({ contact: request.self, state: 'answered', empty: false });
   for (const contact of request.start) add(contact);
   const values: { from: Contact; value: V }[] = [];
   let hops = 0;
@@ -75,22 +89,19 @@ export async function iterativeLookup<V>(request: LookupRequest<V>): Promise<Loo
   let failed = 0;
   let final = false;
 
+  // The k closest candidates that did not fail, closest first.
   const ranked = (): Candidate[] => {
-    const live = [...byId.values()].filter((c) => c.state !== 'failed');
-    live.sort((a, b) => compareDistance(a.contact.nodeId, b.contact.nodeId, target));
-    if (live.length > k) live.length = k;
+    const live: Candidate[] = [];
+    for (const c of sorted) {
+      if (c.state === 'failed') continue;
+      live.push(c);
+      if (live.length >= k) break;
+    }
     return live;
   };
 
-  // The head of ranked(), without sorting.
-  const closestLive = (): Candidate | undefined => {
-    let best: Candidate | undefined;
-    for (const c of byId.values()) {
-      if (c.state === 'failed') continue;
-      if (best === undefined || compareDistance(c.contact.nodeId, best.contact.nodeId, target) < 0) best = c;
-    }
-    return best;
-  };
+  // The head of ranked().
+  const closestLive = (): Candidate | undefined => sorted.find((c) => c.state !== 'failed');
 
   for (;;) {
     request.check?.();

@@ -30,6 +30,8 @@ interface Bucket {
    * over memory.
    */
   readonly heads: number[];
+  /** `slots[i].contact` at index i, for the same scans. */
+  readonly contacts: Contact[];
   /** Contacts seen while the bucket was full, most recently seen last (at most k). */
   readonly replacements: Contact[];
   /** Whether the least-recently seen contact is being pinged because a newcomer waits. */
@@ -72,6 +74,11 @@ export class RoutingTable {
   readonly #o: RoutingTableOptions;
   readonly #buckets: (Bucket | undefined)[] = new Array<Bucket | undefined>(ID_BITS).fill(undefined);
   readonly #byId = new Map<string, number>();
+  /** Prefix of the deepest bucket that ever held a contact (-1: none); closest() scans no deeper. */
+  #deepest = -1;
+  /** Scratch space of closest() (synchronous, so one per table). */
+  readonly #best: Contact[] = [];
+  readonly #bestHead: number[] = [];
 
   constructor(options: RoutingTableOptions) {
     this.#o = options;
@@ -167,50 +174,63 @@ export class RoutingTable {
     const p = commonPrefixBits(this.#o.self.nodeId, target);
     const out: Contact[] = [];
     const targetHead = head32(target);
-    // c (at distance head d) is closer to the target than the contact at best[j].
-    const best: Contact[] = [];
-    const bestHead: number[] = [];
-    const closer = (d: number, c: Contact, j: number): boolean =>
-      d < bestHead[j]! || (d === bestHead[j]! && compareDistance(c.nodeId, best[j]!.nodeId, target) < 0);
-    const take = (from: number, to: number): void => {
-      const wanted = n - out.length;
-      best.length = 0;
-      bestHead.length = 0;
-      for (let i = from; i < to; i++) {
-        const bucket = this.#buckets[i];
-        if (bucket === undefined) continue;
-        const heads = bucket.heads;
-        for (let j = 0; j < heads.length; j++) {
-          const d = (heads[j]! ^ targetHead) >>> 0;
-          // Insertion into the `wanted` closest so far, closest first; the slot is read only if it may enter.
-          let at = best.length;
-          if (at === wanted && d > bestHead[at - 1]!) continue;
-          const c = bucket.slots[j]!.contact;
-          if (c.id === exclude) continue;
-          if (at === wanted && !closer(d, c, at - 1)) continue;
-          if (at === wanted) at--;
-          else {
-            best.push(c);
-            bestHead.push(d);
-          }
-          while (at > 0 && closer(d, c, at - 1)) {
-            best[at] = best[at - 1]!;
-            bestHead[at] = bestHead[at - 1]!;
-            at--;
-          }
-          best[at] = c;
-          bestHead[at] = d;
-        }
-      }
-      for (const c of best) out.push(c);
-    };
-    if (p < ID_BITS) {
-      take(p, p + 1);
-      if (out.length < n) take(p + 1, ID_BITS);
+    const deepest = this.#deepest;
+    if (p < ID_BITS && p <= deepest) {
+      this.#take(out, n, p, p + 1, target, targetHead, exclude);
+      if (out.length < n && p < deepest) this.#take(out, n, p + 1, deepest + 1, target, targetHead, exclude);
     }
-    for (let i = Math.min(p, ID_BITS) - 1; i >= 0 && out.length < n; i--) take(i, i + 1);
+    for (let i = Math.min(p, deepest + 1) - 1; i >= 0 && out.length < n; i--) {
+      if (this.#buckets[i] !== undefined) this.#take(out, n, i, i + 1, target, targetHead, exclude);
+    }
     if (out.length > n) out.length = n;
     return out;
+  }
+
+  /**
+   * Appends to `out` the closest contacts of buckets [from, to) to `target`,
+   * closest first, until `out` holds `n`: an insertion into the closest found
+   * so far that reads a contact only when its first id bits say it may enter.
+   */
+  #take(
+    out: Contact[],
+    n: number,
+    from: number,
+    to: number,
+    target: Uint8Array,
+    targetHead: number,
+    exclude: string | undefined,
+  ): void {
+    const wanted = n - out.length;
+    const best = this.#best;
+    const bestHead = this.#bestHead;
+    let size = 0;
+    for (let i = from; i < to; i++) {
+      const bucket = this.#buckets[i];
+      if (bucket === undefined) continue;
+      const heads = bucket.heads;
+      const contacts = bucket.contacts;
+      for (let j = 0; j < heads.length; j++) {
+        const d = (heads[j]! ^ targetHead) >>> 0;
+        if (size === wanted && d > bestHead[size - 1]!) continue;
+        const c = contacts[j]!;
+        if (c.id === exclude) continue;
+        let at = size;
+        if (at === wanted) {
+          if (!closer(d, c, best, bestHead, at - 1, target)) continue;
+          at--;
+        } else {
+          size++;
+        }
+        while (at > 0 && closer(d, c, best, bestHead, at - 1, target)) {
+          best[at] = best[at - 1]!;
+          bestHead[at] = bestHead[at - 1]!;
+          at--;
+        }
+        best[at] = c;
+        bestHead[at] = d;
+      }
+    }
+    for (let j = 0; j < size; j++) out.push(best[j]!);
   }
 
   /**
@@ -273,7 +293,14 @@ export class RoutingTable {
   #bucket(prefix: number): Bucket {
     let bucket = this.#buckets[prefix];
     if (bucket === undefined) {
-      bucket = { slots: [], heads: [], replacements: [], pinging: false, touchedMs: Number.NEGATIVE_INFINITY };
+      bucket = {
+        slots: [],
+        heads: [],
+        contacts: [],
+        replacements: [],
+        pinging: false,
+        touchedMs: Number.NEGATIVE_INFINITY,
+      };
       this.#buckets[prefix] = bucket;
     }
     return bucket;
@@ -281,6 +308,7 @@ export class RoutingTable {
 
   #insert(prefix: number, bucket: Bucket, contact: Contact): void {
     append(bucket, { contact, failures: 0, head: head32(contact.nodeId) });
+    if (prefix > this.#deepest) this.#deepest = prefix;
     this.#byId.set(contact.id, prefix);
     this.#o.onAdded?.(contact);
   }
@@ -320,6 +348,11 @@ export class RoutingTable {
   }
 }
 
+/** Whether `c` (whose first 32 id bits are at distance `d`) is closer to `target` than `best[k]`: ties of those bits compare the whole ids. */
+function closer(d: number, c: Contact, best: Contact[], bestHead: number[], k: number, target: Uint8Array): boolean {
+  return d < bestHead[k]! || (d === bestHead[k]! && compareDistance(c.nodeId, best[k]!.nodeId, target) < 0);
+}
+
 /** Index of member `id` in the bucket (its id's first 32 bits are `head`), or -1. */
 function indexIn(bucket: Bucket, head: number, id: string): number {
   const heads = bucket.heads;
@@ -330,9 +363,11 @@ function indexIn(bucket: Bucket, head: number, id: string): number {
 function append(bucket: Bucket, slot: Slot): void {
   bucket.slots.push(slot);
   bucket.heads.push(slot.head);
+  bucket.contacts.push(slot.contact);
 }
 
 function removeAt(bucket: Bucket, at: number): void {
   bucket.slots.splice(at, 1);
   bucket.heads.splice(at, 1);
+  bucket.contacts.splice(at, 1);
 }
