@@ -11,6 +11,8 @@ import { definePlugin } from '../plugin.js';
 import type { CodecSet, Components, NodeInfo, PlacementSimulation, SimulatedMember } from '../plugin.js';
 import { createMessageRegistry } from '../rpc/messages.js';
 import { RpcService } from '../rpc/rpc-service.js';
+import { PlacementCodec } from './placement-codec.js';
+import type { PlacementCodecFigures } from './placement-codec.js';
 import type { ComponentName } from '../tokens.js';
 import type { PlacementSimOptions } from './placement-sim-types.js';
 import type { SeededRandom } from './seeded-random.js';
@@ -127,6 +129,8 @@ export class PlacementNodes {
   readonly #o: PlacementNodesOptions;
   #messages: MessageRegistry | undefined;
   #codecs: CodecSet | undefined;
+  #sampled: PlacementCodec | undefined;
+  #codecName = '';
   #periodMs = DEFAULT_PERIOD_MS;
   #built = 0;
 
@@ -137,6 +141,11 @@ export class PlacementNodes {
   /** The plugin's maintenance period (manifest hint), known once the first node is built. */
   get periodMs(): number {
     return this.#periodMs;
+  }
+
+  /** How the messages travelled so far (all through the codec when no sampling codec was built). */
+  get codecFigures(): PlacementCodecFigures {
+    return this.#sampled?.figures ?? { name: this.#codecName, throughCodec: null, canonical: 0 };
   }
 
   /**
@@ -215,6 +224,14 @@ export class PlacementNodes {
     }
     if (primary === undefined)
       throw new KvError('KVMESH_ERR_PLUGIN_UNKNOWN', `codec '${config.codec.name}' is not registered`);
+    this.#codecName = primary.name;
+    const o = this.#o.options;
+    if (o.everyMessageThroughCodec !== true && !((o.link?.duplicate ?? 0) > 0)) {
+      const sampled = new PlacementCodec(primary, messages);
+      this.#sampled = sampled;
+      all[all.indexOf(primary)] = sampled;
+      primary = sampled;
+    }
     const byTag = new Map(all.map((c) => [c.tag, c]));
     return { primary, all, byTag: (tag) => byTag.get(tag) };
   }

@@ -1,6 +1,7 @@
 import type { Logger } from '../contracts/logger.js';
 import type { PluginRegistry } from '../kernel/registry.js';
 import type { LinkProfile } from './link-profile.js';
+import type { PlacementCodecFigures } from './placement-codec.js';
 import type { SimTransportOptions } from './sim-transport.js';
 
 /**
@@ -29,6 +30,12 @@ export interface PlacementSimOptions {
   readonly keys?: number;
   /** Codec plugin of every node. Default: protobuf when registered, else the config default. */
   readonly codec?: string;
+  /**
+   * Every message through the codec. Default false: each type's first
+   * messages and a sample after go through it, checked, and the others travel
+   * in canonical form (PlacementCodec). Always true on a link that duplicates.
+   */
+  readonly everyMessageThroughCodec?: boolean;
   /** Profile of every link. Default LINK_PROFILES.lan (1-5 ms, no loss). */
   readonly link?: Partial<LinkProfile>;
   /** Frame limits of every endpoint. Default: the simulated transport's (16 MiB requests). */
@@ -100,4 +107,8 @@ export interface PlacementSimResult extends LookupFigures {
   readonly virtualMs: number;
   /** Wall-clock ms of the whole run. */
   readonly wallMs: number;
+  /** CPU ms (user + system) of the process during the run. */
+  readonly cpuMs: number;
+  /** How the messages travelled: through the configured codec, or in canonical form. */
+  readonly codec: PlacementCodecFigures;
 }

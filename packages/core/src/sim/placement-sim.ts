@@ -67,6 +67,7 @@ const SIM_PORT = 7946;
  */
 export async function simulatePlacement(options: PlacementSimOptions): Promise<PlacementSimResult> {
   const wallStart = performance.now();
+  const cpuStart = process.cpuUsage();
   if (!Number.isInteger(options.nodes) || options.nodes < 1) {
     throw new RangeError(`the placement simulator needs an integer number of nodes >= 1 (found ${options.nodes})`);
   }
@@ -88,7 +89,7 @@ export async function simulatePlacement(options: PlacementSimOptions): Promise<P
   const codecName = options.codec ?? (registry.has('codec', 'protobuf') ? 'protobuf' : undefined);
   const sim = new Simulation(options, registry, hint, codecName, seed);
   try {
-    return await sim.run(churn, wallStart);
+    return await sim.run(churn, wallStart, cpuStart);
   } finally {
     await sim.dispose();
   }
@@ -144,7 +145,7 @@ class Simulation {
     this.#copies = new CopyModel((id) => this.#byId.get(id));
   }
 
-  async run(churn: number, wallStart: number): Promise<PlacementSimResult> {
+  async run(churn: number, wallStart: number, cpuStart: NodeJS.CpuUsage): Promise<PlacementSimResult> {
     const o = this.#o;
     const n = o.nodes;
     const maxPeriods = o.maxPeriods ?? 40 + 4 * Math.ceil(Math.log2(n + 1));
@@ -198,6 +199,8 @@ class Simulation {
       failure,
       virtualMs: this.clock.now() - t0,
       wallMs: Math.round(performance.now() - wallStart),
+      cpuMs: cpuMsSince(cpuStart),
+      codec: this.#factory.codecFigures,
     };
   }
 
@@ -325,4 +328,9 @@ class Simulation {
     const packets = contexts.reduce((sum, c) => sum + c.packets, 0);
     return { ...lookupFigures(sets, succeeded, packets), sets };
   }
+}
+
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return Math.round((used.user + used.system) / 1000);
 }
