@@ -136,7 +136,7 @@ export async function simKv(options: SimKvCommandOptions, write: (line: string) 
           ...(options.faults !== undefined ? { faults: options.faults } : {}),
         });
       } catch (err) {
-        if (single || typeof (err as { code?: unknown }).code === 'string') {
+        if (single) {
           if (typeof (err as { code?: unknown }).code === 'string') throw err;
           throw new CliError(`${name} seed ${seed}: ${(err as Error).message}`, EXIT.runtime);
         }

@@ -39,6 +39,8 @@ export interface KvFault {
   readonly rate?: number;
   /** Per node offset (ms) and drift (ppm), for `skew`. */
   readonly skew?: Readonly<Record<string, { readonly offsetMs: number; readonly driftPpm: number }>>;
+  /** What went wrong applying or healing it: a crashed node that did not stop cleanly, a restart that failed. */
+  readonly notes?: readonly string[];
 }
 
 /** Bounds of the schedule, in virtual ms. */
@@ -158,7 +160,8 @@ export function formatFault(fault: KvFault): string {
           ? ` ${fault.nodes.join(',')}`
           : '';
   const rate = fault.rate !== undefined ? ` ${(fault.rate * 100).toFixed(0)}%` : '';
-  return `${at} ${fault.kind}${target}${rate} for ${(fault.durationMs / 1000).toFixed(3)}s`;
+  const notes = (fault.notes ?? []).map((note) => ` (${note})`).join('');
+  return `${at} ${fault.kind}${target}${rate} for ${(fault.durationMs / 1000).toFixed(3)}s${notes}`;
 }
 
 function byIndex(nodes: readonly string[]): (a: string, b: string) => number {

@@ -169,7 +169,8 @@ export async function simulateKv(options: KvSimOptions): Promise<KvSimResult> {
     });
     return await new KvRun(cluster, kept, hints, options, seed, faultKinds, wallStart).run();
   } finally {
-    await cluster?.dispose();
+    // A node that does not stop cleanly was already reported in the schedule's notes.
+    await cluster?.dispose().catch(() => undefined);
     await kept.close();
   }
 }
@@ -218,6 +219,8 @@ function nodeConfig(
 interface Fault {
   readonly fault: KvFault;
   readonly endsAt: number;
+  /** Its position in the schedule, to add the heal's notes. */
+  readonly index: number;
 }
 
 class KvRun {
@@ -363,15 +366,16 @@ class KvRun {
     while (!done) {
       const now = clock.now();
       if (current !== undefined && now >= current.endsAt) {
-        await this.#heal(current.fault);
+        this.#noteHeal(current, await this.#heal(current.fault));
         current = undefined;
         nextAt = clock.now() + planner.gap();
       } else if (current === undefined && now >= nextAt) {
         const fault = planner.next(now - this.#t0, cluster.ids, this.#crashable());
         if (fault !== undefined) {
-          this.#faults.push(fault);
-          await this.#apply(fault);
-          current = { fault, endsAt: now + fault.durationMs };
+          const index = this.#faults.push(fault) - 1;
+          const notes = await this.#apply(fault);
+          if (notes.length > 0) this.#faults[index] = { ...fault, notes };
+          current = { fault, endsAt: now + fault.durationMs, index };
         } else {
           nextAt = now + planner.gap();
         }
@@ -379,7 +383,7 @@ class KvRun {
       this.#checkWall();
       await cluster.advance(STEP_MS);
     }
-    if (current !== undefined) await this.#heal(current.fault);
+    if (current !== undefined) this.#noteHeal(current, await this.#heal(current.fault));
     if (failure !== undefined) throw failure;
   }
 
@@ -401,53 +405,69 @@ class KvRun {
     }
   }
 
+  #noteHeal(current: Fault, notes: readonly string[]): void {
+    if (notes.length === 0) return;
+    const fault = this.#faults[current.index]!;
+    this.#faults[current.index] = { ...fault, notes: [...(fault.notes ?? []), ...notes] };
+  }
+
   #crashable(): string[] {
     const essential = this.#hints.membership?.essential;
     return this.#cluster.specs.filter((s) => !essential?.(s, this.#cluster.specs)).map((s) => s.id);
   }
 
-  async #apply(fault: KvFault): Promise<void> {
+  /** Applies the fault; answers what went wrong, if anything. */
+  async #apply(fault: KvFault): Promise<string[]> {
     const cluster = this.#cluster;
     const network = cluster.network;
     const address = (id: string): string => cluster.spec(id).address;
     const others = (ids: readonly string[]): string[] => cluster.ids.filter((id) => !ids.includes(id)).map(address);
     switch (fault.kind) {
       case 'crash':
-        await cluster.crash(fault.nodes[0]!);
-        return;
+        try {
+          await cluster.crash(fault.nodes[0]!);
+        } catch (err) {
+          return [`stopping the crashed node failed: ${errorCode(err)}`];
+        }
+        return [];
       case 'isolate':
       case 'partition':
         network.partition(fault.nodes.map(address), others(fault.nodes));
-        return;
+        return [];
       case 'asymmetric': {
         const node = address(fault.nodes[0]!);
         for (const other of others(fault.nodes)) {
           if (fault.direction === 'out') network.setLink(node, other, { loss: 1 });
           else network.setLink(other, node, { loss: 1 });
         }
-        return;
+        return [];
       }
       case 'loss':
         network.setDefaults({ loss: fault.rate! });
-        return;
+        return [];
       case 'duplicate':
         network.setDefaults({ duplicate: fault.rate! });
-        return;
+        return [];
       case 'reorder':
         network.setDefaults({ reorder: fault.rate!, reorderDelayMs: 100 });
-        return;
+        return [];
       default:
-        return;
+        return [];
     }
   }
 
-  async #heal(fault: KvFault): Promise<void> {
+  /** Heals the fault; answers what went wrong, if anything. */
+  async #heal(fault: KvFault): Promise<string[]> {
     const cluster = this.#cluster;
     const network = cluster.network;
     switch (fault.kind) {
       case 'crash': {
         const id = fault.nodes[0]!;
-        await cluster.restart(id);
+        try {
+          await cluster.restart(id);
+        } catch (err) {
+          return [`the restart failed: ${errorCode(err)}`];
+        }
         if (this.#hasMembership) {
           const seeds = cluster
             .runningIds()
@@ -466,15 +486,15 @@ class KvRun {
               });
           }
         }
-        return;
+        return [];
       }
       case 'isolate':
       case 'partition':
         network.heal();
-        return;
+        return [];
       case 'asymmetric':
         network.clearLinks();
-        return;
+        return [];
       default:
         network.setDefaults({
           loss: QUIET_LINK.loss,
@@ -482,6 +502,7 @@ class KvRun {
           reorder: QUIET_LINK.reorder,
           reorderDelayMs: QUIET_LINK.reorderDelayMs,
         });
+        return [];
     }
   }
 
