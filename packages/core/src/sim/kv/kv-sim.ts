@@ -39,6 +39,8 @@ const DEFAULT_SKEW: ClockSkewBounds = Object.freeze({ maxOffsetMs: 2000, maxDrif
 const LONGEST_FAULT_MS = { min: 3000, max: 30_000 } as const;
 /** The error a client records when it gave up waiting for an answer. */
 export const CLIENT_TIMEOUT = 'CLIENT_TIMEOUT';
+/** The error a client records when the node it talked to crashed before answering. */
+export const CONNECTION_LOST = 'CONNECTION_LOST';
 /** Real ms a node's start or stop may spend on file I/O (a membership's state file) before virtual time moves. */
 const REAL_IO_MS = 50;
 /** Link profile outside a link-wide fault. */
@@ -239,6 +241,8 @@ class KvRun {
   readonly #opTimeoutMs: number;
   /** Restarted nodes whose join has not answered yet (clients avoid them with `readyOnly`). */
   readonly #joining = new Set<string>();
+  /** Per node, what fails the client operations in flight there when it crashes (their connections drop). */
+  readonly #inflight = new Map<string, Set<(err: Error) => void>>();
   #nextId = 0;
   #issued = 0;
   #t0 = 0;
@@ -425,6 +429,7 @@ class KvRun {
     switch (fault.kind) {
       case 'crash':
         try {
+          this.#dropConnections(fault.nodes[0]!);
           await cluster.crash(fault.nodes[0]!);
         } catch (err) {
           return [`stopping the crashed node failed: ${errorCode(err)}`];
@@ -603,7 +608,18 @@ class KvRun {
         }
       })();
       work.catch(() => undefined);
-      const answer = await Promise.race([work, timeout]);
+      // A node that crashes answers nothing more: what its code still does while it stops is not the client's answer.
+      let drop: ((err: Error) => void) | undefined;
+      const lost = new Promise<never>((_, reject) => (drop = reject));
+      const connections = this.#inflight.get(node) ?? new Set();
+      this.#inflight.set(node, connections);
+      connections.add(drop!);
+      let answer: Partial<KvOp>;
+      try {
+        answer = await Promise.race([work, timeout, lost]);
+      } finally {
+        connections.delete(drop!);
+      }
       op = { ...base, ...answer, completeMs: clock.now() - this.#t0, outcome: 'ok' };
     } catch (err) {
       const error = errorCode(err);
@@ -614,6 +630,15 @@ class KvRun {
     }
     this.#ops.push(op);
     return op;
+  }
+
+  /** Fails every client operation in flight at `node`, as a crash drops its connections. */
+  #dropConnections(node: string): void {
+    const connections = this.#inflight.get(node);
+    if (connections === undefined) return;
+    const lost = Object.assign(new Error(`node ${node} crashed`), { code: CONNECTION_LOST });
+    for (const drop of [...connections]) drop(lost);
+    connections.clear();
   }
 
   /** Polls until every key's replicas agree or the limit passed; answers the last states read. */
