@@ -15,7 +15,8 @@ import type { BenchSettings } from './support/settings.js';
 // measured in the same run (docs/performance.md). Every phase is bounded in
 // time; every child is stopped when its bench ends, and killed if the run fails.
 //
-// Environment: BENCH_ONLY (comma-separated bench names, default all),
+// Environment: BENCH_CLIENT (wrk where installed, else autocannon),
+// BENCH_ONLY (comma-separated bench names, default all),
 // BENCH_DURATION_S (default 5, per server and operation), BENCH_ROUNDS (5),
 // BENCH_WARMUP_S (1), BENCH_CONNECTIONS (32), BENCH_KEYS (1000),
 // BENCH_NODE_ARGS (extra node flags for every kvmesh child, e.g.

@@ -3,6 +3,7 @@ import { cpus, loadavg } from 'node:os';
 import autocannon from 'autocannon';
 import type { RawRequest, Result } from 'autocannon';
 import type { BenchSettings } from './settings.js';
+import { runWrk } from './wrk.js';
 
 // Load generation and the printed table, shared by every bench. Servers that
 // are compared run in alternating rounds (A, B, A, B...) after a warmup of
@@ -16,7 +17,7 @@ export const VALUE = Buffer.alloc(100, 'v');
 /** One side of a comparison: where its load goes, and which keys it asks for. */
 export interface Target {
   readonly name: string;
-  /** Load is split evenly over these URLs (one autocannon instance each, all at once). */
+  /** Load is split evenly over these URLs (one load generator each, all at once). */
   readonly urls: readonly string[];
   /** Keys of each URL's requests; default: `bench-0` .. `bench-<keys-1>`. */
   readonly keys?: readonly (readonly string[])[];
@@ -80,6 +81,8 @@ interface Sample {
   readonly failures: number;
   /** CPU seconds the side's processes used during the sample. */
   readonly cpuS: number;
+  /** Seconds the load ran. */
+  readonly seconds: number;
 }
 
 const CLOCK_TICKS_PER_S = 100;
@@ -104,25 +107,54 @@ function cpuOf(pids: readonly number[]): number {
 
 async function load(target: Target, op: Op, durationS: number, settings: BenchSettings): Promise<Sample> {
   const n = target.urls.length;
+  // The connections are split over the URLs; the first ones take the remainder.
+  const connections = (i: number): number =>
+    Math.floor(settings.connections / n) + (i < settings.connections % n ? 1 : 0);
+  const keysOf = (i: number): readonly string[] => target.keys?.[i] ?? benchKeys(settings.keys);
+  const path = target.path ?? nativePath;
   const cpuBefore = cpuOf(target.pids ?? []);
-  const results: Result[] = await Promise.all(
-    target.urls.map((url, i) =>
-      autocannon({
-        url,
-        // The connections are split over the URLs; the first ones take the remainder.
-        connections: Math.floor(settings.connections / n) + (i < settings.connections % n ? 1 : 0),
-        pipelining: 1,
-        duration: durationS,
-        requests: requests(op, target.keys?.[i] ?? benchKeys(settings.keys), target.path ?? nativePath),
-      }),
-    ),
-  );
+  let figures: { total: number; p50: number; p99: number; failures: number }[];
+  let seconds = durationS;
+  if (settings.client === 'wrk') {
+    seconds = Math.max(1, Math.round(durationS));
+    figures = await Promise.all(
+      target.urls.map((url, i) =>
+        runWrk({
+          url,
+          connections: connections(i),
+          durationS: seconds,
+          method: op,
+          paths: keysOf(i).map(path),
+          ...(op !== 'GET' ? { body: VALUE } : {}),
+        }),
+      ),
+    );
+  } else {
+    const results: Result[] = await Promise.all(
+      target.urls.map((url, i) =>
+        autocannon({
+          url,
+          connections: connections(i),
+          pipelining: 1,
+          duration: durationS,
+          requests: requests(op, keysOf(i), path),
+        }),
+      ),
+    );
+    figures = results.map((r) => ({
+      total: r.requests.total,
+      p50: r.latency.p50,
+      p99: r.latency.p99,
+      failures: r.non2xx + r.errors + r.timeouts,
+    }));
+  }
   return {
-    total: results.reduce((sum, r) => sum + r.requests.total, 0),
-    p50: Math.max(...results.map((r) => r.latency.p50)),
-    p99: Math.max(...results.map((r) => r.latency.p99)),
-    failures: results.reduce((sum, r) => sum + r.non2xx + r.errors + r.timeouts, 0),
+    total: figures.reduce((sum, f) => sum + f.total, 0),
+    p50: Math.max(...figures.map((f) => f.p50)),
+    p99: Math.max(...figures.map((f) => f.p99)),
+    failures: figures.reduce((sum, f) => sum + f.failures, 0),
     cpuS: target.pids === undefined ? NaN : cpuOf(target.pids) - cpuBefore,
+    seconds,
   };
 }
 
@@ -141,7 +173,7 @@ export async function measure(targets: readonly Target[], op: Op, settings: Benc
     return {
       server: target.name,
       op,
-      rps: requests / settings.durationS,
+      rps: requests / samples.reduce((sum, s) => sum + s.seconds, 0),
       p50: median(samples.map((s) => s.p50)),
       p99: median(samples.map((s) => s.p99)),
       failures: samples.reduce((sum, s) => sum + s.failures, 0),
@@ -176,7 +208,7 @@ export function table(rows: readonly Row[], baseline: string): string {
 /** The first line of every bench: what ran, on what, and how busy the machine was. */
 export function header(name: string, what: string, settings: BenchSettings): string {
   return (
-    `kvmesh bench ${name}: ${what}; ${settings.connections} connections, ${settings.warmupS} s warmup + ` +
+    `kvmesh bench ${name}: ${what}; ${settings.client}, ${settings.connections} connections, ${settings.warmupS} s warmup + ` +
     `${settings.durationS} s in ${settings.rounds} alternating rounds per server and operation, 100-byte values; ` +
     `node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, load average ${loadavg()[0]!.toFixed(2)}`
   );

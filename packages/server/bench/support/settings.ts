@@ -1,6 +1,13 @@
 // The environment knobs every bench reads (see docs/performance.md).
 
+import { wrkInstalled } from './wrk.js';
+
+/** Load generators the benches can drive requests with. */
+export type BenchClient = 'wrk' | 'autocannon';
+
 export interface BenchSettings {
+  /** The load generator (BENCH_CLIENT): wrk where it is installed, else autocannon. */
+  readonly client: BenchClient;
   /** Measured seconds per server and operation (BENCH_DURATION_S, default 5). */
   readonly durationS: number;
   /** Alternating rounds the measured seconds are split into (BENCH_ROUNDS, default 5). */
@@ -21,6 +28,7 @@ export interface BenchSettings {
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSettings {
   return {
+    client: client(env),
     durationS: positive(env, 'BENCH_DURATION_S', 5),
     rounds: Math.max(1, Math.floor(positive(env, 'BENCH_ROUNDS', 5))),
     warmupS: nonNegative(env, 'BENCH_WARMUP_S', 1),
@@ -33,6 +41,15 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
         ? undefined
         : Math.floor(positive(env, 'BENCH_REBALANCE_BATCH', 500)),
   };
+}
+
+function client(env: NodeJS.ProcessEnv): BenchClient {
+  const raw = env['BENCH_CLIENT'];
+  if (raw === undefined || raw === '') return wrkInstalled() ? 'wrk' : 'autocannon';
+  if (raw !== 'wrk' && raw !== 'autocannon') throw new Error(`BENCH_CLIENT must be wrk or autocannon (found '${raw}')`);
+  if (raw === 'wrk' && !wrkInstalled())
+    throw new Error('BENCH_CLIENT is wrk, but no wrk is installed (apt install wrk)');
+  return raw;
 }
 
 function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
