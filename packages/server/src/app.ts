@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KvService, Logger, ViewParameters } from '@kvmesh/core';
 import Koa from 'koa';
 import type { Context, Middleware, Next } from 'koa';
-import { facadeRouteLabel, handledByFacade, nodePortFacade } from './facade-mount.js';
+import { facadeRouteLabel, handledByFacade, nodePortFacade, withFastRoutes } from './facade-mount.js';
 import type { MountedFacade } from './facade-mount.js';
 import { abandon } from './abandon.js';
 import { errorBody, httpFailure } from './http-errors.js';
@@ -72,6 +72,11 @@ const koaHandleRequest = (Koa.prototype as unknown as { handleRequest: HandleReq
 
 function isKeyRequest(url: string): boolean {
   return url.startsWith(KV_PREFIX);
+}
+
+/** Paths of the native API's routes: `/v1/...` and `/metrics`. */
+function isNativePath(url: string): boolean {
+  return url.startsWith('/v1/') || url === '/metrics' || url.startsWith('/metrics?');
 }
 
 /**
@@ -160,8 +165,8 @@ export function createApp(options: AppOptions): ApiApp {
   koa.use(boundary);
   koa.use(router.routes());
   const facades = options.facades ?? [];
+  const serving = { logger, metrics, serving: options.serving, draining, lingerMs };
   if (facades.length > 0) {
-    const serving = { logger, metrics, serving: options.serving, draining, lingerMs };
     koa.use((_ctx, next) => {
       if (!options.serving()) throw notReady();
       return next();
@@ -172,11 +177,13 @@ export function createApp(options: AppOptions): ApiApp {
   koa.on('error', (err: unknown) => logger.warn({ err }, 'response failed'));
 
   let callback: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
-  const listener = (req: IncomingMessage, res: ServerResponse): void => {
+  const viaKoa = (req: IncomingMessage, res: ServerResponse): void => {
     // Built on first use, so routers added to `koa` after createApp are included.
     callback ??= koa.callback();
     void callback(req, res);
   };
+  // The facades' fast routes take what no native route answers, before Koa.
+  const listener = withFastRoutes(facades, serving, koa, viaKoa, (url) => !isNativePath(url));
   return { koa, listener, maxJsonBodyBytes };
 }
 

@@ -1,7 +1,7 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { KvError, wrapError } from '@kvmesh/core';
-import type { Facade, FacadeHttp, Logger, NodeFacade } from '@kvmesh/core';
+import type { Facade, FacadeFastRoute, FacadeHttp, Logger, NodeFacade } from '@kvmesh/core';
 import Koa from 'koa';
 import type { Context, Middleware, Next } from 'koa';
 import { errorBody, httpFailure } from './http-errors.js';
@@ -17,6 +17,8 @@ export interface MountedFacade {
   readonly facade: Facade;
   /** What `facade.routes(http)` returned. */
   readonly routes: Middleware;
+  /** What `facade.fastRoutes(http)` returned, if it has them. */
+  readonly fast?: FacadeFastRoute;
 }
 
 /** A facade's own port, listening. */
@@ -53,20 +55,22 @@ const UNMATCHED_ROUTE = 'unmatched';
 
 /** Body readers under the node's limits, with the same errors as the native API. */
 export function facadeHttp(limits: FacadeLimits): FacadeHttp {
+  const readLimited = async (req: IncomingMessage): Promise<Buffer> => {
+    const body = await readBody(req, limits.maxValueBytes);
+    if (body === TOO_LARGE) {
+      throw new KvError(
+        'KVMESH_ERR_KV_VALUE_TOO_LARGE',
+        `the value is larger than ${limits.maxValueBytes} bytes (limits.maxValueBytes); nothing was written`,
+      );
+    }
+    return body;
+  };
   return {
     maxKeyBytes: limits.maxKeyBytes,
     maxValueBytes: limits.maxValueBytes,
     maxJsonBodyBytes: limits.maxJsonBodyBytes,
-    readBody: async (ctx) => {
-      const body = await readBody(ctx.req, limits.maxValueBytes);
-      if (body === TOO_LARGE) {
-        throw new KvError(
-          'KVMESH_ERR_KV_VALUE_TOO_LARGE',
-          `the value is larger than ${limits.maxValueBytes} bytes (limits.maxValueBytes); nothing was written`,
-        );
-      }
-      return body;
-    },
+    readBody: (ctx) => readLimited(ctx.req),
+    readRequestBody: readLimited,
     readJson: (ctx) => readJsonBody(ctx.req, limits.maxJsonBodyBytes),
   };
 }
@@ -79,7 +83,8 @@ export function mountFacades(facades: readonly NodeFacade[], limits: FacadeLimit
   const http = facadeHttp(limits);
   return facades.map(({ name, facade }) => {
     try {
-      return { name, facade, routes: facade.routes(http) };
+      const fast = facade.fastRoutes?.(http);
+      return { name, facade, routes: facade.routes(http), ...(fast ? { fast } : {}) };
     } catch (err) {
       throw wrapError(`facade '${name}'`, err);
     }
@@ -164,6 +169,59 @@ export function ownPortApp(mounted: MountedFacade, serving: FacadeServing): Koa 
   koa.on('error', (err: unknown) => serving.logger.warn({ err, facade: mounted.name }, 'response failed'));
   return koa;
 }
+
+/**
+ * The facades' fast routes (`Facade.fastRoutes`) in front of `fallback`:
+ * each request `offered` accepts, while the node serves, goes to them in
+ * order; the first that takes it answers it, and is counted in the node's
+ * metrics as `facade:<name>`. A failure, with nothing written yet, is
+ * answered in the facade's format through `koa` (a context of its own and
+ * Koa's respond step), as a failure of its routes is. Requests none takes
+ * go to `fallback` untouched.
+ */
+export function withFastRoutes(
+  mounted: readonly MountedFacade[],
+  serving: FacadeServing,
+  koa: Koa,
+  fallback: (req: IncomingMessage, res: ServerResponse) => void,
+  offered: (url: string) => boolean,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const fast = mounted.filter((m) => m.fast !== undefined);
+  if (fast.length === 0) return fallback;
+  return (req, res) => {
+    if (offered(req.url!) && serving.serving()) {
+      for (const m of fast) {
+        const started = performance.now();
+        const taken = m.fast!(req, res);
+        if (taken === undefined) continue;
+        const label = `facade:${m.name}`;
+        taken.then(
+          () => serving.metrics.observe(label, req.method!, res.statusCode, (performance.now() - started) / 1000),
+          (err: unknown) => {
+            if (res.headersSent) {
+              // Against the contract: it wrote, then failed. The answer cannot be mended.
+              serving.logger.error({ err, facade: m.name, url: req.url }, 'fast route failed after answering');
+              res.destroy();
+              return;
+            }
+            const ctx = koa.createContext(req, res);
+            void koaHandleRequest.call(koa, ctx, async (c: Context) => {
+              answerFailure(c, m, err, serving);
+              serving.metrics.observe(label, req.method!, c.status, (performance.now() - started) / 1000);
+            });
+          },
+        );
+        return;
+      }
+    }
+    fallback(req, res);
+  };
+}
+
+type HandleRequest = (this: Koa, ctx: Context, chain: (ctx: Context) => Promise<void>) => Promise<void>;
+// Koa's per-request step (context in, middleware chain run, `respond`); not
+// in Koa's type declarations, so it is reached through the prototype.
+const koaHandleRequest = (Koa.prototype as unknown as { handleRequest: HandleRequest }).handleRequest;
 
 /** Answers `err` in the facade's format (or the native one when it has none); 5xx details go to the log only. */
 function answerFailure(ctx: Context, mounted: MountedFacade, err: unknown, serving: FacadeServing): void {

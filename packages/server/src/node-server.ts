@@ -36,7 +36,7 @@ import { builtinPlugins } from '@kvmesh/plugins';
 import { createApp } from './app.js';
 import type { ApiApp } from './app.js';
 import { DataDirLock } from './data-dir-lock.js';
-import { mountFacades, ownPortApp } from './facade-mount.js';
+import { mountFacades, ownPortApp, withFastRoutes } from './facade-mount.js';
 import { localSecret } from './local-secret.js';
 import type { LocalSecret } from './local-secret.js';
 import type { FacadeEndpoint, FacadeServing, MountedFacade } from './facade-mount.js';
@@ -438,7 +438,8 @@ async function listenFacade(
   config: KvmeshConfig,
 ): Promise<FacadeEndpoint> {
   const app = ownPortApp(mounted, serving);
-  const server = httpServer(api, logger, adminScoped(app.callback() as Listener, config), {
+  const listener = withFastRoutes([mounted], serving, app, app.callback() as Listener, () => true);
+  const server = httpServer(api, logger, adminScoped(listener, config), {
     maxBodyBytes: config.limits.maxValueBytes,
   });
   const host = mounted.facade.host ?? api.host;

@@ -13,6 +13,7 @@ import { testConfig } from './helpers/node.js';
 
 interface EchoOptions {
   readonly prefix: string;
+  readonly fast?: boolean;
   readonly port?: number;
   readonly documentPath?: string;
 }
@@ -23,6 +24,9 @@ interface EchoOptions {
  * service, `<prefix>/fail` throws a TypeError, `<prefix>/cluster` answers
  * the cluster view; errors are `{"oops":"<code>","status":<n>}`.
  */
+/** URLs offered to the echo facade's fast routes, in order. */
+const fastOffered: string[] = [];
+
 function echoFacade(name = 'echo'): AnyPluginManifest {
   return definePlugin({
     family: 'facade',
@@ -35,6 +39,7 @@ function echoFacade(name = 'echo'): AnyPluginManifest {
         prefix: { type: 'string', default: '/echo', description: 'Path prefix.' },
         port: { type: 'integer', minimum: 0, maximum: 65535, description: 'Own port; absent: the node port.' },
         documentPath: { type: 'string', description: 'Path documented in OpenAPI.' },
+        fast: { type: 'boolean', description: 'Fast routes: <prefix>/fast/<word> without Koa.' },
       },
     },
     needs: ['kv', 'cluster'],
@@ -42,6 +47,24 @@ function echoFacade(name = 'echo'): AnyPluginManifest {
       (options: EchoOptions) =>
       ({ kv, cluster }): Facade => ({
         ...(options.port !== undefined ? { port: options.port } : {}),
+        ...(options.fast
+          ? {
+              // Every URL offered is kept, so a test sees what reached the fast lane.
+              fastRoutes: () => (req, res) => {
+                fastOffered.push(req.url!);
+                const start = `${options.prefix}/fast/`;
+                if (!req.url!.startsWith(start)) return undefined;
+                const word = req.url!.slice(start.length);
+                if (word === 'pass') return undefined;
+                if (word === 'missing')
+                  return Promise.reject(new KvError('KVMESH_ERR_HTTP_KEY_NOT_FOUND', 'no such word'));
+                return Promise.resolve().then(() => {
+                  res.writeHead(200, { 'Content-Type': 'text/plain' });
+                  res.end(`fast:${word}`);
+                });
+              },
+            }
+          : {}),
         routes: (http) => async (ctx, next) => {
           if (!ctx.path.startsWith(`${options.prefix}/`)) return next();
           const rest = ctx.path.slice(options.prefix.length + 1);
@@ -108,6 +131,33 @@ test('a facade on the node port answers behind the native routes, in its own err
   t.is(unknown.status, 404);
   t.is(unknown.json().error.code, 'KVMESH_ERR_HTTP_NOT_FOUND', 'paths no facade answers get the native 404');
 });
+
+test.serial(
+  'fast routes answer before Koa what they take, leave the rest to the routes, fail in the facade format, and never see native paths',
+  async (t) => {
+    const server = await startWith(t, [{ name: 'echo', options: { fast: true } }]);
+    fastOffered.length = 0;
+    const fast = await http(server.url, '/echo/fast/hello');
+    t.is(fast.status, 200);
+    t.is(fast.body.toString(), 'fast:hello');
+    const passed = await http(server.url, '/echo/fast/pass');
+    t.is(passed.body.toString(), 'fast/pass', 'a request the fast routes leave reaches the Koa routes');
+    const missing = await http(server.url, '/echo/fast/missing');
+    t.is(missing.status, 404);
+    t.deepEqual(missing.json(), { oops: 'KVMESH_ERR_HTTP_KEY_NOT_FOUND', status: 404 });
+    t.is((await http(server.url, '/v1/health')).status, 200);
+    t.is((await http(server.url, '/metrics')).status, 200);
+    t.is((await http(server.url, '/v1/kv/k')).status, 404);
+    t.deepEqual(
+      fastOffered,
+      ['/echo/fast/hello', '/echo/fast/pass', '/echo/fast/missing'],
+      'native paths are never offered',
+    );
+    const metrics = (await http(server.url, '/metrics')).body.toString();
+    t.regex(metrics, /kvmesh_http_requests_total\{[^}]*route="facade:echo"[^}]*status="200"[^}]*\} [1-9]/);
+    t.regex(metrics, /kvmesh_http_requests_total\{[^}]*route="facade:echo"[^}]*status="404"[^}]*\} [1-9]/);
+  },
+);
 
 test('a facade writes through the KV service: the native API reads what it stored', async (t) => {
   const server = await startWith(t, [{ name: 'echo' }]);

@@ -1,10 +1,11 @@
 import { KvError, formatVersion } from '@kvmesh/core';
-import type { Facade, FacadeFailure, FacadeHttp, FacadeOpenApi, KvService } from '@kvmesh/core';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Facade, FacadeFailure, FacadeFastRoute, FacadeHttp, FacadeOpenApi, KvService } from '@kvmesh/core';
 import type { Context, Middleware, Next } from 'koa';
 import { DHT_NODE_OPENAPI } from './openapi.js';
 import type { OwnPortOptions } from '../support/own-port.js';
 import { keyAfter } from '../support/path-key.js';
-import { answerJsonRaw, answerRaw } from '../support/raw-answer.js';
+import { writeAnswer, writeJson } from '../support/raw-answer.js';
 
 /** Where the facade answers: a port of its own, or (null) the node's API port. */
 export type DhtNodeOptions = OwnPortOptions;
@@ -46,51 +47,86 @@ export class DhtNodeFacade implements Facade {
   routes(http: FacadeHttp): Middleware {
     return async (ctx: Context, next: Next): Promise<void> => {
       if (!ctx.path.startsWith(DHT_NODE_PREFIX)) return next();
-      const key = keyOf(ctx.path);
-      switch (ctx.method) {
-        case 'GET':
-        case 'HEAD':
-          return this.#get(ctx, key);
-        case 'POST':
-          return this.#post(ctx, key, await http.readBody(ctx));
-        case 'DELETE':
-          return this.#delete(ctx, key);
-        default:
-          ctx.set('Allow', DHT_NODE_METHODS);
-          throw new KvError(
-            'KVMESH_ERR_HTTP_METHOD_NOT_ALLOWED',
-            `${ctx.method} is not allowed on ${DHT_NODE_PREFIX}<key>; use ${DHT_NODE_METHODS}`,
-          );
+      const answer = this.#answer(ctx.req, ctx.res, ctx.method, ctx.path, http);
+      if (answer === undefined) {
+        ctx.set('Allow', DHT_NODE_METHODS);
+        throw new KvError(
+          'KVMESH_ERR_HTTP_METHOD_NOT_ALLOWED',
+          `${ctx.method} is not allowed on ${DHT_NODE_PREFIX}<key>; use ${DHT_NODE_METHODS}`,
+        );
       }
+      await answer;
+      // Answered on the raw response: Koa sends nothing more.
+      ctx.respond = false;
     };
   }
 
-  async #get(ctx: Context, key: string): Promise<void> {
+  /** The same routes without Koa; other methods (405) and paths are left to `routes`. */
+  fastRoutes(http: FacadeHttp): FacadeFastRoute {
+    return (req, res) => {
+      const url = req.url!;
+      if (!url.startsWith(DHT_NODE_PREFIX)) return undefined;
+      const query = url.indexOf('?');
+      return this.#answer(req, res, req.method!, query < 0 ? url : url.slice(0, query), http);
+    };
+  }
+
+  /**
+   * Runs `/d/<key>` and writes the whole answer on `res`; undefined for a
+   * method the routes do not have. Rejects, having written nothing, with a
+   * failure the host answers through `error`.
+   */
+  #answer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    path: string,
+    http: FacadeHttp,
+  ): Promise<void> | undefined {
+    switch (method) {
+      case 'GET':
+      case 'HEAD':
+        return this.#get(req, res, path);
+      case 'POST':
+        return this.#post(req, res, path, http);
+      case 'DELETE':
+        return this.#delete(req, res, path);
+      default:
+        return undefined;
+    }
+  }
+
+  async #get(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const key = keyOf(path);
     const { record } = await this.#kv.get(key);
     if (record === undefined) throw notFound(key);
-    // The hot routes answer on the raw response (answerRaw); the bytes are the ones Koa would send.
-    answerRaw(
-      ctx,
+    writeAnswer(
+      req,
+      res,
       200,
       { ETag: `"${formatVersion(record.version)}"`, 'Content-Type': record.contentType },
       record.value,
     );
   }
 
-  async #post(ctx: Context, key: string, value: Buffer): Promise<void> {
-    const result = await this.#kv.put(key, value, storedType(ctx.get('Content-Type')));
-    answerJsonRaw(
-      ctx,
+  async #post(req: IncomingMessage, res: ServerResponse, path: string, http: FacadeHttp): Promise<void> {
+    const key = keyOf(path);
+    const value = await http.readRequestBody(req);
+    const result = await this.#kv.put(key, value, storedType(req.headers['content-type'] ?? ''));
+    writeJson(
+      req,
+      res,
       result.created ? 201 : 200,
       { ETag: `"${formatVersion(result.version)}"` },
       { key, status: result.created ? 'created' : 'updated' },
     );
   }
 
-  async #delete(ctx: Context, key: string): Promise<void> {
+  async #delete(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const key = keyOf(path);
     const result = await this.#kv.delete(key);
     if (!result.existed) throw notFound(key);
-    answerJsonRaw(ctx, 200, {}, { key, status: 'deleted' });
+    writeJson(req, res, 200, {}, { key, status: 'deleted' });
   }
 
   error(ctx: Context, failure: FacadeFailure): void {
