@@ -16,17 +16,14 @@ import { checkHistory } from './check-history.js';
 import type { KvViolation } from './check-history.js';
 import { DEFAULT_FAULT_TIMING, FaultPlanner, KV_FAULT_KINDS } from './faults.js';
 import type { KvFault, KvFaultKind, KvFaultTiming } from './faults.js';
-import type { FinalRead, KvHistory, KvOp, KvOpKind, ReplicaRecord, ReplicaState } from './history.js';
+import type { FinalRead, KvHistory, ReplicaRecord, ReplicaState } from './history.js';
 import { KEPT_STORAGE_PLUGIN, KeptStorages } from './kept-storage.js';
+import { CLIENT_TIMEOUT, KvClients, errorCode } from './kv-clients.js';
 
 /** Config sections a simulated node takes from the given document; the simulator owns node, transport, storage and join. */
 const RUN_SECTIONS = ['codec', 'membership', 'placement', 'kv', 'limits', 'rpc'] as const;
 /** Virtual ms the driver lets pass between looking at the fault schedule. */
 const STEP_MS = 10;
-/** Client operations of a run when the options do not say. */
-export const DEFAULT_OPS = 400;
-/** Longest client think time between two operations, in virtual ms. */
-const THINK_MS = 200;
 /** Longest virtual time to wait for every node to see every other alive, at the start and after the heal. */
 const READY_LIMIT_MS = 60_000;
 /** Maintenance periods a routed placement (no membership) gets to form its overlay, at the start and after the heal. */
@@ -37,25 +34,10 @@ const SETTLE_POLL_MS = 1000;
 const DEFAULT_SKEW: ClockSkewBounds = Object.freeze({ maxOffsetMs: 2000, maxDriftPpm: 500 });
 /** Bounds of the longest fault drawn from the membership's detection bound. */
 const LONGEST_FAULT_MS = { min: 3000, max: 30_000 } as const;
-/** The error a client records when it gave up waiting for an answer. */
-export const CLIENT_TIMEOUT = 'CLIENT_TIMEOUT';
-/** The error a client records when the node it talked to crashed before answering. */
-export const CONNECTION_LOST = 'CONNECTION_LOST';
 /** Real ms a node's start or stop may spend on file I/O (a membership's state file) before virtual time moves. */
 const REAL_IO_MS = 50;
 /** Link profile outside a link-wide fault. */
 const QUIET_LINK = LINK_PROFILES.lan;
-/** Shares of each client operation, out of their sum; `increment` is a read then a conditional write. */
-const OP_WEIGHTS: ReadonlyArray<readonly [KvOpKind | 'increment', number]> = [
-  ['get', 25],
-  ['put', 25],
-  ['delete', 10],
-  ['create', 10],
-  ['cas', 10],
-  ['increment', 20],
-];
-
-const UTF8 = new TextEncoder();
 const TEXT = new TextDecoder();
 
 export interface KvSimOptions {
@@ -234,17 +216,13 @@ class KvRun {
   readonly #kinds: readonly KvFaultKind[];
   readonly #wallStart: number;
   readonly #random: SeededRandom;
-  readonly #ops: KvOp[] = [];
   readonly #faults: KvFault[] = [];
   readonly #keys: string[];
   readonly #counters: string[];
   readonly #opTimeoutMs: number;
   /** Restarted nodes whose join has not answered yet (clients avoid them with `readyOnly`). */
   readonly #joining = new Set<string>();
-  /** Per node, what fails the client operations in flight there when it crashes (their connections drop). */
-  readonly #inflight = new Map<string, Set<(err: Error) => void>>();
-  #nextId = 0;
-  #issued = 0;
+  #clients!: KvClients;
   #t0 = 0;
 
   constructor(
@@ -288,6 +266,15 @@ class KvRun {
       this.#faults.push({ kind: 'skew', atMs: 0, durationMs: 0, nodes: [], skew });
     }
     this.#t0 = cluster.clock.now();
+    this.#clients = new KvClients(cluster, {
+      ...(this.#options.ops !== undefined ? { ops: this.#options.ops } : {}),
+      keys: this.#keys,
+      counters: this.#counters,
+      opTimeoutMs: this.#opTimeoutMs,
+      t0: this.#t0,
+      readyOnly: this.#options.readyOnly === true,
+      joining: (id) => this.#joining.has(id),
+    });
     await this.#drive();
     const runMs = cluster.clock.now() - this.#t0;
     if (this.#faults[0]?.kind === 'skew') this.#faults[0] = { ...this.#faults[0], durationMs: runMs };
@@ -296,7 +283,7 @@ class KvRun {
     const { converged, replicas } = await this.#settle();
     const settleMs = cluster.clock.now() - healedAt;
     const finals = await this.#finalReads();
-    const ops = [...this.#ops].sort((a, b) => a.id - b.id);
+    const ops = [...this.#clients.ops].sort((a, b) => a.id - b.id);
     const history: KvHistory = { ops, counters: this.#counters, replicas, finals };
     const violations = checkHistory(history);
     const digest = createHash('sha256')
@@ -357,8 +344,8 @@ class KvRun {
     const clientCount = this.#options.clients ?? 4;
     let done = false;
     let failure: unknown;
-    const clients = Array.from({ length: clientCount }, (_, c) => this.#client(c, this.#random.fork()));
-    Promise.all(clients).then(
+    const randoms = Array.from({ length: clientCount }, () => this.#random.fork());
+    this.#clients.run(randoms).then(
       () => (done = true),
       (err: unknown) => {
         failure = err;
@@ -429,7 +416,7 @@ class KvRun {
     switch (fault.kind) {
       case 'crash':
         try {
-          this.#dropConnections(fault.nodes[0]!);
+          this.#clients.dropConnections(fault.nodes[0]!);
           await cluster.crash(fault.nodes[0]!);
         } catch (err) {
           return [`stopping the crashed node failed: ${errorCode(err)}`];
@@ -509,136 +496,6 @@ class KvRun {
         });
         return [];
     }
-  }
-
-  async #client(client: number, random: SeededRandom): Promise<void> {
-    const total = this.#options.ops ?? DEFAULT_OPS;
-    const versions = new Map<string, string>();
-    const weightSum = OP_WEIGHTS.reduce((sum, [, w]) => sum + w, 0);
-    while (this.#issued < total) {
-      this.#issued++;
-      await this.#cluster.clock.sleep(1 + random.int(THINK_MS));
-      let draw = random.int(weightSum);
-      const kind = OP_WEIGHTS.find(([, w]) => (draw -= w) < 0)![0];
-      if (kind === 'increment') {
-        await this.#increment(client, random, this.#counters[random.int(this.#counters.length)]!);
-        continue;
-      }
-      const key = this.#keys[random.int(this.#keys.length)]!;
-      const op = await this.#call(client, random, kind, key, versions.get(key));
-      if (op.version !== undefined) versions.set(key, op.version);
-      if (op.kind === 'delete' && op.outcome === 'ok') versions.delete(key);
-    }
-  }
-
-  /** Reads a counter, then writes its value + 1 if its version is still the one read (create-only when absent). */
-  async #increment(client: number, random: SeededRandom, key: string): Promise<void> {
-    const read = await this.#call(client, random, 'get', key, undefined);
-    if (read.outcome !== 'ok') return;
-    const count = read.read === null || read.read === undefined ? 0 : Number(read.read);
-    await this.#call(client, random, read.read === null ? 'create' : 'cas', key, read.version, String(count + 1));
-  }
-
-  /** One operation through a random running node, recorded in the history. */
-  async #call(
-    client: number,
-    random: SeededRandom,
-    kind: KvOpKind,
-    key: string,
-    version: string | undefined,
-    counterValue?: string,
-  ): Promise<KvOp> {
-    const cluster = this.#cluster;
-    const clock = cluster.clock;
-    const up = cluster.runningIds();
-    const ready = this.#options.readyOnly ? up.filter((id) => !this.#joining.has(id)) : up;
-    const running = ready.length > 0 ? ready : up;
-    const node = running[random.int(running.length)]!;
-    const id = this.#nextId++;
-    const value = kind === 'get' || kind === 'delete' ? undefined : (counterValue ?? `v${id}`);
-    const ifMatch = kind === 'cas' ? (version ?? '*') : undefined;
-    const invokeMs = clock.now() - this.#t0;
-    const base = {
-      id,
-      client,
-      node,
-      kind,
-      key,
-      ...(value !== undefined ? { value } : {}),
-      ...(ifMatch !== undefined ? { ifMatch } : {}),
-      ...(counterValue !== undefined ? { increment: true } : {}),
-      invokeMs,
-    };
-    const controller = new AbortController();
-    let timer: { cancel(): void } | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = clock.setTimeout(() => {
-        controller.abort();
-        reject(Object.assign(new Error('the client gave up waiting'), { code: CLIENT_TIMEOUT }));
-      }, this.#opTimeoutMs);
-    });
-    let op: KvOp;
-    try {
-      const kv = cluster.node(node).get<KvService>(TOKENS.kv);
-      const signal = { signal: controller.signal };
-      const work = (async (): Promise<Partial<KvOp>> => {
-        switch (kind) {
-          case 'get': {
-            const { record, servedBy } = await kv.get(key, signal);
-            return {
-              read: record === undefined ? null : TEXT.decode(record.value),
-              ...(record ? { version: formatVersion(record.version) } : {}),
-              servedBy: servedBy.id,
-            };
-          }
-          case 'delete': {
-            const result = await kv.delete(key, undefined, signal);
-            return {
-              ...(result.version ? { version: formatVersion(result.version) } : {}),
-              servedBy: result.servedBy.id,
-              existed: result.existed,
-            };
-          }
-          default: {
-            const conditions =
-              kind === 'create' ? { ifNoneMatch: '*' as const } : kind === 'cas' ? { ifMatch: ifMatch! } : undefined;
-            const result = await kv.put(key, UTF8.encode(value!), 'text/plain', conditions, signal);
-            return { version: formatVersion(result.version), servedBy: result.servedBy.id };
-          }
-        }
-      })();
-      work.catch(() => undefined);
-      // A node that crashes answers nothing more: what its code still does while it stops is not the client's answer.
-      let drop: ((err: Error) => void) | undefined;
-      const lost = new Promise<never>((_, reject) => (drop = reject));
-      const connections = this.#inflight.get(node) ?? new Set();
-      this.#inflight.set(node, connections);
-      connections.add(drop!);
-      let answer: Partial<KvOp>;
-      try {
-        answer = await Promise.race([work, timeout, lost]);
-      } finally {
-        connections.delete(drop!);
-      }
-      op = { ...base, ...answer, completeMs: clock.now() - this.#t0, outcome: 'ok' };
-    } catch (err) {
-      const error = errorCode(err);
-      const outcome = error === 'KVMESH_ERR_KV_PRECONDITION_FAILED' ? 'refused' : 'unknown';
-      op = { ...base, completeMs: clock.now() - this.#t0, outcome, error };
-    } finally {
-      timer?.cancel();
-    }
-    this.#ops.push(op);
-    return op;
-  }
-
-  /** Fails every client operation in flight at `node`, as a crash drops its connections. */
-  #dropConnections(node: string): void {
-    const connections = this.#inflight.get(node);
-    if (connections === undefined) return;
-    const lost = Object.assign(new Error(`node ${node} crashed`), { code: CONNECTION_LOST });
-    for (const drop of [...connections]) drop(lost);
-    connections.clear();
   }
 
   /** Polls until every key's replicas agree or the limit passed; answers the last states read. */
@@ -725,10 +582,4 @@ class KvRun {
     }
     return cluster.settle(Promise.all(reads), this.#opTimeoutMs * 2);
   }
-}
-
-/** A failure as the history records it: its KvError code, else its message. */
-function errorCode(err: unknown): string {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' ? code : String((err as Error | undefined)?.message ?? err);
 }
