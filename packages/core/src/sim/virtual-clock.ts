@@ -8,7 +8,7 @@ export const VIRTUAL_EPOCH_MS = 1_700_000_000_000;
 /** How far `runUntilIdle` goes by default before it gives up on timers that keep rescheduling: one virtual hour. */
 const DEFAULT_IDLE_LIMIT_MS = 3_600_000;
 
-/** Rebuild the heap once cancelled entries outnumber live ones by this much (deadlines are mostly cancelled). */
+/** Rebuild the queue once cancelled entries outnumber live ones by this much (deadlines are mostly cancelled). */
 const COMPACT_SLACK = 1024;
 
 export interface VirtualClockOptions {
@@ -41,14 +41,25 @@ class Entry implements Timer {
   }
 }
 
-const before = (a: Entry, b: Entry): boolean => a.due < b.due || (a.due === b.due && a.seq < b.seq);
+/**
+ * The timers due at one instant, in creation order: an entry is appended
+ * when it is set (or an interval set again), and sequence numbers only grow,
+ * so appending keeps the order. `next` is the first one not fired yet.
+ */
+interface Slot {
+  readonly entries: Entry[];
+  next: number;
+}
 
 const flushMicrotasks = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * A Clock that only moves when the harness moves it, for tests and the simulator.
  *
- * Timers sit in a priority queue ordered by (due time, creation order), so
+ * Timers sit in a queue ordered by (due time, creation order): one list per
+ * due instant and a heap of the instants (a simulated network keeps hundreds
+ * of thousands of deliveries and deadlines pending, over a few thousand
+ * distinct instants), so
  * timers due at the same instant always fire in the order they were set and a
  * run replays exactly. `advance` fires due timers synchronously; protocol code
  * awaits promises between steps, so drive it with `advanceAsync`, which lets
@@ -64,7 +75,12 @@ export class VirtualClock implements Clock {
   private current: number;
   private seq = 0;
   private live = 0;
-  private readonly heap: Entry[] = [];
+  /** Timers by due instant. */
+  private readonly slots = new Map<number, Slot>();
+  /** The instants of `slots`, as a binary min-heap. */
+  private readonly dues: number[] = [];
+  /** Entries in `slots` not fired yet, cancelled ones included. */
+  private queued = 0;
   private advancing = false;
   private readonly onError: (err: unknown) => void;
   private thrown = 0;
@@ -230,11 +246,11 @@ export class VirtualClock implements Clock {
   /** A live timer was cancelled (called by its entry). */
   private readonly onCancel = (): void => {
     this.live--;
-    if (this.heap.length > 2 * this.live + COMPACT_SLACK) this.compact();
+    if (this.queued > 2 * this.live + COMPACT_SLACK) this.compact();
   };
 
   private fire(entry: Entry): void {
-    this.pop();
+    this.take();
     this.current = entry.due;
     if (entry.periodMs > 0) {
       entry.due += entry.periodMs;
@@ -278,44 +294,84 @@ export class VirtualClock implements Clock {
     }
   }
 
-  /** The earliest live entry, dropping cancelled ones from the top. */
+  /** The earliest live entry, dropping cancelled ones from the front. */
   private peek(): Entry | undefined {
-    while (this.heap.length > 0 && !this.heap[0]!.live) this.pop();
-    return this.heap[0];
+    const dues = this.dues;
+    while (dues.length > 0) {
+      const due = dues[0]!;
+      const slot = this.slots.get(due)!;
+      const entries = slot.entries;
+      while (slot.next < entries.length) {
+        const entry = entries[slot.next]!;
+        if (entry.live) return entry;
+        slot.next++;
+        this.queued--;
+      }
+      this.slots.delete(due);
+      popDue(dues);
+    }
+    return undefined;
+  }
+
+  /** Removes the entry `peek` returned. */
+  private take(): void {
+    this.slots.get(this.dues[0]!)!.next++;
+    this.queued--;
   }
 
   private compact(): void {
-    const kept = this.heap.filter((e) => e.live);
-    this.heap.length = 0;
-    for (const e of kept) this.push(e);
+    const kept: Slot[] = [];
+    for (const slot of this.slots.values()) {
+      const live = slot.entries.slice(slot.next).filter((e) => e.live);
+      if (live.length > 0) kept.push({ entries: live, next: 0 });
+    }
+    this.slots.clear();
+    this.dues.length = 0;
+    this.queued = 0;
+    // Ascending instants are a valid heap.
+    kept.sort((a, b) => a.entries[0]!.due - b.entries[0]!.due);
+    for (const slot of kept) {
+      this.slots.set(slot.entries[0]!.due, slot);
+      this.dues.push(slot.entries[0]!.due);
+      this.queued += slot.entries.length;
+    }
   }
 
   private push(entry: Entry): void {
-    const heap = this.heap;
-    let i = heap.push(entry) - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(entry, heap[parent]!)) break;
-      heap[i] = heap[parent]!;
-      i = parent;
+    let slot = this.slots.get(entry.due);
+    if (slot === undefined) {
+      slot = { entries: [], next: 0 };
+      this.slots.set(entry.due, slot);
+      pushDue(this.dues, entry.due);
     }
-    heap[i] = entry;
+    slot.entries.push(entry);
+    this.queued++;
   }
+}
 
-  private pop(): void {
-    const heap = this.heap;
-    const last = heap.pop();
-    if (last === undefined || heap.length === 0) return;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= heap.length) break;
-      const r = l + 1;
-      const child = r < heap.length && before(heap[r]!, heap[l]!) ? r : l;
-      if (!before(heap[child]!, last)) break;
-      heap[i] = heap[child]!;
-      i = child;
-    }
-    heap[i] = last;
+function pushDue(heap: number[], due: number): void {
+  let i = heap.push(due) - 1;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (heap[parent]! <= due) break;
+    heap[i] = heap[parent]!;
+    i = parent;
   }
+  heap[i] = due;
+}
+
+function popDue(heap: number[]): void {
+  const last = heap.pop();
+  if (last === undefined || heap.length === 0) return;
+  let i = 0;
+  for (;;) {
+    const l = 2 * i + 1;
+    if (l >= heap.length) break;
+    const r = l + 1;
+    const child = r < heap.length && heap[r]! < heap[l]! ? r : l;
+    if (heap[child]! >= last) break;
+    heap[i] = heap[child]!;
+    i = child;
+  }
+  heap[i] = last;
 }
