@@ -4,7 +4,6 @@ import { container as rootContainer } from 'tsyringe';
 import type { DependencyContainer } from 'tsyringe';
 import type { PluginCatalog } from '../config/catalog.js';
 import type { KvmeshConfig } from '../config/validate.js';
-import type { Clock, Timer } from '../contracts/clock.js';
 import type { Lifecycle } from '../contracts/lifecycle.js';
 import type { Logger } from '../contracts/logger.js';
 import { silentLogger } from '../contracts/logger.js';
@@ -41,6 +40,11 @@ export interface CreateNodeOptions {
    * wires its nodes' peers itself.
    */
   readonly closedWithoutPeers?: boolean;
+  /**
+   * Longest wait, in real time, for one component's `stop()` (default
+   * COMPONENT_STOP_TIMEOUT_MS); a stop still pending then is given up on.
+   */
+  readonly componentStopTimeoutMs?: number;
 }
 
 interface Built {
@@ -62,11 +66,20 @@ export class KvNode {
   #started: Built[] = [];
   #stopping: Promise<void> | undefined;
 
-  constructor(container: DependencyContainer, info: NodeInfo, built: readonly Built[], logger: Logger) {
+  readonly #stopTimeoutMs: number;
+
+  constructor(
+    container: DependencyContainer,
+    info: NodeInfo,
+    built: readonly Built[],
+    logger: Logger,
+    stopTimeoutMs: number = COMPONENT_STOP_TIMEOUT_MS,
+  ) {
     this.container = container;
     this.info = info;
     this.#built = built;
     this.#logger = logger;
+    this.#stopTimeoutMs = stopTimeoutMs;
   }
 
   get state(): NodeState {
@@ -157,39 +170,35 @@ export class KvNode {
   }
 
   /**
-   * Stops one component, within COMPONENT_STOP_TIMEOUT_MS: one that takes
-   * longer is given up on (it fails the stop, naming itself) so that the
-   * others still stop and the process can exit; one that took over
-   * SLOW_STOP_MS is named in a warning.
+   * Stops one component, within the stop timeout (real time, so that a
+   * simulation, whose clock runs as fast as it is driven, gives up only on
+   * a stop that hangs): one that takes longer is given up on (it fails the
+   * stop, naming itself) so that the others still stop and the process can
+   * exit; one that took over SLOW_STOP_MS is named in a warning.
    */
   async #stopOne(built: Built): Promise<void> {
     const stop = (built.instance as Lifecycle | undefined)?.stop;
     if (stop === undefined) return;
-    // The node's own clock (virtual in the simulator), so a simulated stop is bounded in simulated time.
-    const clock = this.has('clock') ? this.get<Clock>('clock') : undefined;
-    const now = (): number => clock?.now() ?? performance.now();
-    const started = now();
-    let timer: Timer | undefined;
+    const limitMs = this.#stopTimeoutMs;
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      const giveUp = (): void =>
-        reject(
-          new KvError(
-            'KVMESH_ERR_KERNEL_STATE',
-            `did not stop within ${COMPONENT_STOP_TIMEOUT_MS} ms; given up on so that the node can stop`,
+      timer = setTimeout(
+        () =>
+          reject(
+            new KvError(
+              'KVMESH_ERR_KERNEL_STATE',
+              `did not stop within ${limitMs} ms; given up on so that the node can stop`,
+            ),
           ),
-        );
-      if (clock !== undefined) timer = clock.setTimeout(giveUp, COMPONENT_STOP_TIMEOUT_MS);
-      else {
-        const handle = setTimeout(giveUp, COMPONENT_STOP_TIMEOUT_MS);
-        handle.unref();
-        timer = { cancel: () => clearTimeout(handle) };
-      }
+        limitMs,
+      );
     });
     try {
       await Promise.race([stop.call(built.instance), late]);
     } finally {
-      timer?.cancel();
-      const tookMs = Math.round(now() - started);
+      clearTimeout(timer);
+      const tookMs = Math.round(performance.now() - started);
       if (tookMs > SLOW_STOP_MS) {
         this.#logger.warn({ component: built.definition.label, tookMs }, 'component was slow to stop');
       }
@@ -244,5 +253,5 @@ export async function createNode(options: CreateNodeOptions): Promise<KvNode> {
     container.register(definition.token, { useValue: instance });
     built.push({ definition, instance });
   }
-  return new KvNode(container, info, built, logger);
+  return new KvNode(container, info, built, logger, options.componentStopTimeoutMs);
 }
