@@ -190,7 +190,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
                     type: 'object',
                     additionalProperties: { type: 'integer' },
                     description:
-                      'Parameters for the placement that travel with the view, e.g. {"replicationFactor":1} (consistent-hash); omitted ones keep their current values. A placement that takes none refuses them (400 KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID).',
+                      'Parameters for the placement that travel with the view, e.g. {"replicationFactor":1} for a placement that takes a replication factor from the view; omitted ones keep their current values. A placement that takes none refuses them (400 KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID).',
                   },
                 },
               },
