@@ -1,16 +1,22 @@
 import { writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { Command, InvalidArgumentError } from 'commander';
 import type * as CoreModule from '@kvmesh/core';
 import type { KvFaultKind, KvSimResult, PluginRegistry } from '@kvmesh/core';
 import { CliError, EXIT } from './exit-codes.js';
+import type { SimKvRunAnswer, SimKvRunRequest, SimKvWorkerData } from './sim-kv-worker.js';
 
 // The simulator, the kernel and the plugins load inside the action, so the other commands start fast.
 
 /** Storage every simulated node runs unless `--storage` says otherwise: nothing to set up, nothing left behind. */
 export const SIM_KV_DEFAULT_STORAGE = 'memory';
-/** Real time one run may take before it is given up (the sweep goes on with the next seed). */
-export const SIM_KV_RUN_LIMIT_MS = 120_000;
+/**
+ * Real time one run may take before it is given up (the sweep goes on with
+ * the next seed). Runs happen in a worker thread that is terminated then, so
+ * even a strategy that keeps the thread busy for ever does not stop the sweep.
+ */
+export const SIM_KV_RUN_LIMIT_MS = 60_000;
 /** Cluster size when neither `--nodes` nor the config's `up.nodes` gives one. */
 export const SIM_KV_DEFAULT_NODES = 5;
 
@@ -90,11 +96,12 @@ export async function simKv(options: SimKvCommandOptions, write: (line: string) 
   }
   const single = options.config.length === 1 && options.seeds.length === 1;
   const rows: SweepRow[] = [];
+  const workers: RunWorker[] = [];
   const records: SimKvRecord[] = [];
   const histories: string[] = [];
   const cut: string[] = [];
   const failures: string[] = [];
-  for (const { config, registry, file } of loaded) {
+  for (const { config, file } of loaded) {
     const name = basename(file);
     const up = (config['up'] as { nodes?: unknown } | undefined)?.nodes;
     const nodes = options.nodes ?? (typeof up === 'number' && up >= 2 ? up : SIM_KV_DEFAULT_NODES);
@@ -113,6 +120,8 @@ export async function simKv(options: SimKvCommandOptions, write: (line: string) 
       seeds: [],
     };
     rows.push(row);
+    const worker = new RunWorker(file);
+    workers.push(worker);
     const started = performance.now();
     for (const seed of options.seeds) {
       if (options.timeLimit !== undefined && performance.now() - started > options.timeLimit * 1000) {
@@ -121,9 +130,7 @@ export async function simKv(options: SimKvCommandOptions, write: (line: string) 
       }
       let result: KvSimResult;
       try {
-        result = await core.simulateKv({
-          registry,
-          config,
+        result = await worker.run({
           storage,
           nodes,
           seed,
@@ -136,6 +143,8 @@ export async function simKv(options: SimKvCommandOptions, write: (line: string) 
           ...(options.faults !== undefined ? { faults: options.faults } : {}),
         });
       } catch (err) {
+        if (err instanceof RunError && err.code !== undefined && single)
+          throw new core.KvError(err.code as never, err.message);
         if (single) {
           if (typeof (err as { code?: unknown }).code === 'string') throw err;
           throw new CliError(`${name} seed ${seed}: ${(err as Error).message}`, EXIT.runtime);
@@ -171,6 +180,7 @@ export async function simKv(options: SimKvCommandOptions, write: (line: string) 
       else if (result.violations.length > 0) violationReport(core, record, write);
     }
   }
+  for (const worker of workers) await worker.close();
   if (options.history !== undefined) await writeFile(options.history, histories.map((h) => `${h}\n`).join(''));
   if (!options.json && !single) {
     write(SWEEP_COLUMNS.map((c, i) => (i === 0 ? c.padEnd(18) : c.padStart(c.length))).join('  '));
@@ -362,3 +372,74 @@ function seedList(value: string): number[] {
   }
   return items.map(Number);
 }
+
+/** A run that failed in the worker: its message, and its KvError code when it had one. */
+class RunError extends Error {
+  readonly code: string | undefined;
+  constructor(message: string, code?: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** The worker thread that runs one config's seeds, one at a time; replaced after a run it had to be stopped in. */
+class RunWorker {
+  readonly #file: string;
+  #worker: Worker | undefined;
+
+  constructor(file: string) {
+    this.#file = file;
+  }
+
+  /**
+   * One run in the worker.
+   * @throws RunError when the run failed there, or took longer than SIM_KV_RUN_LIMIT_MS (the worker is then stopped).
+   */
+  run(request: SimKvRunRequest): Promise<KvSimResult> {
+    const workerData: SimKvWorkerData = { file: this.#file };
+    const worker = (this.#worker ??= new Worker(new URL('./sim-kv-worker.js', import.meta.url), { workerData }));
+    return new Promise<KvSimResult>((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+      };
+      const onMessage = (answer: SimKvRunAnswer): void => {
+        done();
+        if ('result' in answer) resolve(answer.result);
+        else reject(new RunError(answer.error.message, answer.error.code));
+      };
+      const onError = (err: Error): void => {
+        done();
+        this.#worker = undefined;
+        void worker.terminate();
+        reject(new RunError(`the run's worker failed: ${err.message}`));
+      };
+      const onExit = (code: number): void => {
+        done();
+        this.#worker = undefined;
+        reject(new RunError(`the run's worker exited (${code})`));
+      };
+      const timer = setTimeout(() => {
+        done();
+        this.#worker = undefined;
+        void worker.terminate();
+        reject(new RunError(`the run took longer than ${SIM_KV_RUN_LIMIT_MS / 1000} real seconds; given up`));
+      }, SIM_KV_RUN_LIMIT_MS + RUN_LIMIT_SLACK_MS);
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
+      worker.postMessage(request);
+    });
+  }
+
+  async close(): Promise<void> {
+    const worker = this.#worker;
+    this.#worker = undefined;
+    await worker?.terminate();
+  }
+}
+
+/** Beyond SIM_KV_RUN_LIMIT_MS (which the run checks itself between steps): loading the worker, and a last step. */
+const RUN_LIMIT_SLACK_MS = 10_000;
