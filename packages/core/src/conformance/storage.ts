@@ -378,6 +378,39 @@ export function runStorageConformance(test: TestFn, options: StorageConformanceO
     t.true(await s.purge('tie', storageVersion(5, 0, 'b')));
   });
 
+  test(`${prefix}: purgeBatch purges as purge does, per entry and in order; a bad entry removes nothing`, async (t) => {
+    const s = await open(t);
+    if (s.purgeBatch === undefined) {
+      t.log('no purgeBatch: movement purges key by key');
+      t.pass();
+      return;
+    }
+    await s.put(storageRecord('a', 'v', { wallMs: 100 }));
+    await s.put(storageRecord('b', 'v', { wallMs: 200 }));
+    await s.put(storageRecord('c', '', { wallMs: 300 }, { tombstone: true }));
+    await s.put(storageRecord('d', 'v', { wallMs: 400, node: 'x' }));
+    const bytesBefore = await s.sizeBytes();
+    t.deepEqual(
+      await s.purgeBatch([
+        { key: 'a', upTo: storageVersion(100) },
+        { key: 'b', upTo: storageVersion(199) },
+        { key: 'c', upTo: storageVersion(301) },
+        { key: 'never-there', upTo: storageVersion(1) },
+        { key: 'd', upTo: storageVersion(400, 0, 'y') },
+      ]),
+      [true, false, true, false, false],
+      'the copied version goes, a newer one and one of the same timestamp from another node stay',
+    );
+    t.is(await s.get('a'), undefined);
+    t.is(await s.get('c'), undefined);
+    t.is(await s.count(), 2);
+    t.true((await s.sizeBytes()) < bytesBefore);
+    t.deepEqual(await s.purgeBatch([]), []);
+    const bad = { key: 'a', upTo: { wallMs: -1, logical: 0, node: '' } };
+    await t.throwsAsync(s.purgeBatch([{ key: 'b', upTo: storageVersion(200) }, bad]));
+    t.truthy(await s.get('b'), 'a batch with a bad entry removes nothing');
+  });
+
   test(`${prefix}: putBatch writes newer versions only and resolves per record, repeated keys included`, async (t) => {
     const s = await open(t);
     t.deepEqual(await s.putBatch([]), []);

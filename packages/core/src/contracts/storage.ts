@@ -27,6 +27,12 @@ export interface StoredRecord {
   readonly tombstone: boolean;
 }
 
+/** One key of `Storage.purgeBatch`: remove it if it is version `upTo` or of an older timestamp. */
+export interface PurgeEntry {
+  readonly key: string;
+  readonly upTo: Version;
+}
+
 export interface ScanOptions {
   /** Only keys > after (exclusive cursor, as returned in `ScanPage.next`). */
   readonly after?: string;
@@ -134,6 +140,13 @@ export interface Storage extends Lifecycle {
    * when removed.
    */
   purge(key: string, upTo: Version): Promise<boolean>;
+  /**
+   * `purge` of every entry, in one step where the strategy can (lmdb: one
+   * transaction); for data movement, which purges a page of keys at once.
+   * Resolves, in order, to whether each was removed. Optional: without it,
+   * movement purges key by key.
+   */
+  purgeBatch?(entries: readonly PurgeEntry[]): Promise<boolean[]>;
   /** Hints for other members, stored apart from this node's records. */
   readonly hints: HintStore;
   /**

@@ -297,7 +297,10 @@ export class DataMover {
     if (job.purge && page.stored.length > 0) {
       const { storage } = this.#options;
       // Up to the copied version: a write that landed here meanwhile is newer and stays.
-      const removed = await Promise.all(page.stored.map((r) => storage.purge(r.key, r.version)));
+      const removed =
+        storage.purgeBatch !== undefined
+          ? await storage.purgeBatch(page.stored.map((r) => ({ key: r.key, upTo: r.version })))
+          : await Promise.all(page.stored.map((r) => storage.purge(r.key, r.version)));
       for (const r of removed) {
         if (r === false) result.kept++;
         else purged++;

@@ -1,4 +1,13 @@
-import type { HintStore, Logger, ScanOptions, ScanPage, Storage, StoredRecord, Version } from '@kvmesh/core';
+import type {
+  HintStore,
+  Logger,
+  PurgeEntry,
+  ScanOptions,
+  ScanPage,
+  Storage,
+  StoredRecord,
+  Version,
+} from '@kvmesh/core';
 import {
   KvError,
   compareRecords,
@@ -302,24 +311,40 @@ export class LmdbStorage implements Storage {
   }
 
   async purge(key: string, upTo: Version): Promise<boolean> {
+    const [removed] = await this.purgeBatch([{ key, upTo }]);
+    return removed!;
+  }
+
+  async purgeBatch(entries: readonly PurgeEntry[]): Promise<boolean[]> {
     const db = this.opened();
-    const k = recordKey(validateKey(key, this.maxKeyBytes));
-    validateUpTo(upTo);
+    // Checked before the transaction: a bad entry fails the batch with nothing removed.
+    const prepared = entries.map(({ key, upTo }) => {
+      validateUpTo(upTo);
+      return { key, upTo, k: recordKey(validateKey(key, this.maxKeyBytes)) };
+    });
+    if (prepared.length === 0) return [];
     return this.write(() =>
       db.transaction(() => {
-        const old = db.getBinary(k);
-        if (old === undefined) return false;
-        let wasLive = true;
-        try {
-          const head = decodeHead(key, old);
-          if (!coveredBy(head.version, upTo)) return false;
-          wasLive = !head.tombstone;
-        } catch {
-          // A damaged record must still be removable (it can never be served); most records are live.
-        }
-        db.removeSync(k);
-        adjustCounters(db, wasLive ? -1 : 0, -(k.length + old.length));
-        return true;
+        let live = 0;
+        let bytes = 0;
+        const removed = prepared.map(({ key, upTo, k }) => {
+          const old = db.getBinary(k);
+          if (old === undefined) return false;
+          let wasLive = true;
+          try {
+            const head = decodeHead(key, old);
+            if (!coveredBy(head.version, upTo)) return false;
+            wasLive = !head.tombstone;
+          } catch {
+            // A damaged record must still be removable (it can never be served); most records are live.
+          }
+          db.removeSync(k);
+          if (wasLive) live -= 1;
+          bytes -= k.length + old.length;
+          return true;
+        });
+        if (live !== 0 || bytes !== 0) adjustCounters(db, live, bytes);
+        return removed;
       }),
     );
   }

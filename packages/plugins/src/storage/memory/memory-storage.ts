@@ -1,4 +1,13 @@
-import type { HintStore, ScanOptions, ScanPage, Storage, StorageMetrics, StoredRecord, Version } from '@kvmesh/core';
+import type {
+  HintStore,
+  PurgeEntry,
+  ScanOptions,
+  ScanPage,
+  Storage,
+  StorageMetrics,
+  StoredRecord,
+  Version,
+} from '@kvmesh/core';
 import { KvError, compareKeys, compareRecords, coveredBy } from '@kvmesh/core';
 import { LRUCache } from 'lru-cache';
 import { copyRecord, recordBytes, validateKey, validateRecord, validateUpTo } from '../validate-record.js';
@@ -159,6 +168,20 @@ export class MemoryStorage implements Storage {
     this.checkOpen();
     validateKey(key);
     validateUpTo(upTo);
+    return this.purgeOne(key, upTo);
+  }
+
+  async purgeBatch(entries: readonly PurgeEntry[]): Promise<boolean[]> {
+    this.checkOpen();
+    // Checked first: a bad entry fails the batch with nothing removed.
+    for (const { key, upTo } of entries) {
+      validateKey(key);
+      validateUpTo(upTo);
+    }
+    return entries.map(({ key, upTo }) => this.purgeOne(key, upTo));
+  }
+
+  private purgeOne(key: string, upTo: Version): boolean {
     const record = this.peek(key);
     if (record === undefined || !coveredBy(record.version, upTo)) return false;
     this.remove(record);
