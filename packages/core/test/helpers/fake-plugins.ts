@@ -53,8 +53,7 @@ export function mapHints(): HintStore {
       const hints = byTarget.get(target) ?? new Map<string, StoredRecord>();
       byTarget.set(target, hints);
       const existing = hints.get(record.key);
-      if (existing === undefined || compareRecords(record, existing) > 0)
-        hints.set(record.key, record);
+      if (existing === undefined || compareRecords(record, existing) > 0) hints.set(record.key, record);
     },
     targets: async () => [...byTarget.keys()].sort(compareKeys),
     list: async (target, { after, limit }) => {

@@ -684,10 +684,7 @@ export class ShiftProtocol {
         const purged = snapshot === undefined ? false : await transfer.purge(key, snapshot.version);
         if (!purged) {
           const current = await transfer.read(key);
-          if (
-            current !== undefined &&
-            (snapshot === undefined || !sameVersion(current.version, snapshot.version))
-          ) {
+          if (current !== undefined && (snapshot === undefined || !sameVersion(current.version, snapshot.version))) {
             newer = current;
             await transfer.purge(key, current.version);
           }
