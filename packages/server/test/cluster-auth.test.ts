@@ -155,9 +155,27 @@ test('http: a hand-made Put frame on the API port is refused, whether the node h
   }
 });
 
-test('without a configured secret, nodes sharing the local secret replicate; a node with another local secret cannot join them', async (t) => {
-  const dir = await tempDir(t, 'kvmesh-local-secret-');
-  const hosts = ['127.0.0.61', '127.0.0.62', '127.0.0.63'];
+/** Alive members as `n` lists them, by id. */
+async function aliveMembers(n: Node): Promise<string[]> {
+  return ((await http(n.url, '/v1/cluster')).json() as { members: { id: string; state: string }[] }).members
+    .filter((m) => m.state === 'alive')
+    .map((m) => m.id)
+    .sort();
+}
+
+/**
+ * Three nodes of a two-replica http ring on `hosts`, the config's extra
+ * sections added; `env(i, peer)` gives node i's environment, `peer` false
+ * for the third, who must hold another secret. The first two replicate;
+ * the third cannot join them.
+ */
+async function strangerRun(
+  t: ExecutionContext,
+  hosts: readonly string[],
+  extra: Record<string, unknown>,
+  env: (dir: string, peer: boolean) => Record<string, string>,
+): Promise<{ a: Node; b: Node }> {
+  const dir = await tempDir(t, 'kvmesh-auth-http-');
   const port = await freePort(hosts);
   const file = await writeConfig(dir, 'ring.json', {
     node: { id: '${ID}', address: '${ADDRESS}', dataDir: join(dir, '${ID}') },
@@ -168,74 +186,40 @@ test('without a configured secret, nodes sharing the local secret replicate; a n
     placement: { name: 'consistent-hash', options: { replicationFactor: 2, readQuorum: 1, writeQuorum: 2 } },
     storage: { name: 'memory' },
     log: { level: 'info' },
+    ...extra,
   });
-  const node = (i: number, secretFile: string) =>
-    start(t, ['--config', file], {
-      ID: `n${i + 1}`,
-      ADDRESS: `${hosts[i]}:${port}`,
-      KVMESH_LOCAL_SECRET_FILE: secretFile,
-    });
-  const shared = join(dir, 'shared.secret');
-  const [a, b] = await Promise.all([node(0, shared), node(1, shared)]);
+  const node = (i: number, peer: boolean) =>
+    start(t, ['--config', file], { ID: `n${i + 1}`, ADDRESS: `${hosts[i]}:${port}`, ...env(dir, peer) });
+  const [a, b] = await Promise.all([node(0, true), node(1, true)]);
+  await waitFor(
+    'n1 and n2 to see each other',
+    async () => (await aliveMembers(a)).join() === 'n1,n2' && (await aliveMembers(b)).join() === 'n1,n2',
+  );
+  t.is((await http(a.url, '/v1/kv/x', { method: 'PUT', body: 'v' })).status, 201);
+  t.is((await http(b.url, '/v1/kv/x')).body.toString(), 'v');
+  const stranger = await node(2, false);
+  await waitFor(
+    'n1 to refuse the stranger',
+    async () => (await metricSum(a.url, 'kvmesh_rpc_total', 'kind="framesRejectedAuth"')) > 0,
+  );
+  t.deepEqual(await aliveMembers(a), ['n1', 'n2']);
+  t.deepEqual(await aliveMembers(stranger), ['n3']);
+  return { a, b };
+}
+
+test('without a configured secret, nodes sharing the local secret replicate; a node with another local secret cannot join them', async (t) => {
+  const { a, b } = await strangerRun(t, ['127.0.0.61', '127.0.0.62', '127.0.0.63'], {}, (dir, peer) => ({
+    KVMESH_LOCAL_SECRET_FILE: join(dir, peer ? 'shared.secret' : 'other.secret'),
+  }));
   const made = (n: Node) =>
     n.lines.some((l) => typeof l['msg'] === 'string' && l['msg'].includes('local secret') && l['created'] === true);
   t.is([a, b].filter(made).length, 1, 'two nodes starting at once make one local secret');
-  const members = async (n: Node) =>
-    ((await http(n.url, '/v1/cluster')).json() as { members: { id: string; state: string }[] }).members
-      .filter((m) => m.state === 'alive')
-      .map((m) => m.id)
-      .sort();
-  await waitFor(
-    'n1 and n2 to see each other',
-    async () => (await members(a)).join() === 'n1,n2' && (await members(b)).join() === 'n1,n2',
-  );
-  t.is((await http(a.url, '/v1/kv/x', { method: 'PUT', body: 'v' })).status, 201);
-  t.is((await http(b.url, '/v1/kv/x')).body.toString(), 'v');
-  const stranger = await node(2, join(dir, 'other.secret'));
-  await waitFor(
-    'n1 to refuse the stranger',
-    async () => (await metricSum(a.url, 'kvmesh_rpc_total', 'kind="framesRejectedAuth"')) > 0,
-  );
-  t.deepEqual(await members(a), ['n1', 'n2']);
-  t.deepEqual(await members(stranger), ['n3']);
 });
 
 test('http: nodes sharing a secret replicate; a node with another secret cannot join them', async (t) => {
-  const dir = await tempDir(t, 'kvmesh-auth-http-');
-  const hosts = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
-  const port = await freePort(hosts);
-  const file = await writeConfig(dir, 'ring.json', {
-    node: { id: '${ID}', address: '${ADDRESS}', dataDir: join(dir, '${ID}') },
-    join: [`${hosts[0]}:${port}`],
-    transport: { name: 'http' },
-    codec: { name: 'msgpack' },
-    membership: { name: 'swim', options: { probeIntervalMs: 200, probeTimeoutMs: 100 } },
-    placement: { name: 'consistent-hash', options: { replicationFactor: 2, readQuorum: 1, writeQuorum: 2 } },
-    storage: { name: 'memory' },
-    cluster: { secrets: ['${SECRET}'] },
-    log: { level: 'info' },
-  });
-  const node = (i: number, secret: string) =>
-    start(t, ['--config', file], { ID: `n${i + 1}`, ADDRESS: `${hosts[i]}:${port}`, SECRET: secret });
-  const [a, b] = await Promise.all([node(0, SECRET), node(1, SECRET)]);
-  const members = async (n: Node) =>
-    ((await http(n.url, '/v1/cluster')).json() as { members: { id: string; state: string }[] }).members
-      .filter((m) => m.state === 'alive')
-      .map((m) => m.id)
-      .sort();
-  await waitFor(
-    'n1 and n2 to see each other',
-    async () => (await members(a)).join() === 'n1,n2' && (await members(b)).join() === 'n1,n2',
-  );
-  t.is((await http(a.url, '/v1/kv/x', { method: 'PUT', body: 'v' })).status, 201);
-  t.is((await http(b.url, '/v1/kv/x')).body.toString(), 'v');
-  const stranger = await node(2, 'another-secret-0123456789abc');
-  await waitFor(
-    'n1 to refuse the stranger',
-    async () => (await metricSum(a.url, 'kvmesh_rpc_total', 'kind="framesRejectedAuth"')) > 0,
-  );
-  t.deepEqual(await members(a), ['n1', 'n2']);
-  t.deepEqual(await members(stranger), ['n3']);
+  await strangerRun(t, ['127.0.0.2', '127.0.0.3', '127.0.0.4'], { cluster: { secrets: ['${SECRET}'] } }, (_, peer) => ({
+    SECRET: peer ? SECRET : 'another-secret-0123456789abc',
+  }));
 });
 
 test('udp: a signed swim cluster converges; forged and unsigned datagrams are dropped and counted', async (t) => {
