@@ -5,6 +5,8 @@ import Koa from 'koa';
 import type { Context, Middleware, Next } from 'koa';
 import { facadeRouteLabel, handledByFacade, nodePortFacade, withFastRoutes } from './facade-mount.js';
 import type { MountedFacade } from './facade-mount.js';
+import { koaHandleRequest } from './koa-step.js';
+import type { MiddlewareChain } from './koa-step.js';
 import { abandon } from './abandon.js';
 import { errorBody, httpFailure } from './http-errors.js';
 import type { ServerMetrics } from './metrics.js';
@@ -63,12 +65,6 @@ const DEFAULT_MAX_JSON_BODY_BYTES = 65_536;
 const UNMATCHED_ROUTE = 'unmatched';
 // Headers a failed handler may have set that must not describe an error body.
 const STALE_HEADERS = ['content-type', 'content-length', 'etag', 'content-encoding'];
-
-type MiddlewareChain = (ctx: Context) => Promise<void>;
-type HandleRequest = (this: Koa, ctx: Context, chain: MiddlewareChain) => Promise<void>;
-// Koa's per-request step, called by its `callback()` with a fresh context; it
-// is not in Koa's type declarations, so it is reached through the prototype.
-const koaHandleRequest = (Koa.prototype as unknown as { handleRequest: HandleRequest }).handleRequest;
 
 function isKeyRequest(url: string): boolean {
   return url.startsWith(KV_PREFIX);

@@ -10,6 +10,7 @@ import { TOO_LARGE, readBody } from './read-body.js';
 import { readJsonBody } from './read-json.js';
 import { lingerThenClose } from './routes/kv-http.js';
 import { abandon } from './abandon.js';
+import { koaHandleRequest } from './koa-step.js';
 
 /** One configured facade, its routes built, as the server serves it. */
 export interface MountedFacade {
@@ -217,11 +218,6 @@ export function withFastRoutes(
     fallback(req, res);
   };
 }
-
-type HandleRequest = (this: Koa, ctx: Context, chain: (ctx: Context) => Promise<void>) => Promise<void>;
-// Koa's per-request step (context in, middleware chain run, `respond`); not
-// in Koa's type declarations, so it is reached through the prototype.
-const koaHandleRequest = (Koa.prototype as unknown as { handleRequest: HandleRequest }).handleRequest;
 
 /** Answers `err` in the facade's format (or the native one when it has none); 5xx details go to the log only. */
 function answerFailure(ctx: Context, mounted: MountedFacade, err: unknown, serving: FacadeServing): void {
