@@ -51,6 +51,37 @@ export type Admission =
   | { readonly kind: 'frozen'; readonly retryAfterMs: number }
   | { readonly kind: 'moved'; readonly to: Member };
 
+/**
+ * Where every key lives at one view, stated so that a client outside the
+ * cluster can compute a key's replicas itself and send its request straight
+ * to one of them (`GET /v1/cluster/routes`). It names no strategy: a key's
+ * position is `hash` of its UTF-8 bytes, a number below 2^32; the key
+ * belongs to the first range whose `end` is at or above it (past the last
+ * `end`, to the first range); the range's replica list, in preference
+ * order, is its replicas.
+ */
+export interface RoutingTable {
+  /** The placement's `epoch` when the table was computed: it changes with the view. */
+  readonly epoch: number;
+  /**
+   * The key hash, by name: `xxhash32` (xxHash32, seed 0), `sha1` or `md5`
+   * (the first 4 bytes of the digest, big-endian).
+   */
+  readonly hash: 'xxhash32' | 'sha1' | 'md5';
+  /**
+   * How a key's replicas are ordered within its range's list: `listed`, as
+   * listed; `fmix32`, rotated left by `fmix32(position) mod length`
+   * (MurmurHash3's 32-bit finaliser), which spreads primaries over the list.
+   */
+  readonly order: 'listed' | 'fmix32';
+  /** Replica lists, member ids in preference order (before `order` applies). */
+  readonly replicaSets: readonly (readonly string[])[];
+  /** Inclusive upper ends of the ranges, ascending, each below 2^32. */
+  readonly ends: readonly number[];
+  /** For each range (aligned with `ends`), the index of its list in `replicaSets`. */
+  readonly sets: readonly number[];
+}
+
 /** A key set that changes owner after a membership change. */
 export interface Move {
   /** Human-readable description of the range (for logs and /v1/cluster). */
@@ -217,6 +248,15 @@ export interface Placement extends Lifecycle {
    * A node without a KV service never calls it.
    */
   useKeyTransfer?(transfer: KeyTransfer): void;
+  /**
+   * Optional: the current view as a RoutingTable, for clients that route
+   * requests to a key's replicas themselves. Synchronous and pure over the
+   * current state; may be called for any client request (cache the table
+   * per epoch). Omitted, or undefined: the placement cannot state where keys
+   * live without lookups (routed placements), and clients send requests to
+   * any node, which coordinates them.
+   */
+  routes?(): RoutingTable | undefined;
   /** A JSON summary for `GET /v1/cluster` (ring, shards, partitions...). */
   describe(): Record<string, unknown>;
 }
