@@ -1,10 +1,12 @@
 import type { Member, Move, ViewParameters } from '@kvmesh/core';
-import type { KeyHash } from '../support/hash.js';
+import type { HashName, KeyHash } from '../support/hash.js';
 import { PointCache } from '../support/hash-ring.js';
 import type { HashRing } from '../support/hash-ring.js';
 import type { Layout, LayoutStrategy } from '../support/layout.js';
 import { ringMoves } from '../support/moves.js';
 import type { QuorumOption } from '../support/quorum.js';
+import { RoutesBuilder } from '../support/routes.js';
+import type { LayoutRoutes } from '../support/routes.js';
 import { checkFactorParameters, factorOf } from './view-parameters.js';
 
 export interface RingSettings {
@@ -14,7 +16,7 @@ export interface RingSettings {
   readonly writeQuorum: QuorumOption;
   readonly readQuorum: QuorumOption;
   readonly hash: KeyHash;
-  readonly hashName: string;
+  readonly hashName: HashName;
 }
 
 /**
@@ -105,6 +107,14 @@ export class RingStrategy implements LayoutStrategy<RingLayout> {
 
   plan(before: RingLayout, after: RingLayout): Move[] {
     return ringMoves(before, after, this.#settings.hash);
+  }
+
+  /** A key's point is the first at or after its hash: each point ends the range of hashes since the point before it. */
+  routes(layout: RingLayout): LayoutRoutes {
+    const routes = new RoutesBuilder(this.#settings.hashName, 'listed');
+    const positions = layout.ring.positions;
+    for (let i = 0; i < positions.length; i++) routes.add(positions[i]!, layout.replicaIndices(i));
+    return routes.build();
   }
 
   describe(layout: RingLayout): Record<string, unknown> {

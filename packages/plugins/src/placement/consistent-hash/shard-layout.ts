@@ -1,11 +1,13 @@
 import type { Member, Move, ViewParameters } from '@kvmesh/core';
 import { mix32 } from '../support/hash.js';
-import type { KeyHash } from '../support/hash.js';
+import type { HashName, KeyHash } from '../support/hash.js';
 import { PointCache } from '../support/hash-ring.js';
 import type { HashRing } from '../support/hash-ring.js';
 import type { Layout, LayoutStrategy } from '../support/layout.js';
 import { ringMoves } from '../support/moves.js';
 import type { QuorumOption } from '../support/quorum.js';
+import { RoutesBuilder } from '../support/routes.js';
+import type { LayoutRoutes } from '../support/routes.js';
 import { checkFactorParameters, factorOf } from './view-parameters.js';
 
 export interface ShardSettings {
@@ -14,7 +16,7 @@ export interface ShardSettings {
   readonly writeQuorum: QuorumOption;
   readonly readQuorum: QuorumOption;
   readonly hash: KeyHash;
-  readonly hashName: string;
+  readonly hashName: HashName;
 }
 
 /**
@@ -131,6 +133,14 @@ export class ShardStrategy implements LayoutStrategy<ShardLayout> {
 
   plan(before: ShardLayout, after: ShardLayout): Move[] {
     return ringMoves(before, after, this.#settings.hash);
+  }
+
+  /** Ranges of the ring to their shard's members, rotated per key by fmix32 of its hash (`slotOf`). */
+  routes(layout: ShardLayout): LayoutRoutes {
+    const routes = new RoutesBuilder(this.#settings.hashName, 'fmix32');
+    const { positions, owners } = layout.ring;
+    for (let i = 0; i < positions.length; i++) routes.add(positions[i]!, layout.shards[owners[i]!]!);
+    return routes.build();
   }
 
   describe(layout: ShardLayout): Record<string, unknown> {

@@ -4,6 +4,8 @@ import { mix32 } from '../support/hash.js';
 import type { Layout, LayoutStrategy } from '../support/layout.js';
 import { partitionMoves } from '../support/moves.js';
 import type { QuorumOption } from '../support/quorum.js';
+import { RoutesBuilder } from '../support/routes.js';
+import type { LayoutRoutes } from '../support/routes.js';
 
 export interface PartitionSettings {
   /** Leading hex digits of the key's SHA-1 that number its partition: 16^digits partitions. */
@@ -157,6 +159,14 @@ export class PartitionStrategy implements LayoutStrategy<PartitionLayout> {
       (key) => partitionOf(key, digits),
       (p) => after.name(p),
     );
+  }
+
+  /** Partition p is the hashes whose leading hex digits are p: the range up to ((p + 1) << (32 - 4 * digits)) - 1. */
+  routes(layout: PartitionLayout): LayoutRoutes {
+    const routes = new RoutesBuilder('sha1', 'listed');
+    const width = 2 ** (32 - 4 * layout.digits);
+    for (let p = 0; p < layout.slots; p++) routes.add((p + 1) * width - 1, layout.replicaIndices(p));
+    return routes.build();
   }
 
   describe(layout: PartitionLayout): Record<string, unknown> {

@@ -10,6 +10,7 @@ import type {
   PlanParameters,
   Placement,
   ReplicaSet,
+  RoutingTable,
   ViewParameters,
 } from '@kvmesh/core';
 import { dataMembers, sameIds } from './data-members.js';
@@ -64,6 +65,8 @@ export class LayoutPlacement<L extends Layout> implements Placement {
   #unsubscribe: (() => void) | undefined;
   /** The layouts `plan` built last, by their ids: a coordinator asks about the same views repeatedly. */
   #planned = new Map<string, L>();
+  /** The routing table of the current layout, built on first request. */
+  #routes: RoutingTable | undefined;
 
   constructor(components: LayoutPlacementComponents, strategy: LayoutStrategy<L>, dataRoles: readonly string[]) {
     this.#c = components;
@@ -150,6 +153,24 @@ export class LayoutPlacement<L extends Layout> implements Placement {
       );
     }
     this.#strategy.checkParameters(parameters, members);
+  }
+
+  routes(): RoutingTable | undefined {
+    this.#sync();
+    if (this.#strategy.routes === undefined) return undefined;
+    if (this.#routes === undefined || this.#routes.epoch !== this.#epoch) {
+      const routes = this.#strategy.routes(this.#layout);
+      const ids = this.#layout.members.map((m) => m.id);
+      this.#routes = Object.freeze({
+        epoch: this.#epoch,
+        hash: routes.hash,
+        order: routes.order,
+        replicaSets: Object.freeze(routes.replicaSets.map((set) => Object.freeze(set.map((i) => ids[i]!)))),
+        ends: routes.ends,
+        sets: routes.sets,
+      });
+    }
+    return this.#routes;
   }
 
   describe(): Record<string, unknown> {

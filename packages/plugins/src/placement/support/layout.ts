@@ -1,5 +1,6 @@
 import type { Member, Move, ViewParameters } from '@kvmesh/core';
 import type { QuorumOption } from './quorum.js';
+import type { LayoutRoutes } from './routes.js';
 
 /**
  * Where every key lives for one set of data members: an immutable,
@@ -45,6 +46,11 @@ export interface LayoutStrategy<L extends Layout> {
   checkParameters?(parameters: ViewParameters, members: number): void;
   /** The moves from `before` to `after`; for each key, `from`/`to` are its replica ids in each. Pure. */
   plan(before: L, after: L): Move[];
+  /**
+   * Optional: the layout as ranges of a named key hash to replica lists
+   * (Placement.routes). Pure. Omitted: the placement publishes no table.
+   */
+  routes?(layout: L): LayoutRoutes;
   /** Strategy-specific part of `describe()`. */
   describe(layout: L): Record<string, unknown>;
 }
