@@ -13,7 +13,7 @@ import type { ServerMetrics } from './metrics.js';
 import { KvHttpHandler, lingerThenClose } from './routes/kv-http.js';
 import { KV_PREFIX, notReady } from './routes/kv-request.js';
 import { nativeRouter, noRoute } from './routes/native.js';
-import type { ClusterView } from './routes/native.js';
+import type { ClusterView, RoutesView } from './routes/native.js';
 
 export interface AppOptions {
   readonly kv: KvService;
@@ -30,6 +30,8 @@ export interface AppOptions {
   /** True once the server drains for shutdown: responses close their connection. */
   readonly draining?: () => boolean;
   readonly cluster: () => ClusterView;
+  /** `GET /v1/cluster/routes`: the placement's routing table, undefined when it publishes none. */
+  readonly routes?: () => RoutesView | undefined;
   /**
    * Installs an operator's view of `host:port` addresses (`PUT /v1/cluster/view`).
    * Absent: view changes answer 409 KVMESH_ERR_MEMBERSHIP_VIEW_UNSUPPORTED.
@@ -132,6 +134,7 @@ export function createApp(options: AppOptions): ApiApp {
     ready: options.ready,
     ...(options.notReadyReason ? { notReadyReason: options.notReadyReason } : {}),
     cluster: options.cluster,
+    ...(options.routes === undefined ? {} : { routes: options.routes }),
     maxJsonBodyBytes,
     ...(options.setView ? { setView: options.setView } : {}),
     ...(options.openapiText !== undefined ? { openapiText: options.openapiText } : {}),

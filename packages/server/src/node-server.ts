@@ -27,6 +27,7 @@ import type {
   LoadedConfig,
   Logger,
   Membership,
+  Placement,
   PluginCatalog,
   Storage,
   Transport,
@@ -42,6 +43,7 @@ import type { LocalSecret } from './local-secret.js';
 import type { FacadeEndpoint, FacadeServing, MountedFacade } from './facade-mount.js';
 import { errorBody } from './http-errors.js';
 import { httpServer, listen } from './http-server.js';
+import type { RoutesView } from './routes/native.js';
 import type { Listener } from './http-server.js';
 import { createLogger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
@@ -79,6 +81,8 @@ export interface NodeServerOptions {
   readonly lockDataDir?: boolean;
 }
 
+/** What a node does before its join answered (GET /v1/ready, KVMESH_ERR_KV_NOT_JOINED). */
+const JOINING = 'joining its cluster through the seeds in join';
 /** First retry delay of a failed join, doubled up to JOIN_RETRY_MAX_MS. */
 const JOIN_RETRY_MS = 250;
 const JOIN_RETRY_MAX_MS = 5_000;
@@ -153,7 +157,7 @@ export class NodeServer {
   notReadyReason(): string {
     if (this.#draining) return 'shutting down';
     if (!this.serving) return 'starting';
-    if (!this.#joined) return 'joining its cluster through the seeds in join';
+    if (!this.#joined) return JOINING;
     if (!this.#settled) return 'receiving the records a view change moved to it; GET /v1/cluster shows the progress';
     return 'ready';
   }
@@ -200,6 +204,18 @@ export class NodeServer {
   }
 
   /**
+   * The placement's routing table (`GET /v1/cluster/routes`) with the
+   * members it names as the cluster view lists them; undefined when the
+   * placement publishes none.
+   */
+  routes(): RoutesView | undefined {
+    const table = this.#component<Placement>('placement')?.routes?.();
+    if (table === undefined) return undefined;
+    const named = new Set(table.replicaSets.flat());
+    return { ...table, members: this.cluster().members.filter((m) => named.has(m.id)) };
+  }
+
+  /**
    * An operator's view change (`PUT /v1/cluster/view`): `view` holds
    * `host:port` node addresses, handed through the `cluster` component to
    * `Membership.setView`, which resolves once the view is installed here and
@@ -238,11 +254,15 @@ export class NodeServer {
       return;
     }
     const uris = transport === undefined ? seeds : seeds.map((s) => peerUri(transport, s));
+    // Knowing only itself, the node would decide every read and write alone: it takes none until it joined.
+    const kv = this.#component<CoordinatorKvService>('kv');
+    kv?.holdClients(JOINING);
     let delay = JOIN_RETRY_MS;
     const attempt = (): void => {
       this.#joinTimer = undefined;
       membership.join(uris).then(
         () => {
+          kv?.holdClients(undefined);
           this.#joined = true;
           this.logger.info({ seeds: uris, members: membership.members().length }, 'joined the cluster');
           this.watchSettled();
@@ -394,6 +414,7 @@ export async function startNodeServer(options: NodeServerOptions): Promise<NodeS
       notReadyReason: () => nodeServer.notReadyReason(),
       draining: () => nodeServer.draining,
       cluster: () => nodeServer.cluster(),
+      routes: () => nodeServer.routes(),
       setView: (view, parameters) => nodeServer.setView(view, parameters),
     });
     options.configureApp?.(app, node);

@@ -167,6 +167,54 @@ export const OPENAPI_DOCUMENT = Object.freeze({
         },
       },
     },
+    '/v1/cluster/routes': {
+      get: {
+        operationId: 'routes',
+        summary:
+          "Where every key lives: the placement's routing table (ranges of a named key hash to replica lists), for clients that send each request to a replica",
+        responses: {
+          '200': jsonResponse('The routing table at the placement epoch it names, and the members it names.', {
+            type: 'object',
+            required: ['epoch', 'hash', 'order', 'replicaSets', 'ends', 'sets', 'members'],
+            properties: {
+              epoch: { type: 'integer' },
+              hash: {
+                enum: ['xxhash32', 'sha1', 'md5'],
+                description: "The key hash: a 32-bit number of the key's UTF-8 bytes.",
+              },
+              order: {
+                enum: ['listed', 'fmix32'],
+                description:
+                  "listed: a key's replicas are its list in order; fmix32: the list rotated left by fmix32(hash) mod its length.",
+              },
+              replicaSets: { type: 'array', items: { type: 'array', items: { type: 'string' } } },
+              ends: {
+                type: 'array',
+                items: { type: 'integer' },
+                description:
+                  'Inclusive upper ends of the ranges, ascending; a key belongs to the first range whose end is at or above its hash (past the last, the first).',
+              },
+              sets: { type: 'array', items: { type: 'integer' }, description: 'Index in replicaSets of each range.' },
+              members: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['id', 'address', 'state'],
+                  properties: {
+                    id: { type: 'string' },
+                    address: { type: 'string', description: 'Transport URI, e.g. http://127.0.0.1:7700' },
+                    state: { enum: ['alive', 'suspect', 'dead', 'left'] },
+                  },
+                },
+              },
+            },
+          }),
+          '404': errorResponse(
+            'The placement publishes no routing table (its nodes locate keys by lookups): send requests to any node.',
+          ),
+        },
+      },
+    },
     '/v1/cluster/view': {
       put: {
         operationId: 'setView',

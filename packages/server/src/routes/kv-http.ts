@@ -24,6 +24,12 @@ export interface KvHttpOptions {
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 const JSON_TYPE = 'application/json; charset=utf-8';
 const DEFAULT_LINGER_MS = 1_000;
+/**
+ * The member whose answer a response carries: a read's replica, a write's
+ * primary. A client that routes by the placement's table compares it with
+ * the node it sent the write to: another id means a forward, so its table is stale.
+ */
+export const SERVED_BY_HEADER = 'X-Kvmesh-Served-By';
 
 /**
  * `GET|HEAD|PUT|DELETE /v1/kv/{key}` on the raw request and response. This is
@@ -83,13 +89,13 @@ export class KvHttpHandler {
   }
 
   async #get(req: IncomingMessage, res: ServerResponse, key: string, head: boolean): Promise<number> {
-    const { record } = await this.#kv.get(key);
+    const { record, servedBy } = await this.#kv.get(key);
     if (record === undefined) throw keyNotFound(key);
     const etag = `"${formatVersion(record.version)}"`;
     const ifNoneMatch = req.headers['if-none-match'];
     if (ifNoneMatch !== undefined && etagListMatches(ifNoneMatch, etag)) {
       this.#closeIfDraining(res);
-      res.writeHead(304, ['ETag', etag]);
+      res.writeHead(304, ['ETag', etag, SERVED_BY_HEADER, servedBy.id]);
       res.end();
       return 304;
     }
@@ -97,7 +103,16 @@ export class KvHttpHandler {
     this.#closeIfDraining(res);
     // A record stored before content types were checked may hold one that is no header: serve its bytes anyway.
     const type = isFieldValue(record.contentType) ? record.contentType : DEFAULT_CONTENT_TYPE;
-    res.writeHead(200, ['Content-Type', type, 'ETag', etag, 'Content-Length', String(value.byteLength)]);
+    res.writeHead(200, [
+      'Content-Type',
+      type,
+      'ETag',
+      etag,
+      'Content-Length',
+      String(value.byteLength),
+      SERVED_BY_HEADER,
+      servedBy.id,
+    ]);
     if (head) res.end();
     else res.end(value);
     return 200;
@@ -127,6 +142,8 @@ export class KvHttpHandler {
       JSON_TYPE,
       'Content-Length',
       String(Buffer.byteLength(text)),
+      SERVED_BY_HEADER,
+      result.servedBy.id,
     ]);
     res.end(text);
     return status;
@@ -136,7 +153,7 @@ export class KvHttpHandler {
     const result = await this.#kv.delete(key, writeConditions(req.headers, false));
     if (!result.existed) throw keyNotFound(key);
     this.#closeIfDraining(res);
-    res.writeHead(204);
+    res.writeHead(204, [SERVED_BY_HEADER, result.servedBy.id]);
     res.end();
     return 204;
   }

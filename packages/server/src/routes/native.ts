@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import { KvError } from '@kvmesh/core';
-import type { MovementStatus, ViewParameters } from '@kvmesh/core';
+import type { MovementStatus, RoutingTable, ViewParameters } from '@kvmesh/core';
 import type { Context } from 'koa';
 import type { ServerMetrics } from '../metrics.js';
 import { OPENAPI_DOCUMENT } from '../openapi.js';
@@ -16,6 +16,15 @@ export interface ClusterView {
   readonly movement?: MovementStatus;
 }
 
+/**
+ * What `GET /v1/cluster/routes` answers: the placement's routing table and
+ * the members it names, with their addresses, so a client can send each
+ * request to one of the key's replicas.
+ */
+export interface RoutesView extends RoutingTable {
+  readonly members: readonly { readonly id: string; readonly address: string; readonly state: string }[];
+}
+
 export interface NativeRouterOptions {
   readonly metrics: ServerMetrics;
   /** True when the node serves and has joined its cluster; false while starting or draining. */
@@ -23,6 +32,8 @@ export interface NativeRouterOptions {
   /** Why the node is not ready, for the 503 of `GET /v1/ready`; default "starting or shutting down". */
   readonly notReadyReason?: () => string;
   readonly cluster: () => ClusterView;
+  /** The placement's routing table (`Placement.routes`); undefined, or omitted: it publishes none (404). */
+  readonly routes?: () => RoutesView | undefined;
   /**
    * Installs an operator's view (`PUT /v1/cluster/view`), `host:port` node
    * addresses; resolves once it is installed and sent to the members.
@@ -58,6 +69,16 @@ export function nativeRouter(options: NativeRouterOptions): Router {
     json(ctx, 200, '{"status":"ready"}');
   });
   router.get('/v1/cluster', (ctx) => json(ctx, 200, JSON.stringify(options.cluster())));
+  router.get('/v1/cluster/routes', (ctx) => {
+    const routes = options.routes?.();
+    if (routes === undefined) {
+      throw new KvError(
+        'KVMESH_ERR_HTTP_NOT_FOUND',
+        "this node's placement publishes no routing table: send requests to any node, which locates the key",
+      );
+    }
+    json(ctx, 200, JSON.stringify(routes));
+  });
   const maxJsonBodyBytes = options.maxJsonBodyBytes ?? DEFAULT_MAX_JSON_BODY_BYTES;
   const setView = options.setView ?? refuseViewChange;
   router.put('/v1/cluster/view', async (ctx) => {
