@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { LRUCache } from 'lru-cache';
 import {
   KvError,
   isKvError,
@@ -37,7 +38,7 @@ import { NodeDirectory, nodeRef, type NodeRef, type WireNode } from './node-ref.
 import { checkChordOptions, type ChordOptions } from './options.js';
 import { move, ownershipMoves, type Arc, type ArcMove } from './ownership.js';
 import { inClosedOpen, RoutingTable, type Answer } from './routing-table.js';
-import { inHalfOpen, inOpen, nextIdent, type Ident } from './ring.js';
+import { clockwiseKey, inHalfOpen, inOpen, nextIdent, type Ident } from './ring.js';
 import { RouteCache } from './route-cache.js';
 import type { RingWindow } from './window.js';
 
@@ -69,6 +70,12 @@ const DIRECTORY_PRUNE_PERIODS = 10;
 const MAX_HANDOVER_PIECES = 32;
 /** Longest wait between two join attempts. */
 const JOIN_RETRY_MAX_MS = 30_000;
+/**
+ * Nodes this node heard from lately, remembered past their failure: a node
+ * that loses every successor rejoins the ring through them (nearest first)
+ * and its seeds. At least this many, and twice the successor list.
+ */
+const MIN_CONTACTS = 16;
 
 type State = 'created' | 'joining' | 'joined' | 'refused' | 'stopped';
 
@@ -113,6 +120,10 @@ export class ChordPlacement implements Placement {
   #nextFinger = 0;
   #lastHeardFromPredecessor = 0;
   #joinDelayMs = 0;
+  /** Nodes heard from lately, by id; see MIN_CONTACTS. */
+  #contacts!: LRUCache<string, NodeRef>;
+  /** Since when (ms) every successor is gone; undefined while the ring is known. */
+  #lostSince: number | undefined;
   /** What the successor answered last, so an unchanged answer can leave its lists out. */
   #lastNeighbours: { from: NodeRef; digest: number; neighbours: Neighbours } | undefined;
   readonly #lifetime = new AbortController();
@@ -166,6 +177,7 @@ export class ChordPlacement implements Placement {
       backups: this.#o.backups,
     });
     this.#directory = new NodeDirectory(this.#self);
+    this.#contacts = new LRUCache({ max: Math.max(MIN_CONTACTS, 2 * this.#o.successors) });
     this.#cache = new RouteCache(this.#o.routeCacheSize, ROUTE_CACHE_TTL_PERIODS * this.#o.heartbeatMs, this.#c.clock);
     const configured = this.#o.seeds.length > 0 ? this.#o.seeds : joinList(this.#c.config);
     const seeds = configured.map((s) => peerUri(rpc.address, s));
@@ -230,6 +242,7 @@ export class ChordPlacement implements Placement {
 
   async locate(key: string, options: LocateOptions): Promise<ReplicaSet> {
     this.#checkJoined();
+    this.#checkConnected();
     const target = this.#metric.keyIdent(key);
     if (options.retry === true) this.#cache.forget(target);
     const local = this.#table.answer(target);
@@ -278,7 +291,7 @@ export class ChordPlacement implements Placement {
       strategy: 'chord',
       epoch: CHORD_EPOCH,
       metric: this.#metric.name,
-      state: this.#state,
+      state: this.#state === 'joined' && this.#table.lost ? 'rejoining' : this.#state,
       ...(this.#error ? { error: this.#error.message } : {}),
       replicas,
       writeQuorum: resolveQuorum(this.#o.writeQuorum, replicas),
@@ -336,7 +349,13 @@ export class ChordPlacement implements Placement {
     throw last ?? new KvError('KVMESH_ERR_PLACEMENT_EMPTY', 'no seed to join through');
   }
 
-  async #joinThrough(seed: string): Promise<void> {
+  /**
+   * Finds this node's successor through `seed` and settles in. `rejoin`: the
+   * node is in the ring but lost every successor (it gives up as soon as
+   * another node's stabilize gave it one).
+   */
+  async #joinThrough(seed: string, rejoin = false): Promise<void> {
+    const wanted = (): boolean => (rejoin ? this.#state === 'joined' && this.#table.lost : this.#state === 'joining');
     const { rpc, clock } = this.#c;
     const reply = await rpc.request<FindSuccessorReplyPayload>(
       seed,
@@ -359,8 +378,9 @@ export class ChordPlacement implements Placement {
         `node ${successor.id} already sits at position ${successor.ident}; give node ${this.#self.id} another identifier`,
       );
     }
+    if (!wanted()) return;
     const neighbours = await this.#stabilizeWith(successor, true);
-    if (this.#state !== 'joining') return;
+    if (!wanted()) return;
     const now = clock.now();
     const table = this.#table;
     const predecessors = neighbours.predecessors.filter((n) => n.id !== this.#self.id);
@@ -378,9 +398,53 @@ export class ChordPlacement implements Placement {
     this.#lastHeardFromPredecessor = now;
     this.#c.logger.info(
       { ident: this.#self.ident, successor: successor.id, hops: found.hops },
-      'joined the chord ring',
+      rejoin ? 'found the chord ring again' : 'joined the chord ring',
     );
     this.#afterChange();
+  }
+
+  /**
+   * Every successor failed (Stoica et al. 2001, section 5: the r successors
+   * failed together, which for a node cut off from the others is no rare
+   * event): the node joins again through the nodes it heard from lately,
+   * nearest clockwise first, then its seeds. The failures it recorded while
+   * cut off are forgotten, as it was most likely itself the one cut off.
+   * Meanwhile it names no replicas (KVMESH_ERR_PLACEMENT_EMPTY, retriable)
+   * and admits no key. It never falls back to a ring of its own: that would
+   * acknowledge writes alone that the ring does not see.
+   */
+  async #rejoin(): Promise<void> {
+    const now = this.#c.clock.now();
+    if (this.#lostSince === undefined) {
+      this.#lostSince = now;
+      this.#c.logger.warn({ contacts: this.#contacts.size }, 'every chord successor failed: rejoining the ring');
+    }
+    this.#table.forgiveAll();
+    const origin = this.#self.ident;
+    const contacts = [...this.#contacts.values()]
+      .filter((n) => n.id !== this.#self.id)
+      .sort((a, b) => {
+        const ka = clockwiseKey(a.ident, origin);
+        const kb = clockwiseKey(b.ident, origin);
+        return ka < kb ? -1 : ka > kb ? 1 : 0;
+      })
+      .map((n) => n.address);
+    const addresses = [...new Set([...contacts, ...this.#seeds])].filter((a) => a !== this.#self.address);
+    let last: unknown;
+    for (const address of addresses) {
+      if (this.#state !== 'joined' || !this.#table.lost) break;
+      try {
+        await this.#joinThrough(address, true);
+      } catch (err) {
+        last = err;
+      }
+    }
+    if (this.#state === 'joined' && this.#table.lost) {
+      this.#c.logger.debug(
+        { err: last === undefined ? 'no node to ask' : errorText(last), lostForMs: now - this.#lostSince },
+        'rejoining the chord ring failed; trying again next period',
+      );
+    }
   }
 
   #scheduleJoin(err: unknown): void {
@@ -414,6 +478,15 @@ export class ChordPlacement implements Placement {
     this.#c.logger.error({ err: err.message }, 'refusing to join the ring');
   }
 
+  /** @throws KvError KVMESH_ERR_PLACEMENT_EMPTY (retriable) while the node rejoins the ring it lost. */
+  #checkConnected(): void {
+    if (!this.#table.lost) return;
+    throw new KvError(
+      'KVMESH_ERR_PLACEMENT_EMPTY',
+      `node ${this.#c.node.id} lost every successor in its chord ring and is joining it again; retry shortly or through another node`,
+    );
+  }
+
   #checkJoined(): void {
     if (this.#state === 'joined') return;
     if (this.#state === 'refused' && this.#error !== undefined) {
@@ -433,7 +506,9 @@ export class ChordPlacement implements Placement {
   async #tick(): Promise<void> {
     if (this.#ticking || this.#state !== 'joined') return;
     this.#ticking = true;
-    if (++this.#ticks % DIRECTORY_PRUNE_PERIODS === 0) this.#directory.prune(this.#table.known());
+    if (++this.#ticks % DIRECTORY_PRUNE_PERIODS === 0) {
+      this.#directory.prune([...this.#table.known(), ...this.#contacts.values()]);
+    }
     try {
       await this.#stabilize();
       await this.#checkPredecessor();
@@ -457,7 +532,10 @@ export class ChordPlacement implements Placement {
     if (table.successor === undefined) {
       // Alone, or every successor failed: the nearest node known, else the predecessor (a ring of two).
       const next = table.known()[0] ?? table.predecessor;
-      if (next === undefined) return;
+      if (next === undefined) {
+        if (table.lost) await this.#rejoin();
+        return;
+      }
       table.setSuccessors(next, [], now());
     }
     for (let attempt = 0; attempt <= this.#o.successors + 1; attempt++) {
@@ -724,6 +802,7 @@ export class ChordPlacement implements Placement {
       const now = this.#c.clock.now();
       const wasPredecessor = table.predecessor?.id === leaving.id;
       const wasSuccessor = table.successors.some((n) => n.id === leaving.id);
+      this.#contacts.delete(leaving.id);
       this.#markDead(leaving, false);
       if (wasPredecessor) {
         table.setPredecessors(this.#nodes(payload.predecessors), now);
@@ -814,6 +893,7 @@ export class ChordPlacement implements Placement {
 
   #heard(node: NodeRef): void {
     this.#table?.heard(node.id);
+    if (node.id !== this.#self?.id) this.#contacts?.set(node.id, node);
   }
 
   #markDead(node: NodeRef, failedNode = true): void {
@@ -831,6 +911,10 @@ export class ChordPlacement implements Placement {
    */
   #afterChange(): void {
     if (this.#state !== 'joined') return;
+    if (this.#lostSince !== undefined && !this.#table.lost) {
+      this.#c.logger.info({ lostForMs: this.#c.clock.now() - this.#lostSince }, 'back in the chord ring');
+      this.#lostSince = undefined;
+    }
     const window = this.#table.window();
     if (this.#announced !== undefined && this.#announced.signature === window.signature) return;
     const before = this.#announced;

@@ -124,6 +124,20 @@ export class RoutingTable {
   }
 
   /**
+   * Forgets every failure recorded: a node that lost every successor was
+   * most likely cut off itself, so the nodes it found failed meanwhile may
+   * well be alive.
+   */
+  forgiveAll(): void {
+    this.#dead.clear();
+  }
+
+  /** Every successor failed and the ring did not shrink to this node alone: it has lost the ring. */
+  get lost(): boolean {
+    return this.#successors.length === 0 && !this.#complete;
+  }
+
+  /**
    * Records that `id` failed (or left) and forgets it everywhere: lists,
    * fingers. Its mentions in other nodes' lists are ignored until `untilMs`.
    * @returns whether this node's lists changed.
@@ -273,7 +287,11 @@ export class RoutingTable {
       (successor === undefined && this.#complete);
     if (own || (successor !== undefined && inHalfOpen(target, self, successor.ident))) {
       const replicas = window.replicasAt(target, ANSWER_FALLBACKS);
-      if (replicas !== undefined) return { done: true, replicas, rangeStart: window.arcStart(target) ?? target };
+      // Fewer replicas than a key has, in a ring not known whole: the successor list lost nodes (this
+      // node was cut off); naming so few would let a write be acknowledged by fewer than promised.
+      if (replicas !== undefined && (window.complete || replicas.length > this.#o.backups)) {
+        return { done: true, replicas, rangeStart: window.arcStart(target) ?? target };
+      }
     }
     return { done: false, closer: this.closestPreceding(target, CLOSER_CANDIDATES) };
   }
