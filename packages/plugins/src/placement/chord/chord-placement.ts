@@ -1,5 +1,4 @@
 import { setMaxListeners } from 'node:events';
-import { LRUCache } from 'lru-cache';
 import {
   KvError,
   isKvError,
@@ -38,7 +37,8 @@ import { NodeDirectory, nodeRef, type NodeRef, type WireNode } from './node-ref.
 import { checkChordOptions, type ChordOptions } from './options.js';
 import { move, ownershipMoves, type Arc, type ArcMove } from './ownership.js';
 import { inClosedOpen, RoutingTable, type Answer } from './routing-table.js';
-import { clockwiseKey, inHalfOpen, inOpen, nextIdent, type Ident } from './ring.js';
+import { inHalfOpen, inOpen, nextIdent, type Ident } from './ring.js';
+import { RingMemory } from './ring-memory.js';
 import { RouteCache } from './route-cache.js';
 import type { RingWindow } from './window.js';
 
@@ -71,11 +71,23 @@ const MAX_HANDOVER_PIECES = 32;
 /** Longest wait between two join attempts. */
 const JOIN_RETRY_MAX_MS = 30_000;
 /**
- * Nodes this node heard from lately, remembered past their failure: a node
- * that loses every successor rejoins the ring through them (nearest first)
- * and its seeds. At least this many, and twice the successor list.
+ * Nodes this node heard from or listed lately, remembered past their
+ * failure (RingMemory): at least this many, and twice the successor list.
  */
 const MIN_CONTACTS = 16;
+/**
+ * A node remembered counts as a member of the ring for this many periods
+ * after it was last heard from or listed: a ring known whole that holds at
+ * most half of the members is one side of a partition and names no replicas.
+ * Past it a node that failed for good no longer holds the ring back.
+ */
+const MEMBER_MEMORY_PERIODS = 30;
+/**
+ * Every this many periods a node whose ring looks whole asks a node outside
+ * it (one it remembers, or a seed) for its own successor: two sides of a
+ * partition each re-form a ring, and stabilize alone never joins two rings.
+ */
+const MERGE_PROBE_PERIODS = 3;
 
 type State = 'created' | 'joining' | 'joined' | 'refused' | 'stopped';
 
@@ -120,8 +132,8 @@ export class ChordPlacement implements Placement {
   #nextFinger = 0;
   #lastHeardFromPredecessor = 0;
   #joinDelayMs = 0;
-  /** Nodes heard from lately, by id; see MIN_CONTACTS. */
-  #contacts!: LRUCache<string, NodeRef>;
+  #memory!: RingMemory;
+  #nextProbe = 0;
   /** Since when (ms) every successor is gone; undefined while the ring is known. */
   #lostSince: number | undefined;
   /** What the successor answered last, so an unchanged answer can leave its lists out. */
@@ -177,7 +189,10 @@ export class ChordPlacement implements Placement {
       backups: this.#o.backups,
     });
     this.#directory = new NodeDirectory(this.#self);
-    this.#contacts = new LRUCache({ max: Math.max(MIN_CONTACTS, 2 * this.#o.successors) });
+    this.#memory = new RingMemory(
+      Math.max(MIN_CONTACTS, 2 * this.#o.successors),
+      MEMBER_MEMORY_PERIODS * this.#o.heartbeatMs,
+    );
     this.#cache = new RouteCache(this.#o.routeCacheSize, ROUTE_CACHE_TTL_PERIODS * this.#o.heartbeatMs, this.#c.clock);
     const configured = this.#o.seeds.length > 0 ? this.#o.seeds : joinList(this.#c.config);
     const seeds = configured.map((s) => peerUri(rpc.address, s));
@@ -417,18 +432,10 @@ export class ChordPlacement implements Placement {
     const now = this.#c.clock.now();
     if (this.#lostSince === undefined) {
       this.#lostSince = now;
-      this.#c.logger.warn({ contacts: this.#contacts.size }, 'every chord successor failed: rejoining the ring');
+      this.#c.logger.warn({ contacts: this.#memory.size }, 'every chord successor failed: rejoining the ring');
     }
     this.#table.forgiveAll();
-    const origin = this.#self.ident;
-    const contacts = [...this.#contacts.values()]
-      .filter((n) => n.id !== this.#self.id)
-      .sort((a, b) => {
-        const ka = clockwiseKey(a.ident, origin);
-        const kb = clockwiseKey(b.ident, origin);
-        return ka < kb ? -1 : ka > kb ? 1 : 0;
-      })
-      .map((n) => n.address);
+    const contacts = this.#memory.nearest(this.#self.ident).map((n) => n.address);
     const addresses = [...new Set([...contacts, ...this.#seeds])].filter((a) => a !== this.#self.address);
     let last: unknown;
     for (const address of addresses) {
@@ -478,13 +485,87 @@ export class ChordPlacement implements Placement {
     this.#c.logger.error({ err: err.message }, 'refusing to join the ring');
   }
 
-  /** @throws KvError KVMESH_ERR_PLACEMENT_EMPTY (retriable) while the node rejoins the ring it lost. */
+  /**
+   * @throws KvError KVMESH_ERR_PLACEMENT_EMPTY (retriable) while the node
+   *   rejoins the ring it lost, or while its ring is a minority of the nodes it saw lately.
+   */
   #checkConnected(): void {
-    if (!this.#table.lost) return;
-    throw new KvError(
-      'KVMESH_ERR_PLACEMENT_EMPTY',
-      `node ${this.#c.node.id} lost every successor in its chord ring and is joining it again; retry shortly or through another node`,
-    );
+    if (this.#table.lost) {
+      throw new KvError(
+        'KVMESH_ERR_PLACEMENT_EMPTY',
+        `node ${this.#c.node.id} lost every successor in its chord ring and is joining it again; retry shortly or through another node`,
+      );
+    }
+    const minority = this.#minority();
+    if (minority !== undefined) {
+      throw new KvError(
+        'KVMESH_ERR_PLACEMENT_EMPTY',
+        `node ${this.#c.node.id} reaches only ${minority.ring} of the ${minority.seen} chord nodes it saw in the last ${this.#memory.memoryMs} ms (a partition?); it names no replicas until its ring holds a majority of them again; retry shortly or through another node`,
+      );
+    }
+  }
+
+  /**
+   * The ring this node knows whole holds at most half of the nodes it saw
+   * lately: it is one side of a partition, and the other side may be serving
+   * the same keys. Undefined when it is not (or the ring is not known whole:
+   * a ring larger than the successor list).
+   */
+  #minority(): { ring: number; seen: number } | undefined {
+    const window = this.#table.window();
+    if (!window.complete) return undefined;
+    this.#rememberWindow();
+    const seen = this.#memory.recent(this.#c.clock.now()) + 1;
+    return window.nodes.length * 2 <= seen ? { ring: window.nodes.length, seen } : undefined;
+  }
+
+  /** The nodes of the window are members seen now. */
+  #rememberWindow(): void {
+    const now = this.#c.clock.now();
+    for (const n of this.#table.window().nodes) if (n.id !== this.#self.id) this.#memory.saw(n, now);
+  }
+
+  /**
+   * Asks one node outside this node's ring (remembered, or a seed), in turn,
+   * for the successor of this node; one in the gap before this node's
+   * successor becomes its successor, and stabilize joins the two rings from
+   * there (each ring has a node whose gap holds a node of the other).
+   * Only while the ring is known whole: a larger ring is not two small ones.
+   */
+  async #probeOtherRing(): Promise<void> {
+    const table = this.#table;
+    const window = table.window();
+    if (!window.complete || table.lost) return;
+    const inRing = new Set(window.nodes.map((n) => n.address));
+    const since = this.#c.clock.now() - this.#memory.memoryMs;
+    const outside = [
+      ...new Set([...this.#memory.nearest(this.#self.ident, since).map((n) => n.address), ...this.#seeds]),
+    ].filter((a) => !inRing.has(a) && a !== this.#self.address);
+    if (outside.length === 0) return;
+    const address = outside[this.#nextProbe++ % outside.length]!;
+    let found: readonly NodeRef[];
+    try {
+      const reply = await this.#c.rpc.request<FindSuccessorReplyPayload>(
+        address,
+        CHORD_MESSAGES.findSuccessor,
+        { metric: this.#metric.name, target: this.#self.ident } satisfies FindSuccessorPayload,
+        { timeoutMs: this.#o.requestTimeoutMs, signal: this.#lifetime.signal },
+      );
+      const answer = this.#answerOf(reply.payload);
+      found = answer.done ? answer.replicas : (await this.#lookup(this.#self.ident, answer.closer)).replicas;
+    } catch {
+      // Down, or not in a ring: nothing to join.
+      return;
+    }
+    if (this.#state !== 'joined') return;
+    const x = found.find((n) => n.id !== this.#self.id);
+    if (x === undefined || table.window().nodes.some((n) => n.id === x.id)) return;
+    const successor = table.successor;
+    if (successor !== undefined && !inOpen(x.ident, this.#self.ident, successor.ident)) return;
+    this.#c.logger.info({ node: x.id, through: address }, 'found a chord node outside this ring: joining the rings');
+    table.heard(x.id);
+    table.setSuccessors(x, table.successors, this.#c.clock.now());
+    this.#afterChange();
   }
 
   #checkJoined(): void {
@@ -507,13 +588,15 @@ export class ChordPlacement implements Placement {
     if (this.#ticking || this.#state !== 'joined') return;
     this.#ticking = true;
     if (++this.#ticks % DIRECTORY_PRUNE_PERIODS === 0) {
-      this.#directory.prune([...this.#table.known(), ...this.#contacts.values()]);
+      this.#directory.prune([...this.#table.known(), ...this.#memory.refs()]);
     }
     try {
       await this.#stabilize();
       await this.#checkPredecessor();
       await this.#fixFinger();
       await this.#handOver();
+      this.#rememberWindow();
+      if (this.#ticks % MERGE_PROBE_PERIODS === 0) await this.#probeOtherRing();
     } catch (err) {
       if (this.#state === 'joined') this.#c.logger.warn({ err: errorText(err) }, 'chord maintenance failed');
     } finally {
@@ -802,7 +885,7 @@ export class ChordPlacement implements Placement {
       const now = this.#c.clock.now();
       const wasPredecessor = table.predecessor?.id === leaving.id;
       const wasSuccessor = table.successors.some((n) => n.id === leaving.id);
-      this.#contacts.delete(leaving.id);
+      this.#memory.forget(leaving.id);
       this.#markDead(leaving, false);
       if (wasPredecessor) {
         table.setPredecessors(this.#nodes(payload.predecessors), now);
@@ -893,7 +976,7 @@ export class ChordPlacement implements Placement {
 
   #heard(node: NodeRef): void {
     this.#table?.heard(node.id);
-    if (node.id !== this.#self?.id) this.#contacts?.set(node.id, node);
+    if (node.id !== this.#self?.id) this.#memory?.saw(node, this.#c.clock.now());
   }
 
   #markDead(node: NodeRef, failedNode = true): void {
