@@ -21,7 +21,13 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/test/**', '**/bench/**', 'packages/core/src/runtime/system-*.ts', 'packages/server/src/**'],
+    files: [
+      '**/test/**',
+      '**/bench/**',
+      'packages/core/src/runtime/system-*.ts',
+      'packages/server/src/**',
+      'packages/client/src/**',
+    ],
     rules: { 'no-restricted-properties': 'off' },
   },
 );
