@@ -70,13 +70,19 @@ test('a write concurrent with the last acknowledged one may win, an acknowledged
   t.deepEqual(rules(history([a, b, c], reads('k', 'b'))), ['a:stale-read:k']);
 });
 
-test('an unanswered write may be the final value until an acknowledged write begins after it gave up', (t) => {
+test('an unanswered write may be the final value, even over an acknowledged write that began after it gave up', (t) => {
   const acked = put('k', 'v1', 0, 10);
   const unknown = put('k', 'v2', 20, 30, { outcome: 'unknown', error: 'KVMESH_ERR_KV_QUORUM' });
   t.deepEqual(rules(history([acked, unknown], reads('k', 'v2'))), []);
   t.deepEqual(rules(history([acked, unknown], reads('k', 'v1'))), [], 'or it never landed');
   const later = put('k', 'v3', 40, 50);
-  t.deepEqual(rules(history([acked, unknown, later], reads('k', 'v2'))), ['a:stale-read:k']);
+  // Indeterminate: it may take effect at any time after it was invoked.
+  t.deepEqual(rules(history([acked, unknown, later], reads('k', 'v2'))), []);
+  // The acknowledged write it followed is still superseded by the later one.
+  t.deepEqual(rules(history([acked, unknown, later], reads('k', 'v1'))), ['a:stale-read:k']);
+  // A refused write never took effect.
+  const refused = put('k', 'v4', 20, 30, { outcome: 'refused', error: 'KVMESH_ERR_KV_PRECONDITION_FAILED' });
+  t.deepEqual(rules(history([acked, refused, later], reads('k', 'v4'))), ['a:phantom-read:k']);
 });
 
 test('a refused write counts as never applied', (t) => {

@@ -60,11 +60,14 @@ export interface KvViolation {
 
 /**
  * Judges a settled run's history (see KvHistory) against the four properties
- * of `KvCheck`, one key at a time. Writes that were not acknowledged count as
- * possibly applied anywhere in [invoke, complete] (an `unknown` write may
- * have reached some replicas); a `refused` one as never applied. A write W is
- * superseded when an acknowledged write was invoked after W completed: a
- * final read may return the value of any write that is not superseded.
+ * of `KvCheck`, one key at a time. An acknowledged write W is superseded
+ * when another acknowledged write was invoked after W completed: a final
+ * read may return the value of any write that is not superseded. An
+ * `unknown` write is never superseded: as in Jepsen's model of an
+ * indeterminate operation, it may take effect at any time after it was
+ * invoked, also after the client heard it fail (its record may wait on a
+ * replica that was cut off or crashed with it, and win later under
+ * last-writer-wins). A `refused` one was never applied.
  *
  * Pure: the same history gives the same violations, in key order.
  */
@@ -89,7 +92,8 @@ export function checkHistory(history: KvHistory): KvViolation[] {
 function checkFinalReads(key: string, ops: readonly KvOp[], reads: readonly FinalRead[]): KvViolation[] {
   const writes = ops.filter((op) => isWrite(op) && op.outcome !== 'refused');
   const acked = writes.filter((op) => op.outcome === 'ok');
-  const supersededBy = (w: KvOp): KvOp | undefined => acked.find((a) => a !== w && a.invokeMs > w.completeMs);
+  const supersededBy = (w: KvOp): KvOp | undefined =>
+    w.outcome === 'ok' ? acked.find((a) => a !== w && a.invokeMs > w.completeMs) : undefined;
   const live = writes.filter((w) => supersededBy(w) === undefined);
   const allowed = new Set<string | null>(live.map(writtenValue));
   if (acked.length === 0) allowed.add(null);
