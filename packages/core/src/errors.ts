@@ -55,6 +55,8 @@ export const ERROR_CODES = {
     'The storage lacks putBatch or hints, which data movement (rebalancing, hinted hand-off, anti-entropy) needs.',
   KVMESH_ERR_KV_NOT_OWNER:
     'A replica does not hold the key at its view epoch, and locating it again a few times did not find one that does.',
+  KVMESH_ERR_KV_NOT_JOINED:
+    'The node has not joined its cluster yet, so it coordinates no client reads or writes (knowing only itself, it would decide them alone).',
   KVMESH_ERR_KV_FROZEN: "The key's ownership is moving between nodes, and it stayed frozen past the retries.",
   KVMESH_ERR_MEMBERSHIP_VIEW_INVALID: 'A view given to a view change is empty or has an entry that is not host:port.',
   KVMESH_ERR_MEMBERSHIP_VIEW_UNSUPPORTED:

@@ -81,6 +81,8 @@ export interface NodeServerOptions {
   readonly lockDataDir?: boolean;
 }
 
+/** What a node does before its join answered (GET /v1/ready, KVMESH_ERR_KV_NOT_JOINED). */
+const JOINING = 'joining its cluster through the seeds in join';
 /** First retry delay of a failed join, doubled up to JOIN_RETRY_MAX_MS. */
 const JOIN_RETRY_MS = 250;
 const JOIN_RETRY_MAX_MS = 5_000;
@@ -155,7 +157,7 @@ export class NodeServer {
   notReadyReason(): string {
     if (this.#draining) return 'shutting down';
     if (!this.serving) return 'starting';
-    if (!this.#joined) return 'joining its cluster through the seeds in join';
+    if (!this.#joined) return JOINING;
     if (!this.#settled) return 'receiving the records a view change moved to it; GET /v1/cluster shows the progress';
     return 'ready';
   }
@@ -252,11 +254,15 @@ export class NodeServer {
       return;
     }
     const uris = transport === undefined ? seeds : seeds.map((s) => peerUri(transport, s));
+    // Knowing only itself, the node would decide every read and write alone: it takes none until it joined.
+    const kv = this.#component<CoordinatorKvService>('kv');
+    kv?.holdClients(JOINING);
     let delay = JOIN_RETRY_MS;
     const attempt = (): void => {
       this.#joinTimer = undefined;
       membership.join(uris).then(
         () => {
+          kv?.holdClients(undefined);
           this.#joined = true;
           this.logger.info({ seeds: uris, members: membership.members().length }, 'joined the cluster');
           this.watchSettled();

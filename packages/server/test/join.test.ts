@@ -90,7 +90,7 @@ test('a graceful shutdown drains, then leaves the cluster, then stops the node',
   t.is(first.node.state, 'stopped');
 });
 
-test('a node whose seeds do not answer yet is not ready, and retries until one does', async (t) => {
+test('a node whose seeds do not answer yet is not ready, takes no client operation, and retries until one does', async (t) => {
   const port = await freePort('127.0.0.13');
   const membership = { name: 'swim', options: {} };
   const transport = { name: 'http' };
@@ -106,7 +106,13 @@ test('a node whose seeds do not answer yet is not ready, and retries until one d
   const notReady = await http(late.url, '/v1/ready');
   t.is(notReady.status, 503);
   t.is(notReady.json().error.code, 'KVMESH_ERR_HTTP_NOT_READY');
-  t.is((await http(late.url, '/v1/kv/k', { method: 'PUT', body: 'v' })).status, 201, 'data is served meanwhile');
+  t.regex(notReady.json().error.message, /joining its cluster/);
+  // Knowing only itself, it would decide every write alone: it refuses them until it joined.
+  for (const method of ['PUT', 'GET', 'DELETE']) {
+    const refused = await http(late.url, '/v1/kv/k', { method, ...(method === 'PUT' ? { body: 'v' } : {}) });
+    t.is(refused.status, 503, `${method} before the join`);
+    t.is(refused.json().error.code, 'KVMESH_ERR_KV_NOT_JOINED');
+  }
   await startTestServer(
     t,
     // Without a secret, a seed lists itself in join: it is part of a cluster, so it takes frames.
@@ -119,6 +125,7 @@ test('a node whose seeds do not answer yet is not ready, and retries until one d
   );
   await waitFor('the late node to join and be ready', async () => (await http(late.url, '/v1/ready')).status === 200);
   t.true((await members(late)).some((m) => m.id === 'seed'));
+  t.is((await http(late.url, '/v1/kv/k', { method: 'PUT', body: 'v' })).status, 201, 'data is served once joined');
 });
 
 /** A TCP port nothing listens on right now (bound, then released). */

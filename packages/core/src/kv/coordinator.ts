@@ -75,6 +75,8 @@ export class CoordinatorKvService implements KvService, Lifecycle {
   readonly #background = new Set<Promise<unknown>>();
   readonly #lifetime = new AbortController();
   #state: 'created' | 'running' | 'stopped' = 'created';
+  /** Why client operations are refused now (the node is joining its cluster); undefined: they are served. */
+  #held: string | undefined;
 
   constructor(components: KvServiceComponents) {
     // Every replica request in flight listens on the lifetime signal; there are as many as requests.
@@ -160,6 +162,18 @@ export class CoordinatorKvService implements KvService, Lifecycle {
    */
   settled(): Promise<void> {
     return this.movement.settled();
+  }
+
+  /**
+   * Refuses client operations (get, put, delete) while `reason` is set, with
+   * KVMESH_ERR_KV_NOT_JOINED naming it; `undefined` serves them again. The
+   * node goes on answering other nodes as a replica. Whoever joins the node
+   * to its cluster holds it until the join answers: before, the node knows
+   * only itself, and would take every key for its own, with a quorum of
+   * one.
+   */
+  holdClients(reason: string | undefined): void {
+    this.#held = reason;
   }
 
   /** Removes tombstones older than `kv.tombstoneGraceMs` now, as the periodic run does. */
@@ -275,6 +289,12 @@ export class CoordinatorKvService implements KvService, Lifecycle {
       throw new KvError(
         'KVMESH_ERR_KERNEL_STATE',
         this.#state === 'created' ? 'the KV service is not started yet' : 'the KV service is stopped',
+      );
+    }
+    if (this.#held !== undefined) {
+      throw new KvError(
+        'KVMESH_ERR_KV_NOT_JOINED',
+        `this node is ${this.#held} and coordinates no reads or writes before it has; use another node, or retry once GET /v1/ready answers 200`,
       );
     }
   }

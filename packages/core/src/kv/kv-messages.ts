@@ -4,10 +4,14 @@ import type { StoredRecord, Version } from '../contracts/storage.js';
 
 /** Names of the message types in `proto/kv.proto`, between a coordinator and the replicas of a key. */
 export const KV_MESSAGES = {
-  /** Request `{ record }`: store the record if newer. Answered with `putReply`. */
+  /** Request `{ record, epoch, expect }`: store the record if newer (and the expectation holds). Answered with `putReply`. */
   put: 'kvmesh.kv.Put',
-  /** `{ written, previous, previousTombstone }`. */
+  /** `{ written, previous, previousTombstone, conflict }`. */
   putReply: 'kvmesh.kv.PutReply',
+  /** Request `{ key, version }`: remove the record if it is exactly that version. Answered with `retractReply`. */
+  retract: 'kvmesh.kv.Retract',
+  /** `{ removed }`. */
+  retractReply: 'kvmesh.kv.RetractReply',
   /** Request `{ key }`: the replica's record, tombstones included. Answered with `getReply`. */
   get: 'kvmesh.kv.Get',
   /** `{ record }`, `record` null when the replica holds none. */
@@ -49,11 +53,41 @@ export interface RefusedPayload {
   readonly toAddress: string;
 }
 
+/**
+ * A conditional write's expectation of a replica (`kvmesh.kv.Expectation`):
+ * no live record (`absent`, for If-None-Match: *), or nothing newer than
+ * `atMost` (the newest version the primary's quorum read found).
+ */
+export interface Expectation {
+  readonly absent: boolean;
+  readonly atMost: Version | null;
+}
+
+/** Payload of `kvmesh.kv.Put` in canonical form. */
+export interface PutPayload {
+  readonly record: StoredRecord | null;
+  readonly epoch: number;
+  /** Null for a plain write (the newest version wins). */
+  readonly expect: Expectation | null;
+}
+
 /** Payload of `kvmesh.kv.PutReply` in canonical form. */
 export interface PutReplyPayload {
   readonly written: boolean;
   readonly previous: Version | null;
   readonly previousTombstone: boolean;
+  readonly conflict: boolean;
+}
+
+/** Payload of `kvmesh.kv.Retract` in canonical form. */
+export interface RetractPayload {
+  readonly key: string;
+  readonly version: Version | null;
+}
+
+/** Payload of `kvmesh.kv.RetractReply` in canonical form. */
+export interface RetractReplyPayload {
+  readonly removed: boolean;
 }
 
 /** Payload of `kvmesh.kv.GetReply` in canonical form. */

@@ -78,6 +78,7 @@ export function failureOutcome(err: unknown): KvOutcome {
     case 'KVMESH_ERR_KV_PRECONDITION_FAILED':
       return 'precondition_failed';
     case 'KVMESH_ERR_KV_QUORUM':
+    case 'KVMESH_ERR_KV_NOT_JOINED':
     case 'KVMESH_ERR_KV_NOT_OWNER':
     case 'KVMESH_ERR_KV_FROZEN':
     case 'KVMESH_ERR_PLACEMENT_EMPTY':

@@ -4,11 +4,19 @@ import type { Placement } from '../contracts/placement.js';
 import type { Rpc } from '../contracts/rpc.js';
 import type { Storage, StoredRecord, Version } from '../contracts/storage.js';
 import { KvError } from '../errors.js';
-import { compareRecords } from './hlc.js';
+import { compareRecords, compareVersions } from './hlc.js';
 import type { HybridLogicalClock } from './hlc.js';
 import { refusal } from './admission.js';
 import { KV_MESSAGES } from './kv-messages.js';
-import type { GetReplyPayload, PutReplyPayload, WritePayload } from './kv-messages.js';
+import type {
+  Expectation,
+  GetReplyPayload,
+  PutPayload,
+  PutReplyPayload,
+  RetractPayload,
+  WritePayload,
+} from './kv-messages.js';
+import { KeyLocks } from './key-locks.js';
 import { checkContentType, checkKey, checkValue } from './limits.js';
 import type { KvLimits } from './limits.js';
 
@@ -20,6 +28,8 @@ export interface WriteAck {
   readonly previous: Version | undefined;
   /** True when that earlier record was a tombstone. */
   readonly previousTombstone: boolean;
+  /** True when a conditional write's expectation did not hold here: nothing was stored. */
+  readonly conflict?: boolean;
 }
 
 /** The record a caller already read from local storage (under the key's lock), so a write need not read it again. */
@@ -59,6 +69,8 @@ export class LocalReplica {
   readonly #placement: Placement;
   #readThrough: ReadThrough = () => undefined;
   #writeHandler: WriteHandler | undefined;
+  /** Conditional writes check and store under this replica's own lock on the key (never held across a request). */
+  readonly #conditional = new KeyLocks();
 
   constructor(options: LocalReplicaOptions) {
     this.#storage = options.storage;
@@ -107,18 +119,54 @@ export class LocalReplica {
     return newest;
   }
 
-  /** Stores `record` if newer; `known` skips reading the previous record again. */
-  async write(record: StoredRecord, known?: KnownRecord): Promise<WriteAck> {
+  /**
+   * Stores `record` if newer; `known` skips reading the previous record
+   * again. With `expect` (a conditional write), the record is stored only
+   * if what this replica holds meets it, checked and stored under the
+   * replica's lock on the key: of two conditional writes made from the same
+   * version, each replica stores the first to arrive and answers `conflict`
+   * to the other, so two primaries that both passed the condition cannot
+   * both reach a write quorum that intersects.
+   */
+  write(record: StoredRecord, known?: KnownRecord, expect?: Expectation): Promise<WriteAck> {
+    if (expect !== undefined) return this.#conditional.run(record.key, () => this.#writeExpecting(record, expect));
+    return this.#write(record, known);
+  }
+
+  async #write(record: StoredRecord, known: KnownRecord | undefined): Promise<WriteAck> {
     const previous = known === undefined ? await this.#storage.get(record.key) : known.record;
     const written = await this.#storage.put(record);
     return { written, previous: previous?.version, previousTombstone: previous?.tombstone ?? false };
   }
 
+  /**
+   * Removes this replica's record of `key` if it is exactly `version` (a
+   * conditional write that lost its race takes its record back). Resolves
+   * true when removed.
+   */
+  retract(key: string, version: Version): Promise<boolean> {
+    return this.#conditional.run(key, async () => {
+      const current = await this.#storage.get(key);
+      if (current === undefined || compareVersions(current.version, version) !== 0) return false;
+      return this.#storage.purge(key, version);
+    });
+  }
+
+  async #writeExpecting(record: StoredRecord, expect: Expectation): Promise<WriteAck> {
+    const current = await this.#storage.get(record.key);
+    const same = current !== undefined && compareVersions(current.version, record.version) === 0;
+    if (current !== undefined && !same && !meets(current, expect)) {
+      return { written: false, previous: current.version, previousTombstone: current.tombstone, conflict: true };
+    }
+    return this.#write(record, { record: current });
+  }
+
   /** Registers the replica's request handlers. Call once. */
   serve(rpc: Rpc): void {
-    rpc.handle(KV_MESSAGES.put, (payload: { record: StoredRecord | null; epoch: number }) => this.#onPut(payload));
+    rpc.handle(KV_MESSAGES.put, (payload: PutPayload) => this.#onPut(payload));
     rpc.handle(KV_MESSAGES.get, (payload: { key: string; epoch: number; handoff: boolean }) => this.#onGet(payload));
     rpc.handle(KV_MESSAGES.write, (payload: WritePayload) => this.#onWrite(payload));
+    rpc.handle(KV_MESSAGES.retract, (payload: RetractPayload) => this.#onRetract(payload));
   }
 
   async #onWrite(payload: WritePayload): Promise<Message> {
@@ -135,7 +183,20 @@ export class LocalReplica {
     return this.#writeHandler(payload);
   }
 
-  async #onPut({ record, epoch }: { record: StoredRecord | null; epoch: number }): Promise<Message> {
+  async #onRetract({ key, version }: RetractPayload): Promise<Message> {
+    checkKey(key, this.#limits);
+    if (version === null) {
+      throw new KvError(
+        'KVMESH_ERR_VERSION_INVALID',
+        `${KV_MESSAGES.retract} for key ${JSON.stringify(key)} has no version`,
+      );
+    }
+    // Not admitted by placement: a record this node stored is taken back whoever owns the key now.
+    const removed = await this.retract(key, version);
+    return { type: KV_MESSAGES.retractReply, payload: { removed } };
+  }
+
+  async #onPut({ record, epoch, expect }: PutPayload): Promise<Message> {
     if (record === null) throw new KvError('KVMESH_ERR_MESSAGE_INVALID', `${KV_MESSAGES.put} carries no record`);
     // This node's own limits hold for what it stores, whoever coordinates.
     checkKey(record.key, this.#limits);
@@ -152,12 +213,17 @@ export class LocalReplica {
     // Refuses (VERSION_DRIFT) a version from a node whose clock runs far ahead,
     // which would otherwise win over every later write.
     this.#hlc.observe(record.version);
-    const ack = await this.write(record);
-    if (!ack.written) this.#logger.debug({ key: record.key }, 'replica already held an equal or newer version');
+    if (expect !== null && expect !== undefined && !expect.absent && expect.atMost === null) {
+      throw new KvError('KVMESH_ERR_MESSAGE_INVALID', `${KV_MESSAGES.put} expects a version but names none`);
+    }
+    const ack = await this.write(record, undefined, expect ?? undefined);
+    if (ack.conflict === true) this.#logger.debug({ key: record.key }, 'a conditional write met a newer record');
+    else if (!ack.written) this.#logger.debug({ key: record.key }, 'replica already held an equal or newer version');
     const payload: PutReplyPayload = {
       written: ack.written,
       previous: ack.previous ?? null,
       previousTombstone: ack.previousTombstone,
+      conflict: ack.conflict === true,
     };
     return { type: KV_MESSAGES.putReply, payload };
   }
@@ -173,4 +239,10 @@ export class LocalReplica {
     const record = await this.read(key);
     return { type: KV_MESSAGES.getReply, payload: { record: record ?? null } };
   }
+}
+
+/** `current` (what a replica holds) meets a conditional write's expectation. */
+function meets(current: StoredRecord, expect: Expectation): boolean {
+  if (expect.absent) return current.tombstone;
+  return expect.atMost !== null && compareVersions(current.version, expect.atMost) <= 0;
 }

@@ -7,7 +7,15 @@ import type { HybridLogicalClock } from './hlc.js';
 import { isVersion } from './hlc.js';
 import { RefusedError, admissionOf } from './admission.js';
 import { KV_MESSAGES } from './kv-messages.js';
-import type { GetReplyPayload, PutReplyPayload, RefusedPayload } from './kv-messages.js';
+import type {
+  Expectation,
+  GetReplyPayload,
+  PutPayload,
+  PutReplyPayload,
+  RefusedPayload,
+  RetractPayload,
+  RetractReplyPayload,
+} from './kv-messages.js';
 import type { KnownRecord, LocalReplica, WriteAck } from './local-replica.js';
 
 export interface ReplicaClientOptions {
@@ -79,17 +87,36 @@ export class ReplicaClient {
     epoch: number,
     known?: KnownRecord,
     signal?: AbortSignal,
+    expect?: Expectation,
   ): Promise<WriteAck> {
-    if (this.isLocal(member)) return this.#options.local.write(record, known);
+    if (this.isLocal(member)) return this.#options.local.write(record, known, expect);
+    const payload: PutPayload = { record, epoch, expect: expect ?? null };
     const reply = await this.#options.rpc.request<PutReplyPayload | RefusedPayload>(
       member.address,
       KV_MESSAGES.put,
-      { record, epoch },
+      payload,
       this.#callOptions(signal),
     );
-    const { written, previous, previousTombstone } = this.#accepted<PutReplyPayload>(reply, member, record.key);
+    const { written, previous, previousTombstone, conflict } = this.#accepted<PutReplyPayload>(
+      reply,
+      member,
+      record.key,
+    );
     if (previous !== null) this.#observe(previous, member);
-    return { written, previous: previous ?? undefined, previousTombstone };
+    return { written, previous: previous ?? undefined, previousTombstone, ...(conflict ? { conflict } : {}) };
+  }
+
+  /** Removes `version` of `key` from the replica if it still holds exactly that; resolves true when removed. */
+  async retract(member: Member, key: string, version: Version, signal?: AbortSignal): Promise<boolean> {
+    if (this.isLocal(member)) return this.#options.local.retract(key, version);
+    const payload: RetractPayload = { key, version };
+    const reply = await this.#options.rpc.request<RetractReplyPayload>(
+      member.address,
+      KV_MESSAGES.retract,
+      payload,
+      this.#callOptions(signal),
+    );
+    return reply.payload.removed;
   }
 
   /** The reply's payload, or a RefusedError when the replica refused. */

@@ -18,7 +18,7 @@ import type { KeyLocks } from './key-locks.js';
 import { isLive, isReachable, selfIn } from './kv-context.js';
 import type { KvContext } from './kv-context.js';
 import { KV_MESSAGES } from './kv-messages.js';
-import type { RefusedPayload, WritePayload, WriteReplyPayload } from './kv-messages.js';
+import type { Expectation, RefusedPayload, WritePayload, WriteReplyPayload } from './kv-messages.js';
 import { quoteKey } from './limits.js';
 import type { KnownRecord, WriteAck } from './local-replica.js';
 import { gather, quorumError } from './quorum.js';
@@ -56,6 +56,17 @@ class Superseded extends Error {
   constructor(member: Member, version: Version) {
     super(`replica ${member.id} holds a newer version (${formatVersion(version)})`);
     this.version = version;
+  }
+}
+
+/** A replica held a record that a conditional write's expectation excludes: a concurrent conditional write got there first. */
+class Conflict extends Error {
+  readonly member: Member;
+  constructor(member: Member, version: Version | undefined) {
+    super(
+      `replica ${member.id} holds ${version === undefined ? 'a record' : `version ${formatVersion(version)}`}, written since the condition was checked`,
+    );
+    this.member = member;
   }
 }
 
@@ -278,7 +289,12 @@ export class WritePath {
         local = { record };
       }
       if (op.conditions !== undefined) checkPreconditions(op.key, newest, op.conditions);
-      if (isDelete && !isLive(newest)) return { outcome: 'NOTHING_TO_DELETE', created: false, version: undefined };
+      const nothingLive = isDelete && !isLive(newest);
+      // A delete that finds nothing live still writes its tombstone when replicas went unread:
+      // one outside the quorum read may hold a value the client means to delete.
+      if (nothingLive && set.readQuorum >= set.replicas.length) {
+        return { outcome: 'NOTHING_TO_DELETE', created: false, version: undefined };
+      }
       // The version must beat what the replicas hold, and what a replica showed us last round.
       if (newest !== undefined) ctx.hlc.observe(newest.version);
       if (floor !== undefined) ctx.hlc.observe(floor);
@@ -290,7 +306,8 @@ export class WritePath {
         tombstone: isDelete,
       };
       try {
-        const acks = await this.#replicate(set, record, local, op.conditions === undefined);
+        const acks = await this.#replicate(set, record, local, op.conditions === undefined, expectation(op, newest));
+        if (nothingLive) return { outcome: 'NOTHING_TO_DELETE', created: false, version: undefined };
         const created = needsQuorumRead
           ? !isLive(newest)
           : !isLive(newest) && !acks.some((ack) => ack.previous !== undefined && !ack.previousTombstone);
@@ -321,12 +338,14 @@ export class WritePath {
     record: StoredRecord,
     local: KnownRecord | undefined,
     relocatable: boolean,
+    expect?: Expectation,
   ): Promise<WriteAck[]> {
     const ctx = this.#ctx;
     const needed = Math.max(1, set.writeQuorum);
     const only = set.replicas.length === 1 ? set.replicas[0] : undefined;
     if (needed === 1 && only !== undefined && ctx.replicas.isLocal(only)) {
-      const ack = await ctx.local.write(record, local);
+      const ack = await ctx.local.write(record, local, expect);
+      if (ack.conflict === true) throw lostRace(record.key, new Conflict(only, ack.previous), 0, 0, false);
       if (!stored(ack, record)) throw new Superseded(only, ack.previous!);
       return [ack];
     }
@@ -342,22 +361,38 @@ export class WritePath {
     for (const m of set.replicas) if (!targets.includes(m)) hint(m);
     let superseded: Superseded | undefined;
     let refused: RefusedError | undefined;
+    let conflict: Conflict | undefined;
+    // For a conditional write that loses a race: where it was stored, and whether a replica may hold it unseen.
+    const storedAt: Member[] = [];
+    let unsure = false;
+    const tasks: Promise<unknown>[] = [];
     let settled = false;
     const acks = await gather({
       candidates: targets,
       needed,
       parallel: targets.length,
-      task: (member) =>
-        ctx.track(
+      task: (member) => {
+        const task = ctx.track(
           ctx.replicas
-            .write(member, record, set.epoch, ctx.replicas.isLocal(member) ? local : undefined, ctx.lifetime)
+            .write(member, record, set.epoch, ctx.replicas.isLocal(member) ? local : undefined, ctx.lifetime, expect)
             .then((ack) => {
+              if (ack.conflict === true) throw new Conflict(member, ack.previous);
               if (!stored(ack, record)) throw new Superseded(member, ack.previous!);
+              storedAt.push(member);
               return ack;
             }),
-        ),
+        );
+        tasks.push(task.catch(() => undefined));
+        return task;
+      },
       what,
       onFailure: (member, err) => {
+        if (err instanceof Conflict) {
+          conflict ??= err;
+          return;
+        }
+        // A request that failed may have been stored before its answer was lost.
+        if (!(err instanceof Superseded) && !(err instanceof RefusedError)) unsure = true;
         if (err instanceof Superseded) {
           if (settled) this.#lateSuperseded(set, record, err);
           else superseded ??= err;
@@ -368,12 +403,42 @@ export class WritePath {
         // A refusal is placement's answer and a drift refusal the replica's clock's: replaying would be refused alike.
         if (!(err instanceof RefusedError) && !isKvError(err, 'KVMESH_ERR_VERSION_DRIFT')) hint(member);
       },
-    }).catch((err: unknown) => {
+    }).catch(async (err: unknown) => {
+      if (conflict !== undefined) {
+        await Promise.all(tasks);
+        const kept = await this.#retract(record, storedAt);
+        throw lostRace(record.key, conflict, storedAt.length, kept, unsure);
+      }
       throw superseded ?? (relocatable ? refused : undefined) ?? err;
     });
     settled = true;
     if (superseded !== undefined) throw superseded;
     return acks.map((a) => a.value);
+  }
+
+  /**
+   * Takes a conditional write that lost its race back from the replicas that
+   * stored it, so it cannot later win over the write that won (the newest
+   * version would, through read repair and anti-entropy). Resolves with the
+   * number of replicas that may still hold it.
+   */
+  async #retract(record: StoredRecord, storedAt: readonly Member[]): Promise<number> {
+    const ctx = this.#ctx;
+    const results = await Promise.allSettled(
+      storedAt.map((member) => ctx.replicas.retract(member, record.key, record.version, ctx.lifetime)),
+    );
+    let kept = 0;
+    for (const [i, result] of results.entries()) {
+      if (result.status === 'rejected') {
+        kept++;
+        ctx.replicaFailed(storedAt[i]!, result.reason, 'retract');
+      }
+    }
+    ctx.logger.debug(
+      { key: record.key, stored: storedAt.length, kept },
+      'a conditional write lost its race: taken back',
+    );
+    return kept;
   }
 
   /** Leaves `record` for `target` (down, or its write failed) on a fallback, in the background. */
@@ -414,6 +479,39 @@ export class WritePath {
     });
     void ctx.track(restamp.catch((failure: unknown) => ctx.replicaFailed(set.replicas[0]!, failure, 'restamp')));
   }
+}
+
+/** What every replica must hold for a conditional write to be stored there; undefined for a plain write. */
+function expectation(op: WriteOp, newest: StoredRecord | undefined): Expectation | undefined {
+  if (op.conditions === undefined) return undefined;
+  if (op.conditions.ifNoneMatch === '*') return { absent: true, atMost: null };
+  // If-Match held, so `newest` is live; a delete's own conditions are the same.
+  return newest === undefined ? { absent: true, atMost: null } : { absent: false, atMost: newest.version };
+}
+
+/**
+ * A conditional write found on a replica a record written after its
+ * condition was checked (by a primary that believed itself the key's only
+ * one, while views disagreed). Stored nowhere: the condition no longer
+ * holds, 412. Stored somewhere (and taken back): the client hears that it
+ * may or may not take effect, as a reader may have seen it meanwhile.
+ */
+function lostRace(key: string, conflict: Conflict, stored: number, kept: number, unsure: boolean): KvError {
+  if (stored === 0 && !unsure) {
+    return new KvError(
+      'KVMESH_ERR_KV_PRECONDITION_FAILED',
+      `key ${quoteKey(key)} changed while the condition was checked (${conflict.message}); nothing was written`,
+    );
+  }
+  const back =
+    kept === 0
+      ? `taken back from the ${stored} that stored it`
+      : `${kept} of the ${stored} that stored it could not be asked to take it back`;
+  return new KvError(
+    'KVMESH_ERR_KV_QUORUM',
+    `write of key ${quoteKey(key)} lost to a concurrent conditional write (${conflict.message}) after ${stored} replica(s) took it (${back}); it may or may not take effect: read the key before retrying`,
+    { cause: conflict },
+  );
 }
 
 /** The replica holds `record` now: it stored it, or already had exactly this version. */

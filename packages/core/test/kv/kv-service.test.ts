@@ -294,7 +294,7 @@ test('start registers the replica and data movement request handlers', (t) => {
   const handlers = [...rpc.handlers.keys()].sort();
   t.deepEqual(
     handlers.filter((h) => h.startsWith('kvmesh.kv.')),
-    ['kvmesh.kv.Get', 'kvmesh.kv.Put', 'kvmesh.kv.Write'],
+    ['kvmesh.kv.Get', 'kvmesh.kv.Put', 'kvmesh.kv.Retract', 'kvmesh.kv.Write'],
   );
   t.true(handlers.includes('kvmesh.movement.PutBatch'));
   t.true(handlers.includes('kvmesh.movement.Hint'));

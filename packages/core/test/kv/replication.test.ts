@@ -203,7 +203,7 @@ test('a replica checks records it is sent against its own limits and clock', asy
   t.false(byId('b').storage.records.has('k'));
   const accepted = record(new Uint8Array([7]), clock.now());
   const reply = await settle(clock, rpc.request('sim://b', 'kvmesh.kv.Put', { record: accepted }));
-  t.deepEqual(reply.payload, { written: true, previous: null, previousTombstone: false });
+  t.deepEqual(reply.payload, { written: true, previous: null, previousTombstone: false, conflict: false });
   const read = await settle(clock, rpc.request('sim://b', 'kvmesh.kv.Get', { key: 'k' }));
   t.deepEqual(read.payload, { record: accepted });
 });

@@ -12,7 +12,8 @@ export type KvOpKind = 'get' | 'put' | 'create' | 'cas' | 'delete';
 /**
  * How an operation ended, as the client saw it:
  * - `ok`: acknowledged.
- * - `refused`: definitely not applied (its precondition did not hold).
+ * - `refused`: definitely not applied (its precondition did not hold, or the
+ *   node was still joining its cluster and took no client operation).
  * - `unknown`: it failed or the client gave up waiting; a write may or may not
  *   have been applied (a quorum error can follow a write stored on some replicas).
  */

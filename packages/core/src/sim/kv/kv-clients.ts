@@ -45,6 +45,12 @@ export interface KvClientsOptions {
  * A client gives up on an answer after `opTimeoutMs`, and an operation in
  * flight at a node that crashes ends at the crash (`dropConnections`).
  */
+/** Failures after which the operation was certainly not applied; any other leaves it unknown. */
+const DEFINITE_FAILURES: ReadonlySet<string> = new Set([
+  'KVMESH_ERR_KV_PRECONDITION_FAILED',
+  'KVMESH_ERR_KV_NOT_JOINED',
+]);
+
 export class KvClients {
   readonly ops: KvOp[] = [];
   readonly #cluster: SimCluster;
@@ -177,7 +183,7 @@ export class KvClients {
       op = { ...base, ...answer, completeMs: clock.now() - this.#options.t0, outcome: 'ok' };
     } catch (err) {
       const error = errorCode(err);
-      const outcome = error === 'KVMESH_ERR_KV_PRECONDITION_FAILED' ? 'refused' : 'unknown';
+      const outcome = DEFINITE_FAILURES.has(error) ? 'refused' : 'unknown';
       op = { ...base, completeMs: clock.now() - this.#options.t0, outcome, error };
     } finally {
       timer?.cancel();

@@ -3,6 +3,7 @@ import type { KvService } from '../../contracts/kv.js';
 import type { Logger } from '../../contracts/logger.js';
 import type { Placement, ReplicaSet } from '../../contracts/placement.js';
 import { kvServiceDefinition } from '../../kv/coordinator.js';
+import type { CoordinatorKvService } from '../../kv/coordinator.js';
 import { formatVersion } from '../../kv/hlc.js';
 import { kvConfigSchema } from '../../kv/kv-config.js';
 import type { PluginRegistry } from '../../kernel/registry.js';
@@ -75,9 +76,9 @@ export interface KvSimOptions {
   readonly timing?: KvFaultTiming;
   /**
    * True: clients send nothing to a restarted node until its join answered,
-   * as a load balancer that checks `GET /v1/ready` would. Default false: a
-   * node takes client operations as soon as it runs, as the server serves
-   * data before it joined.
+   * as a load balancer that checks `GET /v1/ready` would. Default false:
+   * clients pick any running node, and one that is joining refuses them
+   * (KVMESH_ERR_KV_NOT_JOINED), as the server's does.
    */
   readonly readyOnly?: boolean;
   /** Bounds of each node's clock offset and drift with the `skew` fault. Default 2 s and 500 ppm. */
@@ -469,9 +470,13 @@ class KvRun {
           if (seeds.length > 0) {
             this.#joining.add(id);
             const generation = cluster.generation(id);
+            // As `kvmesh start` does: no client operation before the join answered.
+            const kv = cluster.node(id).get<CoordinatorKvService>(TOKENS.kv);
+            kv.holdClients('joining its cluster');
             cluster
               .membership(id)
               .join(seeds)
+              .then(() => kv.holdClients(undefined))
               .catch(() => undefined)
               .finally(() => {
                 if (cluster.generation(id) === generation) this.#joining.delete(id);

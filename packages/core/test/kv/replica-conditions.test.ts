@@ -1,0 +1,133 @@
+import test from 'ava';
+import { formatVersion } from '../../src/index.js';
+import type { KvError, Rpc, StoredRecord } from '../../src/index.js';
+import { UTF8, kvCluster, member, settle, text, until } from './helpers.js';
+
+// What holds when nodes disagree about a key's primary, or a replica outside a
+// read quorum holds what the others lack.
+
+test('two nodes that each take themselves for the primary cannot both win one compare-and-set', async (t) => {
+  const { clock, byId, nodes } = await kvCluster(t);
+  const v0 = await settle(clock, byId('a').kv.put('k', UTF8.encode('v0'), 'text/plain'));
+  // b believes a is not the first replica (a view that has not spread yet): two deciders for one key.
+  byId('b').placement.set = { replicas: ['b', 'a', 'c'].map((id) => member(id)), writeQuorum: 2, readQuorum: 2 };
+  const ifMatch = formatVersion(v0.version);
+  for (let round = 0; round < 5; round++) {
+    const current = (await settle(clock, byId('c').kv.get('k'))).record!;
+    const expected = formatVersion(current.version);
+    const results = await settle(
+      clock,
+      Promise.allSettled(
+        ['a', 'b'].map((id) => byId(id).kv.put('k', UTF8.encode(`${id}${round}`), 'text/plain', { ifMatch: expected })),
+      ),
+    );
+    const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [['a', 'b'][i]!] : []));
+    t.log(
+      `round ${round}: ${results.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as KvError).code)).join(', ')}`,
+    );
+    t.true(won.length <= 1, `round ${round}: at most one of the two conditional writes is acknowledged`);
+    for (const r of results) {
+      if (r.status === 'rejected') {
+        t.true(
+          ['KVMESH_ERR_KV_PRECONDITION_FAILED', 'KVMESH_ERR_KV_QUORUM'].includes((r.reason as KvError).code),
+          (r.reason as Error).message,
+        );
+      }
+    }
+    if (won.length === 1) {
+      // The acknowledged value is what every node reads once the replicas agree.
+      const value = `${won[0]}${round}`;
+      await until(clock, () => nodes.every((n) => text(n.storage.records.get('k')?.value) === value), 30_000).catch(
+        () => undefined,
+      );
+      const read = (await settle(clock, byId('c').kv.get('k'))).record;
+      t.is(text(read?.value), value, `round ${round}: the winner's value is read`);
+    }
+  }
+  t.not(ifMatch, '');
+});
+
+test('a replica stores a conditional write only when what it holds is what the primary saw', async (t) => {
+  const { clock, byId } = await kvCluster(t);
+  const rpc = byId('a').node.get<Rpc>('rpc');
+  const v0 = await settle(clock, byId('a').kv.put('k', UTF8.encode('v0'), 'text/plain'));
+  const record = (value: string, logical: number): StoredRecord => ({
+    key: 'k',
+    value: UTF8.encode(value),
+    contentType: 'text/plain',
+    version: { wallMs: clock.now() + 1, logical, node: 'a' },
+    tombstone: false,
+  });
+  const expect = { absent: false, atMost: v0.version };
+  const x = record('x', 0);
+  const first = await settle(clock, rpc.request('sim://b', 'kvmesh.kv.Put', { record: x, expect }));
+  t.like(first.payload, { written: true, conflict: false });
+  // A second write made from the same version, stamped lower or higher: b holds a newer record now.
+  for (const logical of [0, 5]) {
+    const second = await settle(
+      clock,
+      rpc.request('sim://b', 'kvmesh.kv.Put', { record: record(`y${logical}`, logical + 1), expect }),
+    );
+    t.like(second.payload, { written: false, conflict: true });
+  }
+  t.is(text(byId('b').storage.records.get('k')?.value), 'x');
+  // The same record again is stored already: no conflict.
+  const again = await settle(clock, rpc.request('sim://b', 'kvmesh.kv.Put', { record: x, expect }));
+  t.like(again.payload, { conflict: false });
+  // A create expects no live record: refused over a live one.
+  const create = await settle(
+    clock,
+    rpc.request('sim://b', 'kvmesh.kv.Put', {
+      record: { ...record('z', 9), key: 'k' },
+      expect: { absent: true, atMost: null },
+    }),
+  );
+  t.like(create.payload, { written: false, conflict: true });
+  // An expectation of a version that names none is malformed.
+  await t.throwsAsync(
+    settle(
+      clock,
+      rpc.request('sim://b', 'kvmesh.kv.Put', { record: record('w', 10), expect: { absent: false, atMost: null } }),
+    ),
+    { code: 'KVMESH_ERR_MESSAGE_INVALID' },
+  );
+});
+
+test('a delete that reads no live record still deletes the value a replica outside its read quorum holds', async (t) => {
+  const { clock, byId, nodes } = await kvCluster(t, { readQuorum: 1 });
+  // Only c holds the key (a write that failed after reaching it, or a move not yet complete).
+  const onlyOnC: StoredRecord = {
+    key: 'k',
+    value: UTF8.encode('stray'),
+    contentType: 'text/plain',
+    version: { wallMs: clock.now() - 1000, logical: 0, node: 'c' },
+    tombstone: false,
+  };
+  byId('c').storage.records.set('k', onlyOnC);
+  const deleted = await settle(clock, byId('a').kv.delete('k'));
+  t.false(deleted.existed, 'a, the primary, read no live record');
+  await until(clock, () => nodes.every((n) => n.storage.records.get('k')?.tombstone === true));
+  for (const n of nodes) {
+    const read = await settle(clock, n.kv.get('k'));
+    t.is(read.record, undefined, `${n.id} reads the key as absent`);
+  }
+});
+
+test('a node held while it joins refuses client operations but still serves as a replica', async (t) => {
+  const { clock, byId } = await kvCluster(t);
+  byId('b').kv.holdClients('joining its cluster');
+  for (const call of [
+    (): Promise<unknown> => byId('b').kv.put('k', UTF8.encode('v'), 'text/plain'),
+    () => byId('b').kv.get('k'),
+    () => byId('b').kv.delete('k'),
+  ]) {
+    const err = await t.throwsAsync<KvError>(settle(clock, call()));
+    t.is(err?.code, 'KVMESH_ERR_KV_NOT_JOINED');
+    t.regex(err!.message, /joining its cluster/);
+  }
+  t.false(byId('b').storage.records.has('k'), 'nothing was written');
+  await settle(clock, byId('a').kv.put('k', UTF8.encode('through a'), 'text/plain'));
+  t.is(text(byId('b').storage.records.get('k')?.value), 'through a', 'b stored the write as a replica');
+  byId('b').kv.holdClients(undefined);
+  t.is(text((await settle(clock, byId('b').kv.get('k'))).record?.value), 'through a');
+});
