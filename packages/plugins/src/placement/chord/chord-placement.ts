@@ -134,6 +134,8 @@ export class ChordPlacement implements Placement {
   #joinDelayMs = 0;
   #memory!: RingMemory;
   #nextProbe = 0;
+  /** A node found failed but listed by a neighbour is being asked whether it is back (#recheck). */
+  #rechecking = false;
   /** Since when (ms) every successor is gone; undefined while the ring is known. */
   #lostSince: number | undefined;
   /** What the successor answered last, so an unchanged answer can leave its lists out. */
@@ -647,8 +649,33 @@ export class ChordPlacement implements Placement {
       }
       table.setSuccessors(successor, neighbours.successors, now());
       this.#afterChange();
+      this.#recheck([...neighbours.successors, ...neighbours.predecessors]);
       return;
     }
+  }
+
+  /**
+   * The successor (or predecessor) lists a node this node found failed: ask
+   * that node directly, one at a time, not waiting. An answer ends the
+   * failure recorded here, so the next stabilize takes it back into the
+   * lists instead of ignoring it for the rest of DEAD_MEMORY_PERIODS: it
+   * was only cut off for a moment (or this node was), and a ring whose
+   * nodes leave out a live member names the wrong replicas.
+   */
+  #recheck(mentioned: readonly NodeRef[]): void {
+    if (this.#rechecking || this.#state !== 'joined') return;
+    const now = this.#c.clock.now();
+    const node = mentioned.find((n) => n.id !== this.#self.id && this.#table.isDead(n.id, now));
+    if (node === undefined) return;
+    this.#rechecking = true;
+    this.#neighboursFrom(node)
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        this.#rechecking = false;
+      });
   }
 
   async #stabilizeWith(successor: NodeRef, wantFingers: boolean): Promise<Neighbours> {
@@ -834,6 +861,11 @@ export class ChordPlacement implements Placement {
       );
     }
     this.#heard(joiner);
+    // Lost itself, this node knows no successor to name but itself: the two form a ring again, and
+    // stabilize and the probes for other rings join it to the rest (every node may be lost at once).
+    if (this.#table.lost) {
+      return this.#answerMessage({ done: true, replicas: [this.#self], rangeStart: this.#self.ident });
+    }
     return this.#answerMessage(this.#table.answer(joiner.ident));
   }
 
@@ -858,6 +890,7 @@ export class ChordPlacement implements Placement {
         // yet: they are this node's old ones.
         const tail = theirs.length > 0 || current === undefined || current.id === from.id ? theirs : table.predecessors;
         table.setPredecessors([from, ...tail], now);
+        this.#recheck(tail);
       }
       this.#lastHeardFromPredecessor = now;
       // Alone until now: the newcomer is the successor too (a ring of two).
