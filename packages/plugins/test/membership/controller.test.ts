@@ -293,6 +293,27 @@ test('with removeDeadAfterMs the controller removes a dead member, which registe
   t.deepEqual(states(c, 'n2'), { n1: 'alive', n2: 'alive', n3: 'alive', n4: 'alive', n5: 'alive' });
 });
 
+test('a controller cut off from most members declares them dead but removes none, and they return alive', async (t) => {
+  const removeDeadAfterMs = 1_000;
+  const c = await cluster(t, 5, { removeDeadAfterMs });
+  const others = ['n2', 'n3', 'n4', 'n5'];
+  c.network.partition(
+    [c.spec('n1').address],
+    others.map((id) => c.spec(id).address),
+  );
+  await c.waitFor(() => others.every((id) => c.view('n1', id)?.state === 'dead'), 20 * OPTIONS.failAfterMs);
+  // Far past removeDeadAfterMs: the controller hears from itself alone, a minority of the five.
+  await c.advance(5 * removeDeadAfterMs);
+  t.deepEqual(
+    others.map((id) => c.view('n1', id)?.state),
+    ['dead', 'dead', 'dead', 'dead'],
+    'kept as dead, not removed (left)',
+  );
+  c.network.heal();
+  await c.waitFor(() => everyoneSees(c, 'alive'), 20 * OPTIONS.heartbeatMs);
+  t.deepEqual(states(c, 'n2'), { n1: 'alive', n2: 'alive', n3: 'alive', n4: 'alive', n5: 'alive' });
+});
+
 test('a member that registers again while dead is not removed later', async (t) => {
   const removeDeadAfterMs = 1_000;
   const c = await cluster(t, 5, { removeDeadAfterMs });

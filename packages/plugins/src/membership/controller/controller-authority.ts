@@ -283,7 +283,11 @@ export class ControllerAuthority {
   /**
    * Removes a dead member after `removeDeadAfterMs`, unless it registered
    * again meanwhile: listed as `left`, it is no longer a replica, so the
-   * survivors copy its partitions to the next members in line.
+   * survivors copy its partitions to the next members in line. Only while
+   * the controller hears from a majority of the members: one that hears
+   * from too few is more likely cut off itself than the others all dead,
+   * and removing them would hand every key to whoever registers first after
+   * the heal, without its data. It waits another `removeDeadAfterMs` then.
    */
   #scheduleRemoval(dead: Member): void {
     const after = this.#d.options.removeDeadAfterMs;
@@ -293,6 +297,16 @@ export class ControllerAuthority {
       this.#removals.delete(dead.id);
       const now = this.#d.table.get(dead.id);
       if (!this.#running || now?.state !== 'dead' || now.incarnation !== dead.incarnation) return;
+      const listed = this.#d.table.sorted().filter((m) => m.state !== 'left');
+      const alive = listed.filter((m) => m.state === 'alive').length;
+      if (alive * 2 <= listed.length) {
+        this.#d.logger.warn(
+          { id: dead.id, alive, members: listed.length },
+          'dead member kept: this controller hears from too few members to tell a failure from its own isolation',
+        );
+        this.#scheduleRemoval(now);
+        return;
+      }
       this.#d.logger.info({ id: dead.id, deadForMs: after }, 'dead member removed');
       this.change({ ...now, state: 'left' });
     }, after);

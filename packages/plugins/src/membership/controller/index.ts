@@ -60,7 +60,7 @@ export const controllerMembership = definePlugin({
         minimum: 0,
         default: 0,
         description:
-          'How long a member stays listed dead before the controller removes it (lists it as left), so placement hands its data to the others and writes that need every replica go on (Velour Fog: frontends report dead storage nodes and the controller removes them). A removed member that comes back registers again. 0: dead members stay listed until they return.',
+          'How long a member stays listed dead before the controller removes it (lists it as left), so placement hands its data to the others and writes that need every replica go on (Velour Fog: frontends report dead storage nodes and the controller removes them). A removed member that comes back registers again. Only while the controller hears from a majority of the members: cut off itself, it removes nobody. 0: dead members stay listed until they return.',
       },
     },
   },
