@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { clientBench } from './client.js';
 import { facadeBench } from './facade.js';
 import { proxyBench } from './proxy.js';
 import { quorumBench } from './quorum.js';
@@ -31,6 +32,7 @@ const BENCHES: Readonly<Record<string, Bench>> = {
   quorum: quorumBench,
   rebalance: rebalanceBench,
   facade: facadeBench,
+  client: clientBench,
 };
 
 function selected(): [string, Bench][] {
