@@ -41,10 +41,13 @@ export class EntryStore {
   /**
    * Offers `entry` (a STORE): taken when no live entry is held, or the held
    * one is older (lower version), or it is the same version of the same
-   * owner (published again). With `create`, taken only when none is held.
+   * owner (published again). With `create`, taken only when none is held;
+   * with `replaces`, only when the held one is that entry (same owner and
+   * version) or none is held: a conditional take-up, which an entry the
+   * taker did not see (newer, or another claim's) refuses.
    * @returns what is held for the key afterwards.
    */
-  offer(entry: EntryPayload, create: boolean, nowMs: number): EntryPayload {
+  offer(entry: EntryPayload, create: boolean, nowMs: number, replaces?: EntryPayload | null): EntryPayload {
     const held = this.#held.get(entry.key);
     const live = held !== undefined && !this.#expired(held, nowMs) ? held : undefined;
     if (nowMs - entry.publishedMs >= this.#expiryMs) return live?.entry ?? entry;
@@ -54,6 +57,13 @@ export class EntryStore {
     }
     if (create) return live.entry;
     const current = live.entry;
+    if (
+      replaces !== undefined &&
+      replaces !== null &&
+      (current.version !== replaces.version || current.ownerId !== replaces.ownerId)
+    ) {
+      return current;
+    }
     if (entry.version > current.version) {
       live.entry = entry;
       live.receivedMs = nowMs;

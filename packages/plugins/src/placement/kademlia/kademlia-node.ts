@@ -79,6 +79,13 @@ export class KademliaNode {
   readonly #background = new Set<Promise<unknown>>();
   /** Contacts that entered the table since the last hand-over pass. */
   #arrived: Contact[] = [];
+  /**
+   * Contacts that left the routing table after failing, and when: still
+   * counted among a key's entry holders (mode shift's majorities) until
+   * `expiryMs` passed, so a node cut off from the others does not take
+   * itself for the whole overlay.
+   */
+  readonly #departed = new Map<string, { contact: Contact; atMs: number }>();
   #handover: Timer | undefined;
   #running = false;
   /** Publishes this node's own entries again (the owner side, set by the shift protocol). */
@@ -100,10 +107,14 @@ export class KademliaNode {
       ping: (contact) => this.ping(contact),
       now: () => components.clock.now(),
       onAdded: (contact) => {
+        this.#departed.delete(contact.id);
         this.#onAdded(contact);
         this.onContactAdded?.(contact);
       },
-      onRemoved: (contact) => this.onContactRemoved?.(contact),
+      onRemoved: (contact) => {
+        this.#departed.set(contact.id, { contact, atMs: components.clock.now() });
+        this.onContactRemoved?.(contact);
+      },
     });
   }
 
@@ -222,6 +233,25 @@ export class KademliaNode {
     return known;
   }
 
+  /**
+   * The nodes this node believes hold entries of `target` (at most `n`,
+   * closest first): itself, the contacts it knows and the ones that left its
+   * table by failing less than `expiryMs` ago. Mode shift's majorities are
+   * counted against it.
+   */
+  holdersOf(target: Uint8Array, n: number): Contact[] {
+    const now = this.#c.clock.now();
+    const known = this.table.closest(target, n);
+    known.push(this.self);
+    for (const [id, d] of this.#departed) {
+      if (now - d.atMs >= this.#s.expiryMs) this.#departed.delete(id);
+      else if (!this.table.has(id)) known.push(d.contact);
+    }
+    known.sort((a, b) => compareDistance(a.nodeId, b.nodeId, target));
+    if (known.length > n) known.length = n;
+    return known;
+  }
+
   /** FIND_NODE lookup: the `width` closest answering nodes to `target` (this node included), with the hops it took. */
   async findNode(target: Uint8Array, width: number, check?: () => void): Promise<LookupResult<never>> {
     this.table.touch(target);
@@ -243,9 +273,11 @@ export class KademliaNode {
    * FIND_VALUE lookup of `key`'s entry. Ends in the round some node answered
    * it (the newest version among that round's answers is kept) or, when none
    * holds it, once the k closest all answered. The entry is then stored at
-   * the closest node that answered without it (§2.3's caching).
+   * the closest node that answered without it (§2.3's caching). With
+   * `everyHolder` it asks on to the k closest and keeps the newest entry any
+   * of them holds (to decide who owns a key, not just to find it).
    */
-  async findValue(key: string, check?: () => void): Promise<FoundEntry> {
+  async findValue(key: string, check?: () => void, everyHolder = false): Promise<FoundEntry> {
     const target = idOf(key);
     this.table.touch(target);
     const local = this.entries.get(key, this.#c.clock.now());
@@ -257,16 +289,20 @@ export class KademliaNode {
       start: this.table.closest(target, this.#s.k),
       self: this.self,
       query: (contact) => this.#findValue(contact, key),
-      stopOnValue: true,
+      stopOnValue: !everyHolder,
       ...(check === undefined ? {} : { check }),
     });
     this.#counted(result.hops);
     let entry = local;
     for (const { value } of result.values) if (entry === undefined || value.version > entry.version) entry = value;
+    const entries = local === undefined ? [] : [local];
+    for (const { value } of result.values) {
+      if (!entries.some((e) => e.ownerId === value.ownerId && e.version === value.version)) entries.push(value);
+    }
     if (entry !== undefined && result.nearestWithout !== undefined && result.values.length > 0) {
       this.#track(this.storeAt([result.nearestWithout], [entry], false));
     }
-    return { entry, closest: result.closest, hops: result.hops };
+    return { entry, entries, closest: result.closest, hops: result.hops };
   }
 
   /**
@@ -277,13 +313,14 @@ export class KademliaNode {
     targets: readonly Contact[],
     entries: readonly EntryPayload[],
     create: boolean,
+    replaces?: EntryPayload,
   ): Promise<{ contact: Contact; current: readonly EntryPayload[] }[]> {
     type Answer = { contact: Contact; current: readonly EntryPayload[] };
     const answers = await Promise.all(
       targets.map(async (contact): Promise<Answer | undefined> => {
         if (contact.id === this.self.id) {
           const now = this.#c.clock.now();
-          return { contact, current: entries.map((e) => this.entries.offer(e, create, now)) };
+          return { contact, current: entries.map((e) => this.entries.offer(e, create, now, replaces)) };
         }
         const current: EntryPayload[] = [];
         try {
@@ -293,6 +330,7 @@ export class KademliaNode {
               sender: toWire(this.self),
               entries: page,
               create,
+              replaces: replaces ?? null,
             });
             if (reply.payload.current.length !== page.length) {
               throw new KvError(
@@ -386,7 +424,7 @@ export class KademliaNode {
     this.#heard(p.sender, ctx);
     const now = this.#c.clock.now();
     this.counters.storesReceived += p.entries.length;
-    const current = p.entries.map((entry) => this.entries.offer(entry, p.create, now));
+    const current = p.entries.map((entry) => this.entries.offer(entry, p.create, now, p.replaces));
     const payload: StoreReplyPayload = { sender: toWire(this.self), current };
     return { type: KADEMLIA_MESSAGES.storeReply, payload };
   }
@@ -446,6 +484,8 @@ export class KademliaNode {
 /** What a FIND_VALUE lookup found. */
 export interface FoundEntry {
   readonly entry: EntryPayload | undefined;
+  /** Every distinct entry (owner and version) answered, this node's own first. */
+  readonly entries: readonly EntryPayload[];
   /** The closest nodes that answered (and this node), closest first. */
   readonly closest: readonly Contact[];
   readonly hops: number;

@@ -195,6 +195,7 @@ export class KademliaPlacement implements Placement {
     }
     if (seeded) {
       const joined = await dht.bootstrap(seeds).catch(() => false);
+      if (joined) this.#shift?.republishRestored();
       if (!joined) {
         logger.info({ seeds }, 'no Kademlia seed answered yet; trying again');
         this.#retryBootstrap(seeds);
@@ -328,7 +329,8 @@ export class KademliaPlacement implements Placement {
       if (dht.table.size > 0) return;
       dht.track(
         dht.bootstrap(seeds).then((joined) => {
-          if (!joined) this.#retryBootstrap(seeds);
+          if (joined) this.#shift?.republishRestored();
+          else this.#retryBootstrap(seeds);
         }),
       );
     }, this.#o.bootstrapRetryMs);

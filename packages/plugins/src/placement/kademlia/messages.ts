@@ -67,11 +67,14 @@ message Value {
 }
 
 // STORE: keep these entries. An entry replaces a held one of a lower version; with
-// create set, only a key the receiver holds no entry for is taken (claiming a new key).
+// create set, only a key the receiver holds no entry for is taken (claiming a new key);
+// with replaces set, only where the held entry is that one or none is held (taking up a
+// key whose named owner answered that it does not own it).
 message Store {
   Contact sender = 1;
   repeated Entry entries = 2;
   bool create = 3;
+  Entry replaces = 4;
 }
 
 // One entry per stored one: what the receiver holds for the key now.
@@ -201,6 +204,8 @@ export interface ValuePayload extends SenderPayload {
 export interface StorePayload extends SenderPayload {
   readonly entries: readonly EntryPayload[];
   readonly create: boolean;
+  /** Set: each entry is taken only where the held one is this entry, or none is held (absent from older senders). */
+  readonly replaces?: EntryPayload | null;
 }
 
 export interface StoreReplyPayload extends SenderPayload {

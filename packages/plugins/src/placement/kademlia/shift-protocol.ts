@@ -3,8 +3,9 @@ import type { Clock, KeyTransfer, Logger, Random, Rpc, RpcContext, StoredRecord,
 import { LRUCache } from 'lru-cache';
 import { contactOf, fromWire, toWire } from './contact.js';
 import type { Contact } from './contact.js';
-import type { KademliaNode } from './kademlia-node.js';
+import type { FoundEntry, KademliaNode } from './kademlia-node.js';
 import { KADEMLIA_MESSAGES } from './messages.js';
+import { idOf } from './node-id.js';
 import type {
   EntryPayload,
   KeyTokenPayload,
@@ -212,6 +213,17 @@ export class ShiftProtocol {
     this.#dht.republishOwn = () => this.#republishOwn();
   }
 
+  /**
+   * Publishes again the entries of the keys the journal restored (once the
+   * node joined the overlay): holders that expired or replaced them while
+   * this node was down learn that it answers for them again.
+   */
+  republishRestored(): void {
+    if (this.#owned.size > 0 && !this.#stopped) {
+      for (const [key, owned] of this.#owned) this.#dht.track(this.#publishOwned(key, owned.version));
+    }
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#doubtTimer?.cancel();
@@ -303,45 +315,37 @@ export class ShiftProtocol {
     fresh: boolean,
   ): Promise<ShiftAnswer | undefined> {
     const self = this.#dht.self;
-    let hops = 0;
-    const rounds = { hops: 0 };
+    const progress = { hops: 0 };
+    // Nodes that answered, in this attempt, that they do not own the key.
+    const disowned = new Set<string>([self.id]);
     // A forward pointer here (this node gave the key up, or a hand-over to it failed) is where to ask
     // first, unless the last answer was refused: then the DHT says.
     let owner = fresh ? undefined : this.#forwards.get(key)?.to;
-    let known: EntryPayload | undefined;
     if (owner === undefined || owner.id === self.id) {
       const found = await this.#dht.findValue(key, check);
-      hops += found.hops;
-      known = found.entry;
-      if (known === undefined) {
-        const claimed = await this.#claim(key, found.closest, 1, check, rounds);
-        hops += rounds.hops;
-        if (claimed === undefined) return { kind: 'here', hops };
-        known = claimed;
+      progress.hops += found.hops;
+      if (found.entry === undefined) {
+        const claimed = await this.#claim(key, found.closest, 1, check, progress);
+        if (claimed === undefined) return { kind: 'here', hops: progress.hops };
+        owner = contactOf(claimed.ownerId, claimed.ownerAddress);
+      } else {
+        owner = contactOf(found.entry.ownerId, found.entry.ownerAddress);
       }
-      owner = contactOf(known.ownerId, known.ownerAddress);
     }
     for (let forwards = 0; forwards < MAX_FORWARDS; forwards++) {
       check();
-      if (owner.id === self.id) {
+      if (disowned.has(owner.id)) {
         // An entry names this node, which does not own the key (it gave it up and the new owner's
-        // entry has not reached every holder, or it restarted without its journal): ask for the newest.
-        const found = await this.#dht.findValue(key, check);
-        hops += found.hops;
-        if (found.entry !== undefined && found.entry.ownerId !== self.id) {
-          owner = contactOf(found.entry.ownerId, found.entry.ownerAddress);
-          continue;
-        }
-        rounds.hops = 0;
-        const claimed = await this.#claim(key, found.closest, (found.entry?.version ?? 0) + 1, check, rounds);
-        hops += rounds.hops;
-        if (claimed === undefined) return { kind: 'here', hops };
-        owner = contactOf(claimed.ownerId, claimed.ownerAddress);
+        // entry has not reached every holder, or a claim of it lost), or a node that said it does
+        // not own it: every holder is asked who does.
+        const next = await this.#lookAgain(key, disowned, check, progress);
+        if (next === undefined) return { kind: 'here', hops: progress.hops };
+        owner = next;
         continue;
       }
       let reply: ShiftReplyPayload;
       try {
-        hops++;
+        progress.hops++;
         const message = await this.#dht.request<ShiftReplyPayload>(owner, KADEMLIA_MESSAGES.shiftRequest, {
           sender: toWire(self),
           key,
@@ -350,14 +354,14 @@ export class ShiftProtocol {
       } catch (err) {
         if (isKvError(err, 'KVMESH_ERR_RPC_ABORTED')) throw err;
         // The owner holds the only copy: it is the key's only place, and the caller's request to it fails typed.
-        return { kind: 'remote', owner, hops };
+        return { kind: 'remote', owner, hops: progress.hops };
       }
       switch (reply.outcome) {
         case 'SHIFT_GRANTED':
-          return this.#takeOver(key, owner, reply, hops);
+          return this.#takeOver(key, owner, reply, progress.hops, check);
         case 'SHIFT_DECLINED':
           this.counters.declined++;
-          return { kind: 'remote', owner, hops };
+          return { kind: 'remote', owner, hops: progress.hops };
         case 'SHIFT_FROZEN':
           await sleep(Math.max(1, Math.min(reply.retryAfterMs, this.#s.freezeMs)));
           continue;
@@ -368,45 +372,58 @@ export class ShiftProtocol {
           owner = to;
           continue;
         }
-        default: {
-          // The named owner does not own it: a newer entry may say who does.
-          const found = await this.#dht.findValue(key, check);
-          hops += found.hops;
-          const newest = found.entry;
-          if (
-            newest !== undefined &&
-            newest.ownerId !== owner.id &&
-            (known === undefined || newest.version >= known.version)
-          ) {
-            known = newest;
-            owner = contactOf(newest.ownerId, newest.ownerAddress);
-            continue;
-          }
-          // Nobody answers for the key: take it up here with a higher version.
-          rounds.hops = 0;
-          const claimed = await this.#claim(
-            key,
-            found.closest,
-            Math.max(newest?.version ?? 0, known?.version ?? 0) + 1,
-            check,
-            rounds,
-          );
-          hops += rounds.hops;
-          if (claimed === undefined) return { kind: 'here', hops };
-          known = claimed;
-          owner = contactOf(claimed.ownerId, claimed.ownerAddress);
+        default:
+          disowned.add(owner.id);
           continue;
-        }
       }
     }
     return undefined;
   }
 
   /**
-   * Claims `key` for this node at `version` at the closest node that answers
-   * (STORE with create: taken only if that node holds no entry), then
-   * publishes it to the others. Resolves undefined when this node owns the
-   * key now, else with the entry that won.
+   * Asks every holder of `key`'s entry (not only the first to answer) who
+   * owns it, leaving out the nodes in `disowned`. With none left, nobody
+   * answers for the key: this node takes it up at a version above every one
+   * seen, in place of the entry most holders hold (a conditional claim, so
+   * an owner whose entry reached a majority keeps the key). Resolves the
+   * owner to ask next, or undefined when this node owns the key now.
+   */
+  async #lookAgain(
+    key: string,
+    disowned: ReadonlySet<string>,
+    check: () => void,
+    progress: { hops: number },
+  ): Promise<Contact | undefined> {
+    const found = await this.#dht.findValue(key, check, true);
+    progress.hops += found.hops;
+    if (await this.#adopt(key, found)) return undefined;
+    const byVersion = [...found.entries].sort((a, b) => b.version - a.version);
+    const next = byVersion.find((e) => !disowned.has(e.ownerId));
+    if (next !== undefined) return contactOf(next.ownerId, next.ownerAddress);
+    const self = this.#dht.self.id;
+    const replaced = byVersion.find((e) => e.ownerId !== self) ?? byVersion[0];
+    const claimed = await this.#claim(key, found.closest, (byVersion[0]?.version ?? 0) + 1, check, progress, replaced);
+    if (claimed === undefined) return undefined;
+    if (disowned.has(claimed.ownerId)) {
+      throw new KvError(
+        'KVMESH_ERR_PLACEMENT_EMPTY',
+        `key ${JSON.stringify(key)}: its entry holders disagree on its owner, and the one they name says it does not own it; retry in a moment`,
+      );
+    }
+    return contactOf(claimed.ownerId, claimed.ownerAddress);
+  }
+
+  /**
+   * Claims `key` for this node at `version`: first at the closest node that
+   * answers (STORE with create for a new key: taken only if that node holds
+   * no entry; with `replaces` for a take-up: taken only where the held entry
+   * is that one or older), then at the other holders. This node owns the key
+   * once a majority of the holders it knows of (`holdersOf`, departed ones
+   * counted) took the entry and none answered a newer one: two claims of one
+   * key cannot both win, and a node cut off from the others claims nothing.
+   * Resolves undefined when this node owns the key now, else with the entry
+   * that won.
+   * @throws KvError KVMESH_ERR_PLACEMENT_EMPTY when too few holders answered.
    */
   async #claim(
     key: string,
@@ -414,6 +431,7 @@ export class ShiftProtocol {
     version: number,
     check: () => void,
     rounds: { hops: number },
+    replaces?: EntryPayload,
   ): Promise<EntryPayload | undefined> {
     const self = this.#dht.self;
     const entry: EntryPayload = {
@@ -423,32 +441,57 @@ export class ShiftProtocol {
       version,
       publishedMs: this.#c.clock.now(),
     };
-    for (const home of closest) {
+    const target = idOf(key);
+    const needed = this.#majority(key);
+    const known = this.#dht.closestKnown(target, this.#dht.settings.k);
+    const targets = [...closest, ...known.filter((c) => !closest.some((d) => d.id === c.id))];
+    let accepted = 0;
+    let winner: EntryPayload | undefined;
+    const count = (answers: readonly { current: readonly EntryPayload[] }[]): void => {
+      for (const answer of answers) {
+        const current = answer.current[0];
+        if (current === undefined) continue;
+        if (current.ownerId === self.id && current.version === version) accepted++;
+        else if (winner === undefined || current.version > winner.version) winner = current;
+      }
+    };
+    // A take-up asks every holder at once: the first may well hold another entry (a claim of this
+    // node that lost), which a majority of the others outvotes.
+    if (replaces !== undefined) {
+      rounds.hops++;
+      count(await this.#dht.storeAt(targets, [entry], false, replaces));
+    }
+    for (let i = 0; replaces === undefined && i < targets.length && accepted === 0 && winner === undefined; i++) {
       check();
+      const home = targets[i]!;
       if (home.id !== self.id) rounds.hops++;
-      const answers = await this.#dht.storeAt([home], [entry], version === 1);
-      const current = answers[0]?.current[0];
-      if (current === undefined) continue;
-      if (current.ownerId !== self.id || current.version !== version) return current;
-      await this.#journal.owned(key, version);
-      this.#owned.set(key, { version, streakId: self.id, streak: 1, freeze: undefined });
-      this.counters.created++;
-      const others = closest.filter((c) => c.id !== home.id && c.id !== self.id);
-      if (others.length > 0) rounds.hops++;
+      count(await this.#dht.storeAt([home], [entry], version === 1, replaces));
+      if (winner !== undefined) return winner;
+      if (accepted === 0) continue;
+      const others = targets.filter((c) => c.id !== home.id);
+      if (others.some((c) => c.id !== self.id)) rounds.hops++;
       // Waited for before the first write is acknowledged here: sent without waiting, a faulty network
       // lost acknowledged counter increments (kvmesh sim kv, kademlia-local, seed 4), as a node that
       // misses the home can find no entry at the other holders yet and claim the key too.
-      await this.#dht.storeAt(
-        closest.filter((c) => c.id !== home.id),
-        [entry],
-        false,
-      );
-      return undefined;
+      count(await this.#dht.storeAt(others, [entry], version === 1, replaces));
     }
-    throw new KvError(
-      'KVMESH_ERR_PLACEMENT_EMPTY',
-      `no node near key ${JSON.stringify(key)} answered to record its owner`,
-    );
+    if (winner !== undefined && (winner.version > version || accepted < needed)) return winner;
+    if (accepted < needed) {
+      throw new KvError(
+        'KVMESH_ERR_PLACEMENT_EMPTY',
+        `key ${JSON.stringify(key)}: ${accepted} of the ${needed} nodes needed to record its owner answered; retry once the overlay is whole again`,
+      );
+    }
+    await this.#journal.owned(key, version);
+    this.#owned.set(key, { version, streakId: self.id, streak: 1, freeze: undefined });
+    this.#forwards.delete(key);
+    this.counters.created++;
+    return undefined;
+  }
+
+  /** How many of the nodes this node knows to hold `key`'s entry make a majority. */
+  #majority(key: string): number {
+    return Math.floor(this.#dht.holdersOf(idOf(key), this.#dht.settings.k).length / 2) + 1;
   }
 
   /** Steps 2-5 of a shift, once the owner granted it. */
@@ -457,6 +500,7 @@ export class ShiftProtocol {
     owner: Contact,
     grant: ShiftReplyPayload,
     hops: number,
+    check: () => void,
   ): Promise<ShiftAnswer | undefined> {
     const grantedAt = this.#c.clock.now();
     const transfer = this.#transfer;
@@ -501,11 +545,19 @@ export class ShiftProtocol {
       version: grant.version,
       publishedMs: this.#c.clock.now(),
     };
-    try {
-      await this.#dht.publish(entry);
-    } catch (err) {
-      // The old owner's forward pointer and the next republish carry the change meanwhile.
+    // The new entry must reach a majority of the holders before the old owner is released: else a
+    // node that asks the holders later could find the old owner's entry at most of them, hear it
+    // gave the key up, and take the key up anew without its data.
+    const published = await this.#dht.publish(entry, check).catch((err: unknown) => {
       this.#c.logger.debug({ key, err: (err as Error).message }, 'publishing a new owner entry failed');
+      return 0;
+    });
+    if (published < this.#majority(key)) {
+      abort();
+      if (recordVersion !== undefined) await transfer.purge(key, recordVersion).catch(() => false);
+      await this.#journal.abandoned(key).catch(() => undefined);
+      this.#forwards.set(key, { to: owner, token: grant.token, newer: null });
+      return { kind: 'remote', owner, hops };
     }
     const deadline = grantedAt + Math.max(1, grant.freezeMs);
     const released = await this.#release(owner, key, grant.token, deadline);
@@ -534,6 +586,8 @@ export class ShiftProtocol {
       this.counters.expired++;
       if (recordVersion !== undefined) await this.#transfer?.purge(key, recordVersion).catch(() => false);
       await this.#journal.abandoned(key);
+      // The old owner kept the key: askers this node's entry still sends here go on to it.
+      this.#forwards.set(key, { to: owner, token: '', newer: null });
       return false;
     }
     if (released.newer !== null && this.#transfer !== undefined) await this.#transfer.store(released.newer);
@@ -601,7 +655,7 @@ export class ShiftProtocol {
       payload: { token: '', version: 0, record: null, freezeMs: 0, retryAfterMs: 0, to: null, ...r },
     });
     const key = p.key;
-    const owned = this.#owned.get(key);
+    let owned = this.#owned.get(key);
     if (accessor === undefined) throw new KvError('KVMESH_ERR_MESSAGE_INVALID', 'a ShiftRequest names no sender');
     if (owned === undefined) {
       const forward = this.#forwards.get(key);
@@ -612,7 +666,8 @@ export class ShiftProtocol {
           retryAfterMs: this.#doubts.has(key) ? DOUBT_RETRY_MS : INCOMING_RETRY_MS,
         });
       }
-      return reply({ outcome: 'SHIFT_NOT_OWNER' });
+      owned = (await this.#adopt(key)) ? this.#owned.get(key) : undefined;
+      if (owned === undefined) return reply({ outcome: 'SHIFT_NOT_OWNER' });
     }
     const now = this.#c.clock.now();
     if (owned.freeze !== undefined) {
@@ -660,6 +715,34 @@ export class ShiftProtocol {
       record: record ?? null,
       freezeMs: Math.max(1, freeze.untilMs - this.#c.clock.now()),
     });
+  }
+
+  /**
+   * A node asked for a key it does not know it owns, while it holds a
+   * record of the key and the newest entry at the holders names it: it owns
+   * the key (it restarted without its journal, or lost it) and answers for
+   * it again at that entry's version, rather than let the key be taken up
+   * anew without the record. Resolves true when this node owns the key now.
+   */
+  async #adopt(key: string, found?: FoundEntry): Promise<boolean> {
+    const transfer = this.#transfer;
+    if (transfer === undefined || this.#stopped) return false;
+    const record = await transfer.read(key).catch(() => undefined);
+    if (record === undefined) return false;
+    const lookup = found ?? (await this.#dht.findValue(key, undefined, true).catch(() => undefined));
+    const newest = lookup === undefined ? undefined : newestOf(lookup.entries);
+    const self = this.#dht.self;
+    if (newest === undefined || newest.ownerId !== self.id) return false;
+    if (this.#owned.has(key)) return true;
+    if (this.#forwards.has(key) || this.#doubts.has(key) || this.#stopped) return false;
+    await this.#journal.owned(key, newest.version);
+    if (this.#owned.has(key)) return true;
+    this.#owned.set(key, { version: newest.version, streakId: self.id, streak: 0, freeze: undefined });
+    this.#c.logger.info(
+      { key, version: newest.version },
+      'answering for a key again: this node holds its record and the holders name it the owner',
+    );
+    return true;
   }
 
   /** Owner side of step 4. */
@@ -722,19 +805,24 @@ export class ShiftProtocol {
       { key, accessor: freeze.accessor.id, why },
       'a key stayed with this node: its hand-over did not finish',
     );
-    const self = this.#dht.self;
     const version = owned.version;
-    this.#dht.track(
-      this.#journal.owned(key, version).then(() =>
-        this.#dht.publish({
-          key,
-          ownerId: self.id,
-          ownerAddress: self.address,
-          version,
-          publishedMs: this.#c.clock.now(),
-        }),
-      ),
-    );
+    this.#dht.track(this.#journal.owned(key, version).then(() => this.#publishOwned(key, version)));
+  }
+
+  /**
+   * Publishes this node's entry of `key` at `version` until a majority of
+   * the holders took it, or the key moved on: the taker's entry may have
+   * reached them, and it must not outlive a hand-over that did not happen.
+   */
+  async #publishOwned(key: string, version: number): Promise<void> {
+    const self = this.#dht.self;
+    while (!this.#stopped && this.#owned.get(key)?.version === version) {
+      const stored = await this.#dht
+        .publish({ key, ownerId: self.id, ownerAddress: self.address, version, publishedMs: this.#c.clock.now() })
+        .catch(() => 0);
+      if (stored >= this.#majority(key)) return;
+      await this.#c.clock.sleep(DOUBT_RETRY_MS, this.#dht.lifetime);
+    }
   }
 
   async #republishOwn(): Promise<void> {
@@ -763,6 +851,13 @@ export class ShiftProtocol {
       owned.streak = 1;
     }
   }
+}
+
+/** The entry of the highest version (the first of them on a tie). */
+function newestOf(entries: readonly EntryPayload[]): EntryPayload | undefined {
+  let newest: EntryPayload | undefined;
+  for (const e of entries) if (newest === undefined || e.version > newest.version) newest = e;
+  return newest;
 }
 
 function hex(bytes: Uint8Array): string {
