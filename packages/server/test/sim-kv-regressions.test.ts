@@ -94,6 +94,9 @@ const LOST_WRITE_SEEDS: ReadonlyArray<readonly [string, number, string]> = [
   ['velour-fog', 21, 'a delete on a primary that does not hold the key yet'],
   ['shards-local', 58, 'a delete on a replica that restarted without the key'],
   ['shards-local', 77, 'a delete on a replica that restarted without the key'],
+  // A conditional write that lost its race was taken back by removing its record: the replica then held nothing (absent, read alone).
+  ['shards-local', 17, 'a conditional write taken back'],
+  ['shards-local', 26, 'a conditional write taken back'],
   // Two nodes that each took themselves for a counter's primary both acknowledged one increment.
   ['dht-node', 65, 'two primaries deciding one compare-and-set'],
   ['dht-node', 71, 'two primaries deciding one compare-and-set'],

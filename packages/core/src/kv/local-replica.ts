@@ -1,10 +1,11 @@
+import { LRUCache } from 'lru-cache';
 import type { Logger } from '../contracts/logger.js';
 import type { Message } from '../contracts/codec.js';
 import type { Placement } from '../contracts/placement.js';
 import type { Rpc } from '../contracts/rpc.js';
 import type { Storage, StoredRecord, Version } from '../contracts/storage.js';
 import { KvError } from '../errors.js';
-import { compareRecords, compareVersions } from './hlc.js';
+import { compareRecords, compareVersions, formatVersion } from './hlc.js';
 import type { HybridLogicalClock } from './hlc.js';
 import { refusal } from './admission.js';
 import { KV_MESSAGES } from './kv-messages.js';
@@ -19,6 +20,14 @@ import type {
 import { KeyLocks } from './key-locks.js';
 import { checkContentType, checkKey, checkValue } from './limits.js';
 import type { KvLimits } from './limits.js';
+
+/**
+ * How many of its latest conditional writes a replica remembers what they
+ * replaced, so one can be taken back (`retract`) if it lost a race: its
+ * primary asks within one request deadline of storing it. A count, not a
+ * time, so simulated runs replay exactly.
+ */
+const UNDO_MAX = 10_000;
 
 /** What a replica answers to a write. */
 export interface WriteAck {
@@ -71,6 +80,8 @@ export class LocalReplica {
   #writeHandler: WriteHandler | undefined;
   /** Conditional writes check and store under this replica's own lock on the key (never held across a request). */
   readonly #conditional = new KeyLocks();
+  /** `key \n version` of a conditional write stored here → the record it replaced (null: none). */
+  readonly #undo = new LRUCache<string, { readonly previous: StoredRecord | null }>({ max: UNDO_MAX });
 
   constructor(options: LocalReplicaOptions) {
     this.#storage = options.storage;
@@ -140,15 +151,23 @@ export class LocalReplica {
   }
 
   /**
-   * Removes this replica's record of `key` if it is exactly `version` (a
-   * conditional write that lost its race takes its record back). Resolves
-   * true when removed.
+   * Takes back a conditional write that lost its race: if this replica's
+   * record of `key` is still exactly `version`, puts back the record that
+   * write replaced (or none). Resolves true when taken back; false when
+   * another record is there now, or the replaced one is no longer known
+   * (UNDO_MAX conditional writes ago, or this node restarted): the write then stays,
+   * as a write whose outcome the client was told is unknown may.
    */
   retract(key: string, version: Version): Promise<boolean> {
     return this.#conditional.run(key, async () => {
+      const id = undoId(key, version);
+      const undo = this.#undo.get(id);
       const current = await this.#storage.get(key);
-      if (current === undefined || compareVersions(current.version, version) !== 0) return false;
-      return this.#storage.purge(key, version);
+      if (undo === undefined || current === undefined || compareVersions(current.version, version) !== 0) return false;
+      this.#undo.delete(id);
+      if (!(await this.#storage.purge(key, version))) return false;
+      if (undo.previous !== null) await this.#storage.put(undo.previous);
+      return true;
     });
   }
 
@@ -158,7 +177,9 @@ export class LocalReplica {
     if (current !== undefined && !same && !meets(current, expect)) {
       return { written: false, previous: current.version, previousTombstone: current.tombstone, conflict: true };
     }
-    return this.#write(record, { record: current });
+    const ack = await this.#write(record, { record: current });
+    if (ack.written) this.#undo.set(undoId(record.key, record.version), { previous: current ?? null });
+    return ack;
   }
 
   /** Registers the replica's request handlers. Call once. */
@@ -245,4 +266,8 @@ export class LocalReplica {
 function meets(current: StoredRecord, expect: Expectation): boolean {
   if (expect.absent) return current.tombstone;
   return expect.atMost !== null && compareVersions(current.version, expect.atMost) <= 0;
+}
+
+function undoId(key: string, version: Version): string {
+  return `${key}\n${formatVersion(version)}`;
 }

@@ -93,6 +93,33 @@ test('a replica stores a conditional write only when what it holds is what the p
   );
 });
 
+test('a conditional write taken back puts back the record it replaced, and only if it is still there', async (t) => {
+  const { clock, byId } = await kvCluster(t);
+  const rpc = byId('a').node.get<Rpc>('rpc');
+  const v0 = await settle(clock, byId('a').kv.put('k', UTF8.encode('v0'), 'text/plain'));
+  const lost: StoredRecord = {
+    key: 'k',
+    value: UTF8.encode('lost'),
+    contentType: 'text/plain',
+    version: { wallMs: clock.now() + 1, logical: 0, node: 'a' },
+    tombstone: false,
+  };
+  const expect = { absent: false, atMost: v0.version };
+  await settle(clock, rpc.request('sim://b', 'kvmesh.kv.Put', { record: lost, expect }));
+  t.is(text(byId('b').storage.records.get('k')?.value), 'lost');
+  const back = await settle(clock, rpc.request('sim://b', 'kvmesh.kv.Retract', { key: 'k', version: lost.version }));
+  t.deepEqual(back.payload, { removed: true });
+  t.deepEqual(byId('b').storage.records.get('k')?.version, v0.version, 'the replaced record is back, not nothing');
+  const again = await settle(clock, rpc.request('sim://b', 'kvmesh.kv.Retract', { key: 'k', version: lost.version }));
+  t.deepEqual(again.payload, { removed: false }, 'a version the replica no longer holds is left alone');
+  t.deepEqual(byId('b').storage.records.get('k')?.version, v0.version);
+  // A plain write is never taken back: the replica does not know what it replaced.
+  const plain = { ...lost, version: { ...lost.version, wallMs: lost.version.wallMs + 5 } };
+  await settle(clock, rpc.request('sim://b', 'kvmesh.kv.Put', { record: plain }));
+  const kept = await settle(clock, rpc.request('sim://b', 'kvmesh.kv.Retract', { key: 'k', version: plain.version }));
+  t.deepEqual(kept.payload, { removed: false });
+});
+
 test('a delete that reads no live record still deletes the value a replica outside its read quorum holds', async (t) => {
   const { clock, byId, nodes } = await kvCluster(t, { readQuorum: 1 });
   // Only c holds the key (a write that failed after reaching it, or a move not yet complete).
