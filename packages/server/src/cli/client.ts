@@ -1,5 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { KvClient, KvClientError } from '@kvmesh/client';
 import { CliError, EXIT } from './exit-codes.js';
 
 /** Where client commands go when neither `--node` nor KVMESH_NODE says. */
@@ -80,6 +81,63 @@ export class ApiClient {
       req.end(init.body);
     });
   }
+}
+
+/**
+ * The @kvmesh/client of the key commands (get, put, del) for the node at
+ * `nodeUrl`: that node only, no routing table (one call per process would
+ * pay two more requests for it), and no retry but the client's move to
+ * another node, which one node does not have. Loaded when a key command
+ * runs, so the other commands start without undici. Close it when done.
+ * @throws CliError (exit 1) when `nodeUrl` is not an http(s) URL.
+ */
+export async function keyClient(nodeUrl: string): Promise<{ client: KvClient; base: string }> {
+  const base = new ApiClient(nodeUrl).base;
+  const { KvClient } = await import('@kvmesh/client');
+  const client = new KvClient({
+    seeds: [base],
+    routing: false,
+    minConnections: 1,
+    refreshIntervalMs: 0,
+    retry: { attempts: 1 },
+  });
+  return { client, base };
+}
+
+/**
+ * What a failed key command means for a shell user: the server's status,
+ * code and message (exit 1 for 4xx, the request was wrong; 2 for 5xx), or
+ * that the node could not be reached (exit 2).
+ */
+export function clientFailure(base: string, err: unknown): unknown {
+  // Compared by name and code, as the client's isKvClientError does, without loading the client for it.
+  if (typeof err !== 'object' || err === null || (err as { name?: unknown }).name !== 'KvClientError') return err;
+  if (typeof (err as { code?: unknown }).code !== 'string') return err;
+  return failure(base, err as KvClientError);
+}
+
+function failure(base: string, err: KvClientError): CliError {
+  if (err.status !== undefined) {
+    return new CliError(
+      `HTTP ${err.status} ${err.code}: ${err.message}`,
+      err.status >= 500 ? EXIT.runtime : EXIT.usage,
+    );
+  }
+  if (err.code === 'KVMESH_ERR_CLIENT_UNREACHABLE' || err.code === 'KVMESH_ERR_CLIENT_CONNECTION') {
+    const cause = err.cause as { code?: unknown; message?: unknown } | undefined;
+    const reason = typeof cause?.code === 'string' ? cause.code : String(cause?.message ?? err.message);
+    return new CliError(`cannot reach ${base}: ${reason} (is the node running? set --node)`, EXIT.runtime);
+  }
+  return new CliError(`${err.code}: ${err.message}`, EXIT.runtime);
+}
+
+/** The answer a command gives for a key that does not exist, as the server words it. */
+export function keyNotFound(key: string): CliError {
+  const shown = key.length > 64 ? `${key.slice(0, 64)}…` : key;
+  return new CliError(
+    `HTTP 404 KVMESH_ERR_HTTP_KEY_NOT_FOUND: key ${JSON.stringify(shown)} does not exist`,
+    EXIT.usage,
+  );
 }
 
 /**

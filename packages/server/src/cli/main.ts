@@ -2,9 +2,18 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { KvClient } from '@kvmesh/client';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { LOG_LEVELS } from '../log-levels.js';
-import { ApiClient, DEFAULT_NODE_URL, readStdin, responseError } from './client.js';
+import {
+  ApiClient,
+  DEFAULT_NODE_URL,
+  clientFailure,
+  keyClient,
+  keyNotFound,
+  readStdin,
+  responseError,
+} from './client.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { launcherPid, watchParent } from './parent-watch.js';
 import { simCommand } from './sim-command.js';
@@ -73,15 +82,10 @@ export function buildProgram(): Command {
     .addOption(nodeOption())
     .option('-v, --verbose', 'print status, content type and version to stderr')
     .action(async (key: string, options: { node: string; verbose?: boolean }) => {
-      const client = new ApiClient(options.node);
-      const res = await client.request('GET', client.keyUrl(key));
-      if (res.status !== 200) throw responseError(res);
-      if (options.verbose) {
-        process.stderr.write(
-          `${res.status} ${res.headers.get('content-type') ?? ''} etag ${res.headers.get('etag') ?? ''}\n`,
-        );
-      }
-      await writeOut(res.body);
+      const got = await withKeyClient(options.node, (client) => client.get(key));
+      if (got === undefined) throw keyNotFound(key);
+      if (options.verbose) process.stderr.write(`200 ${got.contentType} etag "${got.version}"\n`);
+      await writeOut(got.value);
     });
 
   program
@@ -94,14 +98,15 @@ export function buildProgram(): Command {
     .option('--if-match <version>', 'write only if the current version is this one')
     .option('--create-only', 'write only if the key does not exist (If-None-Match: *)')
     .action(async (key: string, value: string, options: PutOptions) => {
-      const client = new ApiClient(options.node);
       const body = value === '-' ? await readStdin() : Buffer.from(value, 'utf8');
-      const headers: Record<string, string> = { 'content-type': options.contentType };
-      if (options.ifMatch !== undefined) headers['if-match'] = `"${options.ifMatch.replace(/^"|"$/g, '')}"`;
-      if (options.createOnly) headers['if-none-match'] = '*';
-      const res = await client.request('PUT', client.keyUrl(key), { headers, body });
-      if (res.status !== 200 && res.status !== 201) throw responseError(res);
-      await writeOut(`${res.body.toString('utf8')}\n`);
+      const put = await withKeyClient(options.node, (client) =>
+        client.put(key, body, {
+          contentType: options.contentType,
+          ...(options.ifMatch === undefined ? {} : { ifMatch: options.ifMatch.replace(/^"|"$/g, '') }),
+          ...(options.createOnly ? { ifNoneMatch: '*' as const } : {}),
+        }),
+      );
+      await writeOut(`${JSON.stringify({ key, version: put.version })}\n`);
     });
 
   program
@@ -112,11 +117,10 @@ export function buildProgram(): Command {
     .addOption(nodeOption())
     .option('--if-match <version>', 'delete only if the current version is this one')
     .action(async (key: string, options: { node: string; ifMatch?: string }) => {
-      const client = new ApiClient(options.node);
-      const headers: Record<string, string> = {};
-      if (options.ifMatch !== undefined) headers['if-match'] = `"${options.ifMatch.replace(/^"|"$/g, '')}"`;
-      const res = await client.request('DELETE', client.keyUrl(key), { headers });
-      if (res.status !== 204) throw responseError(res);
+      const deleted = await withKeyClient(options.node, (client) =>
+        client.delete(key, options.ifMatch === undefined ? {} : { ifMatch: options.ifMatch.replace(/^"|"$/g, '') }),
+      );
+      if (!deleted.existed) throw keyNotFound(key);
       await writeOut(`deleted ${key}\n`);
     });
 
@@ -309,6 +313,18 @@ function hostPortList(value: string): string[] {
     .filter((s) => s !== '');
   for (const seed of seeds) hostPort(seed);
   return seeds;
+}
+
+/** Runs one key command's call through the client of `nodeUrl`, then closes it; failures as a shell user reads them. */
+async function withKeyClient<T>(nodeUrl: string, call: (client: KvClient) => Promise<T>): Promise<T> {
+  const { client, base } = await keyClient(nodeUrl);
+  try {
+    return await call(client);
+  } catch (err) {
+    throw clientFailure(base, err);
+  } finally {
+    await client.close();
+  }
 }
 
 function writeOut(data: string | Buffer): Promise<void> {
