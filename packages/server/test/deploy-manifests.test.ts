@@ -447,6 +447,18 @@ async function checkStatefulSet(
     addresses.add(config.node.address);
     results.push({ podName, env, config });
   }
+  // Under OrderedReady a pod starts once the lower ones are ready, and a node with seeds is ready once
+  // one other than itself answered: each pod's seeds must then name a lower pod (the first, none but itself).
+  if ((spec.podManagementPolicy ?? 'OrderedReady') === 'OrderedReady') {
+    for (const [ordinal, { config }] of results.entries()) {
+      const others = config.join.filter((seed) => seed !== config.node.address);
+      const lower = others.filter((seed) => Number(/-(\d+)\./.exec(seed)?.[1]) < ordinal);
+      t.true(
+        others.length === 0 || lower.length > 0,
+        `${where}: pod ${ordinal} under OrderedReady waits for ${others}`,
+      );
+    }
+  }
   t.is(ids.size, replicas, `${where}: every pod has its own node id`);
   t.is(addresses.size, replicas, `${where}: every pod has its own address`);
 
@@ -520,7 +532,6 @@ test('every pod of the CSE138 overlay is in the view it starts with, on the seed
   const objects = await render(join(KUBERNETES, 'overlays/cse138'));
   const sts = objects.find((o) => o['kind'] === 'StatefulSet')!;
   const pods = await checkStatefulSet(t, objects, sts, await image(), 'overlays/cse138');
-  t.is(sts['spec'].podManagementPolicy, 'Parallel', 'a static view starts all its nodes at once');
   for (const { podName, env, config } of pods) {
     t.is(config.node.address, env['ADDRESS']!, `${podName}: ADDRESS is the node address`);
     t.is(splitHostPort(config.node.address).port, 13800, `${podName}: port 13800`);
