@@ -276,7 +276,10 @@ export class ChordPlacement implements Placement {
   }
 
   admit(key: string, _intent: Intent, _epoch: number): Admission {
-    if (this.#state !== 'joined') return { kind: 'not-owner', epoch: CHORD_EPOCH };
+    // Lost, or on the smaller side of a partition: what it held may be served by others meanwhile.
+    if (this.#state !== 'joined' || this.#table.lost || this.#minority() !== undefined) {
+      return { kind: 'not-owner', epoch: CHORD_EPOCH };
+    }
     let target: Ident;
     try {
       target = this.#metric.keyIdent(key);
