@@ -11,6 +11,10 @@ import { SeededRandom } from '../sim/seeded-random.js';
 import { VirtualClock } from '../sim/virtual-clock.js';
 import { PlacementWorld } from './placement-world.js';
 import { checkViewParameters } from './placement-parameters.js';
+import { checkRoutes } from './placement-routes.js';
+import type { RoutesKeyHash } from './placement-routes.js';
+
+export type { RoutesKeyHash } from './placement-routes.js';
 
 export { PlacementWorld, type WorldMemberSpec } from './placement-world.js';
 
@@ -28,6 +32,7 @@ export const PLACEMENT_CHECKS = [
   'empty',
   'lifecycle',
   'parameters',
+  'routes',
 ] as const;
 export type PlacementCheck = (typeof PLACEMENT_CHECKS)[number];
 
@@ -81,6 +86,12 @@ export interface PlacementConformanceOptions {
    * the check holds it to refusing them.
    */
   readonly parameters?: readonly ViewParameters[];
+  /**
+   * The key hashes a routing table may name beyond `sha1` and `md5` (which
+   * core computes), e.g. xxhash32, so the `routes` check can compare keys.
+   * Omitted: such a table's shape is checked, its keys are not.
+   */
+  readonly keyHash?: RoutesKeyHash;
 }
 
 const DEFAULT_BALANCE: Readonly<Record<number, number>> = Object.freeze({ 10: 1.15, 100: 1.25 });
@@ -128,7 +139,9 @@ export function placementKeys(count: number): string[] {
  *   the declared ones, refuses an unknown one with
  *   KVMESH_ERR_PLACEMENT_PARAMETERS_INVALID, and a change of parameters
  *   alone moves exactly the keys whose replicas change and changes the
- *   epoch; one that takes none ignores them in `plan`.
+ *   epoch; one that takes none ignores them in `plan`;
+ * - routes: a routing table, when the placement states one, has its epoch,
+ *   names data members only and gives every key the replicas `locate` gives.
  *
  * Call it from an ava test file:
  * `runPlacementConformance(test, { name: 'ring', create: (c) => plugin.create(opts)(c), bounds })`.
@@ -482,6 +495,19 @@ export function runPlacementConformance(test: TestFn, options: PlacementConforma
         prefix,
       }),
   );
+
+  check('routes', 'a routing table, when stated, gives every key the replicas locate gives', async (t) => {
+    const world = cluster();
+    const placement = await build(t, world, 'm001');
+    await checkRoutes(t, {
+      placement,
+      keys: sample(2_000),
+      holders: () => dataIds(world),
+      change: () => void world.add(placementMemberIds(CLUSTER + 1).at(-1)!),
+      keyHash: options.keyHash,
+      prefix,
+    });
+  });
 
   check('lifecycle', 'start and stop twice are harmless, and stop unsubscribes from membership', async (t) => {
     const world = cluster();
