@@ -1,10 +1,13 @@
 import test from 'ava';
 import { runPlacementConformance } from '@kvmesh/core';
+import { loadHash } from '../../src/placement/support/hash.js';
+import type { HashName } from '../../src/placement/support/hash.js';
 import { placementFactory } from './options.js';
 
 // CSE138: shards of replicationFactor members; the unit of balance is the shard.
 runPlacementConformance(test, {
   name: 'consistent-hash shards',
+  keyHash: (name) => loadHash(name as HashName),
   create: placementFactory('consistent-hash', {
     mode: 'shards',
     replicationFactor: 2,
