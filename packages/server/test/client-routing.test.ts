@@ -12,7 +12,7 @@ import { startTestServer, testConfig } from './helpers/node.js';
  * failover when a seed dies, and a refreshed map after a view change.
  */
 
-/** This file's loopback range (127.0.0.200 to .211), four nodes per test. */
+/** This file's loopback range (127.0.0.200 to .216), three or four nodes per test. */
 const FIRST_HOST = 200;
 const SECRET = 'client-routing-test-cluster-secret';
 
@@ -225,4 +225,27 @@ test('falls back to any node when the placement publishes no table', async (t) =
   await c.put('k', 'v');
   t.is((await c.get('k'))?.value.toString(), 'v');
   t.is(c.stats().routed, 0);
+});
+
+test('on shards, each write goes to the primary its shard picks for the key: no node forwards one', async (t) => {
+  const cluster = await startCluster(t, FIRST_HOST + 13, 4, {
+    mode: 'shards',
+    replicationFactor: 2,
+    writeQuorum: 'all',
+    readQuorum: 1,
+  });
+  const c = client(t, [cluster.urls[0]!]);
+  await c.connect();
+  t.is(c.routingTable?.answer.order, 'fmix32', 'a shard rotates its primaries by key');
+  t.is(c.routingTable?.answer.replicaSets.length, 2, 'two shards of two');
+  const before = await forwardedWrites(cluster.urls);
+  const primaries = new Set<string>();
+  for (const key of KEYS) {
+    const put = await c.put(key, `v:${key}`);
+    t.is(put.servedBy, c.routingTable!.replicas(key)[0], key);
+    primaries.add(put.servedBy!);
+  }
+  t.is(await forwardedWrites(cluster.urls), before, 'no write was forwarded');
+  t.is(primaries.size, 4, 'every member is the primary of some keys');
+  for (const key of KEYS) t.is((await c.get(key))?.value.toString(), `v:${key}`);
 });
