@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { ExecutionContext } from 'ava';
 
 /** The committed launcher, as `npx kvmesh` runs it. */
 export const KVMESH_BIN = fileURLToPath(new URL('../../../bin/kvmesh.js', import.meta.url));
@@ -33,6 +32,14 @@ export function runCli(
   });
 }
 
+/**
+ * Where a helper registers what must run when its caller ends: an ava
+ * ExecutionContext in a test, or a script's own list (bench/fault-run.ts).
+ */
+export interface Teardowns {
+  teardown(fn: () => Promise<void> | void): void;
+}
+
 export interface StartedNode {
   readonly child: ChildProcess;
   /** The API base URL the node logged when it started serving. */
@@ -45,7 +52,7 @@ export interface StartedNode {
  * Spawns `kvmesh start ...args` and resolves once the node logged that it
  * serves. The process is killed (SIGKILL) when the test ends, pass or fail.
  */
-export function startCli(t: ExecutionContext, args: readonly string[], timeoutMs = 30_000): Promise<StartedNode> {
+export function startCli(t: Teardowns, args: readonly string[], timeoutMs = 30_000): Promise<StartedNode> {
   const child = spawn(process.execPath, [KVMESH_BIN, 'start', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -8,10 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { PluginRegistry, resolveConfig, silentLogger } from '@kvmesh/core';
 import type { Member, Membership, Placement } from '@kvmesh/core';
 import { builtinPlugins } from '@kvmesh/plugins';
-import type { ExecutionContext } from 'ava';
 import { SERVER_CONFIG_EXTENSIONS } from '../../src/settings.js';
 import { KVMESH_BIN, startCli } from './cli.js';
-import type { StartedNode } from './cli.js';
+import type { StartedNode, Teardowns } from './cli.js';
 import { http } from './http.js';
 import type { TestRequest, TestResponse } from './http.js';
 
@@ -33,7 +32,7 @@ export function loopbackHosts(first: number, count: number): string[] {
 }
 
 /** A fresh temporary folder, removed when the test ends (after its processes were killed). */
-export async function tempDir(t: ExecutionContext, prefix: string): Promise<string> {
+export async function tempDir(t: Teardowns, prefix: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `kvmesh-${prefix}-`));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
@@ -142,7 +141,7 @@ export class ProcessCluster {
    * `configFile` replaces the cluster's config for this node (a node that starts with its own view).
    */
   async start(
-    t: ExecutionContext,
+    t: Teardowns,
     id: string,
     options: { configFile?: string; args?: readonly string[] } = {},
   ): Promise<StartedNode> {
@@ -204,7 +203,7 @@ export interface UpCluster {
  * and every node it reported, by pid.
  */
 export function startUp(
-  t: ExecutionContext,
+  t: Teardowns,
   configFile: string,
   args: readonly string[],
   timeoutMs = 60_000,
