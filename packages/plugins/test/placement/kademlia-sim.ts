@@ -53,6 +53,8 @@ export interface SimKademliaOptions {
   readonly kvOptions?: Record<string, unknown>;
   readonly link?: Partial<LinkProfile>;
   readonly logger?: Logger;
+  /** Storage of every node (default memory, emptied by a crash; lmdb keeps its files in the node's data folder). */
+  readonly storage?: 'memory' | 'lmdb';
   /** Frame limits of every endpoint (default: large enough for any record). */
   readonly maxFrameBytes?: number;
 }
@@ -203,7 +205,7 @@ export class SimKademlia {
       node: { id, address: `${id}:${PORT}`, dataDir: join(this.#dir, id) },
       transport: { name: 'sim' },
       codec: { name: o.codec ?? 'protobuf' },
-      storage: { name: 'memory' },
+      storage: { name: o.storage ?? 'memory' },
       placement: { name: 'kademlia', options: { seeds, persistOwnership: false, ...o.placement } },
       rpc: { timeoutMs: 1_000 },
       kv: { antiEntropyIntervalMs: 0, ...o.kvOptions },

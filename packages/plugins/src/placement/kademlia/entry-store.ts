@@ -74,6 +74,14 @@ export class EntryStore {
     return live.entry;
   }
 
+  /** Drops the held entry of `entry.key` if it is `entry` (same owner and version): a claim of it that lost. */
+  withdraw(entry: EntryPayload): void {
+    const held = this.#held.get(entry.key);
+    if (held !== undefined && held.entry.ownerId === entry.ownerId && held.entry.version === entry.version) {
+      this.#held.delete(entry.key);
+    }
+  }
+
   /** Every live entry. */
   all(nowMs: number): EntryPayload[] {
     const out: EntryPayload[] = [];

@@ -475,8 +475,14 @@ export class ShiftProtocol {
       // misses the home can find no entry at the other holders yet and claim the key too.
       count(await this.#dht.storeAt(others, [entry], version === 1, replaces));
     }
-    if (winner !== undefined && (winner.version > version || accepted < needed)) return winner;
+    if (winner !== undefined && (winner.version > version || accepted < needed)) {
+      this.#dht.entries.withdraw(entry);
+      return winner;
+    }
     if (accepted < needed) {
+      // The entry stays where it was taken (this node's own store first): left there, it would name
+      // this node at a version above the real owner's, and spread from there when contacts come back.
+      this.#dht.entries.withdraw(entry);
       throw new KvError(
         'KVMESH_ERR_PLACEMENT_EMPTY',
         `key ${JSON.stringify(key)}: ${accepted} of the ${needed} nodes needed to record its owner answered; retry once the overlay is whole again`,
@@ -486,6 +492,7 @@ export class ShiftProtocol {
     this.#owned.set(key, { version, streakId: self.id, streak: 1, freeze: undefined });
     this.#forwards.delete(key);
     this.counters.created++;
+    this.#c.logger.debug({ key, version, holders: accepted, needed }, 'claimed a key');
     return undefined;
   }
 
