@@ -151,11 +151,15 @@ test('a body over the limit answers 413 as soon as it passes the limit, chunked 
   const { url } = await startTestServer(t, testConfig('127.0.0.1', { limits: { maxValueBytes: 1000 } }));
   const head = 'PUT /v1/kv/chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n';
   const chunk = `${(600).toString(16)}\r\n${'a'.repeat(600)}\r\n`;
-  const answer = await rawExchange(url, head + chunk + chunk + chunk);
+  const answer = await rawExchange(url, head + chunk + chunk + chunk, 1);
   t.regex(answer, /^HTTP\/1\.1 413 /);
   t.regex(answer, /KVMESH_ERR_KV_VALUE_TOO_LARGE/);
   t.is((await http(url, '/v1/kv/chunked')).status, 404);
-  const huge = await rawExchange(url, 'PUT /v1/kv/huge HTTP/1.1\r\nHost: x\r\nContent-Length: 10737418240\r\n\r\nabc');
+  const huge = await rawExchange(
+    url,
+    'PUT /v1/kv/huge HTTP/1.1\r\nHost: x\r\nContent-Length: 10737418240\r\n\r\nabc',
+    1,
+  );
   t.regex(huge, /^HTTP\/1\.1 413 /, 'a declared length over the limit is refused before the body arrives');
 });
 
@@ -175,7 +179,7 @@ test('malformed keys and condition headers answer 400 with a JSON error', async 
     t.is(res.status, 400, path);
     t.regex(res.json().error.code, /^KVMESH_ERR_(HTTP_BAD_REQUEST|KV_KEY_INVALID)$/, path);
   }
-  const raw = await rawExchange(url, 'GET /v1/kv/caf\xe9 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  const raw = await rawExchange(url, 'GET /v1/kv/caf\xe9 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 1);
   t.regex(raw, /^HTTP\/1\.1 400 /);
   const list = await http(url, '/v1/kv/k', { method: 'PUT', body: 'x', headers: { 'if-match': '"a", "b"' } });
   t.is(list.status, 400);
@@ -185,7 +189,7 @@ test('malformed keys and condition headers answer 400 with a JSON error', async 
 
 test('garbage that is not HTTP gets 400 and the node keeps serving', async (t) => {
   const { url } = await startTestServer(t);
-  const answer = await rawExchange(url, '\x00\x01\x02 garbage\r\n\r\n');
+  const answer = await rawExchange(url, '\x00\x01\x02 garbage\r\n\r\n', 1);
   t.regex(answer, /^HTTP\/1\.1 400 /);
   t.is((await http(url, '/v1/health')).status, 200);
 });

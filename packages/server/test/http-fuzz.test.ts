@@ -210,7 +210,7 @@ async function exercise(
         { method: r.method, headers, body: r.body },
         ANSWER_TIMEOUT_MS,
       ).catch(async (err: unknown) => {
-        const raw = await rawExchange(base, rawRequest(r, headers)).catch((e: Error) => e.message);
+        const raw = await rawExchange(base, rawRequest(r, headers), 1).catch((e: Error) => e.message);
         const sent = `${r.method} ${r.target.slice(0, 120)} ${JSON.stringify(headers)} ${JSON.stringify(r.body.toString().slice(0, 200))}`;
         failure = new Error(`${sent}: ${(err as Error).message}; sent again on a raw socket: ${JSON.stringify(raw)}`);
         throw err;
@@ -278,6 +278,7 @@ test('pipelined and malformed bytes on raw sockets: every answer is HTTP, and th
     const pipelined = await rawExchange(
       base,
       valid('PUT', '/v1/kv/p', 'one') + valid('GET', '/d/p') + valid('DELETE', '/keys/p') + valid('GET', '/v1/kv/p'),
+      4,
     );
     for (const line of pipelined.split('\r\n').filter((l) => l.startsWith('HTTP/'))) {
       t.regex(line, /^HTTP\/1\.1 [1-4]\d\d /, `${base}: ${line}`);
@@ -286,6 +287,10 @@ test('pipelined and malformed bytes on raw sockets: every answer is HTTP, and th
       const answer = await rawExchange(
         base,
         Buffer.concat([Buffer.from(valid('GET', '/v1/health')), Buffer.from(bytes)]),
+        // The health answer, then the junk's (a 400 and a close), or none: junk that may begin a request is
+        // held by the server until the sending side ends.
+        2,
+        { endAfter: 1 },
       );
       for (const line of answer.split('\r\n').filter((l) => l.startsWith('HTTP/'))) {
         t.regex(line, /^HTTP\/1\.1 [1-4]\d\d /, `${base}: ${line}`);
