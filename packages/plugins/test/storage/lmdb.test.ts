@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -9,6 +9,7 @@ import { isKvError, runStorageConformance, silentLogger, storageRecord } from '@
 import { open } from 'lmdb';
 import { LmdbStorage, lmdbStorage, resolveLmdbDataDir, type LmdbStorageOptions } from '../../src/index.js';
 import { durabilityRecord } from '../fixtures/durability-record.js';
+import { TRACED_CALLS, parseLmdbTrace, straceUnavailable } from '../fixtures/lmdb-trace.js';
 
 const WRITER = fileURLToPath(new URL('../fixtures/lmdb-writer.js', import.meta.url));
 
@@ -98,6 +99,77 @@ for (const syncWrites of [true, false]) {
     t.true(count >= acked.length, `count ${count} covers the ${acked.length} acknowledged puts`);
     const scanned = (await storage.scan({ limit: 1_000_000 })).records.length;
     t.is(count, scanned, 'the live counter matches the records on disk');
+  });
+}
+
+// A SIGKILL loses nothing the kernel already holds, so the test above passes with either setting. What
+// the setting changes is how LMDB commits, seen in the system calls of the writing process: with
+// syncWrites the data pages are flushed (fdatasync) before the commit's meta page is written, and that
+// write goes through a descriptor opened with O_DSYNC, so a commit is on disk once its meta page is;
+// without it (lmdb-js overlappingSync) the meta page is written to the page cache first and flushed with
+// the data afterwards, outside the write lock. (In lmdb-js 3.5 a put resolves after that flush either
+// way: the setting decides the order of the writes, hence what a power cut may leave, and how much the
+// flush holds up the next commit, not when a put is acknowledged.)
+const STRACE_UNAVAILABLE = straceUnavailable();
+const TRACED_PUTS = 40;
+for (const syncWrites of [true, false]) {
+  const title = syncWrites
+    ? 'syncWrites: true flushes the data pages before each commit writes its meta page, synchronously (O_DSYNC)'
+    : 'syncWrites: false writes each meta page to the page cache and flushes it with the data afterwards';
+  const run = STRACE_UNAVAILABLE === undefined ? test : test.skip;
+  run(STRACE_UNAVAILABLE === undefined ? title : `${title} (skipped: ${STRACE_UNAVAILABLE})`, async (t) => {
+    const dir = await tempDir(t);
+    const log = join(dir, 'strace.log');
+    const child = spawn(
+      'strace',
+      [
+        '-f',
+        '-qq',
+        '-e',
+        `trace=${TRACED_CALLS}`,
+        '-e',
+        'signal=none',
+        '-o',
+        log,
+        process.execPath,
+        WRITER,
+        join(dir, 'db'),
+        String(TRACED_PUTS),
+        String(syncWrites),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => {
+      child.once('exit', (code, signal) => resolve(signal ?? code));
+    });
+    t.teardown(async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    t.is(await exited, 0, output);
+    t.regex(output, /\ndone\n$/);
+
+    const trace = parseLmdbTrace(await readFile(log, 'utf8'));
+    const synchronous = trace.metaWrites.filter((m) => m.synchronous).length;
+    const afterFlush = trace.metaWrites.filter((m) => m.afterFlush).length;
+    const flushedNext = trace.metaWrites.filter((m) => m.flushedNext).length;
+    t.log(
+      `${trace.acks} acks, ${trace.flushes} flushes of the data file, ${trace.metaWrites.length} meta-page writes ` +
+        `(${synchronous} through O_DSYNC, ${afterFlush} right after a flush, ${flushedNext} right before one)`,
+    );
+    t.is(trace.acks, TRACED_PUTS);
+    t.true(trace.metaWrites.length > 0, 'the commits after start are seen');
+    t.true(trace.flushes >= trace.metaWrites.length, 'every commit flushes the data file');
+    if (syncWrites) {
+      t.is(synchronous, trace.metaWrites.length, 'every meta page goes through the O_DSYNC descriptor');
+      t.is(afterFlush, trace.metaWrites.length, 'every meta page is written after its data pages were flushed');
+    } else {
+      t.is(synchronous, 0, 'no meta page goes through the O_DSYNC descriptor');
+      t.is(flushedNext, trace.metaWrites.length, 'every meta page written to the page cache is flushed next');
+    }
   });
 }
 
