@@ -16,6 +16,9 @@ const FIELDS: Readonly<Record<string, string>> = {
   detectionMsP50: 'number|null',
   detectionMsP99: 'number|null',
   detectionMsMax: 'number|null',
+  firstSuspicionPeriodsMean: 'number|null',
+  firstSuspicionMsMax: 'number|null',
+  firstDeathPeriodsMean: 'number|null',
   undetected: 'number',
   falsePositives: 'number',
   messagesPerMemberPerPeriod: 'number',
@@ -51,6 +54,13 @@ test('--json prints one object per run with detection, false positives and messa
   t.is(run['suspicionTimeoutMs'], 4000, 'suspicionMult 4 x max(1, log10 10) periods');
   t.is(run['falsePositives'], 0);
   t.true(run['detectionMsP50'] <= run['detectionMsP99'] && run['detectionMsP99'] <= run['detectionBoundMs']);
+  t.is(run['crashTimings'].length, 2);
+  // A member suspects a crashed one a whole period after its unanswered ping, and everyone holds it dead later.
+  for (const crash of run['crashTimings']) {
+    t.true(crash.firstSuspicionMs > 1000 && crash.firstSuspicionMs < crash.firstDeathMs, JSON.stringify(crash));
+    t.true(crash.firstDeathMs <= crash.everyoneMs, JSON.stringify(crash));
+  }
+  t.true(run['firstSuspicionPeriodsMean'] > 1 && run['firstSuspicionPeriodsMean'] < run['firstDeathPeriodsMean']);
   t.true(run['messagesPerMemberPerPeriod'] > 1 && run['messagesPerMemberPerPeriod'] < 4);
   t.true(run['largestMessageBytes'] <= 1192, 'every datagram fits the udp limit');
 });
@@ -101,7 +111,10 @@ test('without --json it prints a table: a header and one row per run', async (t)
   t.is(result.code, 0, result.stderr);
   const lines = result.stdout.trimEnd().split('\n');
   t.is(lines.length, 2);
-  t.regex(lines[0]!, /^PLUGIN\s+TRANSPORT\s+NODES\s+LOSS.*P50_MS\s+P99_MS.*FALSE_POS\s+MSG\/MEMBER\/PERIOD/);
+  t.regex(
+    lines[0]!,
+    /^PLUGIN\s+TRANSPORT\s+NODES\s+LOSS.*FIRST_SUSPECT_PERIODS\s+FIRST_DEAD_PERIODS\s+P50_MS\s+P99_MS.*FALSE_POS\s+MSG\/MEMBER\/PERIOD/,
+  );
   t.regex(lines[1]!, /^swim\s+mixed\s+5\s+0\s/);
 });
 

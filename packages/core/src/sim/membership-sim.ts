@@ -51,6 +51,25 @@ export interface MembershipSimOptions {
   readonly convergeLimitMs?: number;
 }
 
+/** When the members noticed one crash, in ms after it; null for what nobody had done when the run ended. */
+export interface CrashTiming {
+  /** The crashed member's id. */
+  readonly member: string;
+  /** Virtual ms from the start of the measured run to the crash. */
+  readonly crashedAtMs: number;
+  /**
+   * Until the first live member held it suspect, or dead for a strategy
+   * with no suspect state: the first detection of the SWIM paper (section
+   * 3.1). A suspicion that began before the crash (under loss) is not
+   * counted; the first one after it is.
+   */
+  readonly firstSuspicionMs: number | null;
+  /** Until the first live member held it dead. */
+  readonly firstDeathMs: number | null;
+  /** Until every live member held it dead (the figure of `detections`). */
+  readonly everyoneMs: number | null;
+}
+
 /** The figures of one run; plain JSON (no Infinity, no NaN: `null` where a figure does not exist). */
 export interface MembershipSimResult {
   readonly plugin: string;
@@ -73,6 +92,14 @@ export interface MembershipSimResult {
   readonly detectionMsMax: number | null;
   /** Every detection time, sorted. */
   readonly detections: readonly number[];
+  /** Every crash in the order they happened, with when it was first suspected, first held dead and held dead by all. */
+  readonly crashTimings: readonly CrashTiming[];
+  /** Mean of `firstSuspicionMs` over the crashes somebody suspected, in protocol periods (3 decimals); null for none. */
+  readonly firstSuspicionPeriodsMean: number | null;
+  /** Largest `firstSuspicionMs`; null for none. */
+  readonly firstSuspicionMsMax: number | null;
+  /** Mean of `firstDeathMs` over the crashes somebody held dead, in protocol periods (3 decimals); null for none. */
+  readonly firstDeathPeriodsMean: number | null;
   /** Crashes that some live member had not seen dead when the run ended. */
   readonly undetected: number;
   /** Times a live member was declared dead (or left): distinct (member, incarnation) pairs. */
@@ -101,6 +128,8 @@ interface PendingCrash {
   readonly crashedAt: number;
   readonly seen: Set<string>;
   detectedAfter: number | undefined;
+  firstSuspicionAfter: number | undefined;
+  firstDeathAfter: number | undefined;
 }
 
 /** The value at percentile `p` (0..100) of sorted `values`, nearest rank; null for none. */
@@ -114,7 +143,8 @@ function percentile(sorted: readonly number[], p: number): number | null {
  * Runs a membership plugin on N simulated nodes and measures it: start and
  * join through the seeds, converge without loss, then for `periods`
  * protocol periods at `loss` packet loss crash `crashes` members one after
- * another and record how long until every live member sees each dead, how
+ * another and record how long until the first live member suspects each,
+ * the first holds it dead and every live member sees it dead, how
  * often a live member is declared dead, and how many packets the protocol
  * sends. Everything runs on virtual time from one seed, so a run replays
  * exactly. This backs `kvmesh sim membership`.
@@ -194,8 +224,14 @@ async function run(
       if (member.state === 'alive') seen.add(member.id);
       else seen.delete(member.id);
     }
-    if (!measuring || (member.state !== 'dead' && member.state !== 'left')) return;
+    if (!measuring) return;
     const crash = pending.get(member.id);
+    if (crash !== undefined && cluster.isRunning(observer.id)) {
+      const after = clock.now() - crash.crashedAt;
+      if (member.state === 'suspect' || member.state === 'dead') crash.firstSuspicionAfter ??= after;
+      if (member.state === 'dead') crash.firstDeathAfter ??= after;
+    }
+    if (member.state !== 'dead' && member.state !== 'left') return;
     if (crash !== undefined) {
       if (member.state === 'dead' && cluster.isRunning(observer.id)) {
         crash.seen.add(observer.id);
@@ -251,7 +287,14 @@ async function run(
     await cluster.advance(runStart + (i + 1) * spacing - clock.now());
     account();
     const victim = victims[i]!.id;
-    pending.set(victim, { victim, crashedAt: clock.now(), seen: new Set(), detectedAfter: undefined });
+    pending.set(victim, {
+      victim,
+      crashedAt: clock.now(),
+      seen: new Set(),
+      detectedAfter: undefined,
+      firstSuspicionAfter: undefined,
+      firstDeathAfter: undefined,
+    });
     await cluster.crash(victim);
     running = cluster.runningIds().length;
     for (const crash of pending.values()) checkDetected(crash);
@@ -263,6 +306,15 @@ async function run(
   const stats = cluster.network.stats();
   const packets = stats.sent.request + stats.sent.response + stats.sent.message + stats.sent.failure;
   detections.sort((a, b) => a - b);
+  const crashTimings: CrashTiming[] = [...pending.values()].map((crash) => ({
+    member: crash.victim,
+    crashedAtMs: crash.crashedAt - runStart,
+    firstSuspicionMs: crash.firstSuspicionAfter ?? null,
+    firstDeathMs: crash.firstDeathAfter ?? null,
+    everyoneMs: crash.detectedAfter ?? null,
+  }));
+  const firstSuspicions = crashTimings.flatMap((c) => (c.firstSuspicionMs === null ? [] : [c.firstSuspicionMs]));
+  const firstDeaths = crashTimings.flatMap((c) => (c.firstDeathMs === null ? [] : [c.firstDeathMs]));
   return {
     plugin: options.plugin,
     nodes: options.nodes,
@@ -278,6 +330,10 @@ async function run(
     detectionMsP99: percentile(detections, 99),
     detectionMsMax: detections.length > 0 ? detections[detections.length - 1]! : null,
     detections,
+    crashTimings,
+    firstSuspicionPeriodsMean: meanPeriods(firstSuspicions, period),
+    firstSuspicionMsMax: firstSuspicions.length > 0 ? Math.max(...firstSuspicions) : null,
+    firstDeathPeriodsMean: meanPeriods(firstDeaths, period),
     undetected: victims.length - detections.length,
     falsePositives: falseEpisodes.size,
     falsePositiveEvents,
@@ -314,6 +370,12 @@ function withHint(options: MembershipSimOptions): MembershipSimOptions {
     ...(options.crashes === undefined && hint.detectsFailures === false ? { crashes: 0 } : {}),
     ...(options.transport === undefined && hint.frameLimits ? { transport: { ...hint.frameLimits } } : {}),
   };
+}
+
+/** Mean of `values` (ms) in periods of `periodMs`, 3 decimals; null for none. */
+function meanPeriods(values: readonly number[], periodMs: number): number | null {
+  if (values.length === 0) return null;
+  return round(values.reduce((a, b) => a + b, 0) / values.length / periodMs, 3);
 }
 
 function round(value: number, digits: number): number {

@@ -54,7 +54,7 @@ export function simCommand(): Command {
   sim
     .command('membership')
     .description(
-      'Run a membership plugin at N simulated nodes: converge, then crash members one after another at the given packet loss, and report detection times, false positives and messages per member per period',
+      'Run a membership plugin at N simulated nodes: converge, then crash members one after another at the given packet loss, and report detection times (first suspicion, first death, every member), false positives and messages per member per period',
     )
     .option(
       '-p, --plugin <name>',
@@ -274,6 +274,8 @@ const COLUMNS: readonly Column<SimMembershipRecord>[] = [
   { title: 'SUSPICION_MS', value: (r) => r.suspicionTimeoutMs },
   { title: 'BOUND_MS', value: (r) => r.detectionBoundMs },
   { title: 'CRASHES', value: (r) => r.crashes },
+  { title: 'FIRST_SUSPECT_PERIODS', value: (r) => r.firstSuspicionPeriodsMean },
+  { title: 'FIRST_DEAD_PERIODS', value: (r) => r.firstDeathPeriodsMean },
   { title: 'P50_MS', value: (r) => r.detectionMsP50 },
   { title: 'P99_MS', value: (r) => r.detectionMsP99 },
   { title: 'MAX_MS', value: (r) => r.detectionMsMax },
