@@ -156,6 +156,26 @@ class RendezvousPlacement {
       buckets: this.#options.buckets,
       replicas: this.#options.replicas,
       members: this.#current.map((m) => ({ id: m.id, state: m.state })),
+      drawing: this.#drawing(),
+    };
+  }
+
+  /** How the dashboard draws the table: the buckets grouped by their replicas. */
+  #drawing() {
+    const groups = new Map();
+    if (this.#current.length > 0) {
+      for (let bucket = 0; bucket < this.#options.buckets; bucket++) {
+        const members = this.#ids(this.#view, bucket);
+        const id = members.join(' + ');
+        const group = groups.get(id) ?? { id, members, weight: 0 };
+        group.weight++;
+        groups.set(id, group);
+      }
+    }
+    return {
+      shape: 'groups',
+      caption: `${this.#options.buckets} buckets by their replicas`,
+      groups: [...groups.values()],
     };
   }
 

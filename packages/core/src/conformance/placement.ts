@@ -11,6 +11,7 @@ import { SeededRandom } from '../sim/seeded-random.js';
 import { VirtualClock } from '../sim/virtual-clock.js';
 import { PlacementWorld } from './placement-world.js';
 import { checkViewParameters } from './placement-parameters.js';
+import { drawingProblems } from './placement-drawing.js';
 import { checkRoutes } from './placement-routes.js';
 import type { RoutesKeyHash } from './placement-routes.js';
 
@@ -33,6 +34,7 @@ export const PLACEMENT_CHECKS = [
   'lifecycle',
   'parameters',
   'routes',
+  'drawing',
 ] as const;
 export type PlacementCheck = (typeof PLACEMENT_CHECKS)[number];
 
@@ -507,6 +509,19 @@ export function runPlacementConformance(test: TestFn, options: PlacementConforma
       keyHash: options.keyHash,
       prefix,
     });
+  });
+
+  check('drawing', 'describe() says how the dashboard draws it, naming only members', async (t) => {
+    const world = cluster();
+    const placement = await build(t, world, 'm001');
+    const ids = new Set(world.members().map((m) => m.id));
+    t.deepEqual(drawingProblems(placement.describe().drawing, ids), []);
+    world.add(placementMemberIds(CLUSTER + 1).at(-1)!);
+    t.deepEqual(
+      drawingProblems(placement.describe().drawing, new Set(world.members().map((m) => m.id))),
+      [],
+      'after a view change',
+    );
   });
 
   check('lifecycle', 'start and stop twice are harmless, and stop unsubscribes from membership', async (t) => {

@@ -8,6 +8,10 @@ export interface ClusterMember {
   /** Transport URI of the member, e.g. `http://127.0.0.1:7700`. */
   readonly address: string;
   readonly state: MemberState;
+  /** The member's incarnation: bumped by the member to refute a suspicion, or on a restart. */
+  readonly incarnation: number;
+  /** Its role (`node.role`), when it has one. */
+  readonly role?: string;
 }
 
 /** The cluster as one node sees it: what `GET /v1/cluster` answers. */

@@ -122,6 +122,54 @@ export interface OwnershipChange {
 
 export type OwnershipListener = (change: OwnershipChange) => void;
 
+/**
+ * How the node's dashboard (`GET /ui`) draws a placement: one of a few
+ * generic shapes, carried as the `drawing` member of `describe()`. The page
+ * has one renderer per shape and names no strategy.
+ * - `ring`: points on a circle (`at` in [0, 1), clockwise from the top),
+ *   each owned by a member (virtual points of a hash ring, the nodes of a
+ *   Chord ring), and optional chords between two points (this node's
+ *   fingers);
+ * - `groups`: sets of members that hold data together (shards, the replica
+ *   groups of a partition table), each with a weight (its share of the keys,
+ *   or its number of partitions);
+ * - `buckets`: a routing table's buckets (Kademlia's k-buckets), each with
+ *   how full it is and the members in it.
+ * Members are named by id. Keep it small: a few thousand points at most.
+ */
+export type PlacementDrawing = RingDrawing | GroupsDrawing | BucketsDrawing;
+
+export interface RingDrawing {
+  readonly shape: 'ring';
+  /** One line under the picture: what the points are. */
+  readonly caption: string;
+  readonly points: readonly { readonly at: number; readonly member: string }[];
+  readonly links?: readonly { readonly from: number; readonly to: number; readonly label?: string }[];
+}
+
+export interface GroupsDrawing {
+  readonly shape: 'groups';
+  readonly caption: string;
+  readonly groups: readonly {
+    readonly id: string;
+    readonly members: readonly string[];
+    /** Relative size (a share of keys, a count of partitions); drawn proportionally. */
+    readonly weight: number;
+    readonly label?: string;
+  }[];
+}
+
+export interface BucketsDrawing {
+  readonly shape: 'buckets';
+  readonly caption: string;
+  readonly buckets: readonly {
+    readonly index: number;
+    readonly size: number;
+    readonly capacity: number;
+    readonly members: readonly string[];
+  }[];
+}
+
 /** The parameters (`Membership.viewParameters`) of the two views a `plan` goes between. */
 export interface PlanParameters {
   readonly before: ViewParameters;
@@ -257,6 +305,9 @@ export interface Placement extends Lifecycle {
    * any node, which coordinates them.
    */
   routes?(): RoutingTable | undefined;
-  /** A JSON summary for `GET /v1/cluster` (ring, shards, partitions...). */
-  describe(): Record<string, unknown>;
+  /**
+   * A JSON summary for `GET /v1/cluster` (ring, shards, partitions...), with
+   * a `drawing` member (PlacementDrawing) saying how the dashboard draws it.
+   */
+  describe(): Record<string, unknown> & { readonly drawing?: PlacementDrawing };
 }

@@ -50,8 +50,22 @@ export class NodeCluster implements Cluster {
   view(): ClusterView {
     const { node, membership, placement, transport, kv } = this.#c;
     const members = membership
-      ? membership.members().map((m) => ({ id: m.id, address: m.address, state: m.state }))
-      : [{ id: node.id, address: transport?.address ?? node.address, state: 'alive' as const }];
+      ? membership.members().map((m) => ({
+          id: m.id,
+          address: m.address,
+          state: m.state,
+          incarnation: m.incarnation,
+          ...(typeof m.meta['role'] === 'string' ? { role: m.meta['role'] } : {}),
+        }))
+      : [
+          {
+            id: node.id,
+            address: transport?.address ?? node.address,
+            state: 'alive' as const,
+            incarnation: 0,
+            ...(node.role !== undefined ? { role: node.role } : {}),
+          },
+        ];
     return {
       self: { id: node.id, address: node.address },
       members,

@@ -71,7 +71,7 @@ test('nothing ever moves, and describe names the owner', (t) => {
   const b: Member = { ...a, id: 'b', address: 'sim://b' };
   t.deepEqual(placement.plan([a], [a, b]), []);
   t.deepEqual(placement.plan([a, b], []), []);
-  t.deepEqual(placement.describe(), { strategy: 'single', owner: 'solo' });
+  t.like(placement.describe(), { strategy: 'single', owner: 'solo', drawing: { shape: 'groups' } });
 });
 
 test('a node with memory storage and single placement serves puts, gets and deletes', async (t) => {

@@ -3,6 +3,7 @@ import type { HashName, KeyHash } from '../support/hash.js';
 import { PointCache } from '../support/hash-ring.js';
 import type { HashRing } from '../support/hash-ring.js';
 import type { Layout, LayoutStrategy } from '../support/layout.js';
+import { ringDrawing } from '../support/drawing.js';
 import { ringMoves } from '../support/moves.js';
 import type { QuorumOption } from '../support/quorum.js';
 import { RoutesBuilder } from '../support/routes.js';
@@ -129,6 +130,11 @@ export class RingStrategy implements LayoutStrategy<RingLayout> {
       points: layout.ring.size,
       // Share of the hash space each member is primary for: how even the ring is.
       ring: layout.members.map((m, i) => ({ id: m.id, primaryShare: Number(shares[i]!.toFixed(4)) })),
+      drawing: ringDrawing(
+        layout.ring,
+        layout.members,
+        `${layout.ring.size} virtual points, ${s.virtualNodes} per member; a key belongs to the next ${layout.replicationFactor} members clockwise`,
+      ),
     };
   }
 }

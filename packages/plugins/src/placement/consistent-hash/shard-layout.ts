@@ -1,3 +1,4 @@
+import type { GroupsDrawing } from '@kvmesh/core';
 import type { Member, Move, ViewParameters } from '@kvmesh/core';
 import { mix32 } from '../support/hash.js';
 import type { HashName, KeyHash } from '../support/hash.js';
@@ -156,6 +157,16 @@ export class ShardStrategy implements LayoutStrategy<ShardLayout> {
         members: shard.map((m) => layout.members[m]!.id),
         keyShare: Number(shares[i]!.toFixed(4)),
       })),
+      drawing: {
+        shape: 'groups',
+        caption: `${layout.shards.length} shards of ${layout.replicationFactor}; a key belongs to one shard, on every member of it`,
+        groups: layout.shards.map((shard, i) => ({
+          id: `shard-${i}`,
+          members: shard.map((m) => layout.members[m]!.id),
+          weight: shares[i]!,
+          label: `${(shares[i]! * 100).toFixed(1)}% of keys`,
+        })),
+      } satisfies GroupsDrawing,
     };
   }
 }

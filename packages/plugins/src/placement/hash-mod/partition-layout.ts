@@ -1,3 +1,4 @@
+import { slotGroupsDrawing } from '../support/drawing.js';
 import { hash } from 'node:crypto';
 import type { Member, Move } from '@kvmesh/core';
 import { mix32 } from '../support/hash.js';
@@ -182,6 +183,12 @@ export class PartitionStrategy implements LayoutStrategy<PartitionLayout> {
         replica: replica[i],
         primary: primary[i],
       })),
+      drawing: slotGroupsDrawing(
+        layout.slots,
+        (p) => layout.replicaIndices(p),
+        layout.members,
+        `${layout.slots} partitions by their replicas (primary first)`,
+      ),
     };
   }
 }

@@ -57,7 +57,16 @@ export class SinglePlacement implements Placement {
   }
 
   describe(): Record<string, unknown> {
-    return { strategy: 'single', owner: this.#components.node.id };
+    const owner = this.#components.node.id;
+    return {
+      strategy: 'single',
+      owner,
+      drawing: {
+        shape: 'groups',
+        caption: 'one node holds every key',
+        groups: [{ id: owner, members: [owner], weight: 1 }],
+      },
+    };
   }
 
   #replicaSet(): ReplicaSet {
