@@ -30,4 +30,13 @@ export default tseslint.config(
     ],
     rules: { 'no-restricted-properties': 'off' },
   },
+  {
+    // The dashboard's script runs in the browser.
+    files: ['packages/server/ui/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { document: 'readonly', fetch: 'readonly', setTimeout: 'readonly', Date: 'readonly' },
+    },
+    rules: { 'no-restricted-properties': 'off' },
+  },
 );

@@ -74,7 +74,14 @@ function isKeyRequest(url: string): boolean {
 
 /** Paths of the native API's routes: `/v1/...` and `/metrics`. */
 function isNativePath(url: string): boolean {
-  return url.startsWith('/v1/') || url === '/metrics' || url.startsWith('/metrics?');
+  return (
+    url.startsWith('/v1/') ||
+    url === '/metrics' ||
+    url.startsWith('/metrics?') ||
+    url === '/ui' ||
+    url.startsWith('/ui/') ||
+    url.startsWith('/ui?')
+  );
 }
 
 /**

@@ -35,6 +35,17 @@ const common = {
   '504': errorResponse('A replica did not answer in time.'),
 };
 
+/** A static file of the dashboard (`GET /ui`). */
+function uiFile(operationId: string, summary: string, type: string): Record<string, unknown> {
+  return {
+    get: {
+      operationId,
+      summary,
+      responses: { '200': { description: summary, content: { [type]: { schema: { type: 'string' } } } } },
+    },
+  };
+}
+
 export const OPENAPI_DOCUMENT = Object.freeze({
   openapi: '3.1.0',
   info: {
@@ -277,6 +288,9 @@ export const OPENAPI_DOCUMENT = Object.freeze({
         responses: { '200': jsonResponse('OpenAPI 3.1 document.', { type: 'object' }) },
       },
     },
+    '/ui': uiFile('dashboard', 'The dashboard: members, placement, data movement and traffic, live', 'text/html'),
+    '/ui/dashboard.js': uiFile('dashboardScript', "The dashboard's script", 'text/javascript'),
+    '/ui/dashboard.css': uiFile('dashboardStyle', "The dashboard's style sheet", 'text/css'),
   },
   components: {
     schemas: {

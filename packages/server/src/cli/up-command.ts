@@ -679,6 +679,8 @@ class LocalCluster {
       `  curl -s ${url}/v1/cluster`,
       `  npx kvmesh status --node ${url}`,
       '',
+      `Dashboard: ${url}/ui`,
+      '',
       ...this.#facadeLines(client),
       `Data stays in ${display(resolve(this.#options.dataDir))} for the next run. Ctrl-C stops every node.`,
       '',

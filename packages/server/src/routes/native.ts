@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import Router from '@koa/router';
 import { KvError } from '@kvmesh/core';
 import type { MovementStatus, RoutingTable, ViewParameters } from '@kvmesh/core';
@@ -47,6 +48,17 @@ export interface NativeRouterOptions {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+/** The dashboard's files (`packages/server/ui/`, shipped with the package), by the path they are served at. */
+const UI_FILES: Readonly<Record<string, { readonly file: string; readonly type: string }>> = {
+  '/ui': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/ui/dashboard.js': { file: 'dashboard.js', type: 'text/javascript; charset=utf-8' },
+  '/ui/dashboard.css': { file: 'dashboard.css', type: 'text/css; charset=utf-8' },
+};
+// Relative to dist/src/routes/, where this module runs from.
+const UI_DIR = new URL('../../../ui/', import.meta.url);
+/** Nothing but this node: no external fonts, scripts or frames. */
+const UI_POLICY = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
+const uiCache = new Map<string, Buffer>();
 const OPENAPI_TEXT = JSON.stringify(OPENAPI_DOCUMENT);
 const DEFAULT_MAX_JSON_BODY_BYTES = 65_536;
 const VIEW_EXAMPLE = '{"view":["10.10.0.2:8085","10.10.0.3:8085"]}';
@@ -95,6 +107,17 @@ export function nativeRouter(options: NativeRouterOptions): Router {
   });
   const openapiText = options.openapiText ?? OPENAPI_TEXT;
   router.get('/v1/openapi.json', (ctx) => json(ctx, 200, openapiText));
+  for (const [path, { file, type }] of Object.entries(UI_FILES)) {
+    router.get(path, (ctx) => {
+      let body = uiCache.get(file);
+      if (body === undefined) uiCache.set(file, (body = readFileSync(new URL(file, UI_DIR))));
+      ctx.set('Content-Type', type);
+      ctx.set('Content-Security-Policy', UI_POLICY);
+      ctx.set('X-Content-Type-Options', 'nosniff');
+      ctx.set('Cache-Control', 'no-cache');
+      ctx.body = body;
+    });
+  }
   return router;
 }
 
