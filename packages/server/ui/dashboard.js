@@ -7,11 +7,33 @@ const CLUSTER_EVERY_MS = 1000;
 const METRICS_EVERY_MS = 2000;
 const SVG = 'http://www.w3.org/2000/svg';
 
-/** A stable color per member id. */
+/** Ten colors told apart easily (Tableau 10), then hues a golden angle apart. */
+const PALETTE = [
+  '#4e79a7',
+  '#f28e2b',
+  '#e15759',
+  '#76b7b2',
+  '#59a14f',
+  '#edc948',
+  '#b07aa1',
+  '#ff9da7',
+  '#9c755f',
+  '#bab0ac',
+];
+/** Member id → its color: every member seen gets the next color, in id order as they appear. */
+const colors = new Map();
+
+function learnColors(ids) {
+  for (const id of [...new Set(ids)].sort()) {
+    if (colors.has(id)) continue;
+    const n = colors.size;
+    colors.set(id, n < PALETTE.length ? PALETTE[n] : `hsl(${(n * 137.508) % 360}, 60%, 52%)`);
+  }
+}
+
 function colorOf(id) {
-  let h = 2166136261;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
-  return `hsl(${(h >>> 0) % 360}, 62%, 52%)`;
+  if (!colors.has(id)) learnColors([id]);
+  return colors.get(id);
 }
 
 function el(name, attrs = {}, text) {
@@ -261,6 +283,7 @@ async function pollCluster() {
     const res = await fetch('/v1/cluster', { cache: 'no-store' });
     if (!res.ok) throw new Error(`GET /v1/cluster answered ${res.status}`);
     const view = await res.json();
+    learnColors(view.members.map((m) => m.id));
     document.getElementById('node').textContent = `node ${view.self.id} at ${view.self.address}`;
     renderMembers(view);
     renderPlacement(view);
