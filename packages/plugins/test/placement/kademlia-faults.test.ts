@@ -72,9 +72,8 @@ test('a node cut off from the others creates no key: its write fails typed, and 
 test('an owner restarted without its journal answers again for the keys whose records it holds', async (t) => {
   const sim = await SimKademlia.start(t, {
     nodes: 3,
-    storage: 'lmdb',
-    // lmdb's writes take real time, which the harness lets pass as virtual time: a long freeze.
-    placement: { freezeMs: 60_000, persistOwnership: false },
+    keepStorage: true,
+    placement: { ...FAST, persistOwnership: false },
   });
   await sim.put('n2', 'cart', 'kept');
   t.deepEqual(owners(sim, 'cart'), ['n2']);
@@ -85,4 +84,38 @@ test('an owner restarted without its journal answers again for the keys whose re
   t.is(await sim.get('n3', 'cart'), 'kept', 'n2 answered for its record, and handed it over');
   t.deepEqual(owners(sim, 'cart'), ['n3']);
   t.is(await sim.count('n2'), 0, 'its copy went with the key');
+});
+
+test('a node that has not joined the overlay yet claims no key', async (t) => {
+  const sim = await SimKademlia.start(t, { nodes: 2, started: 0, placement: FAST });
+  await sim.startNode('n2');
+  const early = await sim.put('n2', 'cart', 'early').then(
+    () => 'acknowledged',
+    (err: unknown) => (err as { code?: string }).code,
+  );
+  t.is(early, 'KVMESH_ERR_PLACEMENT_EMPTY', 'its seed n1 is down: n2 cannot count the holders');
+  await sim.startNode('n1');
+  await sim.until(() => sim.node('n2').placement().dht.table.size > 0, 10_000);
+  await sim.put('n2', 'cart', 'joined');
+  t.is(await sim.get('n1', 'cart'), 'joined');
+});
+
+test('a taker restarted without its journal mid-hand-over leaves the key with its old owner', async (t) => {
+  const sim = await SimKademlia.start(t, { nodes: 3, placement: FAST });
+  const [a, b] = sim.nodes.map((n) => n.address);
+  await sim.put('n1', 'k', 'kept');
+  const reading = sim.node('n2').kv().get('k');
+  reading.catch(() => undefined);
+  // n2 stored the record it was granted: cut it off from n1, so its release never arrives.
+  await sim.until(async () => (await sim.count('n2')) === 1, 10_000, 1);
+  sim.network.partition([a!], [b!]);
+  await sim.until(() => sim.node('n3').placement().dht.entries.get('k', sim.clock.now())?.ownerId === 'n2', 10_000, 1);
+  // The publication reached n1 as well (as its release could have): no holder names n1 any more.
+  const published = sim.node('n3').placement().dht.entries.get('k', sim.clock.now())!;
+  sim.node('n1').placement().dht.entries.offer(published, false, sim.clock.now());
+  await sim.crash('n2');
+  await sim.startNode('n2');
+  sim.network.heal();
+  t.is(await sim.get('n3', 'k'), 'kept', 'n2 did not disown the key before the old owner could keep it');
+  t.deepEqual(owners(sim, 'k'), ['n3']);
 });

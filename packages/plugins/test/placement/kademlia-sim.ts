@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  KEPT_STORAGE_PLUGIN,
+  KeptStorages,
   KvError,
   PluginRegistry,
   SeededRandom,
@@ -53,8 +55,8 @@ export interface SimKademliaOptions {
   readonly kvOptions?: Record<string, unknown>;
   readonly link?: Partial<LinkProfile>;
   readonly logger?: Logger;
-  /** Storage of every node (default memory, emptied by a crash; lmdb keeps its files in the node's data folder). */
-  readonly storage?: 'memory' | 'lmdb';
+  /** Keep each node's (memory) storage across its crashes, as a disk would (default: a restart finds it empty). */
+  readonly keepStorage?: boolean;
   /** Frame limits of every endpoint (default: large enough for any record). */
   readonly maxFrameBytes?: number;
 }
@@ -84,6 +86,7 @@ export class SimKademlia {
   readonly #registry: PluginRegistry;
   readonly #dir: string;
   readonly #random: SeededRandom;
+  readonly #kept: KeptStorages;
 
   private constructor(options: SimKademliaOptions) {
     this.#options = options;
@@ -99,6 +102,8 @@ export class SimKademlia {
       kademliaPlacement,
       SIM_TRANSPORT,
     ]);
+    this.#kept = new KeptStorages(this.#registry, 'memory');
+    this.#registry.add(this.#kept.manifest(), 'test');
     this.#dir = mkdtempSync(join(tmpdir(), 'kvmesh-kademlia-'));
   }
 
@@ -194,6 +199,7 @@ export class SimKademlia {
       n.running = false;
       await this.settle(n.node.stop().catch(() => undefined)).catch(() => undefined);
     }
+    await this.#kept.close();
     rmSync(this.#dir, { recursive: true, force: true });
   }
 
@@ -205,7 +211,7 @@ export class SimKademlia {
       node: { id, address: `${id}:${PORT}`, dataDir: join(this.#dir, id) },
       transport: { name: 'sim' },
       codec: { name: o.codec ?? 'protobuf' },
-      storage: { name: o.storage ?? 'memory' },
+      storage: { name: o.keepStorage === true ? KEPT_STORAGE_PLUGIN : 'memory' },
       placement: { name: 'kademlia', options: { seeds, persistOwnership: false, ...o.placement } },
       rpc: { timeoutMs: 1_000 },
       kv: { antiEntropyIntervalMs: 0, ...o.kvOptions },

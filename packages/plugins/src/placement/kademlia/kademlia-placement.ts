@@ -193,9 +193,11 @@ export class KademliaPlacement implements Placement {
         if (!seeded && this.#discovered.size === 0) this.#heard(contact);
       };
     }
+    // With no seed (the first node, or discovery by multicast alone) there is nobody to wait for.
+    if (!seeded) this.#shift?.joined();
     if (seeded) {
       const joined = await dht.bootstrap(seeds).catch(() => false);
-      if (joined) this.#shift?.republishRestored();
+      if (joined) this.#shift?.joined();
       if (!joined) {
         logger.info({ seeds }, 'no Kademlia seed answered yet; trying again');
         this.#retryBootstrap(seeds);
@@ -329,7 +331,7 @@ export class KademliaPlacement implements Placement {
       if (dht.table.size > 0) return;
       dht.track(
         dht.bootstrap(seeds).then((joined) => {
-          if (joined) this.#shift?.republishRestored();
+          if (joined) this.#shift?.joined();
           else this.#retryBootstrap(seeds);
         }),
       );

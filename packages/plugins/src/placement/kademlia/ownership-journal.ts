@@ -41,6 +41,8 @@ export interface RestoredOwnership {
  * Each change resolves once it is durable.
  */
 export interface OwnershipJournal {
+  /** Whether what it keeps outlives the process (false: a restarted node remembers nothing). */
+  readonly durable: boolean;
   load(): Promise<RestoredOwnership>;
   /** This node begins taking `pending.key` over (before it stores the copy). */
   pending(pending: PendingKey): Promise<void>;
@@ -55,6 +57,7 @@ export interface OwnershipJournal {
 
 /** Keeps nothing: a restarted node owns no key (for `persistOwnership: false` and the simulator). */
 export class MemoryJournal implements OwnershipJournal {
+  readonly durable = false;
   async load(): Promise<RestoredOwnership> {
     return { owned: new Map(), released: [], pending: [] };
   }
@@ -79,6 +82,7 @@ type Line =
  * (written to a temporary file, flushed and renamed).
  */
 export class FileJournal implements OwnershipJournal {
+  readonly durable = true;
   readonly #path: string;
   /** Released keys kept across a compaction (the most recent). */
   readonly #keepReleased: number;

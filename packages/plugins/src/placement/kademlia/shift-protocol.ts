@@ -141,6 +141,16 @@ export class ShiftProtocol {
   #transfer: KeyTransfer | undefined;
   #doubtTimer: Timer | undefined;
   #stopped = false;
+  /** Whether this node reached the overlay (or has nobody to join): until then it claims no key. */
+  #joined = false;
+  /**
+   * Without a durable journal, a node does not know after a restart which
+   * hand-overs it was part of: a take-over it began may still hold the old
+   * owner's freeze, which ends at most `freezeMs` later (and the old owner
+   * then publishes that it kept the key). Until then it answers for no key
+   * it does not own (frozen), and takes none up.
+   */
+  #amnesiaUntilMs = 0;
 
   constructor(dht: KademliaNode, settings: ShiftSettings, components: ShiftComponents, journal: OwnershipJournal) {
     this.#dht = dht;
@@ -185,6 +195,7 @@ export class ShiftProtocol {
 
   /** Registers the shift messages and restores what the journal kept. */
   async start(): Promise<void> {
+    if (!this.#journal.durable) this.#amnesiaUntilMs = this.#c.clock.now() + this.#s.freezeMs;
     const restored = await this.#journal.load();
     for (const [key, version] of restored.owned) {
       this.#owned.set(key, { version, streakId: this.#dht.self.id, streak: 0, freeze: undefined });
@@ -214,11 +225,15 @@ export class ShiftProtocol {
   }
 
   /**
-   * Publishes again the entries of the keys the journal restored (once the
-   * node joined the overlay): holders that expired or replaced them while
-   * this node was down learn that it answers for them again.
+   * The node joined the overlay (a seed answered), or has no seed to join
+   * through: it may claim keys from now on (before, it knows too few of the
+   * holders to count a majority). Publishes again the entries of the keys
+   * the journal restored: holders that expired or replaced them while this
+   * node was down learn that it answers for them again.
    */
-  republishRestored(): void {
+  joined(): void {
+    if (this.#joined) return;
+    this.#joined = true;
     if (this.#owned.size > 0 && !this.#stopped) {
       for (const [key, owned] of this.#owned) this.#dht.track(this.#publishOwned(key, owned.version));
     }
@@ -396,11 +411,24 @@ export class ShiftProtocol {
   ): Promise<Contact | undefined> {
     const found = await this.#dht.findValue(key, check, true);
     progress.hops += found.hops;
-    if (await this.#adopt(key, found)) return undefined;
+    const self = this.#dht.self.id;
     const byVersion = [...found.entries].sort((a, b) => b.version - a.version);
+    const unsure = (): KvError =>
+      new KvError(
+        'KVMESH_ERR_KV_FROZEN',
+        `key ${JSON.stringify(key)}: this node cannot tell yet whether it still owns it (it restarted moments ago, or too few holders answered); retry in a moment`,
+      );
+    const forgetting = this.#c.clock.now() < this.#amnesiaUntilMs;
+    if (byVersion[0]?.ownerId === self) {
+      // The newest entry names this node: it owns the key if it holds its record.
+      if (forgetting) throw unsure();
+      const adopted = await this.#adopt(key, found);
+      if (adopted === 'own') return undefined;
+      if (adopted === 'unsure') throw unsure();
+    }
     const next = byVersion.find((e) => !disowned.has(e.ownerId));
     if (next !== undefined) return contactOf(next.ownerId, next.ownerAddress);
-    const self = this.#dht.self.id;
+    if (forgetting) throw unsure();
     const replaced = byVersion.find((e) => e.ownerId !== self) ?? byVersion[0];
     const claimed = await this.#claim(key, found.closest, (byVersion[0]?.version ?? 0) + 1, check, progress, replaced);
     if (claimed === undefined) return undefined;
@@ -442,6 +470,12 @@ export class ShiftProtocol {
       publishedMs: this.#c.clock.now(),
     };
     const target = idOf(key);
+    if (!this.#joined) {
+      throw new KvError(
+        'KVMESH_ERR_PLACEMENT_EMPTY',
+        `key ${JSON.stringify(key)}: this node has not joined the overlay yet, so it cannot record a new owner; retry in a moment`,
+      );
+    }
     const needed = this.#majority(key);
     const known = this.#dht.closestKnown(target, this.#dht.settings.k);
     const targets = [...closest, ...known.filter((c) => !closest.some((d) => d.id === c.id))];
@@ -673,7 +707,11 @@ export class ShiftProtocol {
           retryAfterMs: this.#doubts.has(key) ? DOUBT_RETRY_MS : INCOMING_RETRY_MS,
         });
       }
-      owned = (await this.#adopt(key)) ? this.#owned.get(key) : undefined;
+      const forgetting = this.#amnesiaUntilMs - this.#c.clock.now();
+      if (forgetting > 0) return reply({ outcome: 'SHIFT_FROZEN', retryAfterMs: forgetting });
+      const adopted = await this.#adopt(key);
+      if (adopted === 'unsure') return reply({ outcome: 'SHIFT_FROZEN', retryAfterMs: DOUBT_RETRY_MS });
+      owned = adopted === 'own' ? this.#owned.get(key) : undefined;
       if (owned === undefined) return reply({ outcome: 'SHIFT_NOT_OWNER' });
     }
     const now = this.#c.clock.now();
@@ -726,30 +764,42 @@ export class ShiftProtocol {
 
   /**
    * A node asked for a key it does not know it owns, while it holds a
-   * record of the key and the newest entry at the holders names it: it owns
-   * the key (it restarted without its journal, or lost it) and answers for
-   * it again at that entry's version, rather than let the key be taken up
-   * anew without the record. Resolves true when this node owns the key now.
+   * record of the key: it owns the key (it restarted without its journal,
+   * or lost it) when the newest entry at a majority of the holders names it,
+   * or when those hold no entry at all and its claim of the key wins. It
+   * then answers for the key again, rather than let the key be taken up anew
+   * without the record. `unsure`: it cannot tell yet (it has not joined the
+   * overlay, or too few holders answered); the asker retries.
    */
-  async #adopt(key: string, found?: FoundEntry): Promise<boolean> {
+  async #adopt(key: string, found?: FoundEntry): Promise<'own' | 'unsure' | 'not-owner'> {
     const transfer = this.#transfer;
-    if (transfer === undefined || this.#stopped) return false;
+    if (transfer === undefined || this.#stopped) return 'not-owner';
     const record = await transfer.read(key).catch(() => undefined);
-    if (record === undefined) return false;
+    if (record === undefined) return 'not-owner';
+    if (!this.#joined) return 'unsure';
     const lookup = found ?? (await this.#dht.findValue(key, undefined, true).catch(() => undefined));
-    const newest = lookup === undefined ? undefined : newestOf(lookup.entries);
+    if (lookup === undefined || lookup.closest.length < this.#majority(key)) return 'unsure';
     const self = this.#dht.self;
-    if (newest === undefined || newest.ownerId !== self.id) return false;
-    if (this.#owned.has(key)) return true;
-    if (this.#forwards.has(key) || this.#doubts.has(key) || this.#stopped) return false;
+    const newest = newestOf(lookup.entries);
+    if (newest !== undefined && newest.ownerId !== self.id) return 'not-owner';
+    if (this.#owned.has(key)) return 'own';
+    if (this.#forwards.has(key) || this.#doubts.has(key) || this.#incoming.has(key) || this.#stopped) {
+      return 'not-owner';
+    }
+    if (newest === undefined) {
+      // Nobody holds an entry (they expired while this node was away): this node's record is the key's.
+      const claimed = await this.#claim(key, lookup.closest, 1, () => undefined, { hops: 0 }).catch(() => null);
+      if (claimed === null) return 'unsure';
+      return claimed === undefined ? 'own' : 'not-owner';
+    }
     await this.#journal.owned(key, newest.version);
-    if (this.#owned.has(key)) return true;
+    if (this.#owned.has(key)) return 'own';
     this.#owned.set(key, { version: newest.version, streakId: self.id, streak: 0, freeze: undefined });
     this.#c.logger.info(
       { key, version: newest.version },
       'answering for a key again: this node holds its record and the holders name it the owner',
     );
-    return true;
+    return 'own';
   }
 
   /** Owner side of step 4. */
