@@ -1,4 +1,4 @@
-import type { KvServiceStats, MovementStatus, StorageMetrics } from '@kvmesh/core';
+import type { ClusterView, KvServiceStats, MovementStatus, StorageMetrics } from '@kvmesh/core';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Upper bounds (seconds) of the request latency histogram. */
@@ -22,6 +22,33 @@ export interface MetricSources {
   kv?(): KvServiceStats;
   /** Data movement progress (the KV service's `movementStatus()`). */
   movement?(): MovementStatus;
+  /** The cluster as this node sees it (the `cluster` component's `view()`). */
+  cluster?(): ClusterView;
+}
+
+const MEMBER_STATES = ['alive', 'suspect', 'dead', 'left'] as const;
+
+/** Each member's share of a placement drawing (PlacementDrawing), summing to 1; none for a drawing of another shape. */
+export function drawingShares(drawing: unknown): [string, number][] {
+  const weights = new Map<string, number>();
+  const add = (member: unknown, weight: number): void => {
+    if (typeof member === 'string' && Number.isFinite(weight)) weights.set(member, (weights.get(member) ?? 0) + weight);
+  };
+  const d = drawing as { shape?: string; points?: unknown; groups?: unknown; buckets?: unknown } | undefined;
+  if (d?.shape === 'ring' && Array.isArray(d.points))
+    for (const p of d.points as { member?: unknown }[]) add(p.member, 1);
+  if (d?.shape === 'groups' && Array.isArray(d.groups)) {
+    for (const g of d.groups as { members?: unknown; weight?: unknown }[]) {
+      const members = Array.isArray(g.members) ? g.members : [];
+      for (const m of members) add(m, typeof g.weight === 'number' ? g.weight / members.length : 0);
+    }
+  }
+  if (d?.shape === 'buckets' && Array.isArray(d.buckets)) {
+    for (const b of d.buckets as { members?: unknown }[])
+      for (const m of Array.isArray(b.members) ? b.members : []) add(m, 1);
+  }
+  const total = [...weights.values()].reduce((a, b) => a + b, 0);
+  return total > 0 ? [...weights].sort(([a], [b]) => (a < b ? -1 : 1)).map(([m, w]) => [m, w / total]) : [];
 }
 
 /** Per (route, method): status counts and a latency histogram, kept in plain arrays. */
@@ -211,10 +238,46 @@ export class ServerMetrics {
           'counter',
           (m) => m.antiEntropy.repaired,
         ],
+        [
+          'kvmesh_movement_anti_entropy_differing_total',
+          "Digest buckets anti-entropy found to differ from a peer's.",
+          'counter',
+          (m) => m.antiEntropy.differing,
+        ],
       ];
       for (const [name, help, type, value] of figures) {
         this.#custom(name, help, type, () => [{ labels: {}, value: value(movement()) }]);
       }
+      this.#custom('kvmesh_movement_ranges_moving', 'Key ranges moving from or to this node now.', 'gauge', () => {
+        const { moves } = movement();
+        return [
+          { labels: { direction: 'out' }, value: moves.outgoing },
+          { labels: { direction: 'in' }, value: moves.incoming },
+        ];
+      });
+    }
+    if (sources.cluster) {
+      const cluster = sources.cluster;
+      this.#custom('kvmesh_cluster_members', 'Members this node knows, by state.', 'gauge', () => {
+        const byState = new Map<string, number>(MEMBER_STATES.map((s) => [s, 0]));
+        for (const m of cluster().members) byState.set(m.state, (byState.get(m.state) ?? 0) + 1);
+        return [...byState].map(([state, value]) => ({ labels: { state }, value }));
+      });
+      this.#custom(
+        'kvmesh_placement_epoch',
+        "The placement's view epoch (equal on nodes that see the same data members).",
+        'gauge',
+        () => {
+          const epoch = cluster().placement['epoch'];
+          return typeof epoch === 'number' ? [{ labels: {}, value: epoch }] : [];
+        },
+      );
+      this.#custom(
+        'kvmesh_placement_member_share',
+        "Each member's share of the placement as this node draws it (ring points, group weights, bucket entries): how evenly keys spread.",
+        'gauge',
+        () => drawingShares(cluster().placement['drawing']).map(([member, value]) => ({ labels: { member }, value })),
+      );
     }
     if (sources.rpc) {
       const rpc = sources.rpc;

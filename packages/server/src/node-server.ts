@@ -595,6 +595,10 @@ function metricSources(node: KvNode): MetricSources {
     const service = kv as Partial<CoordinatorKvService>;
     if (typeof service.movementStatus === 'function') sources.movement = () => service.movementStatus!();
   }
+  if (node.has('cluster')) {
+    const cluster = node.get<Cluster>(TOKENS.cluster);
+    sources.cluster = () => cluster.view();
+  }
   const rpc = node.has('rpc') ? node.get<{ stats?: unknown }>('rpc') : undefined;
   if (typeof rpc?.stats === 'object' && rpc.stats !== null) {
     const stats = rpc.stats as Record<string, number>;

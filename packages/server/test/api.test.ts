@@ -7,7 +7,7 @@ import test from 'ava';
 import { createApp } from '../src/app.js';
 import { startNodeServer } from '../src/node-server.js';
 import { readJsonBody } from '../src/read-json.js';
-import { ServerMetrics } from '../src/metrics.js';
+import { ServerMetrics, drawingShares } from '../src/metrics.js';
 import { http, rawExchange, waitFor } from './helpers/http.js';
 import { startTestServer, testConfig } from './helpers/node.js';
 
@@ -249,7 +249,49 @@ test('/metrics exposes request counts by route and status, latency, keys, storag
   t.regex(text, /kvmesh_rpc_total\{kind="requestsSent"\} 0/);
   t.regex(text, /kvmesh_kv_operations_total\{operation="put",outcome="created"\} 1/);
   t.regex(text, /kvmesh_storage_evictions_total 0/);
+  t.regex(text, /^kvmesh_cluster_members\{state="alive"\} 1$/m);
+  t.regex(text, /^kvmesh_cluster_members\{state="dead"\} 0$/m);
+  t.regex(text, /^kvmesh_placement_epoch \d+$/m);
+  t.regex(text, /^kvmesh_placement_member_share\{member="n1"\} 1$/m, 'one node holds every key');
+  t.regex(text, /^kvmesh_movement_ranges_moving\{direction="in"\} 0$/m);
+  t.regex(text, /^kvmesh_movement_anti_entropy_differing_total 0$/m);
   t.regex(text, /process_cpu_user_seconds_total/);
+});
+
+test('drawingShares splits each drawing shape among its members, summing to 1', (t) => {
+  t.deepEqual(
+    drawingShares({
+      shape: 'ring',
+      points: [
+        { at: 0.1, member: 'a' },
+        { at: 0.2, member: 'b' },
+        { at: 0.3, member: 'a' },
+        { at: 0.4, member: 'a' },
+      ],
+    }),
+    [
+      ['a', 0.75],
+      ['b', 0.25],
+    ],
+  );
+  t.deepEqual(
+    drawingShares({
+      shape: 'groups',
+      groups: [
+        { id: 's0', members: ['a', 'b'], weight: 0.6 },
+        { id: 's1', members: ['c', 'd'], weight: 0.4 },
+      ],
+    }).map(([m, s]) => [m, Number(s.toFixed(3))]),
+    [
+      ['a', 0.3],
+      ['b', 0.3],
+      ['c', 0.2],
+      ['d', 0.2],
+    ],
+  );
+  t.deepEqual(drawingShares({ shape: 'buckets', buckets: [{ members: ['x', 'y'] }, { members: ['x'] }] }).length, 2);
+  t.deepEqual(drawingShares(undefined), []);
+  t.deepEqual(drawingShares({ shape: 'ring', points: [] }), []);
 });
 
 test('5xx bodies carry a generic message and no stack', async (t) => {

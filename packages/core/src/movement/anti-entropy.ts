@@ -149,6 +149,7 @@ export class AntiEntropy {
       }
     }
     let pass: AntiEntropyPass = { peer: chosen.id, differing: 0, sent: 0, written: 0, received: 0, receivedWritten: 0 };
+    this.#o.counters.antiEntropyDiffering += differing.length;
     if (differing.length > 0) {
       const [pushed, pulled] = await Promise.all([
         this.#push(chosen, buckets, differing, signal),

@@ -86,6 +86,8 @@ export interface MovementStatus {
   };
   readonly antiEntropy: {
     readonly passes: number;
+    /** Digest buckets found to differ from a peer's, summed over the passes. */
+    readonly differing: number;
     /** Records stored on either side by repairs this node started. */
     readonly repaired: number;
   };
@@ -254,7 +256,7 @@ export class Movement implements Lifecycle {
       },
       keys: { copied: c.keysCopied, purged: c.keysPurged, received: c.keysReceived },
       hints: { held: this.#hints.held, stored: c.hintsStored, replayed: c.hintsReplayed },
-      antiEntropy: { passes: c.antiEntropyPasses, repaired: c.antiEntropyRepaired },
+      antiEntropy: { passes: c.antiEntropyPasses, differing: c.antiEntropyDiffering, repaired: c.antiEntropyRepaired },
       lastError: c.lastError,
     };
   }

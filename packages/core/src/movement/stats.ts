@@ -18,6 +18,8 @@ export interface MovementCounters {
   antiEntropyPasses: number;
   /** Records stored on either side by anti-entropy. */
   antiEntropyRepaired: number;
+  /** Digest buckets found to differ from the peer's, summed over the passes. */
+  antiEntropyDiffering: number;
   /** The last failure of any movement task. */
   lastError: { readonly message: string; readonly code: string | null; readonly atMs: number } | null;
 }
@@ -33,6 +35,7 @@ export function createMovementCounters(): MovementCounters {
     hintsReplayed: 0,
     antiEntropyPasses: 0,
     antiEntropyRepaired: 0,
+    antiEntropyDiffering: 0,
     lastError: null,
   };
 }
