@@ -43,6 +43,8 @@ const DETECT_TIMEOUT_MS = 60_000;
 const REJOIN_TIMEOUT_MS = 90_000;
 /** Share of kills whose node is restarted at once, before the survivors could declare it dead. */
 const FAST_RESTART_SHARE = 0.25;
+/** A request failing this long after a node was back and every node listed it alive is counted as outside the kills. */
+const SETTLE_GRACE_MS = 2_000;
 /** Reads of the final check that answer neither a value nor 404 are tried again this many times. */
 const VERIFY_ATTEMPTS = 5;
 
@@ -127,8 +129,14 @@ interface Kill {
   readonly fast: boolean;
   /** ms from SIGKILL until every survivor listed the node dead; undefined when not waited on or not seen. */
   detectedMs?: number;
+  /** When the SIGKILL was sent (ms since the epoch). */
+  killedAt?: number;
+  /** When every node listed every node alive again (ms since the epoch). */
+  rejoinedAt?: number;
   /** ms the node stayed down (SIGKILL to the restarted process serving). */
   downMs?: number;
+  /** ms from the restart until the new process served (logged `node serving`). */
+  servingMs?: number;
   /** ms from the restart until the node answered ready. */
   readyMs?: number;
   /** ms from the restart until every node listed every node alive. */
@@ -207,6 +215,7 @@ async function run(args: Args, scope: ExitTeardowns): Promise<number> {
     // The victim leaves the clients' list at once, as a load balancer's health check would take it out.
     live.delete(victim);
     const killedAt = Date.now();
+    kill.killedAt = killedAt;
     await cluster.stop(victim, 'SIGKILL');
     if (!kill.fast) {
       const survivors = [...live];
@@ -230,6 +239,7 @@ async function run(args: Args, scope: ExitTeardowns): Promise<number> {
     try {
       await cluster.start(scope, victim);
       kill.downMs = Date.now() - killedAt;
+      kill.servingMs = Date.now() - restartedAt;
       await waitFor(
         `${victim} ready`,
         async () => (await request(cluster.url(victim), '/v1/ready')).status === 200,
@@ -239,7 +249,8 @@ async function run(args: Args, scope: ExitTeardowns): Promise<number> {
       kill.readyMs = Date.now() - restartedAt;
       live.add(victim);
       await waitFor('every node to list every node alive', () => allAlive(cluster, ids), REJOIN_TIMEOUT_MS, 200);
-      kill.rejoinedMs = Date.now() - restartedAt;
+      kill.rejoinedAt = Date.now();
+      kill.rejoinedMs = kill.rejoinedAt - restartedAt;
     } catch (err) {
       failed = `${victim} did not come back: ${(err as Error).message}`;
     }
@@ -269,6 +280,19 @@ async function run(args: Args, scope: ExitTeardowns): Promise<number> {
   const perSecond = new Array<number>(seconds).fill(0);
   for (const at of history.ackTimes) perSecond[Math.min(seconds - 1, Math.floor((at - loadStarted) / 1000))]!++;
   const unavailable = perSecond.filter((n) => n === 0).length;
+  // Failed requests outside every kill's window (SIGKILL until every node lists every node alive, plus a grace).
+  const windows = kills.map((k) => ({ from: k.killedAt!, to: (k.rejoinedAt ?? loadStopped) + SETTLE_GRACE_MS }));
+  const outside = (failures: readonly { atMs: number }[]): number =>
+    failures.filter((f) => !windows.some((w) => f.atMs >= w.from && f.atMs <= w.to)).length;
+  const readFailures = readers.stats.failures.filter((f) => !staleReads.includes(f));
+  const reasons = new Map<string, number>();
+  for (const f of [...writers.stats.failures, ...readFailures]) {
+    const reason = f.what
+      .replace(/^(PUT|GET) \S+: /, '$1 ')
+      .replace(/\d+(\.\d+)*/g, 'N')
+      .slice(0, 80);
+    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+  }
   const detections = kills.flatMap((k) => (k.detectedMs === undefined ? [] : [k.detectedMs]));
   const undetected = kills.filter((k) => !k.fast && k.detectedMs === undefined).length;
 
@@ -287,12 +311,16 @@ async function run(args: Args, scope: ExitTeardowns): Promise<number> {
     unverified: final.unreadable.length,
     readsDuringRun: readers.stats.attempts,
     staleReads: staleReads.length,
-    readsFailed: readers.stats.failures.length - staleReads.length,
+    readsFailed: readFailures.length,
+    writesFailedOutsideKills: outside(writers.stats.failures),
+    readsFailedOutsideKills: outside(readFailures),
+    failureReasons: Object.fromEntries([...reasons].sort((a, b) => b[1] - a[1]).slice(0, 5)),
     unavailableSeconds: unavailable,
     kills: kills.length,
     fastRestarts: kills.filter((k) => k.fast).length,
     undetected,
     detectionMs: stats(detections),
+    servingMs: stats(kills.flatMap((k) => (k.servingMs === undefined ? [] : [k.servingMs]))),
     readyMs: stats(kills.flatMap((k) => (k.readyMs === undefined ? [] : [k.readyMs]))),
     rejoinMs: stats(kills.flatMap((k) => (k.rejoinedMs === undefined ? [] : [k.rejoinedMs]))),
     failed: failed ?? null,
@@ -312,12 +340,17 @@ async function run(args: Args, scope: ExitTeardowns): Promise<number> {
       'reads during the run / stale / failed',
       `${summary.readsDuringRun} / ${summary.staleReads} / ${summary.readsFailed}`,
     ],
+    [
+      'failed writes / reads outside the kills',
+      `${summary.writesFailedOutsideKills} / ${summary.readsFailedOutsideKills}`,
+    ],
     ['unavailable seconds', `${unavailable} of ${seconds}`],
     ['kills (restarted at once)', `${kills.length} (${summary.fastRestarts})`],
     [
       'detection ms min / median / max',
       triple(summary.detectionMs) + (undetected > 0 ? `, ${undetected} undetected` : ''),
     ],
+    ['restart to serving ms', triple(summary.servingMs)],
     ['restart to ready ms', triple(summary.readyMs)],
     ['restart to all alive ms', triple(summary.rejoinMs)],
   ];
@@ -325,6 +358,9 @@ async function run(args: Args, scope: ExitTeardowns): Promise<number> {
   process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`);
   for (const p of [...final.lost, ...final.unreadable].slice(0, 20))
     process.stdout.write(`  ${p.key} via ${p.node}: ${p.what}\n`);
+  for (const [reason, count] of Object.entries(summary.failureReasons)) {
+    process.stdout.write(`  failed ${count}x: ${reason}\n`);
+  }
   for (const f of staleReads.slice(0, 10)) {
     process.stdout.write(`  stale during the run, ${f.atMs - loadStarted} ms in, via ${f.node}: ${f.what}\n`);
   }
