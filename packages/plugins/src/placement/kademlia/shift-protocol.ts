@@ -331,17 +331,21 @@ export class ShiftProtocol {
   ): Promise<ShiftAnswer | undefined> {
     const self = this.#dht.self;
     const progress = { hops: 0 };
-    // Nodes that answered, in this attempt, that they do not own the key.
-    const disowned = new Set<string>([self.id]);
+    // Nodes that answered, in this attempt, that they do not own the key, with the newest entry
+    // naming them seen by then: a newer one (they took the key since) is asked again.
+    const disowned = new Map<string, number>([[self.id, Infinity]]);
+    const seen = { entries: [] as readonly EntryPayload[] };
     // A forward pointer here (this node gave the key up, or a hand-over to it failed) is where to ask
     // first, unless the last answer was refused: then the DHT says.
     let owner = fresh ? undefined : this.#forwards.get(key)?.to;
     if (owner === undefined || owner.id === self.id) {
       const found = await this.#dht.findValue(key, check);
       progress.hops += found.hops;
+      seen.entries = found.entries;
       if (found.entry === undefined) {
         const claimed = await this.#claim(key, found.closest, 1, check, progress);
         if (claimed === undefined) return { kind: 'here', hops: progress.hops };
+        seen.entries = [claimed];
         owner = contactOf(claimed.ownerId, claimed.ownerAddress);
       } else {
         owner = contactOf(found.entry.ownerId, found.entry.ownerAddress);
@@ -349,11 +353,10 @@ export class ShiftProtocol {
     }
     for (let forwards = 0; forwards < MAX_FORWARDS; forwards++) {
       check();
-      if (disowned.has(owner.id)) {
+      if (owner.id === self.id) {
         // An entry names this node, which does not own the key (it gave it up and the new owner's
-        // entry has not reached every holder, or a claim of it lost), or a node that said it does
-        // not own it: every holder is asked who does.
-        const next = await this.#lookAgain(key, disowned, check, progress);
+        // entry has not reached every holder, or a claim of it lost): every holder is asked who does.
+        const next = await this.#lookAgain(key, disowned, seen, check, progress);
         if (next === undefined) return { kind: 'here', hops: progress.hops };
         owner = next;
         continue;
@@ -387,9 +390,14 @@ export class ShiftProtocol {
           owner = to;
           continue;
         }
-        default:
-          disowned.add(owner.id);
+        default: {
+          // The named owner does not own it: every holder is asked who does.
+          disowned.set(owner.id, newestNaming(seen.entries, owner.id));
+          const next = await this.#lookAgain(key, disowned, seen, check, progress);
+          if (next === undefined) return { kind: 'here', hops: progress.hops };
+          owner = next;
           continue;
+        }
       }
     }
     return undefined;
@@ -405,12 +413,15 @@ export class ShiftProtocol {
    */
   async #lookAgain(
     key: string,
-    disowned: ReadonlySet<string>,
+    disowned: ReadonlyMap<string, number>,
+    seen: { entries: readonly EntryPayload[] },
     check: () => void,
     progress: { hops: number },
   ): Promise<Contact | undefined> {
     const found = await this.#dht.findValue(key, check, true);
     progress.hops += found.hops;
+    seen.entries = found.entries;
+    const stale = (e: EntryPayload): boolean => e.version <= (disowned.get(e.ownerId) ?? -1);
     const self = this.#dht.self.id;
     const byVersion = [...found.entries].sort((a, b) => b.version - a.version);
     const unsure = (): KvError =>
@@ -426,13 +437,14 @@ export class ShiftProtocol {
       if (adopted === 'own') return undefined;
       if (adopted === 'unsure') throw unsure();
     }
-    const next = byVersion.find((e) => !disowned.has(e.ownerId));
+    const next = byVersion.find((e) => !stale(e));
     if (next !== undefined) return contactOf(next.ownerId, next.ownerAddress);
     if (forgetting) throw unsure();
     const replaced = byVersion.find((e) => e.ownerId !== self) ?? byVersion[0];
     const claimed = await this.#claim(key, found.closest, (byVersion[0]?.version ?? 0) + 1, check, progress, replaced);
     if (claimed === undefined) return undefined;
-    if (disowned.has(claimed.ownerId)) {
+    seen.entries = [claimed];
+    if (stale(claimed)) {
       throw new KvError(
         'KVMESH_ERR_PLACEMENT_EMPTY',
         `key ${JSON.stringify(key)}: its entry holders disagree on its owner, and the one they name says it does not own it; retry in a moment`,
@@ -595,6 +607,8 @@ export class ShiftProtocol {
     });
     if (published < this.#majority(key)) {
       abort();
+      // As a claim that lost: left in this node's store, the entry would name it above the old owner.
+      this.#dht.entries.withdraw(entry);
       if (recordVersion !== undefined) await transfer.purge(key, recordVersion).catch(() => false);
       await this.#journal.abandoned(key).catch(() => undefined);
       this.#forwards.set(key, { to: owner, token: grant.token, newer: null });
@@ -908,6 +922,13 @@ export class ShiftProtocol {
       owned.streak = 1;
     }
   }
+}
+
+/** The highest version among `entries` naming `ownerId` (0: none does). */
+function newestNaming(entries: readonly EntryPayload[], ownerId: string): number {
+  let version = 0;
+  for (const e of entries) if (e.ownerId === ownerId && e.version > version) version = e.version;
+  return version;
 }
 
 /** The entry of the highest version (the first of them on a tie). */
