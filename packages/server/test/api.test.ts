@@ -379,3 +379,21 @@ test('routes added with configureApp share the error boundary; JSON bodies are l
   const text = (await http(server.url, '/metrics')).body.toString();
   t.regex(text, /kvmesh_http_requests_total\{route="\/test\/echo",method="POST",status="413"\} 1/);
 });
+
+test('X-Request-Id is echoed on writes and errors; one that is not visible ASCII up to 128 characters is ignored', async (t) => {
+  const { url } = await startTestServer(t);
+  const put = await http(url, '/v1/kv/r', { method: 'PUT', body: 'v', headers: { 'X-Request-Id': 'req-1' } });
+  t.is(put.status, 201);
+  t.is(put.headers['x-request-id'], 'req-1');
+  const del = await http(url, '/v1/kv/r', { method: 'DELETE', headers: { 'X-Request-Id': 'req-2' } });
+  t.is(del.status, 204);
+  t.is(del.headers['x-request-id'], 'req-2');
+  const missing = await http(url, '/v1/kv/r', { method: 'DELETE', headers: { 'X-Request-Id': 'req-3' } });
+  t.is(missing.status, 404);
+  t.is(missing.headers['x-request-id'], 'req-3');
+  const long = await http(url, '/v1/kv/r', { method: 'PUT', body: 'v', headers: { 'X-Request-Id': 'x'.repeat(129) } });
+  t.is(long.status, 201);
+  t.is(long.headers['x-request-id'], undefined);
+  const none = await http(url, '/v1/kv/r', { method: 'PUT', body: 'v' });
+  t.is(none.headers['x-request-id'], undefined);
+});

@@ -20,6 +20,13 @@ export interface KvCallOptions {
    * be applied there (it is never half applied on one replica).
    */
   readonly signal?: AbortSignal;
+  /**
+   * The client request's id (e.g. its `X-Request-Id`), for logs: a write
+   * forwarded to its primary carries it there, so the log lines of both
+   * nodes name the same request. Without one, a forwarded write gets an id
+   * of its coordinator's (`<node id>-<n>`).
+   */
+  readonly requestId?: string;
 }
 
 export interface GetResult {

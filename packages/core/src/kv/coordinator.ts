@@ -227,7 +227,7 @@ export class CoordinatorKvService implements KvService, Lifecycle {
       const checked = checkConditions(conditions);
       this.#checkRunning();
       if (signal?.aborted) throw aborted('write');
-      const result = await this.#writes.put(key, value, contentType, checked, signal);
+      const result = await this.#writes.put(key, value, contentType, checked, signal, options?.requestId);
       this.#count('put', result.created ? 'created' : 'replaced');
       return result;
     } catch (err) {
@@ -242,7 +242,7 @@ export class CoordinatorKvService implements KvService, Lifecycle {
       const checked = checkConditions(conditions);
       this.#checkRunning();
       if (signal?.aborted) throw aborted('delete');
-      const result = await this.#writes.delete(key, checked, signal);
+      const result = await this.#writes.delete(key, checked, signal, options?.requestId);
       this.#count('delete', result.existed ? 'deleted' : 'not_found');
       return result;
     } catch (err) {

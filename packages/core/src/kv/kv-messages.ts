@@ -33,6 +33,8 @@ export interface WritePayload {
   readonly ifMatch: string;
   readonly ifNoneMatch: boolean;
   readonly epoch: number;
+  /** The client request's id ('' when none): the primary's log lines carry it. */
+  readonly requestId: string;
 }
 
 /** Payload of `kvmesh.kv.WriteReply` in canonical form. */

@@ -41,6 +41,8 @@ interface WriteOp {
   readonly value: Uint8Array | undefined;
   readonly contentType: string;
   readonly conditions: WriteConditions | undefined;
+  /** The client request's id, for logs (a forwarded write takes it to the primary). */
+  readonly requestId: string | undefined;
 }
 
 /** What the primary did. */
@@ -89,6 +91,8 @@ export class WritePath {
   readonly #locks: KeyLocks;
   /** The relocation loop's options for a write without a signal. */
   readonly #relocate: RelocateOptions;
+  /** Ids of forwarded writes whose client gave none: `<node id>-<n>`. */
+  #requests = 0;
 
   constructor(ctx: KvContext, reads: ReadPath, locks: KeyLocks) {
     this.#ctx = ctx;
@@ -103,13 +107,22 @@ export class WritePath {
     contentType: string,
     conditions: WriteConditions | undefined,
     signal: AbortSignal | undefined,
+    requestId?: string,
   ): Promise<PutResult> {
-    const { applied, servedBy } = await this.#run({ key, value, contentType, conditions }, signal);
+    const { applied, servedBy } = await this.#run({ key, value, contentType, conditions, requestId }, signal);
     return { created: applied.created, version: applied.version!, servedBy };
   }
 
-  async delete(key: string, conditions: WriteConditions | undefined, signal: AbortSignal | undefined) {
-    const { applied, servedBy } = await this.#run({ key, value: undefined, contentType: '', conditions }, signal);
+  async delete(
+    key: string,
+    conditions: WriteConditions | undefined,
+    signal: AbortSignal | undefined,
+    requestId?: string,
+  ) {
+    const { applied, servedBy } = await this.#run(
+      { key, value: undefined, contentType: '', conditions, requestId },
+      signal,
+    );
     const result: DeleteResult =
       applied.outcome === 'APPLIED'
         ? { existed: true, version: applied.version!, servedBy }
@@ -128,7 +141,9 @@ export class WritePath {
       value: payload.tombstone ? undefined : payload.value,
       contentType: payload.contentType,
       conditions: Object.keys(conditions).length === 0 ? undefined : conditions,
+      requestId: payload.requestId === '' || payload.requestId === undefined ? undefined : payload.requestId,
     };
+    this.#ctx.logger.debug({ key: op.key, requestId: op.requestId }, 'running a write forwarded here as its primary');
     let reply: WriteReplyPayload;
     try {
       const set = await this.#ctx.placement.locate(op.key, { intent: 'write' });
@@ -196,12 +211,14 @@ export class WritePath {
           const applied = await this.#locks.run(op.key, () => this.#coordinate(set, op));
           return { applied, servedBy: primary };
         }
+        // The primary's log lines name the client's request, or this node's id for it.
+        if (op.requestId === undefined) op = { ...op, requestId: this.#nextRequestId() };
         try {
           return { applied: await this.#forward(primary, set.epoch, op, signal), servedBy: primary };
         } catch (err) {
           // The primary's own answer (a refusal, a failed condition, no quorum) stands.
           if (err instanceof RefusedError || !isKvError(err) || !retriableForward(err)) throw err;
-          ctx.replicaFailed(primary, err, 'forwarded write');
+          ctx.replicaFailed(primary, err, `forwarded write (request ${op.requestId})`);
           // A write that may have reached the primary is not sent to another: the
           // first may still apply it later, above what the second acknowledged
           // meanwhile, and a conditional one could apply twice. The client hears so.
@@ -227,6 +244,7 @@ export class WritePath {
       ifMatch: op.conditions?.ifMatch ?? '',
       ifNoneMatch: op.conditions?.ifNoneMatch === '*',
       epoch,
+      requestId: op.requestId ?? '',
     };
     ctx.stats.forwardedWrites++;
     const reply = await ctx.rpc.request<WriteReplyPayload | RefusedPayload>(
@@ -262,6 +280,10 @@ export class WritePath {
       }
     }
     return { outcome: answer.outcome, created: answer.created, version: answer.version ?? undefined };
+  }
+
+  #nextRequestId(): string {
+    return `${this.#ctx.selfId}-${(++this.#requests).toString(36)}`;
   }
 
   /** The primary's part, under the key's lock. */
@@ -315,7 +337,10 @@ export class WritePath {
       } catch (err) {
         if (!(err instanceof Superseded)) throw err;
         floor = err.version;
-        ctx.logger.debug({ key: op.key, err: err.message }, 'a replica held a newer version: stamping again');
+        ctx.logger.debug(
+          { key: op.key, requestId: op.requestId, err: err.message },
+          'a replica held a newer version: stamping again',
+        );
       }
     }
     throw new KvError(

@@ -19,6 +19,7 @@ import {
 import type {
   AnyPluginManifest,
   KvNode,
+  Logger,
   Member,
   MemberState,
   NodeInfo,
@@ -220,6 +221,8 @@ export interface ClusterOptions {
   readonly replicaIds?: readonly string[];
   /** Clock offset in ms of each node (default 0): its view of the shared virtual clock. */
   readonly clockOffsetMs?: Readonly<Record<string, number>>;
+  /** Each node's logger (default: silent). */
+  readonly logger?: (id: string) => Logger;
 }
 
 export interface ClusterNode {
@@ -282,6 +285,7 @@ export async function kvCluster(t: ExecutionContext, options: ClusterOptions = {
         clock: options.clockOffsetMs?.[id] ? clock.skewed(options.clockOffsetMs[id]) : clock,
         random: new SeededRandom(i),
         transport: network.endpoint(id),
+        ...(options.logger ? { logger: options.logger(id) } : {}),
       },
       extras: [kvServiceDefinition()],
     });

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { formatVersion } from '../../src/index.js';
-import type { KvError, Rpc, StoredRecord } from '../../src/index.js';
+import type { KvError, LogFields, Logger, Rpc, StoredRecord } from '../../src/index.js';
 import { UTF8, kvCluster, member, settle, text, until } from './helpers.js';
 
 // What holds when nodes disagree about a key's primary, or a replica outside a
@@ -157,4 +157,38 @@ test('a node held while it joins refuses client operations but still serves as a
   t.is(text(byId('b').storage.records.get('k')?.value), 'through a', 'b stored the write as a replica');
   byId('b').kv.holdClients(undefined);
   t.is(text((await settle(clock, byId('b').kv.get('k'))).record?.value), 'through a');
+});
+
+test('a write forwarded to its primary takes its request id there, for the log lines of both nodes', async (t) => {
+  const lines: { node: string; fields: LogFields; message: string | undefined }[] = [];
+  const capture = (node: string, bindings: LogFields = {}): Logger => {
+    const write = (fields: LogFields, message?: string): void =>
+      void lines.push({ node, fields: { ...bindings, ...fields }, message });
+    return {
+      debug: write,
+      info: write,
+      warn: write,
+      error: write,
+      child: (more) => capture(node, { ...bindings, ...more }),
+    };
+  };
+  const { clock, byId } = await kvCluster(t, { logger: (id) => capture(id) });
+  // a is the first replica: a write through b is forwarded to it.
+  const put = await settle(
+    clock,
+    byId('b').kv.put('k', UTF8.encode('v'), 'text/plain', undefined, { requestId: 'req-42' }),
+  );
+  t.is(put.servedBy.id, 'a');
+  const atPrimary = lines.filter(
+    (l) => l.node === 'a' && l.message === 'running a write forwarded here as its primary',
+  );
+  t.deepEqual(
+    atPrimary.map((l) => l.fields['requestId']),
+    ['req-42'],
+  );
+  // Without a client id, the coordinator names the request itself.
+  await settle(clock, byId('c').kv.delete('k'));
+  const named = lines.filter((l) => l.node === 'a' && l.message === 'running a write forwarded here as its primary');
+  t.is(named.length, 2);
+  t.regex(String(named[1]!.fields['requestId']), /^c-[0-9a-z]+$/);
 });

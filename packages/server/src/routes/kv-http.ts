@@ -130,7 +130,14 @@ export class KvHttpHandler {
         `the value is ${declared === undefined ? 'more than' : `${declared} bytes; the limit is`} ${this.#limits.maxValueBytes} bytes (limits.maxValueBytes)`,
       );
     }
-    const result = await this.#kv.put(key, body, contentType, conditions);
+    const requestId = requestIdOf(headers);
+    const result = await this.#kv.put(
+      key,
+      body,
+      contentType,
+      conditions,
+      requestId === undefined ? undefined : { requestId },
+    );
     const version = formatVersion(result.version);
     const text = `{"key":${JSON.stringify(key)},"version":"${version}"}`;
     const status = result.created ? 201 : 200;
@@ -144,16 +151,22 @@ export class KvHttpHandler {
       String(Buffer.byteLength(text)),
       SERVED_BY_HEADER,
       result.servedBy.id,
+      ...(requestId ? [REQUEST_ID_HEADER, requestId] : []),
     ]);
     res.end(text);
     return status;
   }
 
   async #delete(req: IncomingMessage, res: ServerResponse, key: string): Promise<number> {
-    const result = await this.#kv.delete(key, writeConditions(req.headers, false));
+    const requestId = requestIdOf(req.headers);
+    const result = await this.#kv.delete(
+      key,
+      writeConditions(req.headers, false),
+      requestId === undefined ? undefined : { requestId },
+    );
     if (!result.existed) throw keyNotFound(key);
     this.#closeIfDraining(res);
-    res.writeHead(204, [SERVED_BY_HEADER, result.servedBy.id]);
+    res.writeHead(204, [SERVED_BY_HEADER, result.servedBy.id, ...(requestId ? [REQUEST_ID_HEADER, requestId] : [])]);
     res.end();
     return 204;
   }
@@ -166,7 +179,8 @@ export class KvHttpHandler {
 
   #fail(req: IncomingMessage, res: ServerResponse, err: unknown): number {
     const failure = httpFailure(err);
-    if (failure.unexpected) this.#logger.error({ err, method: req.method, url: req.url }, 'request failed');
+    const requestId = requestIdOf(req.headers);
+    if (failure.unexpected) this.#logger.error({ err, method: req.method, url: req.url, requestId }, 'request failed');
     if (failure.aborted) {
       this.#logger.debug({ method: req.method, url: req.url, reason: failure.message }, 'client aborted');
       res.destroy();
@@ -179,12 +193,24 @@ export class KvHttpHandler {
     const text = errorBody(failure.code, failure.message);
     this.#closeIfDraining(res);
     res.statusCode = failure.status;
+    if (requestId) res.setHeader(REQUEST_ID_HEADER, requestId);
     res.setHeader('Content-Type', JSON_TYPE);
     res.setHeader('Content-Length', Buffer.byteLength(text));
     res.end(req.method === 'HEAD' ? undefined : text);
     if (failure.status === 413 && !req.complete) lingerThenClose(req, this.#lingerMs);
     return failure.status;
   }
+}
+
+/** A client's request id, echoed in the answer and carried to the primary of a forwarded write. */
+const REQUEST_ID_HEADER = 'X-Request-Id';
+/** What a request id may be: up to 128 visible ASCII characters (anything else is ignored). */
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+/** The request's `X-Request-Id`, when it is one; undefined (the common case) without allocating. */
+function requestIdOf(headers: IncomingMessage['headers']): string | undefined {
+  const id = headers['x-request-id'];
+  return typeof id === 'string' && REQUEST_ID.test(id) ? id : undefined;
 }
 
 /**
