@@ -119,3 +119,16 @@ test('a taker restarted without its journal mid-hand-over leaves the key with it
   t.is(await sim.get('n3', 'k'), 'kept', 'n2 did not disown the key before the old owner could keep it');
   t.deepEqual(owners(sim, 'k'), ['n3']);
 });
+
+test('a holder restarted with nothing held gets the entries back from its neighbours when it looks itself up', async (t) => {
+  const sim = await SimKademlia.start(t, { nodes: 3, placement: FAST });
+  await sim.put('n1', 'k', 'v');
+  const held = (id: string) => sim.node(id).placement().dht.entries.get('k', sim.clock.now());
+  t.like(held('n3'), { ownerId: 'n1' });
+  await sim.crash('n3');
+  await sim.advance(100);
+  await sim.startNode('n3');
+  const waited = await sim.until(() => held('n3') !== undefined, 5_000);
+  t.like(held('n3'), { ownerId: 'n1' }, 'else its vote would count a key nobody owns');
+  t.log(`held again ${waited} virtual ms after its start`);
+});

@@ -15,7 +15,7 @@ import type {
   StoreReplyPayload,
   ValuePayload,
 } from './messages.js';
-import { ID_BYTES, compareDistance, idInBucket, idOf } from './node-id.js';
+import { ID_BYTES, compareDistance, idInBucket, idOf, sameId } from './node-id.js';
 import { RoutingTable } from './routing-table.js';
 
 /** Entries per STORE message: a page that fits a datagram with keys of ordinary length. */
@@ -137,6 +137,9 @@ export class KademliaNode {
     rpc.handle(KADEMLIA_MESSAGES.findNode, (p: SenderPayload & { target: Uint8Array }, ctx) => {
       const from = this.#heard(p.sender, ctx);
       const target = checkTarget(p.target);
+      // A node looks its own id up when it joins (§2.3), after a restart too, with nothing held:
+      // it gets the entries it is among the k closest to, as a newly seen node does (§2.5).
+      if (from !== undefined && sameId(target, from.nodeId)) this.#onAdded(from);
       const contacts: WireContact[] = this.table.closest(target, this.#s.k, from?.id);
       return { type: KADEMLIA_MESSAGES.nodes, payload: { sender: toWire(this.self), contacts } };
     });
@@ -442,7 +445,7 @@ export class KademliaNode {
    */
   #onAdded(contact: Contact): void {
     if (!this.#running || this.entries.size === 0) return;
-    this.#arrived.push(contact);
+    if (!this.#arrived.some((c) => c.id === contact.id)) this.#arrived.push(contact);
     this.#handover ??= this.#c.clock.setTimeout(() => {
       this.#handover = undefined;
       const arrived = this.#arrived.splice(0);
