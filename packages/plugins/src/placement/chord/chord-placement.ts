@@ -40,7 +40,7 @@ import { inClosedOpen, RoutingTable, type Answer } from './routing-table.js';
 import { inHalfOpen, inOpen, nextIdent, type Ident } from './ring.js';
 import { RingMemory } from './ring-memory.js';
 import { RouteCache } from './route-cache.js';
-import type { RingWindow } from './window.js';
+import { RingWindow } from './window.js';
 
 export interface ChordComponents {
   readonly node: NodeInfo;
@@ -88,6 +88,8 @@ const MEMBER_MEMORY_PERIODS = 30;
  * partition each re-form a ring, and stabilize alone never joins two rings.
  */
 const MERGE_PROBE_PERIODS = 3;
+/** Addresses a joining node keeps of the nodes that asked to join it meanwhile. */
+const MAX_JOIN_HINTS = 8;
 
 type State = 'created' | 'joining' | 'joined' | 'refused' | 'stopped';
 
@@ -122,7 +124,13 @@ export class ChordPlacement implements Placement {
   #directory!: NodeDirectory;
   #cache!: RouteCache;
   #seeds: string[] = [];
+  /** Addresses of nodes that asked to join this one while it was joining (#hintJoin). */
+  readonly #joinHints: string[] = [];
   #announced: RingWindow | undefined;
+  /** What is announced while the node is lost or on the smaller side of a partition: it holds nothing. */
+  #isolated: RingWindow | undefined;
+  /** The window announced before the node was cut off, to hand over what it no longer holds once back. */
+  #heldBeforeIsolation: RingWindow | undefined;
   #departed: string[] = [];
   #timers: Timer[] = [];
   #ticking = false;
@@ -345,10 +353,17 @@ export class ChordPlacement implements Placement {
 
   // ---- joining ----
 
-  /** One pass over the seeds: find this node's successor through the first that answers, and settle in. */
+  /** A node that asked this one to join it while this one was joining itself: another place to join through. */
+  #hintJoin(address: string): void {
+    if (address === this.#self.address || this.#seeds.includes(address) || this.#joinHints.includes(address)) return;
+    this.#joinHints.push(address);
+    if (this.#joinHints.length > MAX_JOIN_HINTS) this.#joinHints.shift();
+  }
+
+  /** One pass over the seeds and hints: find this node's successor through the first that answers, and settle in. */
   async #join(): Promise<void> {
     let last: unknown;
-    for (const seed of this.#seeds) {
+    for (const seed of [...this.#seeds, ...this.#joinHints]) {
       if (this.#state !== 'joining') return;
       try {
         await this.#joinThrough(seed);
@@ -542,18 +557,18 @@ export class ChordPlacement implements Placement {
     const window = table.window();
     if (!window.complete || table.lost) return;
     const inRing = new Set(window.nodes.map((n) => n.address));
-    const since = this.#c.clock.now() - this.#memory.memoryMs;
     const outside = [
-      ...new Set([...this.#memory.nearest(this.#self.ident, since).map((n) => n.address), ...this.#seeds]),
+      ...new Set([...this.#memory.nearest(this.#self.ident).map((n) => n.address), ...this.#seeds]),
     ].filter((a) => !inRing.has(a) && a !== this.#self.address);
     if (outside.length === 0) return;
     const address = outside[this.#nextProbe++ % outside.length]!;
     let found: readonly NodeRef[];
     try {
+      // A Join, not a FindSuccessor: it names this node, so a node still joining learns of a ring to join.
       const reply = await this.#c.rpc.request<FindSuccessorReplyPayload>(
         address,
-        CHORD_MESSAGES.findSuccessor,
-        { metric: this.#metric.name, target: this.#self.ident } satisfies FindSuccessorPayload,
+        CHORD_MESSAGES.join,
+        { metric: this.#metric.name, node: this.#wire(this.#self) } satisfies JoinPayload,
         { timeoutMs: this.#o.requestTimeoutMs, signal: this.#lifetime.signal },
       );
       const answer = this.#answerOf(reply.payload);
@@ -601,6 +616,8 @@ export class ChordPlacement implements Placement {
       await this.#fixFinger();
       await this.#handOver();
       this.#rememberWindow();
+      // Nodes it saw once and no longer does are forgotten in time: a minority can end without a change of lists.
+      this.#afterChange();
       if (this.#ticks % MERGE_PROBE_PERIODS === 0) await this.#probeOtherRing();
     } catch (err) {
       if (this.#state === 'joined') this.#c.logger.warn({ err: errorText(err) }, 'chord maintenance failed');
@@ -854,6 +871,11 @@ export class ChordPlacement implements Placement {
   }
 
   #onJoin(payload: JoinPayload): { type: string; payload: FindSuccessorReplyPayload } {
+    if (this.#state === 'joining' && payload.metric === this.#metric.name && payload.node !== null) {
+      // Refused below, but the sender may be in a ring this node can join through (its own seeds may all
+      // be joining too, as after two nodes restarted through each other).
+      this.#hintJoin(payload.node.address);
+    }
     this.#checkPeer(payload.metric);
     const joiner = payload.node === null ? undefined : this.#intern(payload.node);
     if (joiner === undefined) throw new KvError('KVMESH_ERR_MESSAGE_INVALID', 'a Join names no valid node');
@@ -1034,12 +1056,33 @@ export class ChordPlacement implements Placement {
       this.#c.logger.info({ lostForMs: this.#c.clock.now() - this.#lostSince }, 'back in the chord ring');
       this.#lostSince = undefined;
     }
+    if (this.#table.lost || this.#minority() !== undefined) {
+      // Cut off, it admits no key: to the mover it holds nothing until it is back.
+      const isolated = (this.#isolated ??= new RingWindow(this.#self, [], [], false, this.#o.backups));
+      if (this.#announced !== isolated) {
+        this.#heldBeforeIsolation = this.#announced;
+        this.#announced = isolated;
+      }
+      const departed = this.#departed.splice(0);
+      if (departed.length > 0) this.#emit([], [], departed);
+      return;
+    }
     const window = this.#table.window();
     if (this.#announced !== undefined && this.#announced.signature === window.signature) return;
     const before = this.#announced;
     this.#announced = window;
+    // Back from isolation: every arc it holds now is claimed from the others (it may have missed writes
+    // meanwhile), and what it held before and no longer does is handed over.
     const { moves, orphans } = ownershipMoves(before, window, this.#self, this.#metric);
-    if (orphans.length > 0) this.#orphans.push(...orphans);
+    const back = before !== undefined && before === this.#isolated;
+    const held = back ? this.#heldBeforeIsolation : undefined;
+    const handOver = !back
+      ? orphans
+      : held !== undefined
+        ? ownershipMoves(held, window, this.#self, this.#metric).orphans
+        : [];
+    if (back) this.#heldBeforeIsolation = undefined;
+    if (handOver.length > 0) this.#orphans.push(...handOver);
     const departed = this.#departed.splice(0);
     if (this.#listeners.size === 0 || (moves.length === 0 && departed.length === 0)) return;
     const members = new Map<string, Member>();
@@ -1179,9 +1222,18 @@ const UNCHANGED: Omit<NeighboursPayload, 'digest'> = Object.freeze({
   unchanged: true,
 });
 
-/** A request failure that says the node is gone (no answer, or nothing listening), not that it refused. */
+/**
+ * A request failure that says the node is gone from the ring: no answer,
+ * nothing listening, or it is not in a ring (it restarted and is joining
+ * again: kept in the lists, it would stall stabilize, which waits for it,
+ * and the ring it is to join through could not place it).
+ */
 function failed(err: unknown): boolean {
-  return isKvError(err, 'KVMESH_ERR_TRANSPORT_UNREACHABLE') || isKvError(err, 'KVMESH_ERR_RPC_TIMEOUT');
+  return (
+    isKvError(err, 'KVMESH_ERR_TRANSPORT_UNREACHABLE') ||
+    isKvError(err, 'KVMESH_ERR_RPC_TIMEOUT') ||
+    isKvError(err, 'KVMESH_ERR_PLACEMENT_EMPTY')
+  );
 }
 
 function joinList(config: Readonly<Record<string, unknown>>): string[] {
