@@ -181,7 +181,10 @@ async function run(args: Args, scope: ExitTeardowns): Promise<number> {
     dir,
     join: [0, 1].map((i) => `${hosts[i]}:${port}`),
   });
-  const random = seededRandom(args.seed);
+  // Two generators from the seed: the schedule (victims, pauses, fast restarts) replays from it whatever the
+  // load does; the load's picks of keys and nodes depend on how many requests the machine completes.
+  const schedule = seededRandom(args.seed);
+  const random = seededRandom(args.seed ^ 0x5bd1e995);
   log(`seed ${args.seed}, ${args.minutes} min, ${NODES} nodes on ${hosts[0]}..${hosts.at(-1)}:${port} (${TOPOLOGY})`);
 
   await Promise.all(ids.map((id) => cluster.start(scope, id)));
@@ -208,9 +211,9 @@ async function run(args: Args, scope: ExitTeardowns): Promise<number> {
 
   while (Date.now() < deadline && failed === undefined) {
     // Quiet time with every node up before the next kill.
-    await pause(2_000 + random() * 3_000);
-    const victim = ids[Math.floor(random() * ids.length)]!;
-    const kill: Kill = { node: victim, atMs: Date.now() - loadStarted, fast: random() < FAST_RESTART_SHARE };
+    await pause(2_000 + schedule() * 3_000);
+    const victim = ids[Math.floor(schedule() * ids.length)]!;
+    const kill: Kill = { node: victim, atMs: Date.now() - loadStarted, fast: schedule() < FAST_RESTART_SHARE };
     kills.push(kill);
     // The victim leaves the clients' list at once, as a load balancer's health check would take it out.
     live.delete(victim);
@@ -233,7 +236,7 @@ async function run(args: Args, scope: ExitTeardowns): Promise<number> {
       } catch {
         log(`${victim}: not seen dead by every survivor within ${DETECT_TIMEOUT_MS} ms`);
       }
-      await pause(random() * 4_000);
+      await pause(schedule() * 4_000);
     }
     const restartedAt = Date.now();
     try {
