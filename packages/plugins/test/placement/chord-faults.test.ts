@@ -119,12 +119,12 @@ test('the larger side of a partition keeps serving, with the replicas of the nod
   const [a, b, c, d, e] = r.order().map((n) => n.id) as [string, string, string, string, string];
   split(r, [a, c], [b, d, e]);
   const larger = [b, d, e];
-  const reached = (): boolean =>
-    larger.every((id) => {
+  const ringOf = (ids: string[]): boolean =>
+    ids.every((id) => {
       const window = r.nodes.get(id)!.placement.table!.window();
-      return window.complete && window.nodes.length === 3;
+      return window.complete && window.nodes.length === ids.length;
     });
-  await until(r, reached, 40, 'the larger side forms a ring of three');
+  await until(r, () => ringOf(larger) && ringOf([a, c]), 40, 'each side forms a ring of its own');
   // The key's successor and the next nodes among those of the larger side: the whole ring's order, without a and c.
   const truth = (key: string): string[] =>
     r
@@ -139,4 +139,21 @@ test('the larger side of a partition keeps serving, with the replicas of the nod
   }
   r.network.heal();
   await until(r, () => r.ringCorrect(), 60, 'the two rings join');
+});
+
+test('two nodes restarted through each other find the ring through the nodes that remember them', async (t) => {
+  const r = await ring(4, 11);
+  t.teardown(() => r.stopAll());
+  await r.crash('n1');
+  await r.crash('n2');
+  // Each restarts with the other as its only seed: neither is in a ring, so neither can let the other join.
+  const n1 = await r.build('n1', {}, [address(r, 'n2')]);
+  const n2 = await r.build('n2', {}, [address(r, 'n1')]);
+  await r.start(n1);
+  await r.start(n2);
+  t.false(n1.placement.joined);
+  t.false(n2.placement.joined);
+  const periods = await until(r, () => r.ringCorrect(), 120, 'the restarted nodes join the ring');
+  t.log(`one ring of four ${periods} periods after the restarts`);
+  for (const key of KEYS) t.deepEqual((await locate(r, 'n1', key)).result, r.replicasOf(key, 3));
 });
