@@ -340,6 +340,32 @@ test('a reported confirmation count counts as a floor', (t) => {
   t.is(clock.pending(), 0);
 });
 
+test("this member's own confirmation adds one to a count it heard of, so it shrinks the timeout and is spread", (t) => {
+  const clock = new VirtualClock({ startMs: 0 });
+  const suspicion = new Suspicion(clock, {
+    from: 'a',
+    self: 'me',
+    k: 4,
+    minMs: 1_000,
+    maxMs: 6_000,
+    since: 0,
+    onTimeout: () => undefined,
+  });
+  // Gossip says two confirmed, without naming them.
+  t.true(suspicion.confirm('b', 2));
+  t.is(suspicion.confirmations, 2);
+  const before = suspicion.timeoutMs();
+  // Our own failed probe: not among the two we heard of.
+  t.true(suspicion.confirm('me', 2), 'the timeout shrank, so the news is spread');
+  t.is(suspicion.confirmations, 3);
+  t.true(suspicion.timeoutMs() < before);
+  t.false(suspicion.confirm('me', 3), 'our own confirmation counts once');
+  t.is(suspicion.confirmations, 3);
+  // Another member's confirmation may be one of those already counted: a floor only.
+  t.false(suspicion.confirm('c', 3));
+  suspicion.cancel();
+});
+
 test('the broadcast queue sends fresh news first, fits the budget and drops an update after its limit', (t) => {
   const update = (id: string, incarnation = 1): WireUpdate => ({
     id,
@@ -433,4 +459,20 @@ test('runs over the udp transport on loopback: converges, detects a killed node,
   await back.join([seed]);
   await eventually(() => survivors.every((m) => alive(m, 'u4')), 10_000);
   t.true(survivors.every((m) => m.members().find((x) => x.id === 'u4')!.incarnation > before));
+});
+
+test('seed 10 at N = 100: every crash is seen dead everywhere within the declared bound (a confirmation known only by count is not lost)', async (t) => {
+  // Before, a member that knew the confirmations only as a count added nothing with its own failed probe, and
+  // passed nothing on: one member stayed suspect for the one-confirmation timeout, 23.6 s against a 16 s bound.
+  const result = await simulateMembership({
+    registry: new PluginRegistry(builtinPlugins),
+    plugin: 'swim',
+    nodes: 100,
+    seed: 10,
+  });
+  t.log(
+    `detection P50 ${result.detectionMsP50} ms, max ${result.detectionMsMax} ms, bound ${result.detectionBoundMs} ms`,
+  );
+  t.is(result.undetected, 0);
+  t.true(result.detectionMsMax! <= result.detectionBoundMs, `${result.detectionMsMax} ms`);
 });

@@ -3,6 +3,12 @@ import type { Clock, Timer } from '@kvmesh/core';
 export interface SuspicionOptions {
   /** Id of the member whose suspicion started this one (it does not count as a confirmation). */
   readonly from: string;
+  /**
+   * This member's own id: its own failed probe is a confirmation no count
+   * it heard of can hold yet (it told nobody), so it adds one to that count.
+   * Omitted: every confirmation is counted by who sent it only.
+   */
+  readonly self?: string;
   /** Independent confirmations after which the timeout is `minMs`; 0 means always `minMs`. */
   readonly k: number;
   readonly minMs: number;
@@ -73,10 +79,13 @@ export class Suspicion {
    */
   confirm(from: string, reported = 0): boolean {
     if (this.#done) return false;
-    const { k } = this.#options;
+    const { k, self } = this.#options;
+    const known = Math.max(this.confirmations, reported);
     const before = Math.min(this.confirmations, k);
+    // A count heard by gossip names no confirmers: our own first one is surely not in it.
+    const own = from === self && !this.#confirmations.has(from);
     this.#confirmations.add(from);
-    this.#reported = Math.max(this.#reported, reported);
+    this.#reported = Math.max(this.#reported, reported, own ? known + 1 : 0);
     if (Math.min(this.confirmations, k) === before) return false;
     this.#schedule();
     return true;

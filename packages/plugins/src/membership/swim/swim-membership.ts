@@ -371,6 +371,7 @@ export class SwimMembership implements Membership {
     if (this.#list.liveCount - 2 < k) k = 0;
     return new Suspicion(this.#c.clock, {
       from,
+      self: this.#self.id,
       k,
       minMs,
       maxMs: lifeguard ? suspicionMaxTimeoutMult * minMs : minMs,
