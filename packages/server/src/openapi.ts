@@ -35,6 +35,22 @@ const common = {
   '504': errorResponse('A replica did not answer in time.'),
 };
 
+/** One member as `GET /v1/cluster` and `GET /v1/cluster/routes` list it. */
+const MEMBER_SCHEMA = {
+  type: 'object',
+  required: ['id', 'address', 'state'],
+  properties: {
+    id: { type: 'string' },
+    address: { type: 'string', description: 'Transport URI, e.g. http://127.0.0.1:7700' },
+    state: { enum: ['alive', 'suspect', 'dead', 'left'] },
+    incarnation: {
+      type: 'integer',
+      description: "The member's own counter, bumped to refute a suspicion or on a restart",
+    },
+    role: { type: 'string', description: 'Its node.role, when it has one' },
+  },
+} as const;
+
 /** A static file of the dashboard (`GET /ui`). */
 function uiFile(operationId: string, summary: string, type: string): Record<string, unknown> {
   return {
@@ -206,18 +222,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
                   'Inclusive upper ends of the ranges, ascending; a key belongs to the first range whose end is at or above its hash (past the last, the first).',
               },
               sets: { type: 'array', items: { type: 'integer' }, description: 'Index in replicaSets of each range.' },
-              members: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  required: ['id', 'address', 'state'],
-                  properties: {
-                    id: { type: 'string' },
-                    address: { type: 'string', description: 'Transport URI, e.g. http://127.0.0.1:7700' },
-                    state: { enum: ['alive', 'suspect', 'dead', 'left'] },
-                  },
-                },
-              },
+              members: { type: 'array', items: MEMBER_SCHEMA },
             },
           }),
           '404': errorResponse(
@@ -326,18 +331,7 @@ export const OPENAPI_DOCUMENT = Object.freeze({
               address: { type: 'string', description: 'host:port from node.address' },
             },
           },
-          members: {
-            type: 'array',
-            items: {
-              type: 'object',
-              required: ['id', 'address', 'state'],
-              properties: {
-                id: { type: 'string' },
-                address: { type: 'string', description: 'Transport URI, e.g. http://127.0.0.1:7700' },
-                state: { enum: ['alive', 'suspect', 'dead', 'left'] },
-              },
-            },
-          },
+          members: { type: 'array', items: MEMBER_SCHEMA },
           placement: {
             type: 'object',
             description: "The placement strategy's own summary (ring, shards, partitions...).",
