@@ -17,9 +17,15 @@ function owners(sim: SimKademlia, key: string): string[] {
   return sim.nodes.filter((n) => n.running && n.placement().admit(key, 'read', 1).kind === 'own').map((n) => n.id);
 }
 
-test('a conditional take-up replaces only the entry its taker saw, or none', (t) => {
+test('a conditional take-up replaces only the entry its taker saw, and a holder that holds none refuses it', (t) => {
   const store = new EntryStore(60_000);
-  t.like(store.offer(entry('n1', 3), false, 0, entry('n2', 2)), { ownerId: 'n1', version: 3 }, 'none held: taken');
+  t.like(
+    store.offer(entry('n1', 3), false, 0, entry('n2', 2)),
+    { ownerId: 'n2', version: 2 },
+    'none held: answered as the entry to replace, not taken',
+  );
+  t.is(store.get('k', 0), undefined);
+  store.offer(entry('n1', 3), false, 0);
   t.like(
     store.offer(entry('n3', 4), false, 0, entry('n2', 3)),
     { ownerId: 'n1', version: 3 },

@@ -43,14 +43,18 @@ export class EntryStore {
    * one is older (lower version), or it is the same version of the same
    * owner (published again). With `create`, taken only when none is held;
    * with `replaces`, only when the held one is that entry (same owner and
-   * version) or none is held: a conditional take-up, which an entry the
-   * taker did not see (newer, or another claim's) refuses.
+   * version): a conditional take-up, which an entry the taker did not see
+   * (newer, or another claim's) refuses, and so does a holder that holds
+   * none (answering `replaces`).
    * @returns what is held for the key afterwards.
    */
   offer(entry: EntryPayload, create: boolean, nowMs: number, replaces?: EntryPayload | null): EntryPayload {
     const held = this.#held.get(entry.key);
     const live = held !== undefined && !this.#expired(held, nowMs) ? held : undefined;
     if (nowMs - entry.publishedMs >= this.#expiryMs) return live?.entry ?? entry;
+    // A holder that holds nothing (it restarted, or never got the entry) cannot tell whether the
+    // entry to replace was the newest: it answers as if it held it, which the taker counts against.
+    if (live === undefined && replaces !== undefined && replaces !== null) return replaces;
     if (live === undefined) {
       this.#held.set(entry.key, { entry, receivedMs: nowMs, republishedMs: nowMs });
       return entry;

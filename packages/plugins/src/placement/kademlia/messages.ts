@@ -135,7 +135,8 @@ message Release {
 
 message ReleaseReply {
   ReleaseOutcome outcome = 1;
-  // DONE: a record newer than the one handed over, if the old owner held one.
+  // DONE: a record newer than the one handed over, if the old owner held one; UNKNOWN:
+  // the record the old owner holds, if any (it forgot the hand-over).
   kvmesh.kv.Record newer = 2;
 }
 

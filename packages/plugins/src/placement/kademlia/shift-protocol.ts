@@ -405,11 +405,18 @@ export class ShiftProtocol {
 
   /**
    * Asks every holder of `key`'s entry (not only the first to answer) who
-   * owns it, leaving out the nodes in `disowned`. With none left, nobody
+   * owns it. When the newest entry names this node and it holds the key's
+   * record, it owns the key (`#adopt`). Else the next owner to ask is the
+   * one the newest entry names, unless that node disowned the key at that
+   * entry's version or a newer one (`disowned`). With none left, nobody
    * answers for the key: this node takes it up at a version above every one
-   * seen, in place of the entry most holders hold (a conditional claim, so
-   * an owner whose entry reached a majority keeps the key). Resolves the
-   * owner to ask next, or undefined when this node owns the key now.
+   * seen, in place of the newest entry naming another node (a conditional
+   * claim: holders that hold another entry refuse, so an owner whose entry
+   * reached a majority keeps the key). Resolves the owner to ask next, or
+   * undefined when this node owns the key now.
+   * @throws KvError KVMESH_ERR_KV_FROZEN while this node cannot tell whether
+   *   it owns the key; KVMESH_ERR_PLACEMENT_EMPTY when its claim lost to an
+   *   entry naming a node that disowned the key.
    */
   async #lookAgain(
     key: string,
@@ -637,12 +644,22 @@ export class ShiftProtocol {
     version: number,
     recordVersion: Version | undefined,
   ): Promise<boolean> {
-    if (released.outcome === 'RELEASE_EXPIRED') {
+    let keptBy: Contact | undefined = released.outcome === 'RELEASE_EXPIRED' ? owner : undefined;
+    if (released.outcome === 'RELEASE_UNKNOWN') {
+      // The old owner forgot the hand-over: this node owns the key only if no newer owner took it since
+      // (the old owner may have kept it when its freeze ended, and handed it on).
+      const found = await this.#dht.findValue(key, undefined, true);
+      const newest = newestOf(found.entries);
+      if (newest !== undefined && (newest.version > version || newest.ownerId !== this.#dht.self.id)) {
+        keptBy = contactOf(newest.ownerId, newest.ownerAddress);
+      }
+    }
+    if (keptBy !== undefined) {
       this.counters.expired++;
       if (recordVersion !== undefined) await this.#transfer?.purge(key, recordVersion).catch(() => false);
       await this.#journal.abandoned(key);
-      // The old owner kept the key: askers this node's entry still sends here go on to it.
-      this.#forwards.set(key, { to: owner, token: '', newer: null });
+      // The key stayed elsewhere: askers this node's entry still sends here go on there.
+      this.#forwards.set(key, { to: keptBy, token: '', newer: null });
       return false;
     }
     if (released.newer !== null && this.#transfer !== undefined) await this.#transfer.store(released.newer);
@@ -786,6 +803,8 @@ export class ShiftProtocol {
    * overlay, or too few holders answered); the asker retries.
    */
   async #adopt(key: string, found?: FoundEntry): Promise<'own' | 'unsure' | 'not-owner'> {
+    // Called from this node's own take-over of the key (found given), or for an asker (not).
+    const taking = found !== undefined;
     const transfer = this.#transfer;
     if (transfer === undefined || this.#stopped) return 'not-owner';
     const record = await transfer.read(key).catch(() => undefined);
@@ -797,7 +816,7 @@ export class ShiftProtocol {
     const newest = newestOf(lookup.entries);
     if (newest !== undefined && newest.ownerId !== self.id) return 'not-owner';
     if (this.#owned.has(key)) return 'own';
-    if (this.#forwards.has(key) || this.#doubts.has(key) || this.#incoming.has(key) || this.#stopped) {
+    if (this.#forwards.has(key) || this.#doubts.has(key) || (!taking && this.#incoming.has(key)) || this.#stopped) {
       return 'not-owner';
     }
     if (newest === undefined) {
@@ -858,7 +877,10 @@ export class ShiftProtocol {
     if (forward !== undefined && forward.token === p.token) return reply('RELEASE_DONE', forward.newer);
     if (owned !== undefined || forward !== undefined || this.#expiredTokens.has(p.token))
       return reply('RELEASE_EXPIRED');
-    return reply('RELEASE_UNKNOWN');
+    // A token this node does not know (it restarted without a durable journal): whatever record it
+    // holds goes with the answer, and the taker asks the holders whether its hand-over is the newest.
+    const held = await this.#transfer?.read(key).catch(() => undefined);
+    return reply('RELEASE_UNKNOWN', held ?? null);
   }
 
   /** The freeze ends without a release: this node keeps the key, under a version above the one it offered. */
