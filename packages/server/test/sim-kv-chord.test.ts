@@ -22,6 +22,10 @@ const SEEDS: ReadonlyArray<readonly [number, string]> = [
   // A coordinator reached a node of the other side of a healing partition as a replica; two
   // increments were acknowledged from the same version.
   [4, 'a node on the smaller side of a partition admits no key'],
+  // A replica that missed an acknowledged write stayed behind for ever: with no membership, anti-entropy had no
+  // peer to compare with. It now compares with the members the placement names in its ownership changes.
+  [5, 'a replica that missed a write catches up through anti-entropy, without a membership'],
+  [24, 'a replica that missed a write catches up through anti-entropy, without a membership'],
 ];
 
 for (const [seed, behaviour] of SEEDS) {

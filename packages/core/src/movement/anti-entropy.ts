@@ -24,6 +24,12 @@ export interface AntiEntropyOptions {
   readonly storage: Storage;
   readonly placement: Placement;
   readonly membership?: Membership | undefined;
+  /**
+   * The members to compare with on a node without a membership: those a
+   * routed placement named in its ownership changes (its neighbours, the
+   * nodes it shares replicas with). Ignored when there is a membership.
+   */
+  readonly peers?: () => readonly Member[];
   readonly rpc: Rpc;
   readonly mover: DataMover;
   readonly clock: Clock;
@@ -218,7 +224,7 @@ export class AntiEntropy {
   /** Serves `kvmesh.movement.RepairRequest`: streams this node's records of the differing buckets to the asker. */
   async onRepair(payload: RepairRequestPayload, context: RpcContext): Promise<RepairReplyPayload> {
     const buckets = checkBuckets(payload.buckets);
-    const known = this.#o.membership?.members().find((m) => m.id === payload.peer);
+    const known = this.#members().find((m) => m.id === payload.peer);
     // The membership's address is the one the peer listens on; the sender's may be an outgoing port.
     const peer: Member = known ?? { id: payload.peer, address: context.from, state: 'alive', incarnation: 0, meta: {} };
     // Stopping this node ends the stream as well as the caller giving up does.
@@ -265,11 +271,16 @@ export class AntiEntropy {
   }
 
   #pickPeer(): Member | undefined {
-    const alive = (this.#o.membership?.members() ?? []).filter((m) => m.state === 'alive' && m.id !== this.#o.selfId);
+    const alive = this.#members().filter((m) => m.state === 'alive' && m.id !== this.#o.selfId);
     if (alive.length === 0) return undefined;
     const preferred = alive.filter((m) => this.#sharing.has(m.id));
     const from = preferred.length > 0 ? preferred : alive;
     return from[this.#o.random.int(from.length)];
+  }
+
+  /** The membership's members, or without one the peers routed placement named. */
+  #members(): readonly Member[] {
+    return this.#o.membership?.members() ?? this.#o.peers?.() ?? [];
   }
 
   #serve<T>(work: Promise<T>): Promise<T> {

@@ -3,7 +3,7 @@ import type { Message } from '../contracts/codec.js';
 import type { Lifecycle } from '../contracts/lifecycle.js';
 import type { Logger } from '../contracts/logger.js';
 import type { Member, Membership } from '../contracts/membership.js';
-import type { Placement } from '../contracts/placement.js';
+import type { OwnershipChange, Placement } from '../contracts/placement.js';
 import type { Random } from '../contracts/random.js';
 import type { MessageRegistry, Rpc } from '../contracts/rpc.js';
 import type { Storage, StoredRecord, Version } from '../contracts/storage.js';
@@ -111,6 +111,8 @@ export class Movement implements Lifecycle {
   readonly #hints: HintedHandoff;
   readonly #antiEntropy: AntiEntropy;
   readonly #unsubscribe: Array<() => void> = [];
+  /** Members a routed placement named in its ownership changes, by id. */
+  readonly #routedPeers = new Map<string, Member>();
   #state: 'created' | 'running' | 'stopped' = 'created';
 
   constructor(components: MovementComponents) {
@@ -150,7 +152,18 @@ export class Movement implements Lifecycle {
       plans: new PlanStore(planFilePath(components.node.dataDir, selfId), this.#logger),
     });
     this.#hints = new HintedHandoff({ ...common, mover: this.mover });
-    this.#antiEntropy = new AntiEntropy({ ...common, random: components.random.fork(), mover: this.mover });
+    this.#antiEntropy = new AntiEntropy({
+      ...common,
+      random: components.random.fork(),
+      mover: this.mover,
+      peers: () => [...this.#routedPeers.values()],
+    });
+  }
+
+  /** The members a routed placement named, latest state first: anti-entropy's peers without a membership. */
+  #notePeers(change: OwnershipChange): void {
+    for (const m of change.members ?? []) if (m.id !== this.#c.node.id) this.#routedPeers.set(m.id, m);
+    for (const id of change.departed ?? []) this.#routedPeers.delete(id);
   }
 
   /** Registers the movement request handlers, subscribes to membership and placement events, starts the timers. */
@@ -190,7 +203,10 @@ export class Movement implements Lifecycle {
         }),
       );
     }
-    const unsubscribe = placement.onOwnershipChange?.((change) => this.#rebalancer.onOwnershipChange(change));
+    const unsubscribe = placement.onOwnershipChange?.((change) => {
+      this.#notePeers(change);
+      this.#rebalancer.onOwnershipChange(change);
+    });
     if (unsubscribe !== undefined) this.#unsubscribe.push(unsubscribe);
     this.#rebalancer.start();
     this.#hints.start();
