@@ -83,12 +83,17 @@ export const LMDB_MAX_USER_KEY_BYTES = DEFAULT_LMDB_MAX_KEY_BYTES - 1;
  * `overlappingSync: false`, so LMDB's commit flushes data and meta pages to
  * disk (fdatasync) before lmdb-js resolves the transaction's promise: a
  * resolved put survives a kill of the process and a crash of the machine.
- * With `syncWrites: false` lmdb-js's `overlappingSync` mode resolves as soon
- * as the commit is visible and flushes in the background: a resolved put
- * still survives a killed process (the pages are in the OS cache and lmdb-js
- * restores the latest commit while the boot id is unchanged) but the last
- * moments of writes can be lost if the machine itself crashes. `noSync` is
- * never used.
+ * With `syncWrites: false` the environment uses lmdb-js's `overlappingSync`
+ * with `separateFlushed`: a put resolves as soon as its commit is visible,
+ * and the flush follows in the background (without `separateFlushed`,
+ * lmdb-js 3.5 resolves only after the flush in both modes: measured with a
+ * delayed fdatasync). The commit's meta page then goes to the page cache
+ * before the data is flushed, rather than through an O_DSYNC descriptor
+ * after it (`test/storage/lmdb.test.ts` traces both orders). A resolved put
+ * still survives a killed process (the pages are in the OS cache and
+ * lmdb-js restores the latest commit while the boot id is unchanged), but
+ * the last moments of writes can be lost if the machine itself crashes.
+ * `noSync` is never used.
  */
 export class LmdbStorage implements Storage {
   readonly name = 'lmdb';
@@ -124,6 +129,8 @@ export class LmdbStorage implements Storage {
         encoding: 'binary',
         noSubdir: false,
         overlappingSync: !syncWrites,
+        // Without it lmdb-js 3.5 resolves a put only after its commit's flush in either mode.
+        ...(syncWrites ? {} : { separateFlushed: true }),
         compression,
         ...(mapSizeBytes > 0 ? { mapSize: mapSizeBytes } : {}),
       });
