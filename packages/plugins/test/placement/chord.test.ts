@@ -1,5 +1,6 @@
 import test from 'ava';
-import { isKvError } from '@kvmesh/core';
+import { drawingProblems, isKvError } from '@kvmesh/core';
+import type { RingDrawing } from '@kvmesh/core';
 import { ChordRing } from './chord-ring.js';
 
 const BACKUPS = 2;
@@ -105,6 +106,18 @@ test('admit owns the own arc and the backed-up arcs of the predecessors, and nam
   const described = r.running()[0]!.placement.describe();
   t.is((described['backups'] as unknown[]).length, BACKUPS);
   t.truthy(described['owned']);
+  // The dashboard draws this node's view of the ring: itself, its neighbours and fingers, a chord to each finger.
+  const drawing = described.drawing as RingDrawing;
+  t.deepEqual(drawingProblems(drawing, new Set(r.running().map((n) => n.id))), []);
+  t.is(drawing.shape, 'ring');
+  t.true(
+    drawing.points.some((p) => p.member === r.running()[0]!.id),
+    'this node is on it',
+  );
+  t.is(
+    drawing.links?.length,
+    (described['fingers'] as unknown[]).filter((f) => (f as { id: string }).id !== r.running()[0]!.id).length,
+  );
 });
 
 test('a crashed node: its successor serves from the backup and the backup count comes back on the new last successor', async (t) => {

@@ -1,3 +1,4 @@
+import { chordDrawing } from './drawing.js';
 import { setMaxListeners } from 'node:events';
 import {
   KvError,
@@ -337,6 +338,7 @@ export class ChordPlacement implements Placement {
       predecessors: table.predecessors.map(short),
       successors: table.successors.map(short),
       fingers: table.distinctFingers().map(short),
+      drawing: chordDrawing(this.#self, table, table.distinctFingers(), this.#metric.bits),
       ringComplete: window.complete,
       // Owned and backed-up arcs are kept apart: a failed predecessor's arc is promoted, not merged.
       owned: owned === undefined ? null : { start: owned.start, end: owned.end },
