@@ -138,3 +138,19 @@ test('a holder restarted with nothing held gets the entries back from its neighb
   t.like(held('n3'), { ownerId: 'n1' }, 'else its vote would count a key nobody owns');
   t.log(`held again ${waited} virtual ms after its start`);
 });
+
+test('a holder cut off while an entry was published gets it once it is heard from again', async (t) => {
+  const sim = await SimKademlia.start(t, { nodes: 3, placement: FAST });
+  const [a, b, c] = sim.nodes.map((n) => n.address);
+  sim.network.partition([a!, b!], [c!]);
+  await sim.put('n1', 'k', 'v');
+  const held = () => sim.node('n3').placement().dht.entries.get('k', sim.clock.now());
+  t.is(held(), undefined, 'n3 was cut off: the claim reached n1 and n2 only');
+  sim.network.heal();
+  const n1 = sim.node('n1').placement().dht;
+  const n3 = n1.table.get('n3');
+  t.truthy(n3, 'n1 still lists n3 (one failure is no eviction)');
+  t.true(await sim.settle(n1.ping(n3!)));
+  await sim.until(() => held() !== undefined, 5_000);
+  t.like(held(), { ownerId: 'n1' });
+});

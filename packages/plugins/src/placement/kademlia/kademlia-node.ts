@@ -111,6 +111,8 @@ export class KademliaNode {
         this.#onAdded(contact);
         this.onContactAdded?.(contact);
       },
+      // A node heard from again after failing may have missed entries (or restarted with none).
+      onRecovered: (contact) => this.#onAdded(contact),
       onRemoved: (contact) => {
         this.#departed.set(contact.id, { contact, atMs: components.clock.now() });
         this.onContactRemoved?.(contact);

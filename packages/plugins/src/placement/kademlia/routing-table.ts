@@ -51,6 +51,8 @@ export interface RoutingTableOptions {
   readonly onAdded?: (contact: Contact) => void;
   /** Called when a contact leaves the table (it stopped answering, or was removed). */
   readonly onRemoved?: (contact: Contact) => void;
+  /** Called when a contact whose requests failed is heard from again (it was cut off, or restarted). */
+  readonly onRecovered?: (contact: Contact) => void;
 }
 
 /** What one bucket holds, for `describe()`. */
@@ -120,8 +122,10 @@ export class RoutingTable {
     const head = head32(contact.nodeId);
     const at = indexIn(bucket, head, contact.id);
     if (at >= 0) {
+      const failures = bucket.slots[at]!.failures;
       removeAt(bucket, at);
       append(bucket, { contact, failures: 0, head });
+      if (failures > 0) this.#o.onRecovered?.(contact);
       return;
     }
     if (bucket.slots.length < this.#o.k) {

@@ -549,6 +549,24 @@ export class ShiftProtocol {
     return undefined;
   }
 
+  /**
+   * A hand-over to this node at `version` did not happen: publishes, for the
+   * old owner, the entry it keeps the key under once its freeze ends
+   * (`version` + 1, naming it), so that the holders this node's entry
+   * reached do not keep naming this node above the old owner should the old
+   * owner fail before it publishes that entry itself.
+   */
+  #supersede(key: string, owner: Contact, version: number): void {
+    const entry: EntryPayload = {
+      key,
+      ownerId: owner.id,
+      ownerAddress: owner.address,
+      version: version + 1,
+      publishedMs: this.#c.clock.now(),
+    };
+    this.#dht.track(this.#dht.publish(entry));
+  }
+
   /** How many of the nodes this node knows to hold `key`'s entry make a majority. */
   #majority(key: string): number {
     return Math.floor(this.#dht.holdersOf(idOf(key), this.#dht.settings.k).length / 2) + 1;
@@ -616,6 +634,7 @@ export class ShiftProtocol {
       abort();
       // As a claim that lost: left in this node's store, the entry would name it above the old owner.
       this.#dht.entries.withdraw(entry);
+      this.#supersede(key, owner, grant.version);
       if (recordVersion !== undefined) await transfer.purge(key, recordVersion).catch(() => false);
       await this.#journal.abandoned(key).catch(() => undefined);
       this.#forwards.set(key, { to: owner, token: grant.token, newer: null });
@@ -655,6 +674,7 @@ export class ShiftProtocol {
       }
     }
     if (keptBy !== undefined) {
+      if (released.outcome === 'RELEASE_EXPIRED') this.#supersede(key, owner, version);
       this.counters.expired++;
       if (recordVersion !== undefined) await this.#transfer?.purge(key, recordVersion).catch(() => false);
       await this.#journal.abandoned(key);
