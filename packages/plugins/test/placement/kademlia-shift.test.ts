@@ -1,6 +1,6 @@
 import test from 'ava';
-import { SeededRandom, formatVersion, isKvError } from '@kvmesh/core';
-import type { KeyTransfer, Rpc, StoredRecord } from '@kvmesh/core';
+import { SeededRandom, drawingProblems, formatVersion, isKvError } from '@kvmesh/core';
+import type { BucketsDrawing, KeyTransfer, Rpc, StoredRecord } from '@kvmesh/core';
 import { KADEMLIA_MESSAGES } from '../../src/placement/kademlia/index.js';
 import { SimKademlia, UTF8, text } from './kademlia-sim.js';
 
@@ -250,4 +250,15 @@ test('two nodes creating one key at once: one owner, and the other works through
   const value = await sim.get('n4', 'new');
   t.true(value === 'from n2' || value === 'from n3');
   t.is((await holders(sim, 'new')).length, 1);
+});
+
+test('describe() says how the dashboard draws a node: its k-buckets, each with its contacts', async (t) => {
+  const sim = await SimKademlia.start(t, { nodes: 5, placement: FAST });
+  const described = sim.node('n1').placement().describe();
+  const drawing = described['drawing'] as BucketsDrawing;
+  t.deepEqual(drawingProblems(drawing, new Set(sim.nodes.map((n) => n.id))), []);
+  t.is(drawing.shape, 'buckets');
+  const members = drawing.buckets.flatMap((b) => b.members);
+  t.deepEqual([...members].sort(), ['n2', 'n3', 'n4', 'n5'], 'every other node in some bucket');
+  t.true(drawing.buckets.every((b) => b.size === b.members.length && b.capacity >= b.size));
 });

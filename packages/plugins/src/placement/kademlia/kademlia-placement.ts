@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { KvError } from '@kvmesh/core';
 import type {
   Admission,
+  BucketsDrawing,
   Clock,
   Intent,
   KeyTransfer,
@@ -291,7 +292,13 @@ export class KademliaPlacement implements Placement {
     const { lookups, lookupHops } = dht.counters;
     base['self'] = { id: dht.self.id, nodeId: hexOf(dht.self.nodeId), address: dht.self.address };
     base['contacts'] = dht.table.size;
-    base['buckets'] = dht.table.describe();
+    const buckets = dht.table.describe();
+    base['buckets'] = buckets;
+    base['drawing'] = {
+      shape: 'buckets',
+      caption: `this node's k-buckets by shared id prefix, ${buckets.length} not empty, up to k = ${this.#o.k} contacts each`,
+      buckets: buckets.map((b) => ({ index: b.prefix, size: b.contacts, capacity: this.#o.k, members: b.members })),
+    } satisfies BucketsDrawing;
     base['lookups'] = { count: lookups, meanHops: lookups === 0 ? 0 : lookupHops / lookups };
     base['requestsFailed'] = dht.counters.requestsFailed;
     if (this.#o.mode === 'replicate') {

@@ -60,6 +60,8 @@ export interface BucketSummary {
   readonly prefix: number;
   readonly contacts: number;
   readonly replacements: number;
+  /** Member ids of the contacts, least-recently seen first. */
+  readonly members: readonly string[];
 }
 
 /**
@@ -288,7 +290,12 @@ export class RoutingTable {
     const out: BucketSummary[] = [];
     this.#buckets.forEach((bucket, prefix) => {
       if (bucket !== undefined && (bucket.slots.length > 0 || bucket.replacements.length > 0)) {
-        out.push({ prefix, contacts: bucket.slots.length, replacements: bucket.replacements.length });
+        out.push({
+          prefix,
+          contacts: bucket.slots.length,
+          replacements: bucket.replacements.length,
+          members: bucket.contacts.map((c) => c.id),
+        });
       }
     });
     return out;
