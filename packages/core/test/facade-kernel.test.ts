@@ -218,7 +218,7 @@ test('the cluster view of a node without membership is the node itself', async (
   const cluster = node.get<Cluster>(TOKENS.cluster);
   t.deepEqual(cluster.view(), {
     self: { id: 'n1', address: '127.0.0.1:4000' },
-    members: [{ id: 'n1', address: endpoint.address, state: 'alive' }],
+    members: [{ id: 'n1', address: endpoint.address, state: 'alive', incarnation: 0, role: 'storage' }],
     placement: {},
   });
   t.false(cluster.administered);
