@@ -403,11 +403,12 @@ export class WritePath {
             .then((ack) => {
               if (ack.conflict === true) throw new Conflict(member, ack.previous);
               if (!stored(ack, record)) throw new Superseded(member, ack.previous!);
-              storedAt.push(member);
+              if (expect !== undefined) storedAt.push(member);
               return ack;
             }),
         );
-        tasks.push(task.catch(() => undefined));
+        // Only a conditional write can lose a race and need to wait for its requests before it answers.
+        if (expect !== undefined) tasks.push(task.catch(() => undefined));
         return task;
       },
       what,
