@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Clock, Timer } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
 import type { Member, Membership } from '../contracts/membership.js';
@@ -96,6 +97,8 @@ export class AntiEntropy {
 
   constructor(options: AntiEntropyOptions) {
     this.#o = options;
+    // A digest locates a page of keys at once, each request listening to it.
+    setMaxListeners(0, this.#lifetime.signal);
   }
 
   start(): void {
