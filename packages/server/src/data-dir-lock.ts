@@ -1,8 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, unlinkSync } from 'node:fs';
 import { link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { KvError } from '@kvmesh/core';
 import type { Logger } from '@kvmesh/core';
 
@@ -27,8 +28,10 @@ export interface LockHolder {
   readonly bootId?: string;
 }
 
-/** Attempts to take the lock before giving up on contention (each failed attempt found a stale lock and removed it). */
-const MAX_ATTEMPTS = 8;
+/** Attempts to take the lock before giving up on contention (each failed attempt found a stale lock, or another node taking it over). */
+const MAX_ATTEMPTS = 12;
+/** A claim on a claim on ...: only nodes dying one after another while taking over one lock nest claims. */
+const MAX_CLAIM_DEPTH = 4;
 
 /**
  * Exclusive use of one data directory by one running node, across
@@ -41,9 +44,9 @@ const MAX_ATTEMPTS = 8;
  * rebooted — is stale and taken over: the holder's pid no longer runs
  * (`process.kill(pid, 0)`), or runs a process that started at another time
  * than the holder (the pid was reused; Linux, read from /proc), or the lock
- * was written before the last boot. Two nodes taking over one stale lock at
- * once settle by rename: each moves the lock aside and deletes it only if it
- * is still the stale one it judged; one that moved a fresh lock puts it back.
+ * was written before the last boot. Of nodes taking over one stale lock at
+ * once, one claims it (an exclusive claim file on its exact content) and
+ * deletes it; the others wait and then find the new holder's lock.
  *
  * The check sees processes of this machine only: a directory on a network
  * filesystem shared by two machines is not protected (lmdb, the durable
@@ -96,13 +99,16 @@ export class DataDirLock {
       if (text === undefined) continue;
       const found = parseHolder(text);
       if (found !== undefined && (await isRunning(found))) throw lockedError(dir, file, found);
-      if (await removeIfUnchanged(file, text)) {
+      if (await removeIfUnchanged(file, text, holder)) {
         logger.warn(
           found === undefined ? { file } : { file, pid: found.pid, id: found.id, since: found.since },
           found === undefined
             ? 'removed an unreadable data directory lock'
             : 'took over the data directory lock of a node that is no longer running',
         );
+      } else {
+        // Another node is taking the stale lock over: give it a moment to finish.
+        await sleep(Math.min(2 ** attempt, 100));
       }
     }
     throw new KvError(
@@ -177,28 +183,41 @@ async function writeSynced(path: string, holder: LockHolder): Promise<void> {
 }
 
 /**
- * Deletes the stale lock `file` if it still holds `stale`. It is moved aside
- * first (one atomic step that only one of several racing nodes wins for one
- * file); if what was moved is not the stale lock — another node took it over
- * and created its own in between — it is linked back. Returns true when this
- * call removed the stale lock.
+ * Deletes the stale lock `file` if it still holds `stale`; returns true when
+ * this call removed it.
+ *
+ * Removal needs the claim on that one stale content: the file
+ * `<file>.claim-<digest of stale>`, created whole or not at all like the lock.
+ * The invariant: a lock file is deleted only by its holder, or by the holder
+ * of the claim on its exact content after reading it under that claim. So
+ * between that read and the delete nothing else can change the file: a new
+ * lock can only be created where there is none, and a second claimant of the
+ * same content waits for this one. A node that claims late, after the stale
+ * lock was replaced, reads the new lock and leaves it. A claim whose claimant
+ * died is itself stale and removed the same way (a claim on the claim).
  */
-async function removeIfUnchanged(file: string, stale: string): Promise<boolean> {
-  const aside = `${file}.${process.pid}.${randomBytes(8).toString('hex')}.stale`;
-  try {
-    await rename(file, aside);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw ioError(`cannot move the stale lock file ${file}: ${(err as NodeJS.ErrnoException).code}`, err);
-  }
-  const moved = await readFile(aside, 'utf8').catch(() => undefined);
-  if (moved !== stale) {
-    await link(aside, file).catch(() => undefined);
-    await unlink(aside).catch(() => undefined);
+async function removeIfUnchanged(file: string, stale: string, me: LockHolder, depth = 0): Promise<boolean> {
+  if (depth > MAX_CLAIM_DEPTH) return false;
+  const claim = `${file}.claim-${createHash('sha256').update(stale).digest('hex').slice(0, 16)}`;
+  if (!(await createWhole(claim, me))) {
+    const text = await readFile(claim, 'utf8').catch(() => undefined);
+    if (text === undefined) return false;
+    const claimant = parseHolder(text);
+    if (claimant !== undefined && (await isRunning(claimant))) return false;
+    await removeIfUnchanged(claim, text, me, depth + 1);
     return false;
   }
-  await unlink(aside).catch(() => undefined);
-  return true;
+  try {
+    const now = await readFile(file, 'utf8').catch(() => undefined);
+    if (now !== stale) return false;
+    await unlink(file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw ioError(`cannot remove the stale lock file ${file}: ${(err as NodeJS.ErrnoException).code}`, err);
+  } finally {
+    await unlink(claim).catch(() => undefined);
+  }
 }
 
 function parseHolder(text: string): LockHolder | undefined {
