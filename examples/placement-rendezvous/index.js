@@ -219,10 +219,13 @@ class RendezvousPlacement {
       const n = Math.min(this.#options.replicas, width);
       const row = Array.from(table.subarray(bucket * width, (bucket + 1) * width), (i) => this.#current[i]);
       const replicas = Object.freeze(row.slice(0, n));
+      const writeQuorum = quorum(this.#options.writeQuorum, replicas.length);
       set = Object.freeze({
         replicas,
         fallbacks: Object.freeze(row.slice(n)),
-        writeQuorum: quorum(this.#options.writeQuorum, replicas.length),
+        writeQuorum,
+        // Every node at one epoch names the same replicas: a majority of them meets any other.
+        conditionalWriteQuorum: Math.max(writeQuorum, quorum('majority', replicas.length)),
         readQuorum: quorum(this.#options.readQuorum, replicas.length),
         epoch: this.#epoch,
         hops: 0,

@@ -40,7 +40,15 @@ export const plugin = definePlugin({
         async locate() {
           const first = owner();
           if (!first) throw new KvError('KVMESH_ERR_PLACEMENT_EMPTY', 'no alive member can hold the key');
-          return { replicas: [first], fallbacks: [], writeQuorum: 1, readQuorum: 1, epoch };
+          return {
+            replicas: [first],
+            fallbacks: [],
+            writeQuorum: 1,
+            conditionalWriteQuorum: 1,
+            readQuorum: 1,
+            epoch,
+            hops: 0,
+          };
         },
         admit() {
           const first = owner();

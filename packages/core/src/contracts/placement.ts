@@ -20,6 +20,22 @@ export interface ReplicaSet {
   readonly fallbacks: readonly Member[];
   /** Acknowledgements a write needs before it is acknowledged to the client (from `replicas`; hints do not count). */
   readonly writeQuorum: number;
+  /**
+   * Acknowledgements a conditional write (If-Match, If-None-Match) needs,
+   * from `replicas`: at least `writeQuorum`, at most `replicas.length`.
+   * Each replica stores at most one of two conditional writes made from one
+   * version (it checks the condition itself), so two nodes that each take
+   * themselves for the key's primary cannot both have one acknowledged as
+   * long as their quorums must share a replica. A placement whose nodes
+   * name the same replicas for a key at one epoch answers a majority of
+   * them at least: any two majorities of one set meet. A placement whose
+   * nodes may name different sets for one key at the same time (routed
+   * placements: a node whose successor list or k-bucket lacks a live node
+   * names the next one instead) answers every replica, `replicas.length`:
+   * two such sets that share any replica then meet, and two primaries of
+   * one key cannot both decide a compare-and-set.
+   */
+  readonly conditionalWriteQuorum: number;
   /** Replicas a read consults. */
   readonly readQuorum: number;
   /**

@@ -351,7 +351,8 @@ export class WritePath {
 
   /**
    * Writes `record` to every reachable replica; resolves with `writeQuorum`
-   * acknowledgements of replicas that stored it.
+   * acknowledgements of replicas that stored it (`conditionalWriteQuorum`
+   * for a conditional write).
    * @throws Superseded when a replica held a newer version before the quorum was reached.
    * @throws RefusedError when the quorum was missed and a replica refused the key at its epoch (a view
    *   change reached it first), if `relocatable`: the coordinator locates again and writes the value with
@@ -366,7 +367,7 @@ export class WritePath {
     expect?: Expectation,
   ): Promise<WriteAck[]> {
     const ctx = this.#ctx;
-    const needed = Math.max(1, set.writeQuorum);
+    const needed = Math.max(1, expect === undefined ? set.writeQuorum : conditionalQuorumOf(set));
     const only = set.replicas.length === 1 ? set.replicas[0] : undefined;
     if (needed === 1 && only !== undefined && ctx.replicas.isLocal(only)) {
       const ack = await ctx.local.write(record, local, expect);
@@ -538,6 +539,18 @@ function lostRace(key: string, conflict: Conflict, stored: number, kept: number,
     `write of key ${quoteKey(key)} lost to a concurrent conditional write (${conflict.message}) after ${stored} replica(s) took it (${back}); it may or may not take effect: read the key before retrying`,
     { cause: conflict },
   );
+}
+
+/**
+ * Acknowledgements a conditional write needs: placement's answer, or every
+ * replica from a placement that gives none (a plugin written before the
+ * member existed), the one bound that holds whatever its nodes name.
+ */
+function conditionalQuorumOf(set: ReplicaSet): number {
+  const quorum = set.conditionalWriteQuorum as number | undefined;
+  return typeof quorum === 'number' && Number.isInteger(quorum)
+    ? Math.max(set.writeQuorum, quorum)
+    : set.replicas.length;
 }
 
 /** The replica holds `record` now: it stored it, or already had exactly this version. */

@@ -112,7 +112,7 @@ export function member(id: string, state: MemberState = 'alive'): Member {
   return { id, address: simAddress(id), state, incarnation: 0, meta: {} };
 }
 
-/** A replica set as tests write it: fallbacks and epoch may be left out. */
+/** A replica set as tests write it: fallbacks, epoch and the conditional quorum (the write quorum) may be left out. */
 export type ReplicaSpec = Pick<ReplicaSet, 'replicas' | 'writeQuorum' | 'readQuorum'> & Partial<ReplicaSet>;
 
 /** A placement that returns the same replica set for every key, and counts calls. */
@@ -134,9 +134,9 @@ export class FixedPlacement implements Placement {
     return this.#set;
   }
 
-  /** Fallbacks default to none, the epoch to 1 and hops to 0. */
+  /** Fallbacks default to none, the epoch to 1, hops to 0 and the conditional quorum to the write quorum. */
   set set(spec: ReplicaSpec) {
-    this.#set = { fallbacks: [], epoch: this.epoch, hops: 0, ...spec };
+    this.#set = { fallbacks: [], epoch: this.epoch, hops: 0, conditionalWriteQuorum: spec.writeQuorum, ...spec };
   }
 
   async locate(): Promise<ReplicaSet> {
@@ -248,6 +248,7 @@ export async function kvCluster(t: ExecutionContext, options: ClusterOptions = {
     epoch: 1,
     hops: 0,
     writeQuorum: options.writeQuorum ?? 2,
+    conditionalWriteQuorum: options.writeQuorum ?? 2,
     readQuorum: options.readQuorum ?? 2,
   };
   const fixed: AnyPluginManifest = definePlugin({

@@ -22,6 +22,7 @@ class MovingPlacement implements Placement {
     replicas: [member('n1')],
     fallbacks: [],
     writeQuorum: 1,
+    conditionalWriteQuorum: 1,
     readQuorum: 1,
     epoch: 1,
     hops: 0,

@@ -405,7 +405,15 @@ export class BucketPlacement implements Placement {
 
   async locate(key: string): Promise<ReplicaSet> {
     const replicas = this.ownersOf(key);
-    return { replicas, fallbacks: [], writeQuorum: 1, readQuorum: 1, epoch: this.epoch, hops: 0 };
+    return {
+      replicas,
+      fallbacks: [],
+      writeQuorum: 1,
+      conditionalWriteQuorum: 1,
+      readQuorum: 1,
+      epoch: this.epoch,
+      hops: 0,
+    };
   }
 
   admit(key: string): Admission {

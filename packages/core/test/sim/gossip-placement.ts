@@ -105,6 +105,7 @@ class GossipPlacement implements Placement {
           replicas: replicas.map((p) => this.#member(p)),
           fallbacks: [],
           writeQuorum: replicas.length,
+          conditionalWriteQuorum: replicas.length,
           readQuorum: 1,
           epoch: 1,
           hops: replicas[0]!.id === this.#self.id ? 0 : hops,

@@ -31,7 +31,15 @@ function everyNodePlacement(): AnyPluginManifest {
         async locate(): Promise<ReplicaSet> {
           const replicas: Member[] = [...c.membership.members()].sort((a, b) => a.id.localeCompare(b.id));
           const quorum = Math.min(2, replicas.length);
-          return { replicas, fallbacks: [], epoch: 1, hops: 0, writeQuorum: quorum, readQuorum: quorum };
+          return {
+            replicas,
+            fallbacks: [],
+            epoch: 1,
+            hops: 0,
+            writeQuorum: quorum,
+            conditionalWriteQuorum: quorum,
+            readQuorum: quorum,
+          };
         },
         admit: (): Admission => ({ kind: 'own' }),
         plan: () => [],

@@ -1026,6 +1026,10 @@ export class ChordPlacement implements Placement {
       replicas: Object.freeze(replicas),
       fallbacks: Object.freeze(nodes.slice(count).map((n) => n.member)),
       writeQuorum: resolveQuorum(this.#o.writeQuorum, count),
+      // Two nodes may name different replicas for one key at once (one whose successor list lacks a
+      // live node names the next one): a conditional write needs every replica, so that the two
+      // sets' quorums meet on any replica they share, which stores only one compare-and-set.
+      conditionalWriteQuorum: count,
       readQuorum: resolveQuorum(this.#o.readQuorum, count),
       epoch: CHORD_EPOCH,
       hops,

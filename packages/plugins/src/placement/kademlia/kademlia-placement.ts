@@ -368,6 +368,7 @@ export class KademliaPlacement implements Placement {
       replicas: Object.freeze([this.#member(contact)]),
       fallbacks: Object.freeze([]),
       writeQuorum: 1,
+      conditionalWriteQuorum: 1,
       readQuorum: 1,
       epoch: this.epoch,
       hops,
@@ -382,6 +383,8 @@ export class KademliaPlacement implements Placement {
       replicas: Object.freeze(replicas),
       fallbacks: Object.freeze([]),
       writeQuorum: resolveQuorum(this.#o.writeQuorum, replicas.length),
+      // Nodes whose k-buckets differ name different closest nodes: every replica, so that two sets meet.
+      conditionalWriteQuorum: replicas.length,
       readQuorum: resolveQuorum(this.#o.readQuorum, replicas.length),
       epoch: this.epoch,
       hops,

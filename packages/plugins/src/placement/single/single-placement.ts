@@ -83,6 +83,7 @@ export class SinglePlacement implements Placement {
         replicas: Object.freeze([self]),
         fallbacks: Object.freeze([]),
         writeQuorum: 1,
+        conditionalWriteQuorum: 1,
         readQuorum: 1,
         epoch: this.epoch,
         hops: 0,

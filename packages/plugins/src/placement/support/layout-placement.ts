@@ -15,7 +15,7 @@ import type {
 } from '@kvmesh/core';
 import { dataMembers, sameIds } from './data-members.js';
 import type { Layout, LayoutStrategy } from './layout.js';
-import { resolveQuorum } from './quorum.js';
+import { conditionalQuorum, resolveQuorum } from './quorum.js';
 
 export interface LayoutPlacementComponents {
   readonly membership: Membership;
@@ -243,10 +243,12 @@ export class LayoutPlacement<L extends Layout> implements Placement {
     if (set === undefined) {
       const layout = this.#layout;
       const replicas = Object.freeze(layout.replicaIndices(slot).map((i) => this.#current[i]!));
+      const writeQuorum = resolveQuorum(this.#strategy.writeQuorum, replicas.length);
       set = Object.freeze({
         replicas,
         fallbacks: Object.freeze(layout.fallbackIndices(slot).map((i) => this.#current[i]!)),
-        writeQuorum: resolveQuorum(this.#strategy.writeQuorum, replicas.length),
+        writeQuorum,
+        conditionalWriteQuorum: conditionalQuorum(writeQuorum, replicas.length),
         readQuorum: resolveQuorum(this.#strategy.readQuorum, replicas.length),
         epoch: this.#epoch,
         hops: 0,

@@ -26,3 +26,14 @@ export function quorumProblems(name: string, option: QuorumOption, replicationFa
     ? [`${name} ${option} exceeds the ${replicationFactor} replicas a key has`]
     : [];
 }
+
+/**
+ * The quorum of a conditional write (`ReplicaSet.conditionalWriteQuorum`)
+ * of a key whose replicas every node at one epoch names alike: the write
+ * quorum, raised to a majority of the `replicas` when it is smaller, so
+ * that two nodes that each take themselves for the key's primary meet on a
+ * replica, which stores only one of their compare-and-sets.
+ */
+export function conditionalQuorum(writeQuorum: number, replicas: number): number {
+  return Math.min(replicas, Math.max(writeQuorum, Math.floor(replicas / 2) + 1));
+}
