@@ -145,7 +145,13 @@ export function relocateIntent(intent: Intent, signal: AbortSignal | undefined):
   return signal === undefined ? { intent, retry: true } : { intent, retry: true, signal };
 }
 
-/** Whether `err` says the request never reached a handler (so a write was certainly not applied there). */
+/**
+ * Whether `err` says the request most likely never reached a handler: a
+ * refusal certainly did not; an unreachable or closed transport usually did
+ * not, but a connection that broke while the handler ran (its node crashed
+ * after applying the request) fails the same way, so a write that must not
+ * apply twice (a conditional one) cannot go by it.
+ */
 export function notDelivered(err: unknown): boolean {
   return (
     isKvError(err, 'KVMESH_ERR_TRANSPORT_UNREACHABLE') ||

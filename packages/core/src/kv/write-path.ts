@@ -222,7 +222,9 @@ export class WritePath {
           // A write that may have reached the primary is not sent to another: the
           // first may still apply it later, above what the second acknowledged
           // meanwhile, and a conditional one could apply twice. The client hears so.
-          if (!notDelivered(err)) throw uncertain(op, primary, err);
+          // A conditional write is never sent on: a connection that broke while the
+          // primary ran it (a crash after it stored the record) fails as a refused one does.
+          if (op.conditions !== undefined || !notDelivered(err)) throw uncertain(op, primary, err);
           (skip ??= new Set()).add(primary.id);
           failures.push({ member: primary, err });
         }
