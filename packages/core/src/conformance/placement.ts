@@ -125,7 +125,10 @@ export function placementKeys(count: number): string[] {
  * - deterministic: two nodes with the same members agree on every key;
  * - replicas: distinct, min(factor, data members) of them, data members only
  *   (never a frontend; a member without a role counts as storage), fallbacks
- *   disjoint from them, quorums within the replica count, current Member objects;
+ *   disjoint from them, quorums within the replica count, a conditional write's
+ *   quorum at least the write quorum and a majority of the replicas (two nodes
+ *   that each take themselves for a key's primary meet on a replica), current
+ *   Member objects;
  * - dead: suspect and dead members stay replicas, flagged with their state;
  * - leave: a member that left, or was forgotten without an event, holds nothing;
  * - admit: every node says `own` exactly for the keys it is a replica of;
@@ -576,13 +579,14 @@ function sameSet(a: ReplicaSet, b: ReplicaSet): boolean {
       b.fallbacks.map((m) => m.id),
     ) &&
     a.writeQuorum === b.writeQuorum &&
+    a.conditionalWriteQuorum === b.conditionalWriteQuorum &&
     a.readQuorum === b.readQuorum
   );
 }
 
 function describeSet(set: ReplicaSet): string {
   const fallbacks = set.fallbacks.length > 0 ? ` fallbacks [${set.fallbacks.map((m) => m.id).join(',')}]` : '';
-  return `replicas [${replicaIds(set).join(',')}]${fallbacks} W=${set.writeQuorum} R=${set.readQuorum}`;
+  return `replicas [${replicaIds(set).join(',')}]${fallbacks} W=${set.writeQuorum} CW=${set.conditionalWriteQuorum} R=${set.readQuorum}`;
 }
 
 /** What is wrong with one replica set, or undefined. */
@@ -604,11 +608,34 @@ function setProblem(
     return `writeQuorum ${set.writeQuorum} out of 1..${ids.length}`;
   if (!(set.readQuorum >= 1 && set.readQuorum <= ids.length))
     return `readQuorum ${set.readQuorum} out of 1..${ids.length}`;
+  const conditional = conditionalQuorumProblem(set);
+  if (conditional !== undefined) return conditional;
   for (const m of [...set.replicas, ...set.fallbacks]) {
     const current = world.get(m.id);
     if (current !== undefined && m.state !== current.state)
       return `${m.id} is reported ${m.state} but is ${current.state}`;
   }
+  return undefined;
+}
+
+/**
+ * What is wrong with a replica set's `conditionalWriteQuorum`, or undefined:
+ * it must lie between the write quorum and the replica count and be a
+ * majority of the replicas, so that two nodes that name this set and each
+ * take themselves for the key's primary meet on a replica. `routed`: nodes
+ * may name different sets for one key at once (a routed placement), so it
+ * must be every replica. For the tests of placements that cannot run the
+ * whole suite (routed ones) too.
+ */
+export function conditionalQuorumProblem(set: ReplicaSet, routed = false): string | undefined {
+  const n = set.replicas.length;
+  const quorum = set.conditionalWriteQuorum;
+  if (!Number.isInteger(quorum) || quorum < set.writeQuorum || quorum > n)
+    return `conditionalWriteQuorum ${String(quorum)} out of ${set.writeQuorum}..${n} (writeQuorum..replicas)`;
+  if (n > 0 && 2 * quorum <= n)
+    return `conditionalWriteQuorum ${quorum} is not a majority of ${n} replicas: two primaries could both decide a compare-and-set`;
+  if (routed && quorum !== n)
+    return `conditionalWriteQuorum ${quorum} of ${n} replicas: nodes of a routed placement may name different sets for one key, whose quorums meet only when every replica is needed`;
   return undefined;
 }
 

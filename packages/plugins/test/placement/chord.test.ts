@@ -1,5 +1,5 @@
 import test from 'ava';
-import { drawingProblems, isKvError } from '@kvmesh/core';
+import { conditionalQuorumProblem, drawingProblems, isKvError } from '@kvmesh/core';
 import type { RingDrawing } from '@kvmesh/core';
 import { ChordRing } from './chord-ring.js';
 
@@ -69,6 +69,9 @@ test('lookups from any node name the key successor and the next backups, in O(lo
       key,
     );
     t.is(set.writeQuorum, 2);
+    // Nodes whose successor lists differ for a moment name different sets: a compare-and-set needs all three.
+    t.is(set.conditionalWriteQuorum, 3);
+    t.is(conditionalQuorumProblem(set, true), undefined);
     t.is(set.readQuorum, 2);
     t.is(set.epoch, 1);
     hops += set.hops;

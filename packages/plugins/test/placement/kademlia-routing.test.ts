@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import test from 'ava';
-import { SeededRandom } from '@kvmesh/core';
+import { SeededRandom, conditionalQuorumProblem } from '@kvmesh/core';
 import {
   RoutingTable,
   STALE_AFTER_FAILURES,
@@ -119,6 +119,7 @@ test('replicate mode: every node locates a key on the replicas closest to it by 
       `key ${key} from ${from.id}`,
     );
     t.is(set.writeQuorum, 2);
+    t.is(conditionalQuorumProblem(set, true), undefined);
     t.is(set.readQuorum, 2);
     hops += set.hops;
     lookups++;

@@ -40,7 +40,7 @@ test('the manifest is a placement named single that needs node and rpc', (t) => 
   t.true(new PluginRegistry(builtinPlugins).has('placement', 'single'));
 });
 
-test('every key is located on this node alone with W = R = 1', async (t) => {
+test('every key is located on this node alone with W = R = 1, conditional writes too', async (t) => {
   const placement = singlePlacement.create({})({ node, rpc: fakeRpc('http://127.0.0.1:4000/rpc') }) as SinglePlacement;
   placement.start();
   const expected: Member = {
@@ -52,7 +52,15 @@ test('every key is located on this node alone with W = R = 1', async (t) => {
   };
   for (const key of ['a', 'another key', '😀', 'x'.repeat(1000)]) {
     const set = await placement.locate(key, { intent: 'read' });
-    t.deepEqual(set, { replicas: [expected], fallbacks: [], writeQuorum: 1, readQuorum: 1, epoch: 1, hops: 0 });
+    t.deepEqual(set, {
+      replicas: [expected],
+      fallbacks: [],
+      writeQuorum: 1,
+      conditionalWriteQuorum: 1,
+      readQuorum: 1,
+      epoch: 1,
+      hops: 0,
+    });
   }
   t.deepEqual(placement.self, expected);
 });
