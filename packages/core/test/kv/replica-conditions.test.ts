@@ -192,3 +192,42 @@ test('a write forwarded to its primary takes its request id there, for the log l
   t.is(named.length, 2);
   t.regex(String(named[1]!.fields['requestId']), /^c-[0-9a-z]+$/);
 });
+
+test('two primaries whose replica sets differ by one node cannot both win one compare-and-set when it needs every replica', async (t) => {
+  const { clock, byId } = await kvCluster(t, { ids: ['a', 'b', 'c', 'd'] });
+  // A routed placement's views for a moment: b's successor list lost a, so b takes itself for the
+  // primary and names the next node, d, instead. The sets share b and c: a quorum of 2 each need not meet.
+  const sets = { a: ['a', 'b', 'c'], b: ['b', 'c', 'd'] } as const;
+  for (const id of ['a', 'b', 'c', 'd']) {
+    const replicas = (id === 'b' || id === 'd' ? sets.b : sets.a).map((r) => member(r));
+    byId(id).placement.set = { replicas, writeQuorum: 2, conditionalWriteQuorum: 3, readQuorum: 2 };
+  }
+  await settle(clock, byId('a').kv.put('k', UTF8.encode('v0'), 'text/plain'));
+  let acknowledged = 0;
+  for (let round = 0; round < 8; round++) {
+    const current = (await settle(clock, byId('c').kv.get('k'))).record!;
+    const ifMatch = formatVersion(current.version);
+    // Alone, a compare-and-set through either primary is acknowledged: every replica is up.
+    const alone = round % 2 === 0 ? 'a' : 'b';
+    const solo = await settle(
+      clock,
+      byId(alone).kv.put('k', UTF8.encode(`${alone}${round}`), 'text/plain', { ifMatch }),
+    );
+    acknowledged++;
+    const results = await settle(
+      clock,
+      Promise.allSettled(
+        ['a', 'b'].map((id) =>
+          byId(id).kv.put('k', UTF8.encode(`${id}${round}+`), 'text/plain', { ifMatch: formatVersion(solo.version) }),
+        ),
+      ),
+    );
+    const won = results.filter((r) => r.status === 'fulfilled').length;
+    t.log(
+      `round ${round}: ${results.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as KvError).code)).join(', ')}`,
+    );
+    t.true(won <= 1, `round ${round}: at most one of the two conditional writes is acknowledged`);
+    acknowledged += won;
+  }
+  t.true(acknowledged >= 8);
+});
