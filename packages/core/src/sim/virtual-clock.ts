@@ -20,6 +20,8 @@ export interface VirtualClockOptions {
   logger?: Logger;
 }
 
+const noop = (): void => undefined;
+
 /** One timer: its queue entry is also the handle `setTimeout` returns, so a timer costs one object. */
 class Entry implements Timer {
   live = true;
@@ -27,7 +29,7 @@ class Entry implements Timer {
   constructor(
     public due: number,
     public seq: number,
-    readonly fn: () => void,
+    public fn: () => void,
     /** Period of an interval; 0 for a one-shot timer. */
     readonly periodMs: number,
     /** The clock's own bookkeeping of a cancel (one function per clock, not per timer). */
@@ -37,6 +39,9 @@ class Entry implements Timer {
   cancel(): void {
     if (!this.live) return;
     this.live = false;
+    // The entry stays queued until its instant comes or the queue is compacted: what its callback
+    // holds (a request's closure, say) need not stay with it.
+    this.fn = noop;
     this.onCancel();
   }
 }
