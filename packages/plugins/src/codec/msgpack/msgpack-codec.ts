@@ -57,23 +57,40 @@ export class MsgpackCodec implements Codec {
   }
 }
 
+/**
+ * Turns the Maps msgpackr decoded into plain objects, in place for arrays
+ * (they are the decoder's own). Every key becomes an own data property,
+ * "__proto__" too. Keys of one Map are distinct, so two can only collide
+ * when one is a number and the other its text (18 and "18"): only a Map
+ * with a number key is checked for that.
+ */
 function mapsToObjects(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(mapsToObjects);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === 'object' && item !== null) value[i] = mapsToObjects(item);
+    }
+    return value;
+  }
   if (!(value instanceof Map)) return value;
   const out: Record<string, unknown> = {};
+  let numbered = false;
   for (const [key, item] of value as Map<unknown, unknown>) {
-    // Other writers may send integer keys for map<int32, ...> fields.
-    if (typeof key !== 'string' && typeof key !== 'number') {
-      throw new KvError('KVMESH_ERR_CODEC_DECODE', 'msgpack map keys must be strings or integers');
+    let name: string;
+    if (typeof key === 'string') name = key;
+    else if (typeof key === 'number') {
+      // Other writers may send integer keys for map<int32, ...> fields.
+      name = String(key);
+      numbered = true;
+    } else throw new KvError('KVMESH_ERR_CODEC_DECODE', 'msgpack map keys must be strings or integers');
+    if (numbered && Object.hasOwn(out, name)) {
+      throw new KvError('KVMESH_ERR_CODEC_DECODE', `msgpack map repeats the key ${name}`);
     }
-    const name = String(key);
-    if (Object.hasOwn(out, name)) throw new KvError('KVMESH_ERR_CODEC_DECODE', `msgpack map repeats the key ${name}`);
-    Object.defineProperty(out, name, {
-      value: mapsToObjects(item),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
+    const converted = typeof item === 'object' && item !== null ? mapsToObjects(item) : item;
+    // Assigning "__proto__" would set the prototype instead of adding the key.
+    if (name === '__proto__') {
+      Object.defineProperty(out, name, { value: converted, enumerable: true, writable: true, configurable: true });
+    } else out[name] = converted;
   }
   return out;
 }
