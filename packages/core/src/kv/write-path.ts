@@ -576,7 +576,7 @@ function retriableForward(err: { code: string }): boolean {
 function uncertain(op: WriteOp, primary: Member, err: unknown): KvError {
   return new KvError(
     'KVMESH_ERR_KV_QUORUM',
-    `write of key ${quoteKey(op.key)}: its primary ${primary.id} did not answer in time (${(err as Error).message}); it may or may not apply it: read the key before retrying a conditional write`,
+    `write of key ${quoteKey(op.key)}: its primary ${primary.id} did not answer (${(err as Error).message}); it may or may not apply it: read the key before retrying a conditional write`,
     { cause: err },
   );
 }
