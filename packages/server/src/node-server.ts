@@ -608,15 +608,12 @@ function metricSources(node: KvNode): MetricSources {
 }
 
 /**
- * Stops accepting, waits up to `timeoutMs` for open connections to finish,
- * then closes the rest. Connections that finish a response while draining
- * are closed as they turn idle.
- */
-/**
  * Stops accepting connections and resolves once every open one ended: idle
  * ones are closed as they become idle, the rest after `timeoutMs`. The
  * connections a hosted transport took over (its streams) end first: it
- * ends them gracefully itself.
+ * ends them gracefully itself. A peer may still turn a keep-alive
+ * connection into a stream while the drain runs, and the server's close
+ * waits for that one too, so the streams are ended again at every poll.
  */
 function drain(server: Server, timeoutMs: number, hosted?: HostedHttp): Promise<void> {
   return new Promise((resolve) => {
@@ -626,8 +623,14 @@ function drain(server: Server, timeoutMs: number, hosted?: HostedHttp): Promise<
       resolve();
       return;
     }
-    const idle = setInterval(() => server.closeIdleConnections(), DRAIN_POLL_MS);
-    const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+    const idle = setInterval(() => {
+      server.closeIdleConnections();
+      hosted?.drain?.();
+    }, DRAIN_POLL_MS);
+    const timer = setTimeout(() => {
+      hosted?.drain?.();
+      server.closeAllConnections();
+    }, timeoutMs);
     server.close(() => {
       clearInterval(idle);
       clearTimeout(timer);

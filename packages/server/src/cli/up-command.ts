@@ -527,6 +527,10 @@ class LocalCluster {
         clean = false;
         this.#note(`${node.plan.id} did not stop within ${this.#options.stopTimeout} s: SIGKILL`);
         node.signal('SIGKILL');
+        // What it was doing: the end of its log, since it was started.
+        const tail = await lastLines(node.plan.logFile, node.logOffset, FAILURE_LINES).catch(() => []);
+        if (tail.length > 0) this.#note(`last lines of ${display(node.plan.logFile)}:`);
+        for (const line of tail) this.#note(`  | ${line}`);
       }
     }
     const exits = await Promise.all(running.map((n) => n.exited));
