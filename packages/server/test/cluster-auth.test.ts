@@ -245,9 +245,11 @@ test('udp: a signed swim cluster converges; forged and unsigned datagrams are dr
     ).length;
   await waitFor('both members alive on both', async () => (await alive(a)) === 2 && (await alive(b)) === 2);
   const before = await metricSum(a.url, 'kvmesh_rpc_total', 'kind="framesRejectedAuth"');
-  // A forged swim message (udp header: "KV", version 1, kind 3 one-way, id 0) claiming n2 is dead.
+  // A forged swim message (udp header: "KV", version 1, kind 3 one-way, id 0) claiming n2 is dead, at an
+  // incarnation above any real one (they start from the clock), so that n1 would take it were it let in.
+  const forgedIncarnation = 2 ** 50;
   const body = Buffer.from(
-    JSON.stringify({ type: 'kvmesh.swim.Dead', payload: { id: 'n2', incarnation: 99, from: 'eve' } }),
+    JSON.stringify({ type: 'kvmesh.swim.Dead', payload: { id: 'n2', incarnation: forgedIncarnation, from: 'eve' } }),
   );
   const forged = Buffer.concat([Buffer.from([0x4b, 0x56, 1, 3, 0, 0, 0, 0, 0x4b, 1, 1, 4, 0, 0, 0, 0]), body]);
   const socket = createSocket('udp4');
@@ -258,7 +260,16 @@ test('udp: a signed swim cluster converges; forged and unsigned datagrams are dr
     'the forged datagrams counted',
     async () => (await metricSum(a.url, 'kvmesh_rpc_total', 'kind="framesRejectedAuth"')) >= before + 3,
   );
-  t.is(await alive(a), 2, 'n2 is still alive on n1');
+  // Had the forged Dead been taken, n2 would be dead on n1 at its incarnation, alive again only above it
+  // once it refuted it. A loaded machine may make n1 suspect n2 for real meanwhile: wait for alive, then check.
+  await waitFor('n2 alive on n1', async () => (await alive(a)) === 2);
+  const n2 = (
+    (await http(a.url, '/v1/cluster')).json() as { members: { id: string; incarnation: number }[] }
+  ).members.find((m) => m.id === 'n2');
+  t.true(
+    n2 !== undefined && n2.incarnation < forgedIncarnation,
+    `n1 holds n2 at incarnation ${n2?.incarnation}: the forged Dead was not taken`,
+  );
   const warning = a.lines.find((l) => l['msg'] === 'refused an unauthenticated internal frame');
   t.truthy(warning);
   t.regex(String(warning?.['from']), /^udp:\/\/127\.0\.0\.1:\d+$/);
