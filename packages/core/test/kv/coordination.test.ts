@@ -10,7 +10,7 @@ import {
   silentLogger,
   viewEpoch,
 } from '../../src/index.js';
-import type { Membership } from '../../src/index.js';
+import type { Membership, Transport } from '../../src/index.js';
 import { FixedPlacement, LoneRpc, MapStorage, kvCluster, member, settle, text, until } from './helpers.js';
 
 const UTF8 = new TextEncoder();
@@ -303,4 +303,31 @@ test('a conditional write that reaches a replica other than the primary is sent 
   const put = await settle(clock, byId('d').kv.put('k', UTF8.encode('v'), 'text/plain', { ifNoneMatch: '*' }));
   t.is(put.servedBy.id, 'a');
   t.is(put.version.node, 'a', 'the primary decided and stamped it');
+});
+
+test('a conditional write whose primary fails after storing it is not run again at the next replica', async (t) => {
+  const { clock, byId } = await kvCluster(t, { ids: ['a', 'b', 'c', 'd'], replicaIds: ['a', 'b', 'c'] });
+  // The primary stores the record, then its transport goes down before it answers: the
+  // forwarding node hears the same KVMESH_ERR_TRANSPORT_UNREACHABLE as from a node nothing listens at.
+  const primary = byId('a');
+  const put = primary.storage.put.bind(primary.storage);
+  primary.storage.put = async (record) => {
+    const written = await put(record);
+    if (record.key === 'k') await primary.node.get<Transport>('transport').stop();
+    return written;
+  };
+  const err = await settle(
+    clock,
+    byId('d')
+      .kv.put('k', UTF8.encode('once'), 'text/plain', { ifNoneMatch: '*' })
+      .then(
+        () => undefined,
+        (e: unknown) => e as Error & { code: string },
+      ),
+  );
+  t.is(primary.storage.records.get('k')?.version.node, 'a', 'the primary stored it');
+  t.is(err?.code, 'KVMESH_ERR_KV_QUORUM', err?.message);
+  t.regex(err!.message, /may or may not apply it/);
+  t.is(byId('d').kv.stats.forwardedWrites, 1, 'sent to a alone');
+  for (const id of ['b', 'c']) t.not(byId(id).storage.records.get('k')?.version.node, id, `${id} did not run it again`);
 });
