@@ -1,4 +1,6 @@
 import type { Member, Random } from '@kvmesh/core';
+import { idHash, ringPlace } from './schedule.js';
+import type { ScheduledRound } from './schedule.js';
 import type { Suspicion } from './suspicion.js';
 
 /** What this node knows about one member. */
@@ -29,6 +31,10 @@ export class MemberList {
   #order: string[] = [];
   #next = 0;
   #live = 0;
+  /** Bumped by every change, so a cached scheduled target is recomputed after one. */
+  #version = 0;
+  #scheduled: { readonly round: number; readonly version: number; readonly id: string | undefined } | undefined;
+  readonly #hashes = new Map<string, number>();
   /** Ids in the order they were first stored; a sync cursor is a position in it. */
   #log: string[] = [];
   readonly #logIndex = new Map<string, number>();
@@ -63,7 +69,9 @@ export class MemberList {
     if (isLive(record.member)) this.#live++;
     this.#records.set(id, record);
     this.#sorted = undefined;
+    this.#version++;
     if (old === undefined) {
+      this.#hashes.set(id, idHash(id));
       this.#logIndex.set(id, this.#log.length);
       this.#log.push(id);
       if (id !== this.#selfId) this.#insertIntoRound(id);
@@ -76,7 +84,9 @@ export class MemberList {
     if (isLive(old.member)) this.#live--;
     this.#records.delete(id);
     this.#logIndex.delete(id);
+    this.#hashes.delete(id);
     this.#sorted = undefined;
+    this.#version++;
     if (this.#log.length > 2 * this.#records.size + 64) this.#compactLog();
   }
 
@@ -116,6 +126,21 @@ export class MemberList {
     return undefined;
   }
 
+  /**
+   * This member's successor (alive or suspect, not self) on the ring of the
+   * live members ordered by (ringPlace in round `at`, id): the target of a
+   * scheduled round (see schedule.ts). Members whose lists agree each get
+   * another successor, so the round probes every one of them once.
+   */
+  scheduledProbeTarget(at: ScheduledRound): MemberRecord | undefined {
+    const cached = this.#scheduled;
+    if (cached === undefined || cached.round !== at.round || cached.version !== this.#version) {
+      this.#scheduled = { round: at.round, version: this.#version, id: this.#successor(at) };
+    }
+    const id = this.#scheduled!.id;
+    return id === undefined ? undefined : this.#records.get(id);
+  }
+
   /** Up to `count` distinct random alive members other than self and `exclude`. */
   randomAlive(count: number, exclude: string): MemberRecord[] {
     const picked: MemberRecord[] = [];
@@ -139,6 +164,24 @@ export class MemberList {
   randomDead(): MemberRecord | undefined {
     const dead = [...this.#records.values()].filter((r) => r.member.state === 'dead' && r.member.id !== this.#selfId);
     return dead.length === 0 ? undefined : dead[this.#random.int(dead.length)];
+  }
+
+  #successor(at: ScheduledRound): string | undefined {
+    const own = ringPlace(this.#hashes.get(this.#selfId) ?? idHash(this.#selfId), false, at);
+    let best: string | undefined;
+    let bestDistance = Infinity;
+    for (const record of this.#records.values()) {
+      const id = record.member.id;
+      if (id === this.#selfId || !isLive(record.member)) continue;
+      const gap = (ringPlace(this.#hashes.get(id)!, record.member.state === 'suspect', at) - own) >>> 0;
+      // Same key as ours: ahead of us when its id sorts after ours, else a whole turn away.
+      const distance = gap === 0 && id < this.#selfId ? 2 ** 32 : gap;
+      if (distance < bestDistance || (distance === bestDistance && best !== undefined && id < best)) {
+        best = id;
+        bestDistance = distance;
+      }
+    }
+    return best;
   }
 
   /** Drops forgotten entries; cursors handed out before point past entries they did not see, which a later sync repairs. */

@@ -1,9 +1,10 @@
 import type { Clock, Member, Random, Timer } from '@kvmesh/core';
 import type { Awareness } from './awareness.js';
-import type { MemberList } from './member-list.js';
+import type { MemberList, MemberRecord } from './member-list.js';
 import { SWIM_MESSAGES } from './messages.js';
 import type { AckMessage, NackMessage, PingMessage, PingReqMessage, WireUpdate } from './messages.js';
 import type { SwimOptions } from './options.js';
+import { scheduledRound } from './schedule.js';
 
 /** What the probe loop needs from its membership. */
 export interface ProbeHost {
@@ -45,7 +46,8 @@ interface Relay {
 
 /**
  * The failure detector of SWIM (section 3.1): once per protocol period, ping
- * the next member of the round-robin order; without an ack within
+ * the next member of the round-robin order (or, in a scheduled round, this
+ * member's successor on the ring all members share: schedule.ts); without an ack within
  * probeTimeoutMs, ask `indirectProbes` random members to ping it for us
  * (ping-req); without any ack by the end of the period, hand it to the
  * suspicion mechanism. Also relays other members' ping-reqs.
@@ -182,7 +184,7 @@ export class Prober {
   }
 
   #probe(): void {
-    const record = this.#list.nextProbeTarget();
+    const record = this.#scheduledTarget() ?? this.#list.nextProbeTarget();
     if (record === undefined) return;
     const target = record.member;
     const probe: Probe = {
@@ -205,6 +207,13 @@ export class Prober {
       { seq: probe.seq, target: target.id, source: this.#host.selfId, members: this.#list.liveCount },
       doubt ? [doubt] : [],
     );
+  }
+
+  /** In a scheduled round (schedule.ts), this member's successor on the shared ring; else undefined. */
+  #scheduledTarget(): MemberRecord | undefined {
+    const { probeIntervalMs, scheduledRoundEvery } = this.#options;
+    const at = scheduledRound(this.#clock.now(), probeIntervalMs, scheduledRoundEvery);
+    return at === undefined ? undefined : this.#list.scheduledProbeTarget(at);
   }
 
   #indirect(probe: Probe): void {
