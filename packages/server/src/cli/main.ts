@@ -281,8 +281,26 @@ export function formatStatus(cluster: ClusterJson, ready: boolean): string {
   lines.push(`  ${'ID'.padEnd(idWidth)}  ${'ADDRESS'.padEnd(addressWidth)}  STATE`);
   for (const m of cluster.members)
     lines.push(`  ${m.id.padEnd(idWidth)}  ${m.address.padEnd(addressWidth)}  ${m.state}`);
-  lines.push(`placement  ${JSON.stringify(cluster.placement)}`);
+  lines.push(...placementLines(cluster.placement));
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The placement in two lines: strategy and epoch, then its scalar settings.
+ * Lists and nested objects (members, rings, groups, the drawing) are left
+ * to `--json`.
+ */
+function placementLines(placement: Record<string, unknown>): string[] {
+  const { strategy, epoch, ...rest } = placement;
+  const lines = [`placement  ${String(strategy ?? '?')}, epoch ${String(epoch ?? '?')}`];
+  const settings = Object.entries(rest)
+    .filter(([, v]) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
+    .map(([k, v]) => `${k} ${String(v)}`);
+  if (settings.length > 0) lines.push(`  ${settings.join(', ')}`);
+  if (Object.values(rest).some((v) => typeof v === 'object' && v !== null)) {
+    lines.push('  (kvmesh status --json prints the whole description)');
+  }
+  return lines;
 }
 
 function hostPort(value: string): string {
