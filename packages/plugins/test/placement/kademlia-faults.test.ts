@@ -58,28 +58,6 @@ test('a claim that lost is withdrawn from the store, and nothing else is', (t) =
   t.is(store.get('k', 0), undefined);
 });
 
-test('a create made again by the same owner takes its later publication, and only an exact undo drops it', (t) => {
-  const store = new EntryStore(60_000);
-  t.like(store.offer(entry('n1', 1, 10), true, 10), { ownerId: 'n1', publishedMs: 10 }, 'none held: taken');
-  t.like(store.offer(entry('n2', 1, 11), true, 11), { ownerId: 'n1' }, "another node's create is refused");
-  t.like(
-    store.offer(entry('n1', 1, 12), true, 12),
-    { ownerId: 'n1', publishedMs: 12 },
-    'the same claim made again: the later publication',
-  );
-  t.like(
-    store.offer(entry('n1', 1, 11), true, 12),
-    { publishedMs: 12 },
-    'a late copy of the earlier one changes nothing',
-  );
-  t.false(store.withdraw(entry('n1', 1, 10), true), 'the undo of the earlier claim leaves the later one');
-  t.like(store.get('k', 12), { ownerId: 'n1', publishedMs: 12 });
-  t.false(store.withdraw(entry('n2', 1, 12), true));
-  t.true(store.withdraw(entry('n1', 1, 12), true));
-  t.is(store.get('k', 12), undefined);
-  t.like(store.offer(entry('n2', 1, 13), true, 13), { ownerId: 'n2' }, 'once undone, another claim is taken');
-});
-
 test('a node cut off from the others creates no key: its write fails typed, and the key keeps one owner after the heal', async (t) => {
   const sim = await SimKademlia.start(t, { nodes: 3, placement: FAST });
   const [a, b, c] = sim.nodes.map((n) => n.address);

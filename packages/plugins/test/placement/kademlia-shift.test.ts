@@ -239,46 +239,17 @@ test('entries live on the closest nodes while their owner republishes them, and 
   t.deepEqual(held(), [], 'the owner is gone: the entry expired everywhere');
 });
 
-test('two nodes creating one key at once: one owner, the other works through it, and no entry names the loser', async (t) => {
-  let lost = 0;
-  for (const seed of [1, 2, 3, 4, 5, 6]) {
-    const sim = await SimKademlia.start(t, { nodes: 4, seed, placement: FAST });
-    const a = sim.node('n2').kv().put('new', UTF8.encode('from n2'), 'text/plain', { ifNoneMatch: '*' });
-    const b = sim.node('n3').kv().put('new', UTF8.encode('from n3'), 'text/plain', { ifNoneMatch: '*' });
-    const settled = await sim.settle(Promise.allSettled([a, b]));
-    const won = settled.filter((s) => s.status === 'fulfilled').length;
-    t.is(won, 1, `seed ${seed}: exactly one If-None-Match: * create wins`);
-    const owner = await owners(sim, 'new');
-    t.is(owner.length, 1, `seed ${seed}`);
-    const value = await sim.get('n4', 'new');
-    t.true(value === 'from n2' || value === 'from n3');
-    t.is((await holders(sim, 'new')).length, 1);
-    // The claim that lost was undone where it had been taken: every entry held names the owner.
-    const named = sim.nodes.map((n) => n.placement().dht.entries.get('new', sim.clock.now())?.ownerId);
-    t.true(
-      named.every((id) => id === undefined || id === 'n4'),
-      `seed ${seed}: entries held ${JSON.stringify(named)}`,
-    );
-    lost += sim.nodes.reduce((sum, n) => sum + (n.placement().shift?.counters.claimsLost ?? 0), 0);
-  }
-  t.log(`${lost} of the creates lost and were undone`);
-  t.true(lost > 0, 'some of the runs had both claims reach holders');
-});
-
-test('a first access claims the key in one round after its FIND_VALUE: claim and publication together', async (t) => {
-  const sim = await SimKademlia.start(t, { nodes: 5, placement: FAST });
-  const placement = sim.node('n3').placement();
-  const before = placement.dht.counters.lookupHops;
-  const located = await sim.settle(placement.locate('fresh', { intent: 'write' }));
-  const lookupHops = placement.dht.counters.lookupHops - before;
-  t.deepEqual(
-    located.replicas.map((m) => m.id),
-    ['n3'],
-  );
-  t.true(lookupHops >= 1);
-  t.is(located.hops, lookupHops + 1, 'the FIND_VALUE rounds and one round of STOREs');
-  const named = sim.nodes.map((n) => n.placement().dht.entries.get('fresh', sim.clock.now())?.ownerId);
-  t.deepEqual(named, ['n3', 'n3', 'n3', 'n3', 'n3'], 'every holder took the entry in that round');
+test('two nodes creating one key at once: one owner, and the other works through it', async (t) => {
+  const sim = await SimKademlia.start(t, { nodes: 4, placement: FAST });
+  const a = sim.node('n2').kv().put('new', UTF8.encode('from n2'), 'text/plain', { ifNoneMatch: '*' });
+  const b = sim.node('n3').kv().put('new', UTF8.encode('from n3'), 'text/plain', { ifNoneMatch: '*' });
+  const settled = await sim.settle(Promise.allSettled([a, b]));
+  const won = settled.filter((s) => s.status === 'fulfilled').length;
+  t.is(won, 1, 'exactly one If-None-Match: * create wins');
+  t.is((await owners(sim, 'new')).length, 1);
+  const value = await sim.get('n4', 'new');
+  t.true(value === 'from n2' || value === 'from n3');
+  t.is((await holders(sim, 'new')).length, 1);
 });
 
 test('describe() says how the dashboard draws a node: its k-buckets, each with its contacts', async (t) => {

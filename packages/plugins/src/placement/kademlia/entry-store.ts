@@ -41,9 +41,8 @@ export class EntryStore {
   /**
    * Offers `entry` (a STORE): taken when no live entry is held, or the held
    * one is older (lower version), or it is the same version of the same
-   * owner (published again). With `create`, taken only when none is held
-   * (or the held one is the same owner's claim of the same version, whose
-   * publication time it takes when later); with `replaces`, only when the held one is that entry (same owner and
+   * owner (published again). With `create`, taken only when none is held;
+   * with `replaces`, only when the held one is that entry (same owner and
    * version): a conditional take-up, which an entry the taker did not see
    * (newer, or another claim's) refuses, and so does a holder that holds
    * none (answering `replaces`).
@@ -60,16 +59,8 @@ export class EntryStore {
       this.#held.set(entry.key, { entry, receivedMs: nowMs, republishedMs: nowMs });
       return entry;
     }
+    if (create) return live.entry;
     const current = live.entry;
-    if (create) {
-      // This owner's claim of the same version made again (an earlier one lost, or missed this
-      // holder's answer): the later one is the claim to count, and to undo should it lose.
-      if (current.ownerId === entry.ownerId && current.version === entry.version) {
-        if (entry.publishedMs > current.publishedMs) live.entry = entry;
-        live.receivedMs = nowMs;
-      }
-      return live.entry;
-    }
     if (
       replaces !== undefined &&
       replaces !== null &&
@@ -87,24 +78,12 @@ export class EntryStore {
     return live.entry;
   }
 
-  /**
-   * Drops the held entry of `entry.key` if it is `entry` (same owner and
-   * version; with `exact`, the same publication too): a claim of it that
-   * lost. A remote undo is exact, so that a late or repeated one cannot drop
-   * a later claim of the same owner and version.
-   */
-  withdraw(entry: EntryPayload, exact = false): boolean {
+  /** Drops the held entry of `entry.key` if it is `entry` (same owner and version): a claim of it that lost. */
+  withdraw(entry: EntryPayload): void {
     const held = this.#held.get(entry.key);
-    if (
-      held !== undefined &&
-      held.entry.ownerId === entry.ownerId &&
-      held.entry.version === entry.version &&
-      (!exact || held.entry.publishedMs === entry.publishedMs)
-    ) {
+    if (held !== undefined && held.entry.ownerId === entry.ownerId && held.entry.version === entry.version) {
       this.#held.delete(entry.key);
-      return true;
     }
-    return false;
   }
 
   /** Every live entry. */

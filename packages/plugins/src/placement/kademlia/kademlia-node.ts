@@ -14,7 +14,6 @@ import type {
   StorePayload,
   StoreReplyPayload,
   ValuePayload,
-  WithdrawPayload,
 } from './messages.js';
 import { ID_BYTES, compareDistance, idInBucket, idOf, sameId } from './node-id.js';
 import { RoutingTable } from './routing-table.js';
@@ -148,11 +147,6 @@ export class KademliaNode {
     });
     rpc.handle(KADEMLIA_MESSAGES.findValue, (p: SenderPayload & { key: string }, ctx) => this.#onFindValue(p, ctx));
     rpc.handle(KADEMLIA_MESSAGES.store, (p: StorePayload, ctx) => this.#onStore(p, ctx));
-    rpc.handle(KADEMLIA_MESSAGES.withdraw, (p: WithdrawPayload, ctx) => {
-      this.#heard(p.sender, ctx);
-      for (const entry of p.entries) this.entries.withdraw(entry, true);
-      return { type: KADEMLIA_MESSAGES.pong, payload: { sender: toWire(this.self) } };
-    });
     this.#running = true;
     this.#timers.push(clock.setInterval(() => this.#track(this.refresh()), this.#s.refreshIntervalMs));
     this.#timers.push(clock.setInterval(() => this.#track(this.republish()), this.#s.republishIntervalMs));
@@ -359,26 +353,6 @@ export class KademliaNode {
       }),
     );
     return answers.filter((a): a is Answer => a !== undefined);
-  }
-
-  /**
-   * Undoes a claim that lost: each of `targets` (this node's own store for
-   * itself) drops `entry` if it holds exactly that one. Resolves once every
-   * target answered or failed.
-   */
-  async withdrawAt(targets: readonly Contact[], entry: EntryPayload): Promise<void> {
-    const payload: WithdrawPayload = { sender: toWire(this.self), entries: [entry] };
-    await Promise.all(
-      targets.map(async (contact) => {
-        if (contact.id === this.self.id) {
-          this.entries.withdraw(entry, true);
-          return;
-        }
-        await this.request(contact, KADEMLIA_MESSAGES.withdraw, payload).catch((err: unknown) => {
-          this.#c.logger.debug({ contact: contact.id, err: (err as Error).message }, 'WITHDRAW failed');
-        });
-      }),
-    );
   }
 
   /** Publishes `entry` at the k closest nodes to its key (a FIND_NODE lookup, then STORE); resolves to how many stored it. */

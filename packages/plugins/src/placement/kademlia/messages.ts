@@ -67,9 +67,8 @@ message Value {
 }
 
 // STORE: keep these entries. An entry replaces a held one of a lower version; with
-// create set, only a key the receiver holds no entry for is taken (claiming a new key),
-// or one whose held entry is the sender's own claim of that version, published earlier
-// (the same claim made again: it takes the later published_ms); with replaces set, only where the held entry is that one or none is held (taking up a
+// create set, only a key the receiver holds no entry for is taken (claiming a new key);
+// with replaces set, only where the held entry is that one or none is held (taking up a
 // key whose named owner answered that it does not own it).
 message Store {
   Contact sender = 1;
@@ -82,14 +81,6 @@ message Store {
 message StoreReply {
   Contact sender = 1;
   repeated Entry current = 2;
-}
-
-// Undoes a claim that lost (mode shift): the receiver drops its held entry of each key
-// when it is exactly that entry (same owner, version and published_ms), else keeps it.
-// Answered with a Pong.
-message Withdraw {
-  Contact sender = 1;
-  repeated Entry entries = 2;
 }
 
 enum ShiftOutcome {
@@ -174,7 +165,6 @@ export const KADEMLIA_MESSAGES = {
   value: 'kvmesh.placement.kademlia.Value',
   store: 'kvmesh.placement.kademlia.Store',
   storeReply: 'kvmesh.placement.kademlia.StoreReply',
-  withdraw: 'kvmesh.placement.kademlia.Withdraw',
   shiftRequest: 'kvmesh.placement.kademlia.ShiftRequest',
   shiftReply: 'kvmesh.placement.kademlia.ShiftReply',
   release: 'kvmesh.placement.kademlia.Release',
@@ -221,10 +211,6 @@ export interface StorePayload extends SenderPayload {
 
 export interface StoreReplyPayload extends SenderPayload {
   readonly current: readonly EntryPayload[];
-}
-
-export interface WithdrawPayload extends SenderPayload {
-  readonly entries: readonly EntryPayload[];
 }
 
 export type ShiftOutcome = 'SHIFT_GRANTED' | 'SHIFT_DECLINED' | 'SHIFT_FROZEN' | 'SHIFT_MOVED' | 'SHIFT_NOT_OWNER';

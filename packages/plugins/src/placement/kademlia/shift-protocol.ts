@@ -88,8 +88,6 @@ export interface ShiftCounters {
   shiftsIn: number;
   shiftsOut: number;
   created: number;
-  /** Creates of a key that lost (another node's claim won, or too few holders answered), undone at the holders. */
-  claimsLost: number;
   declined: number;
   /** Hand-overs to this node the old owner answered "expired" (its freeze ended first). */
   expired: number;
@@ -118,15 +116,13 @@ export interface ShiftCounters {
  * "expired", and A removes what it copied. A release whose answer A never
  * got leaves A in doubt: it serves nothing for the key and asks B again until
  * B says. A key with no entry is created at the node that accesses it: it
- * claims the key at every holder at once (STORE with create), owns it once a
- * majority took the claim, and undoes a claim that lost (WITHDRAW).
+ * claims the key at the closest node to the key (STORE with create).
  */
 export class ShiftProtocol {
   readonly counters: ShiftCounters = {
     shiftsIn: 0,
     shiftsOut: 0,
     created: 0,
-    claimsLost: 0,
     declined: 0,
     expired: 0,
     freezesEnded: 0,
@@ -155,8 +151,6 @@ export class ShiftProtocol {
    * it does not own (frozen), and takes none up.
    */
   #amnesiaUntilMs = 0;
-  /** The publication time of this node's last create (see #claimStamp). */
-  #lastClaimMs = 0;
 
   constructor(dht: KademliaNode, settings: ShiftSettings, components: ShiftComponents, journal: OwnershipJournal) {
     this.#dht = dht;
@@ -467,16 +461,13 @@ export class ShiftProtocol {
   }
 
   /**
-   * Claims `key` for this node at `version`, in one round to every holder:
-   * the lookup's `closest` and the k closest in this node's table (STORE
-   * with create for a new key: taken only where no entry is held; with
-   * `replaces` for a take-up: taken only where the held entry is that one).
-   * This node owns the key once a majority of the holders it knows of
-   * (`holdersOf`, departed ones counted) took the entry and none answered a
-   * newer one: two claims of one key cannot both win, and a node cut off
-   * from the others claims nothing. A create that lost is undone where it
-   * was taken (WITHDRAW of exactly that publication), so the holders it
-   * reached are free for the winner's entry, or for a claim made again.
+   * Claims `key` for this node at `version`: first at the closest node that
+   * answers (STORE with create for a new key: taken only if that node holds
+   * no entry; with `replaces` for a take-up: taken only where the held entry
+   * is that one or older), then at the other holders. This node owns the key
+   * once a majority of the holders it knows of (`holdersOf`, departed ones
+   * counted) took the entry and none answered a newer one: two claims of one
+   * key cannot both win, and a node cut off from the others claims nothing.
    * Resolves undefined when this node owns the key now, else with the entry
    * that won.
    * @throws KvError KVMESH_ERR_PLACEMENT_EMPTY when too few holders answered.
@@ -490,14 +481,12 @@ export class ShiftProtocol {
     replaces?: EntryPayload,
   ): Promise<EntryPayload | undefined> {
     const self = this.#dht.self;
-    const create = replaces === undefined;
     const entry: EntryPayload = {
       key,
       ownerId: self.id,
       ownerAddress: self.address,
       version,
-      // A create is undone by its exact publication: each claim of this node gets its own.
-      publishedMs: create ? this.#claimStamp() : this.#c.clock.now(),
+      publishedMs: this.#c.clock.now(),
     };
     const target = idOf(key);
     if (!this.#joined) {
@@ -506,39 +495,47 @@ export class ShiftProtocol {
         `key ${JSON.stringify(key)}: this node has not joined the overlay yet, so it cannot record a new owner; retry in a moment`,
       );
     }
-    check();
     const needed = this.#majority(key);
     const known = this.#dht.closestKnown(target, this.#dht.settings.k);
     const targets = [...closest, ...known.filter((c) => !closest.some((d) => d.id === c.id))];
     let accepted = 0;
-    const took: Contact[] = [];
     let winner: EntryPayload | undefined;
-    // Every holder at once, and the first write waits for their answers: a claim sent without
-    // waiting lost acknowledged counter increments (kvmesh sim kv, kademlia-local, seed 4), as a
-    // node that missed it could find no entry yet and claim the key too. A holder answering an
-    // earlier publication of this node's create (one that does not take the later one) counts
-    // neither way: its undo may still be on its way.
-    if (targets.some((c) => c.id !== self.id) || !create) rounds.hops++;
-    for (const answer of await this.#dht.storeAt(targets, [entry], create, replaces)) {
-      const current = answer.current[0];
-      if (current === undefined) continue;
-      if (current.ownerId === self.id && current.version === version) {
-        if (create && current.publishedMs !== entry.publishedMs) continue;
-        accepted++;
-        took.push(answer.contact);
-      } else if (winner === undefined || current.version > winner.version) winner = current;
+    const count = (answers: readonly { current: readonly EntryPayload[] }[]): void => {
+      for (const answer of answers) {
+        const current = answer.current[0];
+        if (current === undefined) continue;
+        if (current.ownerId === self.id && current.version === version) accepted++;
+        else if (winner === undefined || current.version > winner.version) winner = current;
+      }
+    };
+    // A take-up asks every holder at once: the first may well hold another entry (a claim of this
+    // node that lost), which a majority of the others outvotes.
+    if (replaces !== undefined) {
+      rounds.hops++;
+      count(await this.#dht.storeAt(targets, [entry], false, replaces));
     }
-    const won = accepted >= needed && (winner === undefined || winner.version <= version);
-    if (!won) {
+    for (let i = 0; replaces === undefined && i < targets.length && accepted === 0 && winner === undefined; i++) {
+      check();
+      const home = targets[i]!;
+      if (home.id !== self.id) rounds.hops++;
+      count(await this.#dht.storeAt([home], [entry], version === 1, replaces));
+      if (winner !== undefined) return winner;
+      if (accepted === 0) continue;
+      const others = targets.filter((c) => c.id !== home.id);
+      if (others.some((c) => c.id !== self.id)) rounds.hops++;
+      // Waited for before the first write is acknowledged here: sent without waiting, a faulty network
+      // lost acknowledged counter increments (kvmesh sim kv, kademlia-local, seed 4), as a node that
+      // misses the home can find no entry at the other holders yet and claim the key too.
+      count(await this.#dht.storeAt(others, [entry], version === 1, replaces));
+    }
+    if (winner !== undefined && (winner.version > version || accepted < needed)) {
+      this.#dht.entries.withdraw(entry);
+      return winner;
+    }
+    if (accepted < needed) {
       // The entry stays where it was taken (this node's own store first): left there, it would name
       // this node at a version above the real owner's, and spread from there when contacts come back.
       this.#dht.entries.withdraw(entry);
-      if (create) this.counters.claimsLost++;
-      if (create && took.length > 0) {
-        if (took.some((c) => c.id !== self.id)) rounds.hops++;
-        await this.#dht.withdrawAt(took, entry);
-      }
-      if (winner !== undefined) return winner;
       throw new KvError(
         'KVMESH_ERR_PLACEMENT_EMPTY',
         `key ${JSON.stringify(key)}: ${accepted} of the ${needed} nodes needed to record its owner answered; retry once the overlay is whole again`,
@@ -550,13 +547,6 @@ export class ShiftProtocol {
     this.counters.created++;
     this.#c.logger.debug({ key, version, holders: accepted, needed }, 'claimed a key');
     return undefined;
-  }
-
-  /** A publication time for a create, later than every earlier one of this node (so each claim is told apart). */
-  #claimStamp(): number {
-    const now = this.#c.clock.now();
-    this.#lastClaimMs = now > this.#lastClaimMs ? now : this.#lastClaimMs + 1;
-    return this.#lastClaimMs;
   }
 
   /**
