@@ -1,5 +1,5 @@
 import type { Member, Random } from '@kvmesh/core';
-import { idHash, ringPlace } from './schedule.js';
+import { idHash, ringKey, ringPlaces } from './schedule.js';
 import type { ScheduledRound } from './schedule.js';
 import type { Suspicion } from './suspicion.js';
 
@@ -128,9 +128,10 @@ export class MemberList {
 
   /**
    * This member's successor (alive or suspect, not self) on the ring of the
-   * live members ordered by (ringPlace in round `at`, id): the target of a
-   * scheduled round (see schedule.ts). Members whose lists agree each get
-   * another successor, so the round probes every one of them once.
+   * live members' places in round `at` (ringPlaces), ordered by (key, id):
+   * the target of a scheduled round (see schedule.ts). Members whose lists
+   * agree each get another successor, so the round probes every alive
+   * member once and every suspect at most SUSPECT_PLACES times.
    */
   scheduledProbeTarget(at: ScheduledRound): MemberRecord | undefined {
     const cached = this.#scheduled;
@@ -167,18 +168,21 @@ export class MemberList {
   }
 
   #successor(at: ScheduledRound): string | undefined {
-    const own = ringPlace(this.#hashes.get(this.#selfId) ?? idHash(this.#selfId), false, at);
+    const own = ringKey(this.#hashes.get(this.#selfId) ?? idHash(this.#selfId), at.epoch);
+    const places: number[] = [];
     let best: string | undefined;
     let bestDistance = Infinity;
     for (const record of this.#records.values()) {
       const id = record.member.id;
       if (id === this.#selfId || !isLive(record.member)) continue;
-      const gap = (ringPlace(this.#hashes.get(id)!, record.member.state === 'suspect', at) - own) >>> 0;
-      // Same key as ours: ahead of us when its id sorts after ours, else a whole turn away.
-      const distance = gap === 0 && id < this.#selfId ? 2 ** 32 : gap;
-      if (distance < bestDistance || (distance === bestDistance && best !== undefined && id < best)) {
-        best = id;
-        bestDistance = distance;
+      for (const place of ringPlaces(this.#hashes.get(id)!, record.member.state === 'suspect', at, places)) {
+        const gap = (place - own) >>> 0;
+        // Same key as ours: ahead of us when its id sorts after ours, else a whole turn away.
+        const distance = gap === 0 && id < this.#selfId ? 2 ** 32 : gap;
+        if (distance < bestDistance || (distance === bestDistance && best !== undefined && id < best)) {
+          best = id;
+          bestDistance = distance;
+        }
       }
     }
     return best;

@@ -21,7 +21,7 @@
  *
  * A ring (rather than a shift of the sorted list) keeps disagreements local:
  * a member missing from one list changes the successor of its ring
- * predecessor only. Suspects move on the ring every round (ringPlace). Where lists or clocks disagree more, members pick other
+ * predecessor only. Suspects take several places, new every round (ringPlaces). Where lists or clocks disagree more, members pick other
  * successors than their peers: some members are probed twice in the round
  * and some not at all, as in a random round, but every member still probes
  * somebody. The round-robin order resumes in the next round where it left
@@ -94,16 +94,35 @@ export function scheduledRound(now: number, periodMs: number, every: number): Sc
 }
 
 /**
- * Where a member sits on the ring of `at`: an alive member at its place for
- * the whole epoch, a suspect at a place drawn anew every round. A suspect
- * needs independent confirmations (Lifeguard), and the same prober failing
- * again every round would add none; drawn anew, its scheduled prober is
- * another member each time, as in a random round, and a crashed suspect
- * keeps a different member from its scheduled probe each round rather than
- * the same one until it is declared dead.
+ * Places a suspect takes on the ring of each round: the members before
+ * them probe it, each another member drawn anew every round, so a suspect
+ * gets about as many independent probes (Lifeguard's confirmations) in a
+ * scheduled round as in three random ones. Each place keeps the member
+ * after it from its scheduled probe for that round, a different one every
+ * round.
  */
-export function ringPlace(hash: number, suspect: boolean, at: ScheduledRound): number {
-  return suspect ? ringKey(hash, -1 - at.round) : ringKey(hash, at.epoch);
+export const SUSPECT_PLACES = 3;
+
+/**
+ * The places of a member on the ring of `at`: an alive member one place
+ * for the whole epoch, a suspect SUSPECT_PLACES places drawn anew every
+ * round. The same prober failing again every round would add no
+ * independent confirmation (the suspect needs them to be declared dead in
+ * T, and members that count too few by then hold it dead only when gossip
+ * brings them the death); drawn anew, a suspect's scheduled probers are
+ * other members each time, and a crashed suspect keeps other members from
+ * their scheduled probe each round rather than the same one until it is
+ * declared dead.
+ * @returns the places' ring keys; `into` is reused to spare an allocation per member.
+ */
+export function ringPlaces(hash: number, suspect: boolean, at: ScheduledRound, into: number[]): number[] {
+  into.length = 0;
+  if (!suspect) {
+    into.push(ringKey(hash, at.epoch));
+    return into;
+  }
+  for (let i = 0; i < SUSPECT_PLACES; i++) into.push(ringKey(hash, -1 - (at.round * SUSPECT_PLACES + i)));
+  return into;
 }
 
 const mod = (a: number, b: number): number => ((a % b) + b) % b;
