@@ -136,7 +136,12 @@ export class CoordinatorKvService implements KvService, Lifecycle {
     const locks = new KeyLocks();
     this.#writes = new WritePath(ctx, this.#reads, locks);
     components.placement.useKeyTransfer?.(new LocalKeyTransfer({ storage: components.storage, hlc: this.hlc, locks }));
-    this.#local.writeHandler = (payload) => this.#writes.onForwarded(payload);
+    this.#local.writeHandler = (payload) => {
+      // A node that has not joined knows only itself: it would run the write with a quorum of one,
+      // stamped by a clock nothing corrected yet. The sender takes the next replica.
+      if (this.#held !== undefined) throw notJoined(this.#held);
+      return this.#writes.onForwarded(payload);
+    };
     this.#collector = new TombstoneCollector({
       clock: components.clock,
       storage: components.storage,
@@ -291,13 +296,15 @@ export class CoordinatorKvService implements KvService, Lifecycle {
         this.#state === 'created' ? 'the KV service is not started yet' : 'the KV service is stopped',
       );
     }
-    if (this.#held !== undefined) {
-      throw new KvError(
-        'KVMESH_ERR_KV_NOT_JOINED',
-        `this node is ${this.#held} and coordinates no reads or writes before it has; use another node, or retry once GET /v1/ready answers 200`,
-      );
-    }
+    if (this.#held !== undefined) throw notJoined(this.#held);
   }
+}
+
+function notJoined(held: string): KvError {
+  return new KvError(
+    'KVMESH_ERR_KV_NOT_JOINED',
+    `this node is ${held} and coordinates no reads or writes before it has; use another node, or retry once GET /v1/ready answers 200`,
+  );
 }
 
 /**

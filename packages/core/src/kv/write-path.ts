@@ -217,14 +217,20 @@ export class WritePath {
           return { applied: await this.#forward(primary, set.epoch, op, signal), servedBy: primary };
         } catch (err) {
           // The primary's own answer (a refusal, a failed condition, no quorum) stands.
-          if (err instanceof RefusedError || !isKvError(err) || !retriableForward(err)) throw err;
-          ctx.replicaFailed(primary, err, `forwarded write (request ${op.requestId})`);
+          if (err instanceof RefusedError || !isKvError(err)) throw err;
+          // A primary that has not joined yet refused the write whole: nothing was applied. A plain
+          // write goes to the next replica; a conditional one waits for its primary (the next
+          // replica would send it back there), and the client hears that nothing was applied.
+          const refusedWhole = isKvError(err, 'KVMESH_ERR_KV_NOT_JOINED');
+          if (refusedWhole && op.conditions !== undefined) throw primaryJoining(op, primary);
+          if (!refusedWhole && !retriableForward(err)) throw err;
+          if (!refusedWhole) ctx.replicaFailed(primary, err, `forwarded write (request ${op.requestId})`);
           // A write that may have reached the primary is not sent to another: the
           // first may still apply it later, above what the second acknowledged
           // meanwhile, and a conditional one could apply twice. The client hears so.
           // A conditional write is never sent on: a connection that broke while the
           // primary ran it (a crash after it stored the record) fails as a refused one does.
-          if (op.conditions !== undefined || !notDelivered(err)) throw uncertain(op, primary, err);
+          if (!refusedWhole && (op.conditions !== undefined || !notDelivered(err))) throw uncertain(op, primary, err);
           (skip ??= new Set()).add(primary.id);
           failures.push({ member: primary, err });
         }
@@ -570,6 +576,13 @@ function retriableForward(err: { code: string }): boolean {
     err.code === 'KVMESH_ERR_TRANSPORT_UNREACHABLE' ||
     err.code === 'KVMESH_ERR_TRANSPORT_CLOSED' ||
     err.code === 'KVMESH_ERR_RPC_TIMEOUT'
+  );
+}
+
+function primaryJoining(op: WriteOp, primary: Member): KvError {
+  return new KvError(
+    'KVMESH_ERR_KV_NOT_JOINED',
+    `conditional write of key ${quoteKey(op.key)}: its primary ${primary.id} is joining its cluster and runs no writes before it has; nothing was applied, retry shortly`,
   );
 }
 

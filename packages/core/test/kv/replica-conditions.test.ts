@@ -159,6 +159,27 @@ test('a node held while it joins refuses client operations but still serves as a
   t.is(text((await settle(clock, byId('b').kv.get('k'))).record?.value), 'through a');
 });
 
+test('a primary held while it joins runs no forwarded write: the next replica runs a plain one, a conditional one waits', async (t) => {
+  // b is the primary of every key; held, it knows only itself in a real cluster and would decide alone.
+  const { clock, byId, nodes } = await kvCluster(t, { replicaIds: ['b', 'a', 'c'] });
+  byId('b').kv.holdClients('joining its cluster');
+  const plain = await settle(clock, byId('c').kv.put('k', UTF8.encode('plain'), 'text/plain'));
+  t.is(plain.servedBy.id, 'a', 'a, the next replica, ran the write c forwarded');
+  t.is(text(byId('b').storage.records.get('k')?.value), 'plain', 'b still stored it as a replica');
+  const conditional = await t.throwsAsync<KvError>(
+    settle(clock, byId('c').kv.put('n', UTF8.encode('new'), 'text/plain', { ifNoneMatch: '*' })),
+  );
+  t.is(conditional?.code, 'KVMESH_ERR_KV_NOT_JOINED');
+  t.regex(conditional!.message, /primary b is joining its cluster.*nothing was applied/);
+  t.true(
+    nodes.every((n) => !n.storage.records.has('n')),
+    'the conditional write was stored nowhere',
+  );
+  byId('b').kv.holdClients(undefined);
+  const after = await settle(clock, byId('c').kv.put('n', UTF8.encode('new'), 'text/plain', { ifNoneMatch: '*' }));
+  t.is(after.servedBy.id, 'b', 'once it has joined, b runs its keys again');
+});
+
 test('a write forwarded to its primary takes its request id there, for the log lines of both nodes', async (t) => {
   const lines: { node: string; fields: LogFields; message: string | undefined }[] = [];
   const capture = (node: string, bindings: LogFields = {}): Logger => {
