@@ -163,18 +163,27 @@ export default {
     join(dir, 'forgetful.json'),
     '--storage',
     'forgetful',
-    '--seed',
-    '2',
+    // Several seeds: which runs a lost third of the puts shows in depends on the timing of the whole
+    // cluster (a dropped put later overwritten leaves no trace), and changes with it.
+    '--seeds',
+    '1-4',
     '--ops',
     '200',
     '--faults',
     'partition',
   ]);
   t.is(result.code, 2, result.stdout);
-  t.regex(result.stderr, /runs found violations: forgetful\.json seed 2/);
-  t.regex(result.stdout, /\nfault schedule:\n {2}\d+\.\d{3}s partition /);
-  t.regex(result.stdout, /\nviolations \(seed 2\):\n {2}\((a|b|c|d)\) [a-z-]+ on '[a-z0-9-]+': /);
-  t.regex(result.stdout, /\n {6}(op \d+ c\d@n\d |final read )/, 'the excerpt lists operations or final reads');
+  const caught = /(\d+) of 4 runs found violations: forgetful\.json seed (\d+)/.exec(result.stderr);
+  t.truthy(caught, result.stderr);
+  t.log(`${caught?.[1]} of 4 runs caught the forgetful storage`);
+  const seed = caught?.[2] ?? '?';
+  t.regex(result.stdout, new RegExp(`(^|\\n)forgetful\\.json seed ${seed}: \\d+ violations\\n`));
+  t.regex(result.stdout, /\n {2}fault schedule:\n {4}\d+\.\d{3}s partition /);
+  t.regex(
+    result.stdout,
+    new RegExp(`\\n {2}violations \\(seed ${seed}\\):\\n {4}\\((a|b|c|d)\\) [a-z-]+ on '[a-z0-9-]+': `),
+  );
+  t.regex(result.stdout, /\n {8}(op \d+ c\d@n\d |final read )/, 'the excerpt lists operations or final reads');
 });
 
 test('bad flags are usage errors (exit 1)', async (t) => {
