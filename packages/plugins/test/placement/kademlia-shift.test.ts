@@ -163,7 +163,9 @@ test('a taker that never releases: the owner keeps the key readable where it is 
   t.is(text((grant.payload as { record: StoredRecord }).record.value), 'v1', 'the grant carries the record');
   t.is(sim.node('n1').placement().admit('k', 'read', 1).kind, 'frozen');
   await sim.advance(FAST.freezeMs + 10);
-  t.is(sim.node('n1').placement().admit('k', 'read', 1).kind, 'own', 'the freeze ended; n1 still owns the key');
+  // Served again once a majority of the holders took its entry again (the taker's may have reached them).
+  const confirmed = await sim.until(() => sim.node('n1').placement().admit('k', 'read', 1).kind === 'own', 5_000, 1);
+  t.log(`n1 served the key again ${confirmed} virtual ms after its freeze ended`);
   const late = await sim.settle(
     rpc.request(sim.node('n1').address, KADEMLIA_MESSAGES.release, {
       sender: ghost,

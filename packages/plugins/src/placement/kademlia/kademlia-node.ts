@@ -357,10 +357,18 @@ export class KademliaNode {
 
   /** Publishes `entry` at the k closest nodes to its key (a FIND_NODE lookup, then STORE); resolves to how many stored it. */
   async publish(entry: EntryPayload, check?: () => void): Promise<number> {
-    const result = await this.findNode(idOf(entry.key), this.#s.k, check);
-    const stored = await this.storeAt(result.closest, [entry], false);
+    const stored = await this.publishAnswers(entry, check);
     return stored.filter((s) => s.current[0]?.version === entry.version && s.current[0]?.ownerId === entry.ownerId)
       .length;
+  }
+
+  /** As `publish`, resolving with what each holder that answered holds for the key afterwards. */
+  async publishAnswers(
+    entry: EntryPayload,
+    check?: () => void,
+  ): Promise<{ contact: Contact; current: readonly EntryPayload[] }[]> {
+    const result = await this.findNode(idOf(entry.key), this.#s.k, check);
+    return this.storeAt(result.closest, [entry], false);
   }
 
   /** Looks up a random id in every bucket no lookup went through for refreshIntervalMs (§2.3). */

@@ -60,6 +60,13 @@ interface Owned {
   streakId: string;
   streak: number;
   freeze: Freeze | undefined;
+  /**
+   * True from the end of a freeze without a release until this node's entry
+   * at `version` reached a majority of the holders: the taker's entry may be
+   * the newest there meanwhile, and the key is served by nobody until one of
+   * the two is the newest at a majority.
+   */
+  unconfirmed: boolean;
 }
 
 interface Forward {
@@ -111,9 +118,11 @@ export interface ShiftCounters {
  *    copy (only versions not newer than the one handed over) and keeps a
  *    forward pointer to A: requests still reaching B are sent on to A.
  * 5. A owns the key.
- * If A does not release in time, B's freeze ends and B keeps the key (and
- * publishes a higher version naming itself); a late release is answered
- * "expired", and A removes what it copied. A release whose answer A never
+ * If A does not release in time, B's freeze ends and B keeps the key: it
+ * publishes a higher version naming itself, and serves the key once a
+ * majority of the holders took it (A's entry may be the newest there until
+ * then). A late release is answered "expired", and A removes what it copied
+ * once B's entry reached a majority. A release whose answer A never
  * got leaves A in doubt: it serves nothing for the key and asks B again until
  * B says. A key with no entry is created at the node that accesses it: it
  * claims the key at the closest node to the key (STORE with create).
@@ -138,6 +147,8 @@ export class ShiftProtocol {
   readonly #incoming = new Map<string, Promise<ShiftAnswer | undefined>>();
   readonly #doubts = new Map<string, Doubt>();
   readonly #expiredTokens: LRUCache<string, true>;
+  /** Keys this node is deciding right now whether it answers for (`#adopt`): one decision per key at a time. */
+  readonly #adopting = new Map<string, Promise<'own' | 'unsure' | 'not-owner'>>();
   #transfer: KeyTransfer | undefined;
   #doubtTimer: Timer | undefined;
   #stopped = false;
@@ -197,8 +208,10 @@ export class ShiftProtocol {
   async start(): Promise<void> {
     if (!this.#journal.durable) this.#amnesiaUntilMs = this.#c.clock.now() + this.#s.freezeMs;
     const restored = await this.#journal.load();
+    // Served once joined() published their entries to a majority again: a key may have been kept after a
+    // failed hand-over, its entry not yet the newest at a majority, when this node stopped.
     for (const [key, version] of restored.owned) {
-      this.#owned.set(key, { version, streakId: this.#dht.self.id, streak: 0, freeze: undefined });
+      this.#owned.set(key, { version, streakId: this.#dht.self.id, streak: 0, freeze: undefined, unconfirmed: true });
     }
     for (const r of restored.released) {
       this.#forwards.set(r.key, { to: contactOf(r.toId, r.toAddress), token: r.token, newer: null });
@@ -263,8 +276,11 @@ export class ShiftProtocol {
     | { kind: 'not-owner' } {
     const owned = this.#owned.get(key);
     if (owned !== undefined) {
-      if (owned.freeze === undefined) return { kind: 'own' };
-      return { kind: 'frozen', retryAfterMs: Math.max(1, owned.freeze.untilMs - this.#c.clock.now()) };
+      if (owned.freeze !== undefined) {
+        return { kind: 'frozen', retryAfterMs: Math.max(1, owned.freeze.untilMs - this.#c.clock.now()) };
+      }
+      if (owned.unconfirmed) return { kind: 'frozen', retryAfterMs: INCOMING_RETRY_MS };
+      return { kind: 'own' };
     }
     if (this.#incoming.has(key)) return { kind: 'frozen', retryAfterMs: INCOMING_RETRY_MS };
     if (this.#doubts.has(key)) return { kind: 'frozen', retryAfterMs: DOUBT_RETRY_MS };
@@ -293,6 +309,11 @@ export class ShiftProtocol {
       if (this.#stopped) throw new KvError('KVMESH_ERR_KERNEL_STATE', 'the kademlia placement is stopped');
       const owned = this.#owned.get(key);
       if (owned !== undefined) {
+        if (owned.unconfirmed && owned.freeze === undefined) {
+          // A hand-over of it just failed: this node serves it once the holders took its entry again.
+          await sleep(INCOMING_RETRY_MS);
+          continue;
+        }
         if (owned.freeze === undefined) {
           this.#touch(owned, this.#dht.self.id);
           return { kind: 'here', hops };
@@ -542,7 +563,7 @@ export class ShiftProtocol {
       );
     }
     await this.#journal.owned(key, version);
-    this.#owned.set(key, { version, streakId: self.id, streak: 1, freeze: undefined });
+    this.#owned.set(key, { version, streakId: self.id, streak: 1, freeze: undefined, unconfirmed: false });
     this.#forwards.delete(key);
     this.counters.created++;
     this.#c.logger.debug({ key, version, holders: accepted, needed }, 'claimed a key');
@@ -554,9 +575,14 @@ export class ShiftProtocol {
    * old owner, the entry it keeps the key under once its freeze ends
    * (`version` + 1, naming it), so that the holders this node's entry
    * reached do not keep naming this node above the old owner should the old
-   * owner fail before it publishes that entry itself.
+   * owner fail before it publishes that entry itself. The copy of the record
+   * stored here (`recordVersion`) is removed only once a majority of the
+   * holders took that entry: until then this node's entry may be the newest
+   * at a majority (its publication may have reached more holders than
+   * answered, or spread from one when contacts came back), and should the
+   * old owner then fail, this copy is the key's only one.
    */
-  #supersede(key: string, owner: Contact, version: number): void {
+  #supersede(key: string, owner: Contact, version: number, recordVersion: Version | undefined): void {
     const entry: EntryPayload = {
       key,
       ownerId: owner.id,
@@ -564,7 +590,17 @@ export class ShiftProtocol {
       version: version + 1,
       publishedMs: this.#c.clock.now(),
     };
-    this.#dht.track(this.#dht.publish(entry));
+    const transfer = this.#transfer;
+    this.#dht.track(
+      this.#dht.publish(entry).then(async (stored) => {
+        if (recordVersion === undefined || transfer === undefined || this.#stopped || stored < this.#majority(key)) {
+          return;
+        }
+        // Taken over again since (the same record may have come back with it): the copy is the key's now.
+        if (this.#owned.has(key) || this.#incoming.has(key) || this.#doubts.has(key)) return;
+        await transfer.purge(key, recordVersion);
+      }),
+    );
   }
 
   /** How many of the nodes this node knows to hold `key`'s entry make a majority. */
@@ -634,8 +670,7 @@ export class ShiftProtocol {
       abort();
       // As a claim that lost: left in this node's store, the entry would name it above the old owner.
       this.#dht.entries.withdraw(entry);
-      this.#supersede(key, owner, grant.version);
-      if (recordVersion !== undefined) await transfer.purge(key, recordVersion).catch(() => false);
+      this.#supersede(key, owner, grant.version, recordVersion);
       await this.#journal.abandoned(key).catch(() => undefined);
       this.#forwards.set(key, { to: owner, token: grant.token, newer: null });
       return { kind: 'remote', owner, hops };
@@ -674,9 +709,9 @@ export class ShiftProtocol {
       }
     }
     if (keptBy !== undefined) {
-      if (released.outcome === 'RELEASE_EXPIRED') this.#supersede(key, owner, version);
       this.counters.expired++;
-      if (recordVersion !== undefined) await this.#transfer?.purge(key, recordVersion).catch(() => false);
+      if (released.outcome === 'RELEASE_EXPIRED') this.#supersede(key, owner, version, recordVersion);
+      else if (recordVersion !== undefined) await this.#transfer?.purge(key, recordVersion).catch(() => false);
       await this.#journal.abandoned(key);
       // The key stayed elsewhere: askers this node's entry still sends here go on there.
       this.#forwards.set(key, { to: keptBy, token: '', newer: null });
@@ -684,7 +719,7 @@ export class ShiftProtocol {
     }
     if (released.newer !== null && this.#transfer !== undefined) await this.#transfer.store(released.newer);
     await this.#journal.owned(key, version);
-    this.#owned.set(key, { version, streakId: this.#dht.self.id, streak: 1, freeze: undefined });
+    this.#owned.set(key, { version, streakId: this.#dht.self.id, streak: 1, freeze: undefined, unconfirmed: false });
     this.#forwards.delete(key);
     this.counters.shiftsIn++;
     this.#c.logger.debug({ key, from: owner.id, version }, 'took a key over');
@@ -769,6 +804,7 @@ export class ShiftProtocol {
     if (owned.freeze !== undefined) {
       return reply({ outcome: 'SHIFT_FROZEN', retryAfterMs: Math.max(1, owned.freeze.untilMs - now) });
     }
+    if (owned.unconfirmed) return reply({ outcome: 'SHIFT_FROZEN', retryAfterMs: INCOMING_RETRY_MS });
     this.#touch(owned, accessor.id);
     if (
       owned.streak < this.#s.shiftAfterAccesses ||
@@ -816,13 +852,27 @@ export class ShiftProtocol {
   /**
    * A node asked for a key it does not know it owns, while it holds a
    * record of the key: it owns the key (it restarted without its journal,
-   * or lost it) when the newest entry at a majority of the holders names it,
-   * or when those hold no entry at all and its claim of the key wins. It
-   * then answers for the key again, rather than let the key be taken up anew
-   * without the record. `unsure`: it cannot tell yet (it has not joined the
+   * or lost it) when the newest entry at a majority of the holders names it
+   * and its take-up of that entry at the next version wins, or when those
+   * hold no entry at all and its claim of the key wins. It then answers for
+   * the key again, rather than let the key be taken up anew without the
+   * record. `unsure`: it cannot tell yet (it has not joined the
    * overlay, or too few holders answered); the asker retries.
    */
   async #adopt(key: string, found?: FoundEntry): Promise<'own' | 'unsure' | 'not-owner'> {
+    // Two at once would both claim the key, the second over the first (and over a freeze granted since).
+    const running = this.#adopting.get(key);
+    if (running !== undefined) return running;
+    const attempt = this.#adoptOnce(key, found);
+    this.#adopting.set(key, attempt);
+    try {
+      return await attempt;
+    } finally {
+      if (this.#adopting.get(key) === attempt) this.#adopting.delete(key);
+    }
+  }
+
+  async #adoptOnce(key: string, found?: FoundEntry): Promise<'own' | 'unsure' | 'not-owner'> {
     // Called from this node's own take-over of the key (found given), or for an asker (not).
     const taking = found !== undefined;
     const transfer = this.#transfer;
@@ -836,23 +886,31 @@ export class ShiftProtocol {
     const newest = newestOf(lookup.entries);
     if (newest !== undefined && newest.ownerId !== self.id) return 'not-owner';
     if (this.#owned.has(key)) return 'own';
-    if (this.#forwards.has(key) || this.#doubts.has(key) || (!taking && this.#incoming.has(key)) || this.#stopped) {
-      return 'not-owner';
-    }
+    if (this.#forwards.has(key) || this.#stopped) return 'not-owner';
+    // A hand-over to this node in doubt, or its own take-over of the key running: it may own the key
+    // in a moment, and an asker told not-owner could take the key up without the record.
+    if (this.#doubts.has(key) || (!taking && this.#incoming.has(key))) return 'unsure';
     if (newest === undefined) {
       // Nobody holds an entry (they expired while this node was away): this node's record is the key's.
       const claimed = await this.#claim(key, lookup.closest, 1, () => undefined, { hops: 0 }).catch(() => null);
       if (claimed === null) return 'unsure';
       return claimed === undefined ? 'own' : 'not-owner';
     }
-    await this.#journal.owned(key, newest.version);
-    if (this.#owned.has(key)) return 'own';
-    this.#owned.set(key, { version: newest.version, streakId: self.id, streak: 0, freeze: undefined });
-    this.#c.logger.info(
-      { key, version: newest.version },
-      'answering for a key again: this node holds its record and the holders name it the owner',
+    // Answered for under a version above the newest, taken only where that entry is held: this node
+    // may have been a taker that was never released, whose old owner kept the key and publishes its
+    // own entry at that same version once it can; of the two, the one a majority took first holds.
+    const version = newest.version + 1;
+    const claimed = await this.#claim(key, lookup.closest, version, () => undefined, { hops: 0 }, newest).catch(
+      () => null,
     );
-    return 'own';
+    if (claimed === undefined) {
+      this.#c.logger.info(
+        { key, version },
+        'answering for a key again: this node holds its record and the holders name it the owner',
+      );
+      return 'own';
+    }
+    return claimed !== null && claimed.ownerId !== self.id && claimed.version >= version ? 'not-owner' : 'unsure';
   }
 
   /** Owner side of step 4. */
@@ -911,6 +969,7 @@ export class ShiftProtocol {
     owned.freeze = undefined;
     owned.version = freeze.newVersion + 1;
     owned.streak = 0;
+    owned.unconfirmed = true;
     this.#expiredTokens.set(freeze.token, true);
     this.counters.freezesEnded++;
     freeze.resolve();
@@ -926,16 +985,54 @@ export class ShiftProtocol {
    * Publishes this node's entry of `key` at `version` until a majority of
    * the holders took it, or the key moved on: the taker's entry may have
    * reached them, and it must not outlive a hand-over that did not happen.
+   * A key kept after a failed hand-over is served again once that majority
+   * took the entry; when a majority holds instead an entry at least as new
+   * naming another node (it took the key up, or took it over for good after
+   * a restart), this node, which served nothing since, gives the key up.
    */
   async #publishOwned(key: string, version: number): Promise<void> {
     const self = this.#dht.self;
     while (!this.#stopped && this.#owned.get(key)?.version === version) {
-      const stored = await this.#dht
-        .publish({ key, ownerId: self.id, ownerAddress: self.address, version, publishedMs: this.#c.clock.now() })
-        .catch(() => 0);
-      if (stored >= this.#majority(key)) return;
+      const entry = { key, ownerId: self.id, ownerAddress: self.address, version, publishedMs: this.#c.clock.now() };
+      const answers = await this.#dht.publishAnswers(entry).catch(() => []);
+      const needed = this.#majority(key);
+      let stored = 0;
+      let other: EntryPayload | undefined;
+      let others = 0;
+      for (const { current } of answers) {
+        const held = current[0];
+        if (held === undefined) continue;
+        if (held.ownerId === self.id && held.version === version) stored++;
+        else if (held.version >= version && held.ownerId !== self.id) {
+          others++;
+          if (other === undefined || held.version > other.version) other = held;
+        }
+      }
+      const owned = this.#owned.get(key);
+      if (owned === undefined || owned.version !== version) return;
+      if (stored >= needed) {
+        owned.unconfirmed = false;
+        return;
+      }
+      if (owned.unconfirmed && other !== undefined && others >= needed && owned.freeze === undefined) {
+        await this.#giveUp(key, owned, other);
+        return;
+      }
       await this.#c.clock.sleep(DOUBT_RETRY_MS, this.#dht.lifetime);
     }
+  }
+
+  /** A key kept after a failed hand-over, whose holders name `winner` instead: this node no longer owns it. */
+  async #giveUp(key: string, owned: Owned, winner: EntryPayload): Promise<void> {
+    const to = contactOf(winner.ownerId, winner.ownerAddress);
+    if (this.#owned.get(key) !== owned) return;
+    this.#owned.delete(key);
+    await this.#journal.released(key, to, '');
+    this.#forwards.set(key, { to, token: '', newer: null });
+    this.#c.logger.info(
+      { key, to: winner.ownerId, version: winner.version },
+      'gave a key up: its hand-over failed, and a majority of the holders name another owner',
+    );
   }
 
   async #republishOwn(): Promise<void> {
@@ -943,7 +1040,7 @@ export class ShiftProtocol {
     const now = this.#c.clock.now();
     const work: Promise<unknown>[] = [];
     for (const [key, owned] of this.#owned) {
-      if (owned.freeze !== undefined) continue;
+      if (owned.freeze !== undefined || owned.unconfirmed) continue;
       work.push(
         this.#dht.publish({
           key,
