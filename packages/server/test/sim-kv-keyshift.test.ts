@@ -53,3 +53,44 @@ test(`kademlia-local: seeds ${SEEDS.join(', ')} lose no acknowledged write and c
     t.true(r.acked > 0);
   }
 });
+
+/**
+ * Seeds of keyshift.json (three nodes over UDP and SWIM, as the seed's
+ * cluster) that lost acknowledged writes:
+ * - 643: a taker crashed as it published its entry (one holder took it,
+ *   and it spread back to the taker after its restart) and removed its copy
+ *   of the record; the old owner, cut off, kept the key when its freeze ended
+ *   and took an increment it could not publish; a third node took the key up
+ *   without the record, and the counter started again at 1 (docs/placement.md,
+ *   "A hand-over hole, closed");
+ * - 555, 581 (with a first version of that fix): a restarted node deciding
+ *   twice at once to answer for a key claimed it twice, the second claim
+ *   over a freeze it had granted since; a restarted node taking a key over
+ *   itself answered not-owner to an asker, which took the key up without
+ *   the record;
+ * - 973 (the same): a taker removed the copy it kept of a hand-over that did
+ *   not happen after it had taken the key over again with the same record.
+ */
+const KEYSHIFT_SEEDS: readonly number[] = [555, 581, 643, 973];
+
+test(`keyshift: seeds ${KEYSHIFT_SEEDS.join(', ')} lose no acknowledged write and converge under every fault`, async (t) => {
+  const lines: string[] = [];
+  let records: SimKvRecord[];
+  try {
+    records = await simKv({ config: [join(CONFIGS, 'keyshift.json')], seeds: KEYSHIFT_SEEDS, json: true }, (line) =>
+      lines.push(line),
+    );
+  } catch (err) {
+    t.fail(
+      `${(err as Error).message}\n${lines.map((l) => JSON.stringify(JSON.parse(l).violations, null, 1)).join('\n')}`,
+    );
+    return;
+  }
+  t.is(records.length, KEYSHIFT_SEEDS.length);
+  for (const r of records) {
+    t.log(`seed ${r.seed}: ${r.ops} ops, ${r.acked} acked, ${r.faults.length} faults, wall ${r.wallMs} ms`);
+    t.deepEqual(r.violations, [], `seed ${r.seed}`);
+    t.true(r.converged, `seed ${r.seed} converged`);
+    t.true(r.acked > 0);
+  }
+});
