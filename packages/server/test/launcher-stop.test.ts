@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import test from 'ava';
-import { launcherPid } from '../src/cli/parent-watch.js';
+import { launchParent, launcherPid, recordLaunchParent } from '../src/cli/parent-watch.js';
 import { KVMESH_BIN } from './helpers/cli.js';
 import { tempDir, writeConfig } from './helpers/cluster.js';
 import { waitFor } from './helpers/http.js';
@@ -13,6 +13,15 @@ test('a node watches the process that launched it only when kvmesh up, an npm sc
   t.is(launcherPid({ npm_command: 'exec' }, 7), 7, 'npx');
   t.is(launcherPid({}, 7), undefined, 'a shell or a service manager: nohup and setsid keep working');
   t.is(launcherPid({ KVMESH_PARENT_PID: '', npm_lifecycle_event: '' }, 7), undefined);
+});
+
+test('the parent recorded at launch is the one watched, even once this process has another', (t) => {
+  t.is(launchParent(), process.ppid, 'nothing recorded: the current parent');
+  recordLaunchParent(0);
+  t.is(launchParent(), process.ppid, 'not a pid: ignored');
+  recordLaunchParent(4242);
+  recordLaunchParent(4343);
+  t.is(launchParent(), 4242, 'the first record counts');
 });
 
 function alive(pid: number): boolean {

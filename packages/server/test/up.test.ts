@@ -1,6 +1,6 @@
 import { spawn, execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { Server } from 'node:net';
@@ -583,6 +583,67 @@ test.serial('a node that cannot listen makes up exit non-zero naming it, and sto
     'the nodes that did start are stopped',
   );
 });
+
+test.serial('up stops when its parent dies while up is still loading', async (t) => {
+  const dir = await tempDir(t);
+  const config = await staticConfig(dir);
+  const port = await freePort(HOSTS, true);
+  const dataDir = join(dir, 'up-early');
+  // The shell exits 300 ms after starting `up`: once the launcher read its parent, well before `up`
+  // (most of a second of module loading and planning) starts watching it.
+  const shell = spawn(
+    '/bin/sh',
+    [
+      '-c',
+      '"$@" & echo "$!"; sleep 0.3',
+      'sh',
+      process.execPath,
+      KVMESH_BIN,
+      'up',
+      config,
+      '--port',
+      String(port),
+      '--data-dir',
+      dataDir,
+      '--json',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  shell.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  let err = '';
+  shell.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const upPid = (): number | undefined => {
+    const first = out.split('\n')[0] ?? '';
+    return /^\d+$/.test(first) ? Number(first) : undefined;
+  };
+  t.teardown(() => {
+    for (const pid of [upPid(), ...processesUsing(dataDir)])
+      if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  const started = Date.now();
+  await waitFor('up to print its pid', () => upPid() !== undefined, 10_000, 20);
+  const goneMs = await untilGone([upPid()!], ORPHAN_BOUND_MS);
+  t.deepEqual(processesUsing(dataDir), [], `no node of this up outlives it\n${out}\n${err}`);
+  t.log(
+    `the parent exited 300 ms after starting up; up was gone after ${Date.now() - started} ms (${goneMs} ms after it printed its pid)`,
+  );
+});
+
+/** Pids of the processes whose command line names `path` (the nodes of one `up`, by their data directory). */
+function processesUsing(path: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes(path) && alive(Number(entry)))
+        pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
 
 test.serial('up stops its nodes and exits when its own parent dies', async (t) => {
   const dir = await tempDir(t);

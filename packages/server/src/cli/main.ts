@@ -15,7 +15,7 @@ import {
   responseError,
 } from './client.js';
 import { CliError, EXIT } from './exit-codes.js';
-import { launcherPid, watchParent } from './parent-watch.js';
+import { launchParent, launcherPid, watchParent } from './parent-watch.js';
 import { simCommand } from './sim-command.js';
 import { upCommand } from './up-command.js';
 
@@ -210,8 +210,8 @@ interface PutOptions {
 
 /** Runs a node until a signal stops it; resolves to the exit status. */
 async function startCommand(options: StartOptions): Promise<number> {
-  // Read before anything is awaited: a launcher killed while the node starts must still be the one watched.
-  const launcher = launcherPid(process.env, process.ppid);
+  // The parent as the launcher read it: one killed while the node starts must still be the one watched.
+  const launcher = launcherPid(process.env, launchParent());
   const overrides: Record<string, unknown> = {
     '/node/address': options.port === undefined ? options.address : withPort(options.address, options.port),
     '/node/dataDir': options.dataDir,

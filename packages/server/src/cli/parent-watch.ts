@@ -1,6 +1,25 @@
 /** How often a watched parent is checked: a node outlives a SIGKILLed `kvmesh up` by about this long. */
 export const PARENT_POLL_MS = 1_000;
 
+/** The parent pid `bin/kvmesh.js` read before the CLI's modules loaded. */
+let parentAtLaunch: number | undefined;
+
+/**
+ * Records this process's parent as the launcher read it, before the CLI's
+ * modules load: loading takes most of a second, and a parent that dies in
+ * that time has already been replaced by init (or a subreaper) when the CLI
+ * starts watching, so reading `process.ppid` then would watch the wrong process.
+ * Only the first call counts.
+ */
+export function recordLaunchParent(pid: number): void {
+  if (parentAtLaunch === undefined && Number.isInteger(pid) && pid > 0) parentAtLaunch = pid;
+}
+
+/** The parent this process was started by: as recorded at launch, else the current one. */
+export function launchParent(): number {
+  return parentAtLaunch ?? process.ppid;
+}
+
 /**
  * Calls `onGone` once when this process's parent is no longer `parentPid`.
  * A process whose parent dies is adopted by init (or a subreaper), so its

@@ -11,7 +11,7 @@ import { LOG_LEVELS } from '../log-levels.js';
 import type { UpSettings } from '../settings.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { LogFollower, lastLines, readableLine } from './node-log.js';
-import { watchParent } from './parent-watch.js';
+import { launchParent, watchParent } from './parent-watch.js';
 import { DEFAULT_HOST_BASE, UP_ENV } from './up-env.js';
 import type { UpNodePlan, UpPlan } from './up-plan.js';
 
@@ -478,7 +478,7 @@ class LocalCluster {
     for (const s of signals) process.on(s, onSignal);
     // Last resort, synchronous: whatever ends this process, no node outlives it.
     process.on('exit', killAll);
-    const unwatch = watchParent(process.ppid, () => void this.stop('parent process gone'));
+    const unwatch = watchParent(launchParent(), () => void this.stop('parent process gone'));
     // A closed terminal or reader must not crash `up` before it has stopped its nodes.
     const ignore = (): void => {};
     process.stdout.on('error', ignore);
