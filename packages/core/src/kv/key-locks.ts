@@ -4,26 +4,31 @@
  * with no waiter holds no memory.
  */
 export class KeyLocks {
-  readonly #tails = new Map<string, Promise<void>>();
+  /** Keys held, each with the calls waiting for it, in call order. */
+  readonly #held = new Map<string, (() => void)[]>();
 
   /** Keys locked right now (held or waited for). */
   get size(): number {
-    return this.#tails.size;
+    return this.#held.size;
   }
 
+  // The common case, a key nobody holds, allocates one empty array and no promise of its own.
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key);
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => (release = resolve));
-    // Tails never reject, so a failed holder cannot wedge the key.
-    const tail = previous === undefined ? mine : previous.then(() => mine);
-    this.#tails.set(key, tail);
+    let waiters = this.#held.get(key);
+    if (waiters === undefined) {
+      waiters = [];
+      this.#held.set(key, waiters);
+    } else {
+      const queue = waiters;
+      await new Promise<void>((resolve) => queue.push(resolve));
+    }
     try {
-      if (previous !== undefined) await previous;
       return await fn();
     } finally {
-      release();
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+      // The lock passes straight to the next caller (the key stays held), or the key is freed.
+      const next = waiters.shift();
+      if (next !== undefined) next();
+      else this.#held.delete(key);
     }
   }
 }
