@@ -2,7 +2,7 @@ import { KvClient } from '@kvmesh/client';
 import { pidsOf } from './support/children.js';
 import { startCluster } from './support/cluster.js';
 import type { RingOptions } from './support/cluster.js';
-import { VALUE, benchKeys, header, median, table } from './support/load.js';
+import { VALUE, benchKeys, cpuOf, header, median, table } from './support/load.js';
 import type { Row } from './support/load.js';
 import type { BenchSettings } from './support/settings.js';
 
@@ -18,6 +18,10 @@ interface Sample {
   readonly seconds: number;
   readonly p50: number;
   readonly p99: number;
+  /** CPU seconds the cluster's three processes used meanwhile. */
+  readonly clusterCpuS: number;
+  /** CPU seconds this process (the client and the workers that drive it) used meanwhile. */
+  readonly clientCpuS: number;
 }
 
 /**
@@ -48,14 +52,17 @@ export async function clientBench(dir: string, settings: BenchSettings): Promise
     const keys = benchKeys(settings.keys);
     const routed = sides[1]!.client;
     if (routed.routingTable === undefined) throw new Error('the ring published no routing table');
-    await run(routed, keys, settings.connections, 0, 1);
+    const pids = pidsOf(...nodes.map((n) => n.child));
+    await run(routed, pids, keys, settings.connections, 0, 1);
     const samples = new Map<string, Sample[]>(sides.map((s) => [s.name, []]));
-    if (settings.warmupS > 0) for (const s of sides) await run(s.client, keys, settings.connections, settings.warmupS);
+    if (settings.warmupS > 0) {
+      for (const s of sides) await run(s.client, pids, keys, settings.connections, settings.warmupS);
+    }
     for (let round = 0; round < settings.rounds; round++) {
       for (const s of sides) {
         samples
           .get(s.name)!
-          .push(await run(s.client, keys, settings.connections, settings.durationS / settings.rounds));
+          .push(await run(s.client, pids, keys, settings.connections, settings.durationS / settings.rounds));
       }
     }
     const rows: Row[] = sides.map((s) => {
@@ -68,7 +75,7 @@ export async function clientBench(dir: string, settings: BenchSettings): Promise
         p50: median(list.map((x) => x.p50)),
         p99: median(list.map((x) => x.p99)),
         failures: list.reduce((sum, x) => sum + x.failures, 0),
-        cpuUs: NaN,
+        cpuUs: (list.reduce((sum, x) => sum + x.clusterCpuS, 0) / done) * 1e6,
       };
     });
     const stats = routed.stats();
@@ -78,10 +85,16 @@ export async function clientBench(dir: string, settings: BenchSettings): Promise
       settings,
     );
     const ratio = rows[1]!.rps / rows[0]!.rps;
+    // The client shares the two cores with the cluster: its own CPU per call dilutes the cluster's ratio.
+    const clientUs = sides.map((s) => {
+      const list = samples.get(s.name)!;
+      return (list.reduce((sum, x) => sum + x.clientCpuS, 0) / list.reduce((sum, x) => sum + x.done, 0)) * 1e6;
+    });
     return (
       `${first}\n\n${table(rows, 'client, any node')}\n` +
       `routed / any node: ${ratio.toFixed(2)} (target >= 1.5); routed calls ${stats.routed} of ${stats.calls}, ` +
-      `writes found forwarded ${stats.forwarded}; cluster pids ${pidsOf(...nodes.map((n) => n.child)).join(', ')}`
+      `writes found forwarded ${stats.forwarded}; cluster pids ${pids.join(', ')}\n` +
+      `CPU per call of this process (client and workers): ${sides.map((s, i) => `${s.name} ${clientUs[i]!.toFixed(1)} µs`).join(', ')}`
     );
   } finally {
     await Promise.all(sides.map((s) => s.client.close()));
@@ -94,11 +107,14 @@ export async function clientBench(dir: string, settings: BenchSettings): Promise
  */
 async function run(
   client: KvClient,
+  clusterPids: readonly number[],
   keys: readonly string[],
   concurrency: number,
   seconds: number,
   passes?: number,
 ): Promise<Sample> {
+  const clusterBefore = cpuOf(clusterPids);
+  const clientBefore = process.cpuUsage();
   const started = performance.now();
   const until = started + seconds * 1000;
   const total = passes === undefined ? Infinity : passes * keys.length;
@@ -121,5 +137,14 @@ async function run(
   const elapsed = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
   const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
-  return { done: latencies.length, failures, seconds: elapsed, p50: at(0.5), p99: at(0.99) };
+  const used = process.cpuUsage(clientBefore);
+  return {
+    done: latencies.length,
+    failures,
+    seconds: elapsed,
+    p50: at(0.5),
+    p99: at(0.99),
+    clusterCpuS: cpuOf(clusterPids) - clusterBefore,
+    clientCpuS: (used.user + used.system) / 1e6,
+  };
 }

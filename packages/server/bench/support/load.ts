@@ -101,7 +101,8 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-function cpuOf(pids: readonly number[]): number {
+/** CPU seconds (user + system, all threads) the processes `pids` have used in all; NaN when one cannot be read. */
+export function cpuOf(pids: readonly number[]): number {
   return pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 }
 
