@@ -591,24 +591,7 @@ test.serial('up stops when its parent dies while up is still loading', async (t)
   const dataDir = join(dir, 'up-early');
   // The shell exits 300 ms after starting `up`: once the launcher read its parent, well before `up`
   // (most of a second of module loading and planning) starts watching it.
-  const shell = spawn(
-    '/bin/sh',
-    [
-      '-c',
-      '"$@" & echo "$!"; sleep 0.3',
-      'sh',
-      process.execPath,
-      KVMESH_BIN,
-      'up',
-      config,
-      '--port',
-      String(port),
-      '--data-dir',
-      dataDir,
-      '--json',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const shell = upInShell('sleep 0.3', config, port, dataDir);
   let out = '';
   shell.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   let err = '';
@@ -630,6 +613,32 @@ test.serial('up stops when its parent dies while up is still loading', async (t)
   );
 });
 
+/**
+ * A shell that starts `kvmesh up --json` in the background, prints its pid
+ * and then runs `then` (`wait`, or `sleep 0.3` to exit soon): the shell is
+ * the parent `up` watches.
+ */
+function upInShell(then: string, config: string, port: number, dataDir: string): ChildProcess {
+  return spawn(
+    '/bin/sh',
+    [
+      '-c',
+      `"$@" & echo "$!"; ${then}`,
+      'sh',
+      process.execPath,
+      KVMESH_BIN,
+      'up',
+      config,
+      '--port',
+      String(port),
+      '--data-dir',
+      dataDir,
+      '--json',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+}
+
 /** Pids of the processes whose command line names `path` (the nodes of one `up`, by their data directory). */
 function processesUsing(path: string): number[] {
   const pids: number[] = [];
@@ -650,24 +659,7 @@ test.serial('up stops its nodes and exits when its own parent dies', async (t) =
   const config = await staticConfig(dir);
   const port = await freePort(HOSTS, true);
   // A shell that starts `up` in the background, prints its pid, and waits: SIGKILL to the shell orphans `up`.
-  const shell = spawn(
-    '/bin/sh',
-    [
-      '-c',
-      '"$@" & echo "$!"; wait',
-      'sh',
-      process.execPath,
-      KVMESH_BIN,
-      'up',
-      config,
-      '--port',
-      String(port),
-      '--data-dir',
-      join(dir, 'up'),
-      '--json',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const shell = upInShell('wait', config, port, join(dir, 'up'));
   let out = '';
   shell.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   let err = '';
