@@ -2,6 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isAbsolute, resolve } from 'node:path';
 import {
+  DataDirLock,
   KvError,
   PluginRegistry,
   TOKENS,
@@ -36,7 +37,6 @@ import type {
 import { builtinPlugins } from '@kvmesh/plugins';
 import { createApp } from './app.js';
 import type { ApiApp } from './app.js';
-import { DataDirLock } from './data-dir-lock.js';
 import { mountFacades, ownPortApp, withFastRoutes } from './facade-mount.js';
 import { localSecret } from './local-secret.js';
 import type { LocalSecret } from './local-secret.js';

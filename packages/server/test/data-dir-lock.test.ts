@@ -9,7 +9,7 @@ import { silentLogger } from '@kvmesh/core';
 import type { KvError } from '@kvmesh/core';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { DATA_DIR_LOCK_FILE, DataDirLock } from '../src/data-dir-lock.js';
+import { DATA_DIR_LOCK_FILE, DataDirLock } from '@kvmesh/core';
 import { KVMESH_BIN, startCli } from './helpers/cli.js';
 import { http } from './helpers/http.js';
 

@@ -4,8 +4,8 @@ import { link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KvError } from '@kvmesh/core';
-import type { Logger } from '@kvmesh/core';
+import { KvError } from '../errors.js';
+import type { Logger } from '../contracts/logger.js';
 
 /** The lock's file name inside the data directory. */
 export const DATA_DIR_LOCK_FILE = 'kvmesh.lock';
@@ -27,6 +27,9 @@ export interface LockHolder {
   /** The machine's boot id (Linux), so a lock from before a reboot is known stale whatever its pid. */
   readonly bootId?: string;
 }
+
+/** What a refused node is told to do, after naming the holder. */
+const DEFAULT_ADVICE = 'stop that node first, or give this one its own directory (node.dataDir or --data-dir)';
 
 /** Attempts to take the lock before giving up on contention (each failed attempt found a stale lock, or another node taking it over). */
 const MAX_ATTEMPTS = 12;
@@ -80,11 +83,17 @@ export class DataDirLock {
 
   /**
    * Takes the lock of `dir` (created when missing) for the node `who`.
+   * `advice` ends the message a refused caller gets, after the holder is named.
    * @throws KvError KVMESH_ERR_DATA_DIR_LOCKED naming the directory and the
    *   live holder; KVMESH_ERR_STORAGE_IO when the directory or the lock file
    *   cannot be created.
    */
-  static async acquire(dir: string, who: { id: string; address: string }, logger: Logger): Promise<DataDirLock> {
+  static async acquire(
+    dir: string,
+    who: { id: string; address: string },
+    logger: Logger,
+    advice = DEFAULT_ADVICE,
+  ): Promise<DataDirLock> {
     await mkdir(dir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
       throw ioError(`cannot create the data directory ${dir}: ${err.code ?? err.message}`, err);
     });
@@ -98,7 +107,7 @@ export class DataDirLock {
       });
       if (text === undefined) continue;
       const found = parseHolder(text);
-      if (found !== undefined && (await isRunning(found))) throw lockedError(dir, file, found);
+      if (found !== undefined && (await isRunning(found))) throw lockedError(dir, file, found, advice);
       if (await removeIfUnchanged(file, text, holder)) {
         logger.warn(
           found === undefined ? { file } : { file, pid: found.pid, id: found.id, since: found.since },
@@ -278,12 +287,12 @@ async function readBootId(): Promise<string | undefined> {
   return text?.trim() || undefined;
 }
 
-function lockedError(dir: string, file: string, holder: LockHolder): KvError {
+function lockedError(dir: string, file: string, holder: LockHolder, advice: string): KvError {
   const own = holder.pid === process.pid ? ' (this process)' : '';
   const host = holder.host !== hostname() ? ` on ${holder.host}` : '';
   return new KvError(
     'KVMESH_ERR_DATA_DIR_LOCKED',
-    `data directory ${dir} is in use by node '${holder.id}' at ${holder.address}, pid ${holder.pid}${own}${host}, since ${holder.since}: stop that node first, or give this one its own directory (node.dataDir or --data-dir). Lock file: ${file}`,
+    `data directory ${dir} is in use by node '${holder.id}' at ${holder.address}, pid ${holder.pid}${own}${host}, since ${holder.since}: ${advice}. Lock file: ${file}`,
     { details: { dir, file, pid: holder.pid, id: holder.id, address: holder.address } },
   );
 }
