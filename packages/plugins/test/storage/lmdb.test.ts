@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
-import { isKvError, runStorageConformance, silentLogger, storageRecord } from '@kvmesh/core';
+import { SeededRandom, isKvError, runStorageConformance, silentLogger, storageRecord } from '@kvmesh/core';
+import type { StoredRecord } from '@kvmesh/core';
 import { open } from 'lmdb';
 import { LmdbStorage, lmdbStorage, resolveLmdbDataDir, type LmdbStorageOptions } from '../../src/index.js';
-import { durabilityRecord } from '../fixtures/durability-record.js';
+import { durabilityDraft, durabilityRecord } from '../fixtures/durability-record.js';
 import { TRACED_CALLS, parseLmdbTrace, straceUnavailable } from '../fixtures/lmdb-trace.js';
 
 const WRITER = fileURLToPath(new URL('../fixtures/lmdb-writer.js', import.meta.url));
@@ -48,7 +49,7 @@ async function started(t: ExecutionContext, dataDir: string): Promise<LmdbStorag
 }
 
 for (const syncWrites of [true, false]) {
-  test(`every acknowledged put survives SIGKILL of the writing process (syncWrites: ${syncWrites})`, async (t) => {
+  test(`every acknowledged put, new key or overwrite, survives SIGKILL of the writing process (syncWrites: ${syncWrites})`, async (t) => {
     const dir = await tempDir(t);
     const child = spawn(process.execPath, [WRITER, dir, '1000000', String(syncWrites)], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -64,12 +65,14 @@ for (const syncWrites of [true, false]) {
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
 
     const acked: number[] = [];
+    const drafted = new Set<number>();
     const KILL_AFTER = 300;
     const lines = createInterface({ input: child.stdout });
     const drained = new Promise<void>((resolve) => lines.once('close', resolve));
     const killedMidStream = new Promise<void>((resolve, reject) => {
       lines.on('line', (line) => {
         if (line.startsWith('ack ')) acked.push(Number(line.slice(4)));
+        if (line.startsWith('draft ')) drafted.add(Number(line.slice(6)));
         if (acked.length === KILL_AFTER) {
           child.kill('SIGKILL');
           resolve();
@@ -94,6 +97,16 @@ for (const syncWrites of [true, false]) {
       }
       t.true(Buffer.from(got.value).equals(Buffer.from(expected.value)), `value of ${expected.key}`);
       t.deepEqual(got.version, expected.version);
+      drafted.delete(i);
+    }
+    // A draft whose overwrite was not acknowledged holds the draft, or the overwrite if it landed.
+    for (const i of drafted) {
+      const got = await storage.get(durabilityRecord(i).key);
+      const either = [durabilityDraft(i), durabilityRecord(i)];
+      t.true(
+        got !== undefined && either.some((r) => Buffer.from(got.value).equals(Buffer.from(r.value))),
+        `acknowledged draft ${i} is on disk`,
+      );
     }
     const count = await storage.count();
     t.true(count >= acked.length, `count ${count} covers the ${acked.length} acknowledged puts`);
@@ -275,4 +288,110 @@ test('the manifest defaults dataDir to <node dataDir>/lmdb and resolves relative
   t.true(built instanceof LmdbStorage);
   t.is((built as LmdbStorage).options.dataDir, join(dataDir, 'lmdb'));
   t.deepEqual(lmdbStorage.needs, ['node', 'logger']);
+});
+
+test('a second storage on the same directory is refused while the first runs, naming its holder', async (t) => {
+  const dir = await tempDir(t);
+  const first = new LmdbStorage({ ...options(dir), owner: { id: 'n1', address: '127.0.0.2:7000' } });
+  t.teardown(() => first.stop());
+  await first.start();
+  await first.put(storageRecord('k', 'v', { wallMs: 1 }));
+  const second = new LmdbStorage(options(dir));
+  t.teardown(() => second.stop());
+  const err = await t.throwsAsync(second.start());
+  t.true(isKvError(err, 'KVMESH_ERR_DATA_DIR_LOCKED'), String(err));
+  t.true(err!.message.includes(dir), err!.message);
+  t.regex(err!.message, /node 'n1' at 127\.0\.0\.2:7000, pid \d+/);
+  t.regex(err!.message, /storage\.options\.dataDir/);
+  await first.stop();
+  await second.start();
+  t.is((await second.get('k'))?.version.wallMs, 1, 'once the first stopped, the second opens the same data');
+});
+
+test('a writing process holds its environment: another process is refused until it is gone', async (t) => {
+  const dir = await tempDir(t);
+  const child = spawn(process.execPath, [WRITER, dir, '1000000', 'true'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => {
+    child.once('exit', (code, signal) => resolve(signal ?? code));
+  });
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  const lines = createInterface({ input: child.stdout });
+  await new Promise<void>((resolve, reject) => {
+    lines.on('line', (line) => line === 'ready' && resolve());
+    void exited.then(() => reject(new Error('the writer exited before it was ready')));
+  });
+  const storage = new LmdbStorage(options(dir));
+  t.teardown(() => storage.stop());
+  const err = await t.throwsAsync(storage.start());
+  t.true(isKvError(err, 'KVMESH_ERR_DATA_DIR_LOCKED'), String(err));
+  t.true(err!.message.includes(`pid ${child.pid}`), err!.message);
+  child.kill('SIGKILL');
+  t.is(await exited, 'SIGKILL');
+  // The holder is gone: its lock is stale and taken over.
+  await storage.start();
+  t.true((await storage.count()) >= 0);
+});
+
+// The two ways a put runs (see LmdbStorage): a plain lmdb put for an overwrite that changes no
+// count, a transaction callback otherwise or while the key has a write on its way.
+test('puts of one key issued together keep the newest, whichever way each of them runs', async (t) => {
+  const storage = await started(t, await tempDir(t));
+  const at = (wallMs: number, value = 'same-size'): StoredRecord => storageRecord('k', value, { wallMs });
+  t.true(await storage.put(at(10)));
+  // Newest first: the first is a plain put, the two behind it find it in their transactions.
+  t.deepEqual(await Promise.all([storage.put(at(30)), storage.put(at(20)), storage.put(at(25))]), [true, false, false]);
+  t.is((await storage.get('k'))?.version.wallMs, 30);
+  // Oldest first: each one behind is newer than the one before it.
+  t.deepEqual(await Promise.all([storage.put(at(40)), storage.put(at(50)), storage.put(at(60))]), [true, true, true]);
+  t.is((await storage.get('k'))?.version.wallMs, 60);
+  // Not newer than what is committed: refused without a write.
+  t.false(await storage.put(at(60)));
+  t.false(await storage.put(at(5)));
+  // A plain overwrite next to a delete and a put of another size of the same key.
+  const tombstone = storageRecord('k', '', { wallMs: 80 }, { tombstone: true });
+  t.deepEqual(await Promise.all([storage.put(at(70)), storage.put(tombstone), storage.put(at(75, 'longer value'))]), [
+    true,
+    true,
+    false,
+  ]);
+  t.true((await storage.get('k'))?.tombstone);
+  t.is(await storage.count(), 0);
+});
+
+test('counts and records match a one-at-a-time run after thousands of concurrent puts, deletes and purges', async (t) => {
+  const together = await started(t, await tempDir(t));
+  const alone = await started(t, await tempDir(t));
+  const random = new SeededRandom(7);
+  const keys = Array.from({ length: 24 }, (_, i) => `key-${i}`);
+  const values = ['aaaa', 'bbbb', 'cccccccc', ''];
+  let wallMs = 1_000;
+  for (let wave = 0; wave < 60; wave++) {
+    const ops: ((s: LmdbStorage) => Promise<unknown>)[] = [];
+    for (let i = 0; i < 40; i++) {
+      const key = keys[random.int(keys.length)]!;
+      // Versions out of order within a wave, some of them older than what is stored.
+      const version = { wallMs: wallMs + random.int(200) - 50, logical: random.int(3), node: `n${random.int(2)}` };
+      const kind = random.int(10);
+      if (kind === 0) ops.push((s) => s.purgeBatch([{ key, upTo: version }]));
+      else {
+        const value = values[random.int(values.length)]!;
+        const record = storageRecord(key, value, version, { tombstone: value === '' });
+        ops.push((s) => (kind === 1 ? s.putBatch([record]) : s.put(record)));
+      }
+    }
+    wallMs += 100;
+    const concurrent = await Promise.all(ops.map((op) => op(together)));
+    const sequential: unknown[] = [];
+    for (const op of ops) sequential.push(await op(alone));
+    t.deepEqual(concurrent, sequential, `wave ${wave}: the same outcomes`);
+  }
+  const all = async (s: LmdbStorage): Promise<readonly StoredRecord[]> => (await s.scan({ limit: 1_000 })).records;
+  const records = await all(together);
+  t.deepEqual(records, await all(alone));
+  t.is(await together.count(), records.filter((r) => !r.tombstone).length, 'the live count');
+  t.is(await together.count(), await alone.count());
+  t.is(await together.sizeBytes(), await alone.sizeBytes(), 'the byte total');
 });

@@ -71,7 +71,11 @@ export const lmdbStorage = definePlugin({
     (options: LmdbPluginOptions) =>
     ({ node, logger }) =>
       new LmdbStorage(
-        { ...options, dataDir: resolveLmdbDataDir(options.dataDir, node) },
+        {
+          ...options,
+          dataDir: resolveLmdbDataDir(options.dataDir, node),
+          owner: { id: node.id, address: node.address },
+        },
         logger.child({ plugin: 'lmdb' }),
       ),
 });
