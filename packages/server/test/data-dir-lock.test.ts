@@ -40,6 +40,29 @@ async function writeLock(dir: string, holder: Record<string, unknown>): Promise<
   await writeFile(join(dir, DATA_DIR_LOCK_FILE), `${JSON.stringify(line)}\n`);
 }
 
+test('a process that exits without releasing its locks frees every one of them', async (t) => {
+  const dirs = await Promise.all(Array.from({ length: 12 }, () => tempDir(t)));
+  // More locks than a process has listeners by default: one exit listener frees them all, with no warning.
+  const script = `
+    import { DataDirLock, silentLogger } from '@kvmesh/core';
+    const dirs = JSON.parse(process.argv[1]);
+    for (const dir of dirs) await DataDirLock.acquire(dir, { id: 'n1', address: '127.0.0.1:1' }, silentLogger);
+    process.stdout.write('held\\n');
+    process.exit(0);
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(dirs)], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  t.is(code, 0, out);
+  t.is(out, 'held\n', 'no warning about exit listeners');
+  for (const dir of dirs) t.false(existsSync(join(dir, DATA_DIR_LOCK_FILE)), `${dir} is free`);
+});
+
 test('a second lock of one directory fails, naming the directory and the holder; release frees it', async (t) => {
   const dir = await tempDir(t);
   const first = await acquire(dir, 'single', '127.0.0.1:7700');

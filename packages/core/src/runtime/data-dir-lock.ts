@@ -28,6 +28,24 @@ export interface LockHolder {
   readonly bootId?: string;
 }
 
+/**
+ * The locks this process holds, freed by one exit listener when the process
+ * exits without releasing them (process.exit): one listener however many
+ * locks, as a process may hold many (a storage's and its node's, or a test's).
+ */
+const heldLocks = new Set<DataDirLock>();
+let exitListening = false;
+
+function holdUntilExit(lock: DataDirLock): void {
+  if (!exitListening) {
+    process.once('exit', () => {
+      for (const held of heldLocks) held.removeAtExit();
+    });
+    exitListening = true;
+  }
+  heldLocks.add(lock);
+}
+
 /** What a refused node is told to do, after naming the holder. */
 const DEFAULT_ADVICE = 'stop that node first, or give this one its own directory (node.dataDir or --data-dir)';
 
@@ -60,21 +78,21 @@ export class DataDirLock {
   readonly file: string;
   #holder: LockHolder;
   #released = false;
-  readonly #onExit: () => void;
 
   private constructor(dir: string, holder: LockHolder) {
     this.dir = dir;
     this.file = join(dir, DATA_DIR_LOCK_FILE);
     this.#holder = holder;
-    // A process that exits without stopping its node (process.exit) still frees the lock.
-    this.#onExit = () => {
-      try {
-        if (parseHolder(readFileSync(this.file, 'utf8'))?.token === this.#holder.token) unlinkSync(this.file);
-      } catch {
-        // Already gone; nothing to free.
-      }
-    };
-    process.once('exit', this.#onExit);
+    holdUntilExit(this);
+  }
+
+  /** Removes the lock file if it is still this holder's, synchronously: for the exit listener, not for callers. */
+  removeAtExit(): void {
+    try {
+      if (parseHolder(readFileSync(this.file, 'utf8'))?.token === this.#holder.token) unlinkSync(this.file);
+    } catch {
+      // Already gone; nothing to free.
+    }
   }
 
   get holder(): LockHolder {
@@ -141,7 +159,7 @@ export class DataDirLock {
   async release(): Promise<void> {
     if (this.#released) return;
     this.#released = true;
-    process.off('exit', this.#onExit);
+    heldLocks.delete(this);
     const text = await readFile(this.file, 'utf8').catch(() => undefined);
     if (text === undefined || parseHolder(text)?.token !== this.#holder.token) return;
     await unlink(this.file).catch(() => undefined);
