@@ -56,7 +56,7 @@ const MAX_CLAIM_DEPTH = 4;
 
 /**
  * Exclusive use of one data directory by one running node, across
- * processes on one machine: the file `kvmesh.lock` in the directory names the
+ * processes on one machine: the file `kvmesh.lock` (or the name given) in the directory names the
  * holder (pid, node id, address). It is created whole or not at all (written
  * aside, then hard-linked into place, which fails when the file exists), so a
  * reader never sees half a lock.
@@ -79,9 +79,9 @@ export class DataDirLock {
   #holder: LockHolder;
   #released = false;
 
-  private constructor(dir: string, holder: LockHolder) {
+  private constructor(dir: string, file: string, holder: LockHolder) {
     this.dir = dir;
-    this.file = join(dir, DATA_DIR_LOCK_FILE);
+    this.file = file;
     this.#holder = holder;
     holdUntilExit(this);
   }
@@ -101,7 +101,10 @@ export class DataDirLock {
 
   /**
    * Takes the lock of `dir` (created when missing) for the node `who`.
-   * `advice` ends the message a refused caller gets, after the holder is named.
+   * `options.advice` ends the message a refused caller gets, after the
+   * holder is named; `options.file` names the lock file (default
+   * `kvmesh.lock`), so two owners of one directory (a node and its
+   * storage) each hold a lock of their own.
    * @throws KvError KVMESH_ERR_DATA_DIR_LOCKED naming the directory and the
    *   live holder; KVMESH_ERR_STORAGE_IO when the directory or the lock file
    *   cannot be created.
@@ -110,15 +113,16 @@ export class DataDirLock {
     dir: string,
     who: { id: string; address: string },
     logger: Logger,
-    advice = DEFAULT_ADVICE,
+    options: { readonly advice?: string; readonly file?: string } = {},
   ): Promise<DataDirLock> {
+    const advice = options.advice ?? DEFAULT_ADVICE;
     await mkdir(dir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
       throw ioError(`cannot create the data directory ${dir}: ${err.code ?? err.message}`, err);
     });
-    const file = join(dir, DATA_DIR_LOCK_FILE);
+    const file = join(dir, options.file ?? DATA_DIR_LOCK_FILE);
     const holder = await ownHolder(who);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      if (await createWhole(file, holder)) return new DataDirLock(dir, holder);
+      if (await createWhole(file, holder)) return new DataDirLock(dir, file, holder);
       const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') return undefined;
         throw ioError(`cannot read the lock file ${file}: ${err.code ?? err.message}`, err);

@@ -5,10 +5,16 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
-import { SeededRandom, isKvError, runStorageConformance, silentLogger, storageRecord } from '@kvmesh/core';
+import { DataDirLock, SeededRandom, isKvError, runStorageConformance, silentLogger, storageRecord } from '@kvmesh/core';
 import type { StoredRecord } from '@kvmesh/core';
 import { open } from 'lmdb';
-import { LmdbStorage, lmdbStorage, resolveLmdbDataDir, type LmdbStorageOptions } from '../../src/index.js';
+import {
+  LMDB_LOCK_FILE,
+  LmdbStorage,
+  lmdbStorage,
+  resolveLmdbDataDir,
+  type LmdbStorageOptions,
+} from '../../src/index.js';
 import { durabilityDraft, durabilityRecord } from '../fixtures/durability-record.js';
 import { TRACED_CALLS, parseLmdbTrace, straceUnavailable } from '../fixtures/lmdb-trace.js';
 
@@ -303,9 +309,19 @@ test('a second storage on the same directory is refused while the first runs, na
   t.true(err!.message.includes(dir), err!.message);
   t.regex(err!.message, /node 'n1' at 127\.0\.0\.2:7000, pid \d+/);
   t.regex(err!.message, /storage\.options\.dataDir/);
+  t.true(err!.message.includes(join(dir, LMDB_LOCK_FILE)), 'the storage lock file is named');
   await first.stop();
   await second.start();
   t.is((await second.get('k'))?.version.wallMs, 1, 'once the first stopped, the second opens the same data');
+});
+
+test("a node's data directory can be its lmdb directory: the node's lock and the storage's are two files", async (t) => {
+  const dir = await tempDir(t);
+  const nodeLock = await DataDirLock.acquire(dir, { id: 'n1', address: '127.0.0.1:7000' }, silentLogger);
+  t.teardown(() => nodeLock.release());
+  const storage = await started(t, dir);
+  t.true(await storage.put(storageRecord('k', 'v', { wallMs: 1 })));
+  t.not(nodeLock.file, join(dir, LMDB_LOCK_FILE));
 });
 
 test('a writing process holds its environment: another process is refused until it is gone', async (t) => {

@@ -3,7 +3,13 @@ import type { NodeInfo } from '@kvmesh/core';
 import { definePlugin } from '@kvmesh/core';
 import { LMDB_MAX_USER_KEY_BYTES, LmdbStorage } from './lmdb-storage.js';
 
-export { LmdbStorage, LMDB_MAX_USER_KEY_BYTES, LMDB_SCAN_BUDGET, type LmdbStorageOptions } from './lmdb-storage.js';
+export {
+  LmdbStorage,
+  LMDB_LOCK_FILE,
+  LMDB_MAX_USER_KEY_BYTES,
+  LMDB_SCAN_BUDGET,
+  type LmdbStorageOptions,
+} from './lmdb-storage.js';
 export { RECORD_FORMAT } from './record-codec.js';
 
 /** Options as written in a config file: `dataDir` may be empty or relative. */

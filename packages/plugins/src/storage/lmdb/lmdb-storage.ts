@@ -40,6 +40,12 @@ export interface LmdbStorageOptions {
   readonly owner?: { readonly id: string; readonly address: string };
 }
 
+/**
+ * The storage's lock file in its directory: its own name, so a node whose
+ * `dataDir` is also its lmdb directory holds both locks there.
+ */
+export const LMDB_LOCK_FILE = 'kvmesh-storage.lock';
+
 /** Records examined per scan page at most, so a selective filter cannot block the event loop. */
 export const LMDB_SCAN_BUDGET = 10_000;
 
@@ -72,7 +78,7 @@ export const LMDB_MAX_USER_KEY_BYTES = DEFAULT_LMDB_MAX_KEY_BYTES - 1;
  * single writer), one entry per key in the layout of `record-codec.ts`.
  *
  * One writer: `start` takes the environment's directory for this process
- * (`kvmesh.lock`, the data-directory lock of core's `DataDirLock`), so a
+ * (`kvmesh-storage.lock`, the data-directory lock of core's `DataDirLock`), so a
  * second process opening it fails with KVMESH_ERR_DATA_DIR_LOCKED naming
  * the holder, and every write of the environment goes through this object.
  *
@@ -152,7 +158,10 @@ export class LmdbStorage implements Storage {
       dataDir,
       this.options.owner ?? { id: `lmdb storage of pid ${process.pid}`, address: '-' },
       this.logger,
-      'stop that node first, or give this one its own lmdb directory (storage.options.dataDir)',
+      {
+        advice: 'stop that node first, or give this one its own lmdb directory (storage.options.dataDir)',
+        file: LMDB_LOCK_FILE,
+      },
     );
     let db: Db;
     try {
@@ -175,8 +184,11 @@ export class LmdbStorage implements Storage {
       await checkFormat(db, dataDir);
       hintsDb = db.openDB<Buffer, Buffer>(HINTS_DB_NAME, { keyEncoding: 'binary', encoding: 'binary', compression });
     } catch (err) {
-      await db.close();
-      await lock.release();
+      try {
+        await db.close();
+      } finally {
+        await lock.release();
+      }
       throw isKvError(err) ? err : ioError(`cannot read the lmdb environment in ${dataDir}`, err);
     }
     this.lock = lock;
