@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { simKv } from '../src/cli/sim-kv-command.js';
-import type { SimKvRecord } from '../src/cli/sim-kv-command.js';
+import { seedsHold } from './helpers/sim-kv.js';
 
 const CONFIGS = fileURLToPath(new URL('../../../../configs/', import.meta.url));
 
@@ -33,25 +32,7 @@ const CONFIGS = fileURLToPath(new URL('../../../../configs/', import.meta.url));
 const SEEDS: readonly number[] = [1, 2, 3, 5, 6, 9, 14, 16, 18, 19, 39, 54, 76, 92, 99, 107, 273];
 
 test(`kademlia-local: seeds ${SEEDS.join(', ')} lose no acknowledged write and converge under every fault`, async (t) => {
-  const lines: string[] = [];
-  let records: SimKvRecord[];
-  try {
-    records = await simKv({ config: [join(CONFIGS, 'kademlia-local.json')], seeds: SEEDS, json: true }, (line) =>
-      lines.push(line),
-    );
-  } catch (err) {
-    t.fail(
-      `${(err as Error).message}\n${lines.map((l) => JSON.stringify(JSON.parse(l).violations, null, 1)).join('\n')}`,
-    );
-    return;
-  }
-  t.is(records.length, SEEDS.length);
-  for (const r of records) {
-    t.log(`seed ${r.seed}: ${r.ops} ops, ${r.acked} acked, ${r.faults.length} faults, wall ${r.wallMs} ms`);
-    t.deepEqual(r.violations, [], `seed ${r.seed}`);
-    t.true(r.converged, `seed ${r.seed} converged`);
-    t.true(r.acked > 0);
-  }
+  await seedsHold(t, join(CONFIGS, 'kademlia-local.json'), SEEDS);
 });
 
 /**
@@ -74,23 +55,5 @@ test(`kademlia-local: seeds ${SEEDS.join(', ')} lose no acknowledged write and c
 const KEYSHIFT_SEEDS: readonly number[] = [555, 581, 643, 973];
 
 test(`keyshift: seeds ${KEYSHIFT_SEEDS.join(', ')} lose no acknowledged write and converge under every fault`, async (t) => {
-  const lines: string[] = [];
-  let records: SimKvRecord[];
-  try {
-    records = await simKv({ config: [join(CONFIGS, 'keyshift.json')], seeds: KEYSHIFT_SEEDS, json: true }, (line) =>
-      lines.push(line),
-    );
-  } catch (err) {
-    t.fail(
-      `${(err as Error).message}\n${lines.map((l) => JSON.stringify(JSON.parse(l).violations, null, 1)).join('\n')}`,
-    );
-    return;
-  }
-  t.is(records.length, KEYSHIFT_SEEDS.length);
-  for (const r of records) {
-    t.log(`seed ${r.seed}: ${r.ops} ops, ${r.acked} acked, ${r.faults.length} faults, wall ${r.wallMs} ms`);
-    t.deepEqual(r.violations, [], `seed ${r.seed}`);
-    t.true(r.converged, `seed ${r.seed} converged`);
-    t.true(r.acked > 0);
-  }
+  await seedsHold(t, join(CONFIGS, 'keyshift.json'), KEYSHIFT_SEEDS);
 });

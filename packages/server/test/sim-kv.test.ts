@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { simKv } from '../src/cli/sim-kv-command.js';
+import { seedsHold } from './helpers/sim-kv.js';
 import type { SimKvRecord } from '../src/cli/sim-kv-command.js';
 import { runCli } from './helpers/cli.js';
 
@@ -24,23 +24,7 @@ const SEEDS: ReadonlyArray<readonly [string, readonly number[]]> = [
 
 for (const [name, seeds] of SEEDS) {
   test(`${name}: seeds ${seeds.join(', ')} lose no acknowledged write and converge under every fault`, async (t) => {
-    const lines: string[] = [];
-    let records: SimKvRecord[];
-    try {
-      records = await simKv({ config: [config(name)], seeds, ops: 300, json: true }, (line) => lines.push(line));
-    } catch (err) {
-      t.fail(
-        `${(err as Error).message}\n${lines.map((l) => JSON.stringify(JSON.parse(l).violations, null, 1)).join('\n')}`,
-      );
-      return;
-    }
-    t.is(records.length, seeds.length);
-    for (const r of records) {
-      t.log(`seed ${r.seed}: ${r.ops} ops, ${r.acked} acked, ${r.faults.length} faults, wall ${r.wallMs} ms`);
-      t.deepEqual(r.violations, []);
-      t.true(r.converged, `seed ${r.seed} converged`);
-      t.true(r.acked > 0);
-    }
+    await seedsHold(t, config(name), seeds, 300);
   });
 }
 
